@@ -1,0 +1,202 @@
+"""Command line: `nginx-mtls-lint [PATH ...]`, `inspect`, `rules`, `explain`.
+
+Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from typing import Sequence, TextIO
+
+from . import __version__
+from .cloudflare import CloudflareOptions
+from .findings import SEVERITY_RANK
+from .loader import DEFAULT_ROOT, LoadOptions, UsageError
+from .rules import RuleContext
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+COMMANDS = ("lint", "inspect", "rules", "explain")
+FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like argparse but shorter
+        raise UsageError(message)
+
+
+def path_map(text: str) -> tuple[str, str]:
+    source, sep, target = text.partition("=")
+    if not sep or not source.startswith("/") or not target:
+        raise argparse.ArgumentTypeError(f"expected /ABSOLUTE/SRC=DIR, got {text!r}")
+    return source.rstrip("/") or "/", target
+
+
+def expected_ca(text: str) -> tuple[str, frozenset[str]]:
+    pattern, sep, prints = text.partition("=")
+    fingerprints = [p.strip() for p in prints.split(",") if p.strip()]
+    if not sep or not pattern or not fingerprints or \
+            not all(FINGERPRINT.match(p) for p in fingerprints):
+        raise argparse.ArgumentTypeError(
+            f"expected HOST_PATTERN=SHA256[,SHA256...] (64 hex digits, colons allowed), "
+            f"got {text!r}")
+    return pattern, frozenset(p.replace(":", "").upper() for p in fingerprints)
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="nginx.conf, a directory, a fragment, or - for `nginx -T` "
+                             f"output on stdin (default: {DEFAULT_ROOT})")
+    parser.add_argument("--prefix", metavar="DIR",
+                        help="directory relative includes and certificates resolve against "
+                             "(default: the folder of nginx.conf)")
+    parser.add_argument("--path-map", action="append", type=path_map, default=[],
+                        metavar="/SRC=DIR",
+                        help="read absolute paths under /SRC from DIR (repeatable), e.g. "
+                             "--path-map /etc/nginx=./nginx")
+    parser.add_argument("--cloudflare-host", action="append", default=[], metavar="PATTERN",
+                        help="treat servers whose server_name matches PATTERN (shell glob) "
+                             "as Cloudflare-fronted (repeatable)")
+    parser.add_argument("--assume-cloudflare", action="store_true",
+                        help="treat every server as Cloudflare-fronted")
+    parser.add_argument("--expect-ca", action="append", type=expected_ca, default=[],
+                        metavar="PATTERN=SHA256",
+                        help="client CA fingerprint(s) expected for matching hosts, for "
+                             "zone-level or per-hostname Authenticated Origin Pulls")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE")
+
+
+def build_parser(command: str) -> argparse.ArgumentParser:
+    prog = "nginx-mtls-lint" if command == "lint" else f"nginx-mtls-lint {command}"
+    parser = Parser(prog=prog, description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"nginx-mtls-lint {__version__}")
+    if command == "lint":
+        add_input_options(parser)
+        parser.add_argument("--format", choices=("console", "json"), default="console")
+        parser.add_argument("--fail-on", choices=("error", "warning", "note"), default="warning",
+                            help="lowest severity that makes the exit code 1 (default: warning)")
+        parser.add_argument("--exit-zero", action="store_true",
+                            help="exit 0 even when there are findings")
+        parser.add_argument("--expiry-warning-days", type=int, default=30, metavar="DAYS",
+                            help="warn when a client CA expires within DAYS (default: 30)")
+    elif command == "inspect":
+        add_input_options(parser)
+        parser.add_argument("--format", choices=("console", "json"), default="console")
+    elif command == "explain":
+        parser.add_argument("rule", metavar="RULE", help="rule ID or name, e.g. MTLS002")
+    return parser
+
+
+def options_from(args: argparse.Namespace):
+    from .lint import LintOptions
+
+    return LintOptions(
+        load=LoadOptions(prefix=args.prefix, path_map=args.path_map),
+        cloudflare=CloudflareOptions(args.cloudflare_host, args.assume_cloudflare),
+        context=RuleContext(expiry_warning_days=getattr(args, "expiry_warning_days", 30),
+                            expected_cas=args.expect_ca),
+    )
+
+
+def open_output(args: argparse.Namespace) -> TextIO:
+    if not args.output:
+        return sys.stdout
+    try:
+        return open(args.output, "w", encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot write {args.output}: {e.strerror}") from None
+
+
+def read_stdin() -> bytes:
+    from .loader import MAX_CONFIG_BYTES
+
+    data = sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UsageError(f"standard input is larger than {MAX_CONFIG_BYTES // 2**20} MiB")
+    return data
+
+
+def run_lint(args: argparse.Namespace) -> int:
+    from .lint import lint
+    from .report import console, json_report
+
+    result = lint(args.paths or [DEFAULT_ROOT], options_from(args), read_stdin)
+    out = open_output(args)
+    try:
+        if args.format == "json":
+            out.write(json_report.render(result))
+        else:
+            console.render(result, out)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    threshold = SEVERITY_RANK[args.fail_on]
+    failing = any(SEVERITY_RANK[f.severity] >= threshold
+                  for f in result.findings if not f.suppressed)
+    return EXIT_FINDINGS if failing and not args.exit_zero else EXIT_CLEAN
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    from .lint import analyse
+    from .report import inspect
+
+    _, model = analyse(args.paths or [DEFAULT_ROOT], options_from(args), read_stdin)
+    out = open_output(args)
+    try:
+        if args.format == "json":
+            out.write(inspect.render_json(model))
+        else:
+            inspect.render_table(model, out)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return EXIT_CLEAN
+
+
+def run_rules(args: argparse.Namespace) -> int:
+    from .rules import builtin_rules
+    from .findings import DIAGNOSTICS
+
+    for rule in builtin_rules():
+        print(f"{rule.id}  {rule.name:<28} {rule.severity:<8} {rule.origin:<9} {rule.summary()}")
+    for d in DIAGNOSTICS.values():
+        print(f"{d.id}  {d.name:<28} {d.severity:<8} {'built-in':<9} {d.summary}")
+    return EXIT_CLEAN
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from .docs import find_rule, render_page
+
+    rule = find_rule(args.rule)
+    if rule is None:
+        raise UsageError(f"unknown rule {args.rule!r}; `nginx-mtls-lint rules` lists them")
+    sys.stdout.write(render_page(rule))
+    return EXIT_CLEAN
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv.pop(0) if argv and argv[0] in COMMANDS else "lint"
+    try:
+        args = build_parser(command).parse_args(argv)
+        runner = {"lint": run_lint, "inspect": run_inspect, "rules": run_rules,
+                  "explain": run_explain}[command]
+        return runner(args)
+    except UsageError as e:
+        print(f"nginx-mtls-lint: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: nothing more to say.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_CLEAN
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug of ours: one line, not a traceback, unless asked for
+        if os.environ.get("NGINX_MTLS_LINT_DEBUG"):
+            raise
+        print(f"nginx-mtls-lint: internal error: {type(e).__name__}: {e} (set "
+              "NGINX_MTLS_LINT_DEBUG=1 for the traceback, and please report it)",
+              file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,135 @@
+"""Cloudflare facts and the detection of Cloudflare-fronted servers, with the signals seen."""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from .cafile import CAStore
+from .model import Model, Server, walk
+
+# SHA-256 over DER, from Cloudflare's published files (see rules/ for sources).
+AOP_CA = "9A1AC2B4BE15F9F27EEE20A734CBA4E9898F61001B3BD7C84B69B56A3E25A2B9"
+AOP_CA_2015 = "062465EEA14401F48BE7D9A873F2EE674F96806584225D50C04F761D4480B8BA"
+AOP_CAS = {
+    AOP_CA: "the Cloudflare origin-pull CA (CN=origin-pull.cloudflare.net, valid to 2029-11-01)",
+    AOP_CA_2015: "the 2015 issue of the Cloudflare origin-pull CA (expired 2020-01-12)",
+}
+ORIGIN_CA_ROOTS = {
+    "D3C7E85C91707FC0A12ABC5D88266747AA4FA8E7B162F633FFB3C9D989947620":
+        "the Cloudflare Origin CA RSA root",
+    "AA63697A22764B67B2134CE14CB5690EA336940B93986113F49545917832D80D":
+        "the Cloudflare Origin CA ECC root",
+    "916CEEC3F37B17CD75DBF403446E706B78016FCBFB5851C269B695F3D03DA48B":
+        "the Cloudflare Origin CA RSA root (2014 issue, expired 2019)",
+    "B8F86D0D3F140D2F745BDFDC3D1B1B6CDD0E243A0E4847EC46F3D58005253220":
+        "the Cloudflare Origin CA ECC root (2016 issue, expired 2021)",
+}
+# https://www.cloudflare.com/ips-v4 and ips-v6 (unchanged since at least 2022-09).
+CLOUDFLARE_RANGES = tuple(ipaddress.ip_network(n) for n in (
+    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22",
+    "141.101.64.0/18", "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20",
+    "197.234.240.0/22", "198.41.128.0/17", "162.158.0.0/15", "104.16.0.0/13",
+    "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
+    "2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32",
+    "2405:8100::/32", "2a06:98c0::/29", "2c0f:f248::/32",
+))
+CF_VARIABLES = re.compile(r"\$(?:http_cf_connecting_ip|http_cf_ray)\b|\$\{(?:http_cf_connecting_ip|http_cf_ray)\}", re.IGNORECASE)
+ANNOTATION = re.compile(r"^\s*nginx-mtls-lint\s*:\s*(not-cloudflare|cloudflare)\s*$", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class Signal:
+    kind: str  # aop-ca, real-ip-header, set-real-ip-from, cf-variable, annotation, cli
+    detail: str
+    file: str | None = None
+    line: int | None = None
+    inherited: bool = False  # set in http {} rather than in the server
+
+    def describe(self) -> str:
+        where = f" at {self.file}:{self.line}" if self.file else ""
+        origin = " (inherited from http {})" if self.inherited else ""
+        return f"{self.detail}{where}{origin}"
+
+
+@dataclass(slots=True)
+class Detection:
+    fronted: bool = False
+    signals: list[Signal] = field(default_factory=list)
+    overridden_by: Signal | None = None  # a `not-cloudflare` annotation
+
+
+@dataclass(slots=True)
+class CloudflareOptions:
+    host_patterns: list[str] = field(default_factory=list)
+    assume: bool = False
+
+
+def is_cloudflare_range(text: str) -> bool:
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return any(network.version == cf.version and network.subnet_of(cf)
+               for cf in CLOUDFLARE_RANGES)
+
+
+def trusted_ca_paths(server: Server) -> list[tuple[str, object]]:
+    """(directive, Setting) for each file that verifies client certificates."""
+    found = []
+    for name in ("ssl_client_certificate", "ssl_trusted_certificate"):
+        setting = server.setting(name)
+        if setting is not None and setting.stmt.args:
+            found.append((name, setting))
+    return found
+
+
+def detect_server(server: Server, cas: CAStore, options: CloudflareOptions) -> Detection:
+    detection = Detection()
+    signals = detection.signals
+    for comment in server.scope.comments:
+        match = ANNOTATION.match(comment.comment or "")
+        if match and match.group(1).lower() == "not-cloudflare":
+            detection.overridden_by = Signal("annotation", "`# nginx-mtls-lint: not-cloudflare`",
+                                             comment.file, comment.line)
+            return detection
+        if match:
+            signals.append(Signal("annotation", "`# nginx-mtls-lint: cloudflare`",
+                                  comment.file, comment.line))
+    for name, setting in trusted_ca_paths(server):
+        ca = cas.inspect(server.tree.resolve(setting.value))
+        for fingerprint in ca.fingerprints & AOP_CAS.keys():
+            signals.append(Signal("aop-ca", f"{name} holds {AOP_CAS[fingerprint]}",
+                                  setting.stmt.file, setting.stmt.line, setting.inherited))
+    header = server.setting("real_ip_header")
+    if header is not None and header.value.lower() == "cf-connecting-ip":
+        signals.append(Signal("real-ip-header", "real_ip_header CF-Connecting-IP",
+                              header.stmt.file, header.stmt.line, header.inherited))
+    for setting in server.settings("set_real_ip_from"):
+        if is_cloudflare_range(setting.value):
+            signals.append(Signal("set-real-ip-from",
+                                  f"set_real_ip_from {setting.value} (a Cloudflare range)",
+                                  setting.stmt.file, setting.stmt.line, setting.inherited))
+            break  # one range is evidence enough; listing all 22 helps nobody
+    for stmt in walk(server.stmt.block):
+        if stmt.name != "#" and any(CF_VARIABLES.search(arg) for arg in stmt.args):
+            variable = CF_VARIABLES.search(" ".join(stmt.args)).group(0)
+            signals.append(Signal("cf-variable", f"{stmt.name} uses {variable}",
+                                  stmt.file, stmt.line))
+            break
+    for pattern in options.host_patterns:
+        hit = next((n for n in server.names
+                    if n and fnmatch.fnmatchcase(n.lower(), pattern.lower())), None)
+        if hit:
+            signals.append(Signal("cli", f"server_name {hit} matches --cloudflare-host {pattern}"))
+    if options.assume:
+        signals.append(Signal("cli", "--assume-cloudflare"))
+    detection.fronted = bool(signals)
+    return detection
+
+
+def detect(model: Model, cas: CAStore, options: CloudflareOptions) -> None:
+    for server in model.servers:
+        server.cloudflare = detect_server(server, cas, options)

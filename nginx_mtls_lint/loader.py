@@ -1,0 +1,457 @@
+"""Read nginx trees the way nginx does: files, includes, prefix, path map, dumps, fragments.
+
+The loader turns inputs (an nginx.conf, a directory, a fragment, an `nginx -T` dump) into
+`Tree`s: statement lists in which every `include` carries the statements it pulled in. It
+knows nothing of servers or rules; problems with the input become MTLS9xx findings.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import glob
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from .findings import Finding, diagnostic
+from .parser import Stmt, parse_text
+
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+# nginx sets no limit; no real tree nests includes this deep, and a cap keeps hostile chains
+# (or a cycle spelled through endless distinct paths) finite.
+MAX_INCLUDE_DEPTH = 32
+DEFAULT_ROOT = "/etc/nginx/nginx.conf"
+# Directory names whose files are nginx configuration whatever their extension.
+CONFIG_DIRS = {
+    "sites-available", "sites-enabled", "conf.d", "vhosts", "vhosts.d", "servers",
+    "http.d", "snippets", "includes",
+}
+NOT_CONFIG_SUFFIXES = {
+    ".pem", ".crt", ".cer", ".key", ".csr", ".der", ".p12", ".pfx", ".crl", ".md", ".txt",
+    ".json", ".yml", ".yaml", ".j2", ".tmpl", ".sh", ".py", ".html", ".js", ".css", ".png",
+    ".jpg", ".gif", ".svg", ".ico", ".gz", ".zip", ".tar", ".bak", ".swp", ".orig", ".rej",
+    ".dpkg-dist", ".dpkg-old", ".sample", ".example", ".lua", ".php",
+}
+# A main configuration (rather than a fragment of server blocks) opens one of these blocks.
+MAIN_BLOCK = re.compile(r"^[ \t]*(?:http|events|stream|mail)\s*\{", re.MULTILINE)
+DUMP_MARKER = re.compile(r"^# configuration file (.+):\r?$")
+
+
+class UsageError(Exception):
+    """Bad input named on the command line: exit 2 with this message."""
+
+
+@dataclass(slots=True)
+class LoadOptions:
+    prefix: str | None = None
+    path_map: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Tree:
+    """One configuration as nginx would load it."""
+
+    root: str  # display path of the file the tree starts at
+    context: str  # "main" (an nginx.conf) or "http" (a fragment of bare server blocks)
+    stmts: list[Stmt]
+    prefix: str
+    resolve: Callable[[str], str]  # a path as written in the config -> the file to read
+
+
+@dataclass(slots=True)
+class Workspace:
+    trees: list[Tree] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    files: set[str] = field(default_factory=set)  # display paths of every file read
+    dump_texts: dict[str, str] = field(default_factory=dict)  # files that came from `nginx -T`
+
+    def source_line(self, file: str | None, line: int | None) -> str | None:
+        """The text of one configuration line, for reporters (read only when shown)."""
+        if not file or not line:
+            return None
+        text = self.dump_texts.get(file)
+        if text is None:
+            data, _, _ = read_limited(file, MAX_CONFIG_BYTES)
+            text = data.decode("utf-8", errors="replace") if data is not None else ""
+        lines = text.split("\n")
+        return lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else None
+
+
+def display_path(path: str) -> str:
+    """Paths under the working directory are shown relative to it, others absolute."""
+    if path.startswith("<"):
+        return path
+    absolute = os.path.abspath(path)
+    cwd = os.getcwd()
+    if absolute == cwd or absolute.startswith(cwd.rstrip(os.sep) + os.sep):
+        return os.path.relpath(absolute, cwd)
+    return absolute
+
+
+def map_path(path: str, path_map: list[tuple[str, str]]) -> str:
+    """Apply the longest matching `--path-map SRC=DST` to an absolute path."""
+    best = None
+    for src, dst in path_map:
+        src = src.rstrip("/") or "/"
+        if path == src or path.startswith(src.rstrip("/") + "/"):
+            if best is None or len(src) > len(best[0]):
+                best = (src, dst)
+    if best is None:
+        return path
+    rest = path[len(best[0]):].lstrip("/")
+    return os.path.join(best[1], rest) if rest else best[1]
+
+
+# --------------------------------------------------------------------------- reading files
+
+@dataclass(slots=True)
+class ReadResult:
+    text: str | None
+    missing: bool = False
+    problem: str | None = None  # why the file could not be read (MTLS904)
+    bad_utf8_line: int | None = None
+
+
+def read_limited(path: str, limit: int) -> tuple[bytes | None, bool, str | None]:
+    """Read a regular file, at most `limit` bytes. Returns (data, missing, problem).
+
+    Opened non-blocking and checked with fstat before reading, so a FIFO, a device such as
+    /dev/zero or a directory is refused instead of hanging or reading forever.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        return None, True, None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return None, False, "symbolic link loop"
+        if e.errno == errno.ENOTDIR:
+            return None, True, None
+        return None, False, e.strerror or str(e)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            return None, False, "is a directory"
+        if not stat.S_ISREG(st.st_mode):
+            return None, False, "is not a regular file (FIFO, socket or device)"
+        if st.st_size > limit:
+            return None, False, f"is larger than {limit // (1024 * 1024)} MiB"
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            return None, False, f"is larger than {limit // (1024 * 1024)} MiB"
+        return b"".join(chunks), False, None
+    except OSError as e:
+        return None, False, e.strerror or str(e)
+    finally:
+        os.close(fd)
+
+
+def decode_config(data: bytes) -> ReadResult:
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        return ReadResult(None, problem=f"binary content (NUL byte on line {line})")
+    try:
+        return ReadResult(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        return ReadResult(data.decode("utf-8", errors="replace"), bad_utf8_line=line)
+
+
+class DiskFiles:
+    """Configuration files on disk."""
+
+    def read(self, path: str) -> ReadResult:
+        data, missing, problem = read_limited(path, MAX_CONFIG_BYTES)
+        if data is None:
+            return ReadResult(None, missing=missing, problem=problem)
+        return decode_config(data)
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(glob.glob(pattern))
+
+    def realpath(self, path: str) -> str:
+        return os.path.realpath(path)
+
+    def display(self, path: str) -> str:
+        return display_path(os.path.realpath(path))
+
+
+class DumpFiles:
+    """The files of an `nginx -T` dump, by the absolute path nginx printed for each."""
+
+    def __init__(self, files: dict[str, str]):
+        self.files = files
+
+    def read(self, path: str) -> ReadResult:
+        path = os.path.normpath(path)
+        if path not in self.files:
+            return ReadResult(None, missing=True)
+        return ReadResult(self.files[path])
+
+    def glob(self, pattern: str) -> list[str]:
+        pattern = os.path.normpath(pattern)
+        return sorted(p for p in self.files if fnmatch.fnmatchcase(p, pattern)
+                      and p.count("/") == pattern.count("/"))
+
+    def realpath(self, path: str) -> str:
+        return os.path.normpath(path)
+
+    def display(self, path: str) -> str:
+        return os.path.normpath(path)
+
+
+def split_dump(text: str) -> dict[str, str]:
+    """Split `nginx -T` output on its `# configuration file PATH:` markers.
+
+    nginx writes each file's bytes right after its marker line and adds a newline when the
+    file does not end with one; the lines before the first marker are nginx's own messages.
+    """
+    files: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines(keepends=True):
+        match = DUMP_MARKER.match(line.rstrip("\n"))
+        if match:
+            current = files.setdefault(os.path.normpath(match.group(1)), [])
+            current.clear()
+            continue
+        if current is not None:
+            current.append(line)
+    return {path: "".join(lines) for path, lines in files.items()}
+
+
+# --------------------------------------------------------------------------- include expansion
+
+class Loader:
+    """Parses files once each and expands `include` as nginx does, for one prefix."""
+
+    def __init__(self, files: DiskFiles | DumpFiles, options: LoadOptions, prefix: str,
+                 workspace: Workspace, map_includes: bool = True):
+        self.files = files
+        self.options = options
+        self.prefix = prefix
+        self.workspace = workspace
+        self.map_includes = map_includes
+        self.expanded: dict[str, list[Stmt]] = {}
+        self.in_progress: list[str] = []
+
+    def report(self, code: str, file: str | None, line: int | None, message: str) -> None:
+        self.workspace.findings.append(diagnostic(code, file, line, message))
+
+    def resolve(self, arg: str) -> str:
+        """A path as written in the config (include, certificate) -> the path to read."""
+        path = arg if os.path.isabs(arg) else os.path.join(self.prefix, arg)
+        if self.map_includes:
+            path = map_path(path, self.options.path_map)
+        return path
+
+    def load(self, path: str, included_by: Stmt | None = None,
+             preread: ReadResult | None = None) -> list[Stmt] | None:
+        """The statements of `path` with includes expanded, or None if it is unreadable."""
+        real = self.files.realpath(path)
+        shown = self.files.display(path)
+        where = (included_by.file, included_by.line) if included_by else (shown, None)
+        if real in self.in_progress:
+            chain = " -> ".join(self.files.display(p) for p in self.in_progress + [real])
+            self.report("MTLS902", *where, f"include cycle: {chain}")
+            return None
+        if real in self.expanded:
+            return self.expanded[real]
+        if len(self.in_progress) >= MAX_INCLUDE_DEPTH:
+            self.report("MTLS905", *where,
+                        f"includes nested deeper than {MAX_INCLUDE_DEPTH} files; "
+                        f"{shown} was not analysed")
+            return None
+        result = preread or self.files.read(path)
+        if result.text is None:
+            if result.missing:
+                self.report("MTLS901", *where, self._missing_message(path, included_by))
+            else:
+                self.report("MTLS904", *where, f"cannot read {shown}: {result.problem}")
+            return None
+        self.workspace.files.add(shown)
+        if result.bad_utf8_line:
+            self.report("MTLS903", shown, result.bad_utf8_line,
+                        "bytes that are not valid UTF-8; analysed with U+FFFD in their place")
+        parsed = parse_text(result.text, shown)
+        for error in parsed.errors:
+            code = "MTLS905" if "nested deeper" in error.message else "MTLS900"
+            self.report(code, shown, error.line, error.message)
+        self.in_progress.append(real)
+        try:
+            self._expand(parsed.stmts)
+        finally:
+            self.in_progress.pop()
+        self.expanded[real] = parsed.stmts
+        return parsed.stmts
+
+    def _missing_message(self, path: str, included_by: Stmt | None) -> str:
+        if included_by is None:
+            return f"{path}: no such file"
+        arg = included_by.args[0] if included_by.args else ""
+        message = f"include {arg}: {self.files.display(path)} does not exist"
+        if os.path.isabs(arg) and isinstance(self.files, DiskFiles) and path == arg:
+            message += f"; map it onto your checkout with --path-map {os.path.dirname(arg)}=DIR"
+        return message
+
+    def _expand(self, stmts: list[Stmt]) -> None:
+        for stmt in stmts:
+            if stmt.block is not None:
+                self._expand(stmt.block)
+            elif stmt.name == "include":
+                self._include(stmt)
+
+    def _include(self, stmt: Stmt) -> None:
+        if len(stmt.args) != 1:
+            self.report("MTLS900", stmt.file, stmt.line,
+                        'invalid number of arguments in "include" directive')
+            return
+        path = self.resolve(stmt.args[0])
+        if glob.has_magic(path):
+            targets = self.files.glob(path)  # sorted; no match is fine, as in nginx
+        else:
+            targets = [path]
+        stmt.included = []
+        for target in targets:
+            loaded = self.load(target, included_by=stmt)
+            if loaded:
+                stmt.included.extend(loaded)
+
+
+# --------------------------------------------------------------------------- inputs
+
+def top_level_context(stmts: list[Stmt]) -> str:
+    """A file with `http`/`events`/`stream` at top level is a main config; else a fragment."""
+    return "main" if any(s.name in ("http", "events", "stream", "mail") for s in stmts) else "http"
+
+
+def fragment_prefix(path: str, options: LoadOptions) -> str:
+    """Where a fragment's relative includes resolve: --prefix, else the nearest ancestor
+    folder holding an nginx.conf, else the folder above a sites-*/conf.d folder, else its own."""
+    if options.prefix:
+        return options.prefix
+    folder = os.path.dirname(os.path.abspath(path))
+    probe = folder
+    while True:
+        if os.path.isfile(os.path.join(probe, "nginx.conf")):
+            return probe
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if os.path.basename(folder) in CONFIG_DIRS:
+        return os.path.dirname(folder)
+    return folder
+
+
+def is_config_candidate(path: str) -> bool:
+    name = os.path.basename(path)
+    if name.startswith("."):
+        return False
+    if name == "nginx.conf" or name.endswith(".conf"):
+        return True
+    parent = os.path.basename(os.path.dirname(path))
+    suffix = os.path.splitext(name)[1].lower()
+    return parent in CONFIG_DIRS and suffix not in NOT_CONFIG_SUFFIXES
+
+
+def scan_directory(folder: str) -> tuple[list[str], list[str]]:
+    """(nginx.conf files, other candidate config files) below `folder`, sorted."""
+    roots, others = [], []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            if name == "nginx.conf":
+                roots.append(path)
+            elif is_config_candidate(path):
+                others.append(path)
+    return roots, others
+
+
+class WorkspaceBuilder:
+    def __init__(self, options: LoadOptions):
+        self.options = options
+        self.workspace = Workspace()
+        self.disk = DiskFiles()
+        self.loaders: dict[str, Loader] = {}
+        self.seen_roots: set[str] = set()
+
+    def loader_for(self, prefix: str) -> Loader:
+        prefix = os.path.abspath(prefix)
+        if prefix not in self.loaders:
+            self.loaders[prefix] = Loader(self.disk, self.options, prefix, self.workspace)
+        return self.loaders[prefix]
+
+    def add_file(self, path: str) -> None:
+        real = os.path.realpath(path)
+        if real in self.seen_roots:
+            return
+        self.seen_roots.add(real)
+        probe = self.disk.read(path)
+        main = probe.text is not None and MAIN_BLOCK.search(probe.text) is not None
+        if os.path.basename(path) == "nginx.conf" or main:
+            prefix = self.options.prefix or os.path.dirname(os.path.abspath(path))
+            context = "main"
+        else:
+            prefix, context = fragment_prefix(path, self.options), "http"
+        loader = self.loader_for(prefix)
+        stmts = loader.load(path, preread=probe)
+        if stmts is None:
+            return
+        self.workspace.trees.append(
+            Tree(self.disk.display(path), context, stmts, loader.prefix, loader.resolve))
+
+    def add_directory(self, folder: str) -> None:
+        roots, others = scan_directory(folder)
+        for root in roots:
+            self.add_file(root)
+        reached = {real for loader in self.loaders.values() for real in loader.expanded}
+        for path in others:
+            if os.path.realpath(path) not in reached:
+                self.add_file(path)
+
+    def add_dump(self, text: str) -> None:
+        files = split_dump(text)
+        self.workspace.dump_texts.update(files)
+        if not files:
+            raise UsageError("standard input holds no '# configuration file PATH:' markers; "
+                             "pipe the output of `nginx -T` into the linter")
+        root = next(iter(files))
+        prefix = self.options.prefix or os.path.dirname(root)
+        loader = Loader(DumpFiles(files), self.options, prefix, self.workspace,
+                        map_includes=False)
+        stmts = loader.load(root)
+        if stmts is None:
+            return
+        disk_loader = self.loader_for(prefix)  # certificates are read from disk, mapped
+        self.workspace.trees.append(
+            Tree(root, top_level_context(stmts), stmts, prefix, disk_loader.resolve))
+
+
+def load_inputs(inputs: Iterable[str], options: LoadOptions,
+                read_stdin: Callable[[], bytes] | None = None) -> Workspace:
+    builder = WorkspaceBuilder(options)
+    for item in inputs:
+        if item == "-":
+            data = read_stdin() if read_stdin else b""
+            decoded = decode_config(data)
+            if decoded.text is None:
+                raise UsageError(f"standard input: {decoded.problem}")
+            builder.add_dump(decoded.text)
+        elif os.path.isdir(item):
+            builder.add_directory(item)
+        elif os.path.lexists(item):
+            builder.add_file(item)
+        else:
+            raise UsageError(f"{item}: no such file or directory")
+    return builder.workspace

@@ -1,0 +1,419 @@
+"""What nginx will apply to each server block, with the file:line behind every value.
+
+Built once from the loader's trees; rules only read it. Answers inheritance (http -> server ->
+location), listen sockets and their default server, which sockets speak TLS, rewrite-phase
+handlers and error pages.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .loader import Tree, Workspace
+from .parser import Stmt
+
+# Directives whose value a server inherits from http {} when it does not set its own.
+INHERITED_FROM_HTTP = (
+    "ssl_verify_client", "ssl_client_certificate", "ssl_trusted_certificate", "ssl_verify_depth",
+    "ssl_crl", "ssl_certificate", "ssl_certificate_key", "ssl_reject_handshake", "ssl",
+    "ssl_ocsp", "real_ip_header", "set_real_ip_from", "error_page",
+)
+# Directives that, like error_page, may be repeated and are inherited only as a whole group.
+ARRAY_DIRECTIVES = {"error_page", "set_real_ip_from"}
+REJECT_CODES = re.compile(r"^(4\d\d|444)$")
+VERIFY_VARIABLE = "$ssl_client_verify"
+# What $ssl_client_verify can hold when a request reaches the rewrite phase, per mode: under
+# `optional` nginx itself rejects a failed certificate; under `optional_no_ca` it does not.
+LET_THROUGH = {
+    "optional": ("NONE",),
+    "optional_no_ca": ("NONE", "FAILED:self-signed certificate",
+                       "FAILED:unable to get local issuer certificate"),
+}
+
+
+def flatten(stmts: list[Stmt] | None) -> Iterator[Stmt]:
+    """The statements of one block level, with `include`d statements in their place."""
+    for stmt in stmts or ():
+        if stmt.name == "include":
+            yield from flatten(stmt.included)
+        else:
+            yield stmt
+
+
+def walk(stmts: list[Stmt] | None) -> Iterator[Stmt]:
+    """Every statement below a block, through nested blocks and includes."""
+    for stmt in flatten(stmts):
+        yield stmt
+        if stmt.block is not None:
+            yield from walk(stmt.block)
+
+
+@dataclass(slots=True)
+class Setting:
+    """An effective directive: the statement that set it and whether it came from http {}."""
+
+    stmt: Stmt
+    inherited: bool
+
+    @property
+    def value(self) -> str:
+        return self.stmt.args[0] if self.stmt.args else ""
+
+    @property
+    def where(self) -> str:
+        return f"{self.stmt.file}:{self.stmt.line}"
+
+
+class Scope:
+    """The directives set directly in one block (through includes), by name."""
+
+    def __init__(self, stmts: list[Stmt] | None):
+        self.stmts: dict[str, list[Stmt]] = {}
+        self.comments: list[Stmt] = []
+        self.blocks: list[Stmt] = []
+        for stmt in flatten(stmts):
+            if stmt.name == "#":
+                self.comments.append(stmt)
+            elif stmt.block is not None:
+                self.blocks.append(stmt)
+            else:
+                self.stmts.setdefault(stmt.name, []).append(stmt)
+
+    def first(self, name: str) -> Stmt | None:
+        found = self.stmts.get(name)
+        return found[0] if found else None
+
+    def all(self, name: str) -> list[Stmt]:
+        return self.stmts.get(name, [])
+
+
+@dataclass(slots=True)
+class Listen:
+    socket: str  # normalised address:port, e.g. "0.0.0.0:443", "[::]:443", "unix:/run/x.sock"
+    stmt: Stmt
+    ssl: bool = False
+    default_server: bool = False
+    http2: bool = False
+    quic: bool = False
+    proxy_protocol: bool = False
+
+
+def parse_listen(stmt: Stmt) -> Listen:
+    address = stmt.args[0] if stmt.args else "80"
+    flags = set(stmt.args[1:])
+    if address.startswith("unix:"):
+        socket = address
+    else:
+        host, port = _split_host_port(address)
+        socket = f"{host}:{port}"
+    listen = Listen(
+        socket, stmt,
+        ssl="ssl" in flags,
+        default_server="default_server" in flags or "default" in flags,
+        http2="http2" in flags,
+        quic="quic" in flags,
+        proxy_protocol="proxy_protocol" in flags,
+    )
+    if listen.quic:
+        listen.socket += "/quic"  # UDP: a separate socket from TCP on the same port
+    return listen
+
+
+def _split_host_port(address: str) -> tuple[str, str]:
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        port = rest.lstrip(":") or "80"
+        try:
+            host = ipaddress.IPv6Address(host).compressed
+        except ValueError:
+            pass
+        return f"[{host}]", port
+    if address.isdigit():
+        return "0.0.0.0", address
+    if ":" in address:
+        host, port = address.rsplit(":", 1)
+    else:
+        host, port = address, "80"
+    host = host.lower()
+    if host in ("*", ""):
+        host = "0.0.0.0"
+    return host, port
+
+
+def is_loopback(socket: str) -> bool:
+    host = socket.rsplit(":", 1)[0].strip("[]")
+    if socket.startswith("unix:") or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(slots=True)
+class Handler:
+    """`if (COND) { return CODE; }`: runs in the rewrite phase of its server or location."""
+
+    if_stmt: Stmt
+    condition: list[str]
+    return_stmt: Stmt
+    code: str
+
+    @property
+    def rejects(self) -> bool:
+        return bool(REJECT_CODES.match(self.code))
+
+    def matches(self, variable: str, value: str) -> bool | None:
+        """Whether the condition is true when `variable` holds `value`; None if the
+        condition is not a test of that variable."""
+        cond = self.condition
+        if not cond or cond[0] != variable:
+            return None
+        if len(cond) == 1:
+            return value not in ("", "0")
+        if len(cond) != 3:
+            return None
+        op, operand = cond[1], cond[2]
+        if op == "=":
+            return value == operand
+        if op == "!=":
+            return value != operand
+        if op in ("~", "~*", "!~", "!~*"):
+            flags = re.IGNORECASE if "*" in op else 0
+            try:
+                found = re.search(operand, value, flags) is not None
+            except re.error:
+                return None
+            return not found if op.startswith("!") else found
+        return None
+
+
+def unrejected(handlers: list[Handler], values: tuple[str, ...]) -> list[str]:
+    """The $ssl_client_verify values that no handler rejects."""
+    return [v for v in values
+            if not any(h.rejects and h.matches(VERIFY_VARIABLE, v) for h in handlers)]
+
+
+def handlers_in(scope: Scope) -> list[Handler]:
+    handlers = []
+    for stmt in scope.blocks:
+        if stmt.name != "if":
+            continue
+        for inner in flatten(stmt.block):
+            if inner.name == "return" and inner.args:
+                handlers.append(Handler(stmt, stmt.args, inner, inner.args[0]))
+                break
+    return handlers
+
+
+@dataclass(slots=True, eq=False)
+class Location:
+    stmt: Stmt
+    modifier: str  # "=", "^~", "~", "~*", "@" or "" (prefix)
+    pattern: str
+    scope: Scope
+    handlers: list[Handler]
+    locations: list["Location"]
+
+    @property
+    def serves_content(self) -> bool:
+        """False for named and internal locations and for ones that only deny or return."""
+        if self.modifier == "@" or self.scope.first("internal") is not None:
+            return False
+        deny = self.scope.first("deny")
+        if deny is not None and deny.args == ["all"]:
+            return False
+        ret = self.scope.first("return")
+        return ret is None or not re.match(r"^(3\d\d|4\d\d|444)$", ret.args[0] if ret.args else "")
+
+    @property
+    def catch_all(self) -> bool:
+        return self.modifier in ("", "^~") and self.pattern == "/"
+
+    @property
+    def label(self) -> str:
+        if self.modifier == "@":
+            return "@" + self.pattern
+        return f"{self.modifier} {self.pattern}".strip()
+
+
+def parse_location(stmt: Stmt) -> Location:
+    args = stmt.args
+    if len(args) >= 2:
+        modifier, pattern = args[0], args[1]
+    else:
+        name = args[0] if args else ""
+        if name.startswith("="):
+            modifier, pattern = "=", name[1:]
+        elif name.startswith("~*"):
+            modifier, pattern = "~*", name[2:]
+        elif name.startswith("~"):
+            modifier, pattern = "~", name[1:]
+        elif name.startswith("@"):
+            modifier, pattern = "@", name[1:]
+        else:
+            modifier, pattern = "", name
+    scope = Scope(stmt.block)
+    children = [parse_location(s) for s in scope.blocks if s.name == "location"]
+    return Location(stmt, modifier, pattern, scope, handlers_in(scope), children)
+
+
+@dataclass(slots=True, eq=False)
+class Server:
+    stmt: Stmt
+    tree: Tree
+    http: Scope
+    scope: Scope
+    listens: list[Listen]
+    names: list[str]
+    locations: list[Location]
+    handlers: list[Handler]
+    default_on: list[str] = field(default_factory=list)  # sockets it is the default server of
+    tls_on: list[str] = field(default_factory=list)  # its sockets that speak TLS
+    cloudflare: object = None  # filled by cloudflare.detect()
+
+    @property
+    def file(self) -> str:
+        return self.stmt.file
+
+    @property
+    def line(self) -> int:
+        return self.stmt.line
+
+    @property
+    def label(self) -> str:
+        names = [n for n in self.names if n]
+        return " ".join(names) if names else f"server at {self.file}:{self.line}"
+
+    def setting(self, name: str) -> Setting | None:
+        """The effective value of a directive: the server's own, else the one from http {}."""
+        own = self.scope.first(name)
+        if own is not None:
+            return Setting(own, False)
+        inherited = self.http.first(name)
+        return Setting(inherited, True) if inherited is not None else None
+
+    def settings(self, name: str) -> list[Setting]:
+        """All effective statements of a repeatable directive (error_page, set_real_ip_from):
+        a server that sets any replaces the whole group from http {}."""
+        own = self.scope.all(name)
+        if own:
+            return [Setting(s, False) for s in own]
+        return [Setting(s, True) for s in self.http.all(name)]
+
+    def all_locations(self) -> Iterator[Location]:
+        stack = list(reversed(self.locations))
+        while stack:
+            location = stack.pop()
+            yield location
+            stack.extend(reversed(location.locations))
+
+    @property
+    def serves_tls(self) -> bool:
+        return bool(self.tls_on)
+
+    @property
+    def exposed_tls(self) -> bool:
+        """Serves TLS on an address other hosts can reach (not only loopback or unix:)."""
+        return any(not is_loopback(socket) for socket in self.tls_on)
+
+    @property
+    def server_return(self) -> Stmt | None:
+        """A `return` at server level runs before any location is chosen."""
+        return self.scope.first("return")
+
+    def verify_mode(self) -> tuple[str, Setting | None]:
+        setting = self.setting("ssl_verify_client")
+        return (setting.value.lower() if setting else "off"), setting
+
+    def reads_client_verification(self) -> bool:
+        """Whether anything in the server reads $ssl_client_* (a check, or passing it on)."""
+        return any("$ssl_client_" in arg for stmt in walk(self.stmt.block) if stmt.name != "#"
+                   for arg in stmt.args)
+
+
+@dataclass(slots=True)
+class Socket:
+    """One listen address:port and the servers on it, in configuration order."""
+
+    name: str
+    entries: list[tuple[Server, Listen]] = field(default_factory=list)
+    tls: bool = False
+
+    @property
+    def default(self) -> Server:
+        for server, listen in self.entries:
+            if listen.default_server:
+                return server
+        return self.entries[0][0]
+
+    @property
+    def servers(self) -> list[Server]:
+        seen: dict[int, Server] = {}
+        for server, _ in self.entries:
+            seen.setdefault(id(server), server)
+        return list(seen.values())
+
+
+@dataclass(slots=True)
+class Config:
+    """The servers of one tree (one nginx instance) and its listen sockets."""
+
+    tree: Tree
+    servers: list[Server]
+    sockets: dict[str, Socket]
+
+
+@dataclass(slots=True)
+class Model:
+    configs: list[Config]
+
+    @property
+    def servers(self) -> Iterator[Server]:
+        for config in self.configs:
+            yield from config.servers
+
+
+def http_blocks(tree: Tree) -> list[list[Stmt]]:
+    if tree.context == "http":
+        return [tree.stmts]
+    return [s.block for s in flatten(tree.stmts) if s.name == "http" and s.block is not None]
+
+
+def build_server(stmt: Stmt, tree: Tree, http: Scope) -> Server:
+    scope = Scope(stmt.block)
+    listens = [parse_listen(s) for s in scope.all("listen")] or [
+        Listen("0.0.0.0:80", stmt)
+    ]
+    names = [name for s in scope.all("server_name") for name in s.args] or [""]
+    locations = [parse_location(s) for s in scope.blocks if s.name == "location"]
+    return Server(stmt, tree, http, scope, listens, names, locations, handlers_in(scope))
+
+
+def build_config(tree: Tree) -> Config:
+    servers: list[Server] = []
+    for block in http_blocks(tree):
+        http = Scope(block)
+        servers.extend(build_server(s, tree, http) for s in http.blocks if s.name == "server")
+    sockets: dict[str, Socket] = {}
+    for server in servers:
+        ssl = server.setting("ssl")  # `ssl on;` (removed in nginx 1.25.1) makes it TLS too
+        legacy_ssl_on = ssl is not None and ssl.value == "on"
+        for listen in server.listens:
+            socket = sockets.setdefault(listen.socket, Socket(listen.socket))
+            socket.entries.append((server, listen))
+            # The ssl flag belongs to the address:port: one server's `ssl` makes it TLS for all.
+            socket.tls = socket.tls or listen.ssl or listen.quic or legacy_ssl_on
+    for socket in sockets.values():
+        socket.default.default_on.append(socket.name)
+        for server in socket.servers:
+            if socket.tls:
+                server.tls_on.append(socket.name)
+    return Config(tree, servers, sockets)
+
+
+def build_model(workspace: Workspace) -> Model:
+    return Model([build_config(tree) for tree in workspace.trees])

@@ -1,0 +1,137 @@
+"""Turn nginx configuration text into a statement tree.
+
+This is the only module that imports crossplane. We use its lexer (quotes, escapes,
+comments, line numbers) and build the tree ourselves, iteratively, because crossplane's own
+parser recurses once per nesting level, drops every statement of a file whose last statement
+is unterminated, and only reads files by name (an `nginx -T` dump arrives as text).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+from crossplane.lexer import _lex_file_object  # pinned crossplane>=0.5.8,<0.6
+
+# Real configurations nest a handful of levels; anything deeper is hostile input. The cap keeps
+# every later tree walk far from Python's recursion limit.
+MAX_DEPTH = 64
+
+
+@dataclass(slots=True, eq=False)
+class Stmt:
+    """One directive (or comment, name "#") with where it was written."""
+
+    name: str
+    args: list[str]
+    file: str
+    line: int
+    block: list["Stmt"] | None = None
+    # For `include`: the statements it pulled in, in order (filled by the loader).
+    included: list["Stmt"] | None = None
+
+    @property
+    def comment(self) -> str | None:
+        return self.args[0] if self.name == "#" else None
+
+
+@dataclass(slots=True)
+class ParseError:
+    line: int | None
+    message: str
+
+
+@dataclass(slots=True)
+class Parsed:
+    stmts: list[Stmt] = field(default_factory=list)
+    errors: list[ParseError] = field(default_factory=list)
+
+
+def _strip_if_parens(args: list[str]) -> list[str]:
+    """`if ($a = b)` lexes as ['($a', '=', 'b)']; nginx reads the condition inside."""
+    if args and args[0].startswith("(") and args[-1].endswith(")"):
+        args[0] = args[0][1:].lstrip()
+        args[-1] = args[-1][:-1].rstrip()
+        args = [a for i, a in enumerate(args) if a or 0 < i < len(args) - 1]
+    return args
+
+
+def parse_text(text: str, path: str) -> Parsed:
+    """Parse one file's text. Errors carry nginx's wording; good statements are kept."""
+    out = Parsed()
+    # A final comment without a newline is dropped by the lexer; the extra newline keeps it.
+    tokens = _lex_file_object(io.StringIO(text if text.endswith("\n") else text + "\n"))
+    stack: list[tuple[list[Stmt], Stmt | None]] = [(out.stmts, None)]
+    words: list[str] = []
+    word_line = 0
+    too_deep_reported = False
+    last_line = 0
+
+    def error(line: int | None, message: str) -> None:
+        out.errors.append(ParseError(line, message))
+
+    def statement(block: list[Stmt] | None) -> Stmt:
+        name, args = words[0], words[1:]
+        if name == "if":
+            args = _strip_if_parens(args)
+        return Stmt(name, args, path, word_line, block)
+
+    for token, line, quoted in tokens:
+        last_line = line
+        if not quoted and token.startswith("#") and not words:
+            stack[-1][0].append(Stmt("#", [token[1:]], path, line))
+            continue
+        if quoted or token not in ("{", "}", ";"):
+            if not words:
+                word_line = line
+            words.append(token)
+            continue
+        if token == ";":
+            if words:
+                stack[-1][0].append(statement(None))
+                words = []
+            else:
+                error(line, 'unexpected ";"')
+        elif token == "{":
+            if not words:
+                error(line, 'unexpected "{"')
+                words = ["{"]  # keep the braces balanced; the block is discarded below
+                word_line = line
+            stmt = statement([])
+            words = []
+            if len(stack) > MAX_DEPTH:
+                if not too_deep_reported:
+                    error(line, f"blocks nested deeper than {MAX_DEPTH} levels are not analysed")
+                    too_deep_reported = True
+            elif stmt.name != "{":
+                stack[-1][0].append(stmt)
+            stack.append((stmt.block, stmt))
+        else:  # "}"
+            if words:
+                error(word_line, f'directive "{words[0]}" is not terminated by ";"')
+                words = []
+            if len(stack) == 1:
+                error(line, 'unexpected "}"')
+            else:
+                stack.pop()
+
+    if words:
+        error(word_line, f'unexpected end of file, directive "{words[0]}" is not terminated by ";"')
+    elif len(stack) > 1:
+        opener = stack[-1][1]
+        error(opener.line if opener else last_line, 'unexpected end of file, expecting "}"')
+    else:
+        tail = _unlexed_tail_line(text, last_line)
+        if tail is not None:
+            error(tail, "unexpected end of file: unterminated quoted string")
+    return out
+
+
+def _unlexed_tail_line(text: str, last_line: int) -> int | None:
+    """The lexer stops silently inside an unterminated quote; find text it never returned."""
+    lines = text.split("\n")
+    for number in range(last_line + 1, len(lines) + 1):
+        stripped = lines[number - 1].strip()
+        if stripped and not stripped.startswith("#"):
+            return number
+    return None

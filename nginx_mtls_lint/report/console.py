@@ -1,0 +1,53 @@
+"""Human output: findings grouped by file, the offending line, the fix, a summary."""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import TextIO
+
+from rich.console import Console
+from rich.text import Text
+
+from ..lint import Result
+from .json_report import summary
+
+STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
+
+
+def make_console(stream: TextIO) -> Console:
+    # rich turns colour off by itself when the stream is not a terminal or NO_COLOR is set.
+    return Console(file=stream, highlight=False, soft_wrap=True, emoji=False)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def render(result: Result, stream: TextIO) -> None:
+    console = make_console(stream)
+    shown = [f for f in result.findings if not f.suppressed]
+    for file, group in groupby(shown, key=lambda f: f.file or "(no file)"):
+        console.print(Text(file, style="bold underline"))
+        for finding in group:
+            location = f"{finding.line}" if finding.line else "-"
+            console.print(Text.assemble(
+                ("  " + location.rjust(5) + "  ", "dim"),
+                (finding.severity.ljust(8), STYLE[finding.severity]),
+                (f"{finding.rule} ", "bold"), (f"{finding.name}  ", "dim"),
+                finding.message,
+            ))
+            source = result.workspace.source_line(finding.file, finding.line)
+            if source is not None and source.strip():
+                console.print(Text.assemble(("         | ", "dim"), (source.strip(), "")))
+            if finding.fix:
+                lines = finding.fix.split("\n")
+                console.print(Text.assemble(("         fix: ", "green"), lines[0]))
+                for extra in lines[1:]:
+                    console.print(Text("              " + extra))
+        console.print()
+    counts = summary(result)
+    text = (f"{plural(counts['errors'], 'error')}, {plural(counts['warnings'], 'warning')}, "
+            f"{plural(counts['notes'], 'note')} in {plural(counts['files'], 'file')} "
+            f"({plural(counts['servers'], 'server')})")
+    style = "bold red" if counts["errors"] else ("yellow" if counts["warnings"] else "green")
+    console.print(Text(text, style=style))

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from .. import __version__
+from ..findings import Finding
+from ..lint import Result
+
+JSON_VERSION = 1
+
+
+def finding_dict(finding: Finding) -> dict:
+    data = {
+        "rule": finding.rule,
+        "name": finding.name,
+        "severity": finding.severity,
+        "message": finding.message,
+        "file": finding.file,
+        "line": finding.line,
+        "server": asdict(finding.server) if finding.server else None,
+        "fix": finding.fix,
+    }
+    if finding.suppressed:
+        data["suppressed"] = True
+        data["suppression_reason"] = finding.suppression_reason
+    return data
+
+
+def summary(result: Result) -> dict:
+    active = [f for f in result.findings if not f.suppressed]
+    return {
+        "errors": sum(f.severity == "error" for f in active),
+        "warnings": sum(f.severity == "warning" for f in active),
+        "notes": sum(f.severity == "note" for f in active),
+        "files": len(result.workspace.files),
+        "servers": sum(len(c.servers) for c in result.model.configs),
+    }
+
+
+def render(result: Result) -> str:
+    document = {
+        "version": JSON_VERSION,
+        "tool": {"name": "nginx-mtls-lint", "version": __version__},
+        "findings": [finding_dict(f) for f in result.findings],
+        "summary": summary(result),
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,100 @@
+"""Rule API and the built-in rule list.
+
+A rule is a small class: metadata as class attributes, its documentation as the docstring
+(summary line, then `## Why`, `## Example`, `## Fix` sections, rendered into rules/ID.md), and
+a `check(config, ctx)` generator that reads the model and yields findings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import inspect
+import re
+from dataclasses import dataclass, field
+from typing import ClassVar, Iterator
+
+from ..cafile import CAFile, CAStore
+from ..findings import Finding, ServerRef
+from ..model import Config, Server, Setting
+from ..parser import Stmt
+
+RULE_ID = re.compile(r"^[A-Z]{2,8}[0-9]{3}$")
+RULE_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@dataclass(slots=True)
+class RuleContext:
+    """What every rule may use besides the model: the shared CA inspector and the options."""
+
+    cas: CAStore = field(default_factory=CAStore)
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    expiry_warning_days: int = 30
+    # (server_name pattern, fingerprints) for zone-level or per-hostname AOP certificates.
+    expected_cas: list[tuple[str, frozenset[str]]] = field(default_factory=list)
+
+    def ca_file(self, server: Server, setting: Setting) -> CAFile:
+        return self.cas.inspect(server.tree.resolve(setting.value))
+
+    def expected_for(self, server: Server) -> frozenset[str]:
+        found: set[str] = set()
+        for pattern, fingerprints in self.expected_cas:
+            if any(n and fnmatch.fnmatchcase(n.lower(), pattern.lower()) for n in server.names):
+                found |= fingerprints
+        return frozenset(found)
+
+
+class Rule:
+    id: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    severity: ClassVar[str] = "error"
+    tags: ClassVar[tuple[str, ...]] = ("security",)
+    precision: ClassVar[str] = "high"
+    security_severity: ClassVar[str] = "8.0"
+    origin: ClassVar[str] = "built-in"
+
+    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        raise NotImplementedError
+
+    @classmethod
+    def doc(cls) -> str:
+        return inspect.cleandoc(cls.__doc__ or "")
+
+    @classmethod
+    def summary(cls) -> str:
+        return cls.doc().split("\n", 1)[0].strip()
+
+    def finding(self, at: Stmt, message: str, fix: str | None, server: Server | None = None,
+                severity: str | None = None) -> Finding:
+        ref = ServerRef([n for n in server.names if n], server.file, server.line) if server else None
+        return Finding(self.id, self.name, severity or self.severity, message, at.file, at.line,
+                       ref, fix)
+
+
+def where(setting: Setting | Stmt) -> str:
+    """`file:line`, and for a value inherited from http {} say so."""
+    stmt = setting.stmt if isinstance(setting, Setting) else setting
+    text = f"{stmt.file}:{stmt.line}"
+    if isinstance(setting, Setting) and setting.inherited:
+        text += " (inherited from http {})"
+    return text
+
+
+def builtin_rules() -> list[type[Rule]]:
+    from . import (
+        mtls001_cf_vhost_without_mtls,
+        mtls002_verify_client_not_on,
+        mtls003_client_ca_unusable,
+        mtls004_client_ca_stale,
+        mtls005_client_ca_mismatch,
+        mtls006_rejection_handler_missing,
+    )
+
+    return [
+        mtls001_cf_vhost_without_mtls.CfVhostWithoutMtls,
+        mtls002_verify_client_not_on.VerifyClientNotOn,
+        mtls003_client_ca_unusable.ClientCaUnusable,
+        mtls004_client_ca_stale.ClientCaStale,
+        mtls005_client_ca_mismatch.ClientCaMismatch,
+        mtls006_rejection_handler_missing.RejectionHandlerMissing,
+    ]

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..cafile import CertInfo
+from ..cloudflare import AOP_CAS, ORIGIN_CA_ROOTS
+from ..findings import Finding
+from ..model import Config
+from . import Rule, RuleContext, where
+from .fixes import AOP_CA_SOURCE
+from .mtls003_client_ca_unusable import CA_DIRECTIVES
+
+
+def anchored(certs: list[CertInfo]) -> list[CertInfo]:
+    """The certificates OpenSSL can build a trusted chain to: self-signed roots in the set and
+    CAs whose issuer chain reaches one. A lone intermediate verifies nobody (nginx does not
+    set X509_V_FLAG_PARTIAL_CHAIN)."""
+    trusted = {c.subject for c in certs if c.self_signed}
+    grew = True
+    while grew:
+        grew = False
+        for cert in certs:
+            if cert.subject not in trusted and cert.issuer in trusted and cert.is_ca:
+                trusted.add(cert.subject)
+                grew = True
+    return [c for c in certs if c.subject in trusted and c.is_ca]
+
+
+class ClientCaMismatch(Rule):
+    """A Cloudflare-fronted server trusts client CAs other than Cloudflare's origin-pull CA.
+
+    ## Why
+    Every CA that nginx trusts for client certificates is a way in. The Cloudflare *Origin
+    CA* roots sign origin **server** certificates: used as a client CA they reject
+    Cloudflare's real origin-pull certificate and accept any Cloudflare customer's Origin CA
+    certificate sent straight to your origin. Extra CAs in the bundle, or CAs added with
+    `ssl_trusted_certificate` (they verify client certificates too, they are only not
+    advertised), let the holders of their certificates skip Cloudflare.
+
+    For zone-level or per-hostname Authenticated Origin Pulls, declare the CA you uploaded to
+    Cloudflare (`--expect-ca 'shop.example.com=SHA256'`); that CA is then the one expected.
+
+    ## Example
+    ```nginx
+    server {
+        listen 443 ssl;
+        server_name blog.example.com;
+        ssl_certificate     /etc/nginx/certs/blog.pem;
+        ssl_certificate_key /etc/nginx/certs/blog.key;
+        ssl_client_certificate /etc/nginx/certs/origin_ca_rsa_root.pem;  # expect: MTLS005
+        ssl_verify_client on;
+    }
+    ```
+
+    ## Fix
+    ```nginx
+    ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;  # only the origin-pull CA
+    ssl_verify_client on;
+    ```
+    and no `ssl_trusted_certificate` in the server (put OCSP stapling chains in a server that
+    does not verify clients, or use `ssl_stapling_file`).
+    """
+
+    id = "MTLS005"
+    name = "client-ca-mismatch"
+    severity = "error"
+    tags = ("security", "cloudflare", "external/cwe/cwe-295")
+    security_severity = "8.1"
+
+    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        for server in config.servers:
+            if not (server.cloudflare.fronted and server.exposed_tls):
+                continue
+            if server.verify_mode()[0] == "off":
+                continue
+            declared = ctx.expected_for(server)
+            expected = declared or frozenset(AOP_CAS)
+            sources = []
+            for directive in CA_DIRECTIVES:
+                setting = server.setting(directive)
+                if setting is not None:
+                    sources.append((directive, setting, ctx.ca_file(server, setting)))
+            if not sources or any(ca.problem for _, _, ca in sources):
+                continue  # MTLS003 reports unusable files
+            trusted = anchored([c for _, _, ca in sources for c in ca.certs])
+            trusted_fps = {c.sha256 for c in trusted}
+            wanted = "the CA you declared for this host" if declared else \
+                "the Cloudflare origin-pull CA"
+            reported = False
+            for directive, setting, ca in sources:
+                shown = f"`{directive} {setting.value}` at {where(setting)}"
+                for cert in ca.certs:
+                    if cert.sha256 not in trusted_fps or cert.sha256 in expected:
+                        continue
+                    if cert.sha256 in ORIGIN_CA_ROOTS:
+                        why = (f"holds {ORIGIN_CA_ROOTS[cert.sha256]}, which signs origin "
+                               "server certificates: Cloudflare's origin-pull certificate does "
+                               "not verify against it, and any Cloudflare customer's Origin CA "
+                               "certificate sent straight to the origin does")
+                    else:
+                        adds = " (trusted certificates verify clients too)" \
+                            if directive == "ssl_trusted_certificate" else ""
+                        why = (f"also trusts {cert.subject or 'a CA with an empty subject'}"
+                               f"{adds}: anyone holding a certificate from that CA reaches "
+                               "the origin directly")
+                    reported = True
+                    yield self.finding(
+                        setting.stmt, f"{shown} {why}.",
+                        f"Trust only {wanted}: ssl_client_certificate "
+                        "/etc/nginx/certs/origin-pull-ca.pem; and no other CA in that file or "
+                        f"in ssl_trusted_certificate. {AOP_CA_SOURCE}", server)
+            if not reported and not trusted_fps & expected:
+                setting = sources[0][1]
+                yield self.finding(
+                    setting.stmt,
+                    f"`{sources[0][0]} {setting.value}` at {where(setting)} does not hold "
+                    f"{wanted}: requests that come through Cloudflare are rejected.",
+                    f"ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;  "
+                    f"{AOP_CA_SOURCE}", server)

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..findings import Finding
+from ..model import LET_THROUGH, VERIFY_VARIABLE, Config, Handler, Server, unrejected
+from . import Rule, RuleContext
+from .fixes import SERVER_HANDLER
+
+DN_VARIABLES = ("$ssl_client_s_dn", "$ssl_client_i_dn")
+
+
+class RejectionHandlerMissing(Rule):
+    """With `optional` verification, some requests reach content without a `$ssl_client_verify` check.
+
+    ## Why
+    Under `ssl_verify_client optional` a client that sends no certificate reaches the
+    rewrite phase with `$ssl_client_verify` = `NONE`; under `optional_no_ca` a self-signed or
+    foreign certificate arrives as `FAILED:<reason>` too. Only a handler that rejects every
+    such value keeps them out:
+
+    - at server level it runs before any location is chosen, so it covers everything;
+    - in a location it covers that location only (not nested or sibling locations, and not
+      requests that match no location at all);
+    - `= FAILED` never matches (nginx sets `FAILED:<reason>`), `~ FAILED` lets `NONE`
+      through, and checks on `$ssl_client_s_dn` / `$ssl_client_i_dn` alone are passed by a
+      self-signed certificate carrying the expected names.
+
+    Reported for Cloudflare-fronted servers, and for any server with `optional_no_ca` when
+    nothing reads `$ssl_client_*`.
+
+    ## Example
+    ```nginx
+    server {
+        listen 443 ssl;
+        server_name app.example.com;
+        real_ip_header CF-Connecting-IP;
+        ssl_certificate     /etc/nginx/certs/app.pem;
+        ssl_certificate_key /etc/nginx/certs/app.key;
+        ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;
+        ssl_verify_client optional;  # expect: MTLS002
+        location / {
+            if ($ssl_client_verify != SUCCESS) { return 403; }
+            proxy_pass http://127.0.0.1:8080;
+        }
+        location /static/ {  # expect: MTLS006
+            root /srv/app;
+        }
+    }
+    ```
+
+    ## Fix
+    Put one handler at server level, where it covers every location:
+    ```nginx
+    if ($ssl_client_verify != SUCCESS) { return 403; }
+    ```
+    or use `ssl_verify_client on;` and no handler at all.
+    """
+
+    id = "MTLS006"
+    name = "rejection-handler-missing"
+    severity = "error"
+    tags = ("security", "cloudflare", "mtls", "external/cwe/cwe-287")
+    security_severity = "8.1"
+
+    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        for server in config.servers:
+            mode, setting = server.verify_mode()
+            if mode not in LET_THROUGH or not server.serves_tls:
+                continue
+            if server.cloudflare.fronted:
+                if not server.exposed_tls:
+                    continue
+            elif mode != "optional_no_ca" or server.reads_client_verification():
+                continue
+            if server.server_return is not None:
+                continue  # a server-level return answers every request before any content
+            missing = unrejected(server.handlers, LET_THROUGH[mode])
+            if missing:
+                yield from self._uncovered(server, mode, tuple(missing))
+
+    def _uncovered(self, server: Server, mode: str, missing: tuple[str, ...]) -> Iterator[Finding]:
+        lets = " and ".join(dict.fromkeys(v.split(":")[0] for v in missing))
+        fix = f"Add at server level: {SERVER_HANDLER}  (or use ssl_verify_client on;)"
+        flawed = list(self._flawed_handlers(server, mode, missing))
+        for handler, why in flawed:
+            yield self.finding(handler.if_stmt, f"`if ({' '.join(handler.condition)})` at "
+                               f"{handler.if_stmt.file}:{handler.if_stmt.line} {why}.", fix,
+                               server)
+        content = [loc for loc in server.all_locations() if loc.serves_content]
+        covered = [loc for loc in content if not unrejected(loc.handlers, missing)]
+        if not covered:
+            if not flawed:
+                yield self.finding(
+                    server.stmt,
+                    f"{server.label} uses `ssl_verify_client {mode}` and no handler rejects "
+                    f"{lets}: every location is served to clients without a valid certificate.",
+                    fix, server)
+            return
+        for loc in content:
+            if loc not in covered:
+                yield self.finding(
+                    loc.stmt,
+                    f"`location {loc.label}` in {server.label} has no handler rejecting {lets}: "
+                    "the checks in other locations do not apply here.", fix, server)
+        if not any(loc.catch_all for loc in server.locations):
+            yield self.finding(
+                server.stmt,
+                f"{server.label} has no `location /`: requests matching no location are "
+                f"served from its root without a `$ssl_client_verify` check.", fix, server)
+
+    def _flawed_handlers(self, server: Server, mode: str,
+                         missing: tuple[str, ...]) -> Iterator[tuple[Handler, str]]:
+        for handler in server.handlers:
+            if not handler.condition:
+                continue
+            variable = handler.condition[0]
+            if variable in DN_VARIABLES and mode == "optional_no_ca":
+                yield handler, ("checks only the certificate's names: under optional_no_ca a "
+                                "self-signed certificate carrying those names passes")
+            elif variable == VERIFY_VARIABLE and handler.rejects:
+                passes = [v for v in missing if not handler.matches(VERIFY_VARIABLE, v)]
+                if passes:
+                    shown = " and ".join(dict.fromkeys(v.split(":")[0] for v in passes))
+                    never = " (nginx sets FAILED:<reason>, never plain FAILED)" \
+                        if handler.condition[1:] == ["=", "FAILED"] else ""
+                    yield handler, f"lets {shown} through{never}"
