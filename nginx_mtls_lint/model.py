@@ -226,8 +226,8 @@ class Location:
         deny = self.scope.first("deny")
         if deny is not None and deny.args == ["all"]:
             return False
-        ret = self.scope.first("return")
-        return ret is None or not re.match(r"^(3\d\d|4\d\d|444)$", ret.args[0] if ret.args else "")
+        # A location-level `return` answers in the rewrite phase, before any content is read.
+        return self.scope.first("return") is None
 
     @property
     def catch_all(self) -> bool:

@@ -1,0 +1,182 @@
+"""Shared test helpers: paths, strict mode, a PKI generated at test time, lint runners."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+SHARED = Path(os.environ.get("NGINX_MTLS_LINT_SHARED", ROOT.parent / "shared"))
+# CI sets this: a test that would skip for missing shared data or nginx fails instead.
+STRICT = os.environ.get("NGINX_MTLS_LINT_STRICT") == "1"
+EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+)")
+
+CLOUDFLARE_FILES = {
+    "origin-pull-ca.pem": "origin-pull-ca.pem",
+    "origin-pull-ca-2015.pem": "origin-pull-ca-2015-expired.pem",
+    "origin_ca_rsa_root.pem": "origin_ca_rsa_root.pem",
+    "origin_ca_ecc_root.pem": "origin_ca_ecc_root.pem",
+}
+
+
+def skip_or_fail(reason: str):
+    if STRICT:
+        pytest.fail(f"{reason} (NGINX_MTLS_LINT_STRICT=1 requires it)")
+    pytest.skip(reason)
+
+
+def shared_file(relative: str) -> Path:
+    path = SHARED / relative
+    if not path.exists():
+        skip_or_fail(f"{path} is absent: shared data is only in the development workspace")
+    return path
+
+
+# --------------------------------------------------------------------------- PKI
+
+def _name(cn: str):
+    from cryptography.x509.oid import NameOID
+    from cryptography import x509
+
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def make_cert(cn: str, *, issuer=None, ca: bool = True, days_from: int = -1,
+              days_to: int = 3650, key=None):
+    """A certificate (and its key); self-signed unless issuer=(cert, key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc)
+    issuer_cert, issuer_key = issuer if issuer else (None, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(issuer_cert.subject if issuer_cert else _name(cn))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now + dt.timedelta(days=days_from))
+        .not_valid_after(now + dt.timedelta(days=days_to))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256()), key
+
+
+def pem(*certs) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
+
+
+def key_pem(key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+@pytest.fixture(scope="session")
+def certs_dir(tmp_path_factory) -> Path:
+    """Stands for /etc/nginx/certs in every fixture (mapped with --path-map)."""
+    d = tmp_path_factory.mktemp("certs")
+    internal, internal_key = make_cert("Internal Client CA")
+    other, _ = make_cert("Other Client CA")
+    intermediate, _ = make_cert("Internal Intermediate CA", issuer=(internal, internal_key))
+    leaf, leaf_key = make_cert("client.example.com", issuer=(internal, internal_key), ca=False)
+    files = {
+        "internal-ca.pem": pem(internal),
+        "other-ca.pem": pem(other),
+        "internal-plus-other.pem": pem(internal, other),
+        "intermediate-only.pem": pem(intermediate),
+        "expired-ca.pem": pem(make_cert("Expired CA", days_from=-800, days_to=-30)[0]),
+        "expiring-ca.pem": pem(make_cert("Expiring CA", days_to=10)[0]),
+        "future-ca.pem": pem(make_cert("Future CA", days_from=30, days_to=900)[0]),
+        "leaf-only.pem": pem(leaf),
+        "ca-with-key.pem": pem(internal) + key_pem(leaf_key),
+        "empty.pem": b"",
+        "garbage.pem": b"this is not a certificate\n",
+        "server.pem": pem(leaf),
+        "server.key": key_pem(leaf_key),
+    }
+    for name, data in files.items():
+        (d / name).write_bytes(data)
+    (d / "a-directory.pem").mkdir()
+    if SHARED.exists():
+        cf = SHARED / "data" / "cloudflare"
+        for name, source in CLOUDFLARE_FILES.items():
+            shutil.copyfile(cf / source, d / name)
+        current = (cf / "origin-pull-ca.pem").read_bytes()
+        (d / "origin-pull-plus-internal.pem").write_bytes(current + b"\n" + pem(internal))
+        (d / "origin-pull-both-issues.pem").write_bytes(
+            (cf / "origin-pull-ca-2015-expired.pem").read_bytes() + b"\n" + current)
+        (d / "origin-pull-plus-intermediate.pem").write_bytes(
+            current + b"\n" + pem(intermediate))
+    return d
+
+
+def needs_cloudflare_files(text: str) -> bool:
+    return "origin-pull" in text or "origin_ca_" in text
+
+
+# --------------------------------------------------------------------------- running the linter
+
+def run_cli(*args: str, cwd: Path | None = None, stdin: bytes | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nginx_mtls_lint", *args], cwd=cwd or ROOT,
+                          input=stdin, capture_output=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def lint_json(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> dict:
+    result = run_cli("--format", "json", *args, cwd=cwd, stdin=stdin)
+    assert b"Traceback" not in result.stderr, result.stderr.decode()
+    assert result.returncode in (0, 1), result.stderr.decode()
+    return json.loads(result.stdout)
+
+
+def lint_in_process(paths, **kw):
+    """Fast path for fixture tests: the same pipeline as the CLI, without a subprocess."""
+    from nginx_mtls_lint.cloudflare import CloudflareOptions
+    from nginx_mtls_lint.lint import LintOptions, lint
+    from nginx_mtls_lint.loader import LoadOptions
+    from nginx_mtls_lint.rules import RuleContext
+
+    options = LintOptions(
+        load=LoadOptions(prefix=kw.get("prefix"), path_map=kw.get("path_map", [])),
+        cloudflare=CloudflareOptions(kw.get("hosts", []), kw.get("assume", False)),
+        context=RuleContext(expected_cas=kw.get("expected_cas", [])),
+    )
+    return lint([str(p) for p in paths], options)
+
+
+def expectations(folder_or_file: Path) -> set[tuple[str, int, str]]:
+    """(absolute file, line, rule) from `# expect: RULE[, RULE]` comments."""
+    files = [folder_or_file] if folder_or_file.is_file() else sorted(
+        p for p in folder_or_file.rglob("*") if p.is_file())
+    found = set()
+    for path in files:
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            match = EXPECT.search(line)
+            if match:
+                for rule in re.split(r"[,\s]+", match.group(1).strip()):
+                    if rule:
+                        found.add((str(path.resolve()), number, rule))
+    return found
+
+
+def finding_set(findings) -> set[tuple[str, int, str]]:
+    return {(str(Path(f.file).resolve()), f.line, f.rule) for f in findings}
