@@ -24,6 +24,11 @@ MAX_CONFIG_BYTES = 64 * 1024 * 1024
 # (or a cycle spelled through endless distinct paths) finite.
 MAX_INCLUDE_DEPTH = 32
 DEFAULT_ROOT = "/etc/nginx/nginx.conf"
+# Where nginx packages keep their configuration. An absolute include under one of these, in a
+# tree that lives elsewhere (a repository checkout), means the host's files, not the tree's:
+# reading them would silently lint whatever the machine running the linter has installed.
+NGINX_PREFIXES = ("/etc/nginx", "/usr/local/nginx/conf", "/usr/local/etc/nginx",
+                  "/opt/nginx/conf")
 # Directory names whose files are nginx configuration whatever their extension.
 CONFIG_DIRS = {
     "sites-available", "sites-enabled", "conf.d", "vhosts", "vhosts.d", "servers",
@@ -254,6 +259,16 @@ class Loader:
             path = map_path(path, self.options.path_map)
         return path
 
+    def foreign_prefix(self, arg: str, path: str) -> str | None:
+        """The nginx prefix an unmapped absolute include points into, when the tree is
+        somewhere else."""
+        if not self.map_includes or path != arg or not os.path.isabs(arg):
+            return None
+        inside = lambda base, p: p == base or p.startswith(base.rstrip("/") + "/")
+        if inside(os.path.realpath(self.prefix), os.path.realpath(arg)):
+            return None
+        return next((p for p in NGINX_PREFIXES if inside(p, arg)), None)
+
     def load(self, path: str, included_by: Stmt | None = None,
              preread: ReadResult | None = None) -> list[Stmt] | None:
         """The statements of `path` with includes expanded, or None if it is unreadable."""
@@ -316,6 +331,14 @@ class Loader:
                         'invalid number of arguments in "include" directive')
             return
         path = self.resolve(stmt.args[0])
+        foreign = self.foreign_prefix(stmt.args[0], path)
+        if foreign:
+            self.report("MTLS901", stmt.file, stmt.line,
+                        f"include {stmt.args[0]}: points into {foreign} on this machine, outside "
+                        f"the linted tree ({display_path(self.prefix)}); not read. Map it onto "
+                        f"the tree with --path-map {foreign}={display_path(self.prefix)}")
+            stmt.included = []
+            return
         if glob.has_magic(path):
             targets = self.files.glob(path)  # sorted; no match is fine, as in nginx
         else:

@@ -14,9 +14,12 @@ from .json_report import summary
 STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
 
 
-def make_console(stream: TextIO) -> Console:
+def make_console(stream: TextIO, soft_wrap: bool = True) -> Console:
     # rich turns colour off by itself when the stream is not a terminal or NO_COLOR is set.
-    return Console(file=stream, highlight=False, soft_wrap=True, emoji=False)
+    console = Console(file=stream, highlight=False, soft_wrap=soft_wrap, emoji=False)
+    if not console.is_terminal:
+        console.width = 200  # files and pipes: no folding at 80 columns
+    return console
 
 
 def plural(count: int, word: str) -> str:

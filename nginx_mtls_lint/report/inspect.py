@@ -73,7 +73,7 @@ def _value(data: dict | None) -> Text:
 
 
 def render_table(model: Model, stream: TextIO) -> None:
-    console = make_console(stream)
+    console = make_console(stream, soft_wrap=False)
     table = Table(show_lines=True, title="nginx servers")
     for column in ("server", "sockets", "verify", "client CA", "trusted CA", "Cloudflare",
                    "handlers"):
