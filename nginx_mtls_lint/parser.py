@@ -120,7 +120,13 @@ def parse_text(text: str, path: str) -> Parsed:
     elif len(stack) > 1:
         opener = stack[-1][1]
         error(opener.line if opener else last_line, 'unexpected end of file, expecting "}"')
-    else:
+    if len(stack) > 1:
+        # A block cut off by the end of the file is not analysed: half a server block would
+        # give findings about directives that were simply cut away.
+        outermost = stack[1][1]
+        if outermost is not None and outermost in out.stmts:
+            out.stmts.remove(outermost)
+    elif not words:
         tail = _unlexed_tail_line(text, last_line)
         if tail is not None:
             error(tail, "unexpected end of file: unterminated quoted string")
