@@ -42,7 +42,7 @@ ANNOTATION = re.compile(r"^\s*nginx-mtls-lint\s*:\s*(not-cloudflare|cloudflare)\
 
 @dataclass(slots=True)
 class Signal:
-    kind: str  # aop-ca, real-ip-header, set-real-ip-from, cf-variable, annotation, cli
+    kind: str  # aop-ca, origin-ca, real-ip-header, set-real-ip-from, cf-variable, annotation, cli
     detail: str
     file: str | None = None
     line: int | None = None
@@ -102,6 +102,11 @@ def detect_server(server: Server, cas: CAStore, options: CloudflareOptions) -> D
         ca = cas.inspect(server.tree.resolve(setting.value))
         for fingerprint in ca.fingerprints & AOP_CAS.keys():
             signals.append(Signal("aop-ca", f"{name} holds {AOP_CAS[fingerprint]}",
+                                  setting.stmt.file, setting.stmt.line, setting.inherited))
+        # The Origin CA root in a client CA file is the classic mix-up with the origin-pull
+        # CA: the intent to sit behind Cloudflare is plain.
+        for fingerprint in ca.fingerprints & ORIGIN_CA_ROOTS.keys():
+            signals.append(Signal("origin-ca", f"{name} holds {ORIGIN_CA_ROOTS[fingerprint]}",
                                   setting.stmt.file, setting.stmt.line, setting.inherited))
     header = server.setting("real_ip_header")
     if header is not None and header.value.lower() == "cf-connecting-ip":
