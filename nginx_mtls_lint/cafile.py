@@ -7,6 +7,7 @@ import binascii
 import datetime as dt
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 
 from .loader import read_limited
@@ -78,7 +79,17 @@ def _cert_info(der: bytes) -> CertInfo:
     from cryptography import x509  # heavy: imported only when a CA file is read
     from cryptography.hazmat.primitives import hashes
 
-    cert = x509.load_der_x509_certificate(der)
+    with warnings.catch_warnings():
+        # Old CA files with negative serials still load in nginx; do not nag about RFC 5280.
+        warnings.simplefilter("ignore")
+        cert = x509.load_der_x509_certificate(der)
+        return _describe(cert)
+
+
+def _describe(cert) -> CertInfo:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
     try:
         is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:

@@ -67,6 +67,48 @@ class Setting:
         return f"{self.stmt.file}:{self.stmt.line}"
 
 
+@dataclass(slots=True)
+class VariableMap:
+    """`map $source $name { ... }`: what $name holds for a value of $source."""
+
+    source: str
+    default: str = ""
+    exact: dict[str, str] = field(default_factory=dict)
+    regexes: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def lookup(self, value: str) -> str:
+        if value in self.exact:
+            return self.exact[value]
+        for pattern, flags, result in self.regexes:
+            try:
+                if re.search(pattern, value, flags):
+                    return result
+            except re.error:
+                continue
+        return self.default
+
+
+def parse_map(stmt: Stmt) -> tuple[str, VariableMap] | None:
+    if len(stmt.args) != 2:
+        return None
+    variable_map = VariableMap(stmt.args[0])
+    for entry in flatten(stmt.block):
+        if entry.name == "#" or not entry.args:
+            continue
+        key, value = entry.name, entry.args[-1]
+        if key == "default":
+            variable_map.default = value
+        elif key in ("hostnames", "volatile", "include"):
+            continue
+        elif key.startswith("~*"):
+            variable_map.regexes.append((key[2:], re.IGNORECASE, value))
+        elif key.startswith("~"):
+            variable_map.regexes.append((key[1:], 0, value))
+        else:
+            variable_map.exact[key.removeprefix("\\")] = value
+    return stmt.args[1], variable_map
+
+
 class Scope:
     """The directives set directly in one block (through includes), by name."""
 
@@ -88,6 +130,13 @@ class Scope:
 
     def all(self, name: str) -> list[Stmt]:
         return self.stmts.get(name, [])
+
+    def maps(self) -> dict[str, VariableMap]:
+        """The `map` blocks of this scope (http {}), by the variable they define."""
+        if not hasattr(self, "_maps"):
+            self._maps = dict(filter(None, (parse_map(s) for s in self.blocks
+                                            if s.name == "map")))
+        return self._maps
 
 
 @dataclass(slots=True)
@@ -166,12 +215,18 @@ class Handler:
     def rejects(self) -> bool:
         return bool(REJECT_CODES.match(self.code))
 
-    def matches(self, variable: str, value: str) -> bool | None:
+    def matches(self, variable: str, value: str,
+                maps: dict[str, VariableMap] | None = None) -> bool | None:
         """Whether the condition is true when `variable` holds `value`; None if the
-        condition is not a test of that variable."""
+        condition is not a test of that variable (directly or through a `map`)."""
         cond = self.condition
-        if not cond or cond[0] != variable:
+        if not cond:
             return None
+        if cond[0] != variable:
+            mapped = (maps or {}).get(cond[0])
+            if mapped is None or mapped.source != variable:
+                return None
+            value = mapped.lookup(value)
         if len(cond) == 1:
             return value not in ("", "0")
         if len(cond) != 3:
@@ -191,10 +246,11 @@ class Handler:
         return None
 
 
-def unrejected(handlers: list[Handler], values: tuple[str, ...]) -> list[str]:
+def unrejected(handlers: list[Handler], values: tuple[str, ...],
+               maps: dict[str, VariableMap] | None = None) -> list[str]:
     """The $ssl_client_verify values that no handler rejects."""
     return [v for v in values
-            if not any(h.rejects and h.matches(VERIFY_VARIABLE, v) for h in handlers)]
+            if not any(h.rejects and h.matches(VERIFY_VARIABLE, v, maps) for h in handlers)]
 
 
 def handlers_in(scope: Scope) -> list[Handler]:
@@ -324,6 +380,10 @@ class Server:
     def server_return(self) -> Stmt | None:
         """A `return` at server level runs before any location is chosen."""
         return self.scope.first("return")
+
+    @property
+    def maps(self) -> dict[str, VariableMap]:
+        return self.http.maps()
 
     def verify_mode(self) -> tuple[str, Setting | None]:
         setting = self.setting("ssl_verify_client")

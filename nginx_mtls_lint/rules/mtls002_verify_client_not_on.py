@@ -79,7 +79,7 @@ class VerifyClientNotOn(Rule):
                     "ssl_verify_client on;", server)
                 continue
             let_through = " or ".join(dict.fromkeys(v.split(":")[0] for v in LET_THROUGH[mode]))
-            if unrejected(server.handlers, LET_THROUGH[mode]):
+            if unrejected(server.handlers, LET_THROUGH[mode], server.maps):
                 yield self.finding(
                     setting.stmt,
                     f"`ssl_verify_client {mode}` at {where(setting)} on Cloudflare-fronted "

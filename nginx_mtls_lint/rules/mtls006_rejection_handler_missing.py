@@ -75,7 +75,7 @@ class RejectionHandlerMissing(Rule):
                 continue
             if server.server_return is not None:
                 continue  # a server-level return answers every request before any content
-            missing = unrejected(server.handlers, LET_THROUGH[mode])
+            missing = unrejected(server.handlers, LET_THROUGH[mode], server.maps)
             if missing:
                 yield from self._uncovered(server, mode, tuple(missing))
 
@@ -88,7 +88,7 @@ class RejectionHandlerMissing(Rule):
                                f"{handler.if_stmt.file}:{handler.if_stmt.line} {why}.", fix,
                                server)
         content = [loc for loc in server.all_locations() if loc.serves_content]
-        covered = [loc for loc in content if not unrejected(loc.handlers, missing)]
+        covered = [loc for loc in content if not unrejected(loc.handlers, missing, server.maps)]
         if not covered:
             if not flawed:
                 yield self.finding(
@@ -118,8 +118,10 @@ class RejectionHandlerMissing(Rule):
             if variable in DN_VARIABLES and mode == "optional_no_ca":
                 yield handler, ("checks only the certificate's names: under optional_no_ca a "
                                 "self-signed certificate carrying those names passes")
-            elif variable == VERIFY_VARIABLE and handler.rejects:
-                passes = [v for v in missing if not handler.matches(VERIFY_VARIABLE, v)]
+            elif handler.rejects and handler.matches(VERIFY_VARIABLE, "SUCCESS",
+                                                     server.maps) is not None:
+                passes = [v for v in missing
+                          if not handler.matches(VERIFY_VARIABLE, v, server.maps)]
                 if passes:
                     shown = " and ".join(dict.fromkeys(v.split(":")[0] for v in passes))
                     never = " (nginx sets FAILED:<reason>, never plain FAILED)" \

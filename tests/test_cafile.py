@@ -1,0 +1,71 @@
+"""CA inspection: parsed once per run, fingerprints match Cloudflare's files, key material
+never printed, declared zone-level CAs accepted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import lint_in_process, lint_json, make_cert, pem, shared_file
+from nginx_mtls_lint import cafile, cloudflare
+
+
+def test_embedded_fingerprints_match_cloudflare_files():
+    facts = json.loads(shared_file("data/cloudflare/certs.json").read_text())["certificates"]
+    assert facts["origin-pull-ca.pem"]["sha256_fingerprint"] == cloudflare.AOP_CA
+    assert facts["origin-pull-ca-2015-expired.pem"]["sha256_fingerprint"] == cloudflare.AOP_CA_2015
+    for name in ("origin_ca_rsa_root.pem", "origin_ca_ecc_root.pem"):
+        assert facts[name]["sha256_fingerprint"] in cloudflare.ORIGIN_CA_ROOTS
+    store = cafile.CAStore()
+    for name in ("origin-pull-ca.pem", "origin-pull-ca-2015-expired.pem"):
+        info = store.inspect(str(shared_file(f"data/cloudflare/{name}")))
+        assert info.problem is None and info.fingerprints <= cloudflare.AOP_CAS.keys()
+
+
+def test_cloudflare_ranges_match_published_lists():
+    for name in ("ips-v4.txt", "ips-v6.txt"):
+        for line in shared_file(f"data/cloudflare/{name}").read_text().split():
+            assert cloudflare.is_cloudflare_range(line)
+    assert not cloudflare.is_cloudflare_range("10.0.0.0/8")
+    assert cloudflare.is_cloudflare_range("173.245.48.7")
+
+
+def test_each_ca_file_is_parsed_once_per_run(tmp_path: Path, monkeypatch, certs_dir):
+    calls = []
+    real = cafile._inspect
+    monkeypatch.setattr(cafile, "_inspect", lambda path: calls.append(path) or real(path))
+    servers = "".join(
+        f"server {{ listen 443 ssl; server_name s{i}.test;\n"
+        f"  ssl_client_certificate {certs_dir}/internal-ca.pem; ssl_verify_client on; }}\n"
+        for i in range(50))
+    conf = tmp_path / "many.conf"
+    conf.write_text(servers)
+    lint_in_process([conf])
+    assert calls == [f"{certs_dir}/internal-ca.pem"]
+
+
+def test_private_key_material_is_never_printed(tmp_path: Path, certs_dir):
+    conf = tmp_path / "k.conf"
+    conf.write_text("server { listen 443 ssl; server_name k.test;\n"
+                    f"  ssl_client_certificate {certs_dir}/ca-with-key.pem;\n"
+                    "  ssl_verify_client on; }\n")
+    document = lint_json(str(conf), cwd=tmp_path)
+    text = json.dumps(document)
+    key_body = (certs_dir / "ca-with-key.pem").read_text().split("PRIVATE KEY-----")[1][:40]
+    assert "private key" in text and key_body.strip()[:20] not in text
+
+
+def test_declared_zone_level_ca_is_accepted_and_others_flagged(tmp_path: Path):
+    ca, _ = make_cert("Shop Zone AOP CA")
+    (tmp_path / "zone-ca.pem").write_bytes(pem(ca))
+    conf = tmp_path / "shop.conf"
+    conf.write_text("server { listen 443 ssl; server_name shop.example.com;\n"
+                    "  real_ip_header CF-Connecting-IP;\n"
+                    f"  ssl_client_certificate {tmp_path}/zone-ca.pem;\n"
+                    "  ssl_verify_client on; }\n")
+    fingerprint = cafile.CAStore().inspect(str(tmp_path / "zone-ca.pem")).certs[0].sha256
+    flagged = lint_in_process([conf])
+    assert [(f.rule, f.line) for f in flagged.findings] == [("MTLS005", 3)]
+    declared = lint_in_process([conf], expected_cas=[("*.example.com",
+                                                      frozenset({fingerprint}))])
+    assert declared.findings == []

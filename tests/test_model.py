@@ -1,0 +1,86 @@
+"""The model answers what nginx applies: sockets, defaults, TLS, inheritance, handlers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nginx_mtls_lint.loader import LoadOptions, load_inputs
+from nginx_mtls_lint.model import VERIFY_VARIABLE, build_model, parse_listen
+from nginx_mtls_lint.parser import Stmt
+
+
+@pytest.mark.parametrize("args,socket,flags", [
+    (["443"], "0.0.0.0:443", set()),
+    (["*:443", "ssl"], "0.0.0.0:443", {"ssl"}),
+    (["0.0.0.0:443", "ssl", "default_server"], "0.0.0.0:443", {"ssl", "default_server"}),
+    (["[::]:443", "ssl", "http2"], "[::]:443", {"ssl", "http2"}),
+    (["[0:0::1]:8443", "ssl"], "[::1]:8443", {"ssl"}),
+    (["127.0.0.1"], "127.0.0.1:80", set()),
+    (["Example.COM:8080", "default"], "example.com:8080", {"default_server"}),
+    (["unix:/run/nginx.sock", "proxy_protocol"], "unix:/run/nginx.sock", {"proxy_protocol"}),
+    (["443", "quic", "reuseport"], "0.0.0.0:443/quic", {"quic"}),
+])
+def test_listen_normalisation(args, socket, flags):
+    listen = parse_listen(Stmt("listen", args, "f.conf", 1))
+    assert listen.socket == socket
+    names = ("ssl", "default_server", "http2", "quic", "proxy_protocol")
+    assert {n for n in names if getattr(listen, n)} == flags
+
+
+def model_of(tmp_path: Path, text: str):
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(text)
+    workspace = load_inputs([str(conf)], LoadOptions())
+    return build_model(workspace)
+
+
+def test_inheritance_and_error_pages(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = model_of(tmp_path, "events {}\nhttp {\n  ssl_verify_client on;\n"
+                     "  error_page 495 496 /denied;\n"
+                     "  server { listen 443 ssl; server_name a.test; }\n"
+                     "  server { listen 443 ssl; server_name b.test; ssl_verify_client off;\n"
+                     "           error_page 404 /nf; }\n}\n")
+    a, b = model.servers
+    verify = a.setting("ssl_verify_client")
+    assert (verify.value, verify.stmt.line, verify.inherited) == ("on", 3, True)
+    assert b.setting("ssl_verify_client").inherited is False
+    assert [s.stmt.args for s in a.settings("error_page")] == [["495", "496", "/denied"]]
+    # a server that sets any error_page replaces the whole http-level group
+    assert [s.stmt.args for s in b.settings("error_page")] == [["404", "/nf"]]
+
+
+def test_ssl_flag_belongs_to_the_address_port(tmp_path):
+    model = model_of(tmp_path, "events {}\nhttp {\n"
+                     "  server { listen 127.0.0.1:18443 ssl; server_name a.test; }\n"
+                     "  server { listen 127.0.0.1:18443; server_name b.test; }\n"
+                     "  server { listen [::1]:18443; server_name c.test; }\n}\n")
+    a, b, c = model.servers
+    assert a.tls_on == b.tls_on == ["127.0.0.1:18443"] and c.tls_on == []
+    assert a.default_on == ["127.0.0.1:18443"] and b.default_on == []
+    assert c.default_on == ["[::1]:18443"]
+
+
+def test_server_without_listen_is_on_port_80(tmp_path):
+    (server,) = model_of(tmp_path, "events {}\nhttp { server { server_name x.test; } }\n").servers
+    assert [l.socket for l in server.listens] == ["0.0.0.0:80"] and not server.serves_tls
+
+
+def test_handlers_through_includes_maps_and_locations(tmp_path):
+    (tmp_path / "guard.conf").write_text("if ($ssl_client_verify != SUCCESS) { return 444; }\n")
+    model = model_of(tmp_path, "events {}\nhttp {\n"
+                     "  map $ssl_client_verify $deny { default 1; SUCCESS 0; }\n"
+                     "  server {\n    include guard.conf;\n"
+                     "    location / { if ($deny) { return 403; } }\n"
+                     "    location = /x { return 200; }\n  }\n}\n")
+    (server,) = model.servers
+    (handler,) = server.handlers
+    assert handler.code == "444" and handler.if_stmt.file.endswith("guard.conf")
+    assert handler.matches(VERIFY_VARIABLE, "NONE") is True
+    assert handler.matches(VERIFY_VARIABLE, "SUCCESS") is False
+    root, exact = server.locations
+    assert root.catch_all and root.serves_content and not exact.serves_content
+    assert root.handlers[0].matches(VERIFY_VARIABLE, "FAILED:x", server.maps) is True
+    assert root.handlers[0].matches(VERIFY_VARIABLE, "SUCCESS", server.maps) is False
