@@ -83,27 +83,20 @@ def _cert_info(der: bytes) -> CertInfo:
         # Old CA files with negative serials still load in nginx; do not nag about RFC 5280.
         warnings.simplefilter("ignore")
         cert = x509.load_der_x509_certificate(der)
-        return _describe(cert)
-
-
-def _describe(cert) -> CertInfo:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-
-    try:
-        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        is_ca = cert.issuer == cert.subject  # v1 roots carry no extensions
-    except ValueError:
-        is_ca = False
-    return CertInfo(
-        sha256=cert.fingerprint(hashes.SHA256()).hex().upper(),
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        is_ca=is_ca,
-    )
+        try:
+            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            is_ca = cert.issuer == cert.subject  # v1 roots carry no extensions
+        except ValueError:
+            is_ca = False
+        return CertInfo(
+            sha256=cert.fingerprint(hashes.SHA256()).hex().upper(),
+            subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            is_ca=is_ca,
+        )
 
 
 class CAStore:
