@@ -9,7 +9,7 @@ import argparse
 import os
 import re
 import sys
-from typing import Sequence, TextIO
+from typing import Callable, Sequence, TextIO
 
 from . import __version__
 from .cloudflare import CloudflareOptions
@@ -49,23 +49,31 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="nginx.conf, a directory, a fragment, or - for `nginx -T` "
                              f"output on stdin (default: {DEFAULT_ROOT})")
+    parser.add_argument("--config", metavar="FILE",
+                        help="configuration file (default: the nearest .nginx-mtls-lint.yaml "
+                             "or pyproject.toml [tool.nginx-mtls-lint] upward)")
     parser.add_argument("--prefix", metavar="DIR",
                         help="directory relative includes and certificates resolve against "
                              "(default: the folder of nginx.conf)")
-    parser.add_argument("--path-map", action="append", type=path_map, default=[],
-                        metavar="/SRC=DIR",
+    parser.add_argument("--path-map", action="append", type=path_map, metavar="/SRC=DIR",
                         help="read absolute paths under /SRC from DIR (repeatable), e.g. "
                              "--path-map /etc/nginx=./nginx")
-    parser.add_argument("--cloudflare-host", action="append", default=[], metavar="PATTERN",
+    parser.add_argument("--cloudflare-host", action="append", metavar="PATTERN",
                         help="treat servers whose server_name matches PATTERN (shell glob) "
                              "as Cloudflare-fronted (repeatable)")
-    parser.add_argument("--assume-cloudflare", action="store_true",
+    parser.add_argument("--cloudflare-exclude", action="append", metavar="PATTERN",
+                        help="never treat servers whose server_name matches PATTERN as "
+                             "Cloudflare-fronted (repeatable)")
+    parser.add_argument("--assume-cloudflare", action="store_true", default=None,
                         help="treat every server as Cloudflare-fronted")
-    parser.add_argument("--expect-ca", action="append", type=expected_ca, default=[],
+    parser.add_argument("--expect-ca", action="append", type=expected_ca,
                         metavar="PATTERN=SHA256",
                         help="client CA fingerprint(s) expected for matching hosts, for "
                              "zone-level or per-hostname Authenticated Origin Pulls")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE")
+
+
+FORMATS = ("console", "json", "sarif", "github", "gitlab")
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
@@ -74,12 +82,14 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nginx-mtls-lint {__version__}")
     if command == "lint":
         add_input_options(parser)
-        parser.add_argument("--format", choices=("console", "json"), default="console")
-        parser.add_argument("--fail-on", choices=("error", "warning", "note"), default="warning",
+        parser.add_argument("--format", choices=FORMATS, default="console")
+        parser.add_argument("--fail-on", choices=("error", "warning", "note"),
                             help="lowest severity that makes the exit code 1 (default: warning)")
         parser.add_argument("--exit-zero", action="store_true",
                             help="exit 0 even when there are findings")
-        parser.add_argument("--expiry-warning-days", type=int, default=30, metavar="DAYS",
+        parser.add_argument("--include-suppressed", action="store_true",
+                            help="also write suppressed findings to SARIF (JSON always has them)")
+        parser.add_argument("--expiry-warning-days", type=int, metavar="DAYS",
                             help="warn when a client CA expires within DAYS (default: 30)")
     elif command == "inspect":
         add_input_options(parser)
@@ -89,15 +99,34 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
-def options_from(args: argparse.Namespace):
+def options_from(args: argparse.Namespace, rules):
+    """Command-line flags over the configuration file over the defaults."""
+    from .config import FileConfig, find_config, load_config
     from .lint import LintOptions
+    from .registry import rule_resolver
 
-    return LintOptions(
-        load=LoadOptions(prefix=args.prefix, path_map=args.path_map),
-        cloudflare=CloudflareOptions(args.cloudflare_host, args.assume_cloudflare),
-        context=RuleContext(expiry_warning_days=getattr(args, "expiry_warning_days", 30),
-                            expected_cas=args.expect_ca),
+    path = args.config or find_config(os.getcwd())
+    if args.config and not os.path.isfile(args.config):
+        raise UsageError(f"--config {args.config}: no such file")
+    file = load_config(path, rule_resolver(rules)) if path else FileConfig()
+    pick = lambda flag, configured, default: (
+        flag if flag is not None else configured if configured is not None else default)
+    options = LintOptions(
+        load=LoadOptions(prefix=pick(args.prefix, file.prefix, None),
+                         path_map=pick(args.path_map, file.path_map, []),
+                         roots=file.roots),
+        cloudflare=CloudflareOptions(
+            host_patterns=pick(args.cloudflare_host, file.cloudflare_hosts, []),
+            assume=pick(args.assume_cloudflare, file.assume_cloudflare, False),
+            exclude_patterns=pick(args.cloudflare_exclude, file.cloudflare_exclude, [])),
+        context=RuleContext(
+            expiry_warning_days=pick(getattr(args, "expiry_warning_days", None),
+                                     file.expiry_warning_days, 30),
+            expected_cas=pick(args.expect_ca, file.expected_cas, [])),
+        rules=rules,
+        levels=file.rules,
     )
+    return options, pick(getattr(args, "fail_on", None), file.fail_on, "warning")
 
 
 def open_output(args: argparse.Namespace) -> TextIO:
@@ -118,21 +147,31 @@ def read_stdin() -> bytes:
     return data
 
 
-def run_lint(args: argparse.Namespace) -> int:
-    from .lint import lint
-    from .report import console, json_report
-
-    result = lint(args.paths or [DEFAULT_ROOT], options_from(args), read_stdin)
+def emit(args: argparse.Namespace, render: Callable[[TextIO], object]) -> None:
+    """Run a renderer on stdout or on the --output file."""
     out = open_output(args)
     try:
-        if args.format == "json":
-            out.write(json_report.render(result))
-        else:
-            console.render(result, out)
+        render(out)
     finally:
         if out is not sys.stdout:
             out.close()
-    threshold = SEVERITY_RANK[args.fail_on]
+
+
+def run_lint(args: argparse.Namespace) -> int:
+    from .lint import lint
+    from .registry import load_rules
+    from .report import ci_formats, console, json_report, sarif
+
+    options, fail_on = options_from(args, load_rules())
+    result = lint(args.paths or [DEFAULT_ROOT], options, read_stdin)
+    emit(args, {
+        "console": lambda out: console.render(result, out),
+        "json": lambda out: out.write(json_report.render(result)),
+        "sarif": lambda out: out.write(sarif.render(result, args.include_suppressed)),
+        "github": lambda out: out.write(ci_formats.render_github(result)),
+        "gitlab": lambda out: out.write(ci_formats.render_gitlab(result)),
+    }[args.format])
+    threshold = SEVERITY_RANK[fail_on]
     failing = any(SEVERITY_RANK[f.severity] >= threshold
                   for f in result.findings if not f.suppressed)
     return EXIT_FINDINGS if failing and not args.exit_zero else EXIT_CLEAN
@@ -140,36 +179,35 @@ def run_lint(args: argparse.Namespace) -> int:
 
 def run_inspect(args: argparse.Namespace) -> int:
     from .lint import analyse
+    from .registry import load_rules
     from .report import inspect
 
-    _, model = analyse(args.paths or [DEFAULT_ROOT], options_from(args), read_stdin)
-    out = open_output(args)
-    try:
-        if args.format == "json":
-            out.write(inspect.render_json(model))
-        else:
-            inspect.render_table(model, out)
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    options, _ = options_from(args, load_rules())
+    _, model = analyse(args.paths or [DEFAULT_ROOT], options, read_stdin)
+    if args.format == "json":
+        emit(args, lambda out: out.write(inspect.render_json(model)))
+    else:
+        emit(args, lambda out: inspect.render_table(model, out))
     return EXIT_CLEAN
 
 
 def run_rules(args: argparse.Namespace) -> int:
-    from .rules import builtin_rules
     from .findings import DIAGNOSTICS
+    from .registry import load_rules
 
-    for rule in builtin_rules():
-        print(f"{rule.id}  {rule.name:<28} {rule.severity:<8} {rule.origin:<9} {rule.summary()}")
+    for rule in load_rules():
+        print(f"{rule.id:<8} {rule.name:<28} {rule.severity:<8} {rule.origin:<16} "
+              f"{rule.summary()}")
     for d in DIAGNOSTICS.values():
-        print(f"{d.id}  {d.name:<28} {d.severity:<8} {'built-in':<9} {d.summary}")
+        print(f"{d.id:<8} {d.name:<28} {d.severity:<8} {'built-in':<16} {d.summary}")
     return EXIT_CLEAN
 
 
 def run_explain(args: argparse.Namespace) -> int:
     from .docs import find_rule, render_page
+    from .registry import load_rules
 
-    rule = find_rule(args.rule)
+    rule = find_rule(args.rule, load_rules())
     if rule is None:
         raise UsageError(f"unknown rule {args.rule!r}; `nginx-mtls-lint rules` lists them")
     sys.stdout.write(render_page(rule))

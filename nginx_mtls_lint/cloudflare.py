@@ -65,6 +65,7 @@ class Detection:
 class CloudflareOptions:
     host_patterns: list[str] = field(default_factory=list)
     assume: bool = False
+    exclude_patterns: list[str] = field(default_factory=list)  # never Cloudflare-fronted
 
 
 def is_cloudflare_range(text: str) -> bool:
@@ -86,9 +87,20 @@ def trusted_ca_paths(server: Server) -> list[tuple[str, object]]:
     return found
 
 
+def matching_name(server: Server, pattern: str) -> str | None:
+    return next((n for n in server.names
+                 if n and fnmatch.fnmatchcase(n.lower(), pattern.lower())), None)
+
+
 def detect_server(server: Server, cas: CAStore, options: CloudflareOptions) -> Detection:
     detection = Detection()
     signals = detection.signals
+    for pattern in options.exclude_patterns:
+        hit = matching_name(server, pattern)
+        if hit:
+            detection.overridden_by = Signal(
+                "cli", f"server_name {hit} matches the excluded host pattern {pattern}")
+            return detection
     for comment in server.scope.comments:
         match = ANNOTATION.match(comment.comment or "")
         if match and match.group(1).lower() == "not-cloudflare":
@@ -125,10 +137,9 @@ def detect_server(server: Server, cas: CAStore, options: CloudflareOptions) -> D
                                   stmt.file, stmt.line))
             break
     for pattern in options.host_patterns:
-        hit = next((n for n in server.names
-                    if n and fnmatch.fnmatchcase(n.lower(), pattern.lower())), None)
+        hit = matching_name(server, pattern)
         if hit:
-            signals.append(Signal("cli", f"server_name {hit} matches --cloudflare-host {pattern}"))
+            signals.append(Signal("cli", f"server_name {hit} matches the host pattern {pattern}"))
     if options.assume:
         signals.append(Signal("cli", "--assume-cloudflare"))
     detection.fronted = bool(signals)

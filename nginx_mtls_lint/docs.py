@@ -14,13 +14,13 @@ from .rules import Rule, builtin_rules
 CATALOGUE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "rules")
 
 
-def all_rules() -> list[type[Rule] | Diagnostic]:
-    return [*builtin_rules(), *DIAGNOSTICS.values()]
+def all_rules(rules: list[type[Rule]] | None = None) -> list[type[Rule] | Diagnostic]:
+    return [*(builtin_rules() if rules is None else rules), *DIAGNOSTICS.values()]
 
 
-def find_rule(key: str) -> type[Rule] | Diagnostic | None:
+def find_rule(key: str, rules: list[type[Rule]] | None = None) -> type[Rule] | Diagnostic | None:
     key = key.strip()
-    for rule in all_rules():
+    for rule in all_rules(rules):
         if key.upper() == rule.id or key.lower() == rule.name:
             return rule
     return None
@@ -34,8 +34,9 @@ def render_page(rule: type[Rule] | Diagnostic) -> str:
                 f"## Fix\n{rule.fix}\n")
     summary, _, body = rule.doc().partition("\n")
     tags = ", ".join(f"`{t}`" for t in rule.tags)
+    origin = "" if rule.origin == "built-in" else f" From {rule.origin}."
     return (f"# {rule.id} {rule.name}\n\n{summary.strip()}\n\n"
-            f"Default severity: **{rule.severity}**. Tags: {tags}.\n\n{body.strip()}\n")
+            f"Default severity: **{rule.severity}**. Tags: {tags}.{origin}\n\n{body.strip()}\n")
 
 
 def render_index() -> str:

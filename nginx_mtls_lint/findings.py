@@ -81,6 +81,25 @@ DIAGNOSTICS = {
             "not analysed.",
             "Flatten the nesting.",
         ),
+        Diagnostic(
+            "MTLS906", "suppression-without-reason", "warning",
+            "A suppression comment gives no reason; reviewers cannot tell why the finding is "
+            "acceptable.",
+            "Add the reason after `--`: `# nginx-mtls-lint: disable=MTLS002 -- why it is safe`.",
+        ),
+        Diagnostic(
+            "MTLS907", "unused-suppression", "warning",
+            "A suppression comment silences nothing; it would hide a future finding "
+            "unnoticed.",
+            "Remove the comment, or move it to the line of the finding it is meant for.",
+        ),
+        Diagnostic(
+            "MTLS908", "malformed-suppression", "error",
+            "A `# nginx-mtls-lint:` comment does not follow the suppression grammar or names "
+            "an unknown rule, so it silences nothing.",
+            "Write `# nginx-mtls-lint: disable=RULE[,RULE] -- reason` (also `disable-next-line=`,"
+            " `disable-file=`, `enable=`), with rule IDs or names from `nginx-mtls-lint rules`.",
+        ),
     )
 }
 

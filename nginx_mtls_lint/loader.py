@@ -53,6 +53,8 @@ class UsageError(Exception):
 class LoadOptions:
     prefix: str | None = None
     path_map: list[tuple[str, str]] = field(default_factory=list)
+    roots: list[str] | None = None  # where to look for the tree a fragment belongs to
+    discover_roots: bool = True  # lint a fragment inside the tree that includes it
 
 
 @dataclass(slots=True)
@@ -64,6 +66,10 @@ class Tree:
     stmts: list[Stmt]
     prefix: str
     resolve: Callable[[str], str]  # a path as written in the config -> the file to read
+    # Set when the tree was loaded for the sake of some fragments (pre-commit's changed
+    # files): only findings in these files, or in servers they define, are reported.
+    focus: set[str] | None = None
+    reached: set[str] = field(default_factory=set)  # real paths of every file it loaded
 
 
 @dataclass(slots=True)
@@ -72,6 +78,8 @@ class Workspace:
     findings: list[Finding] = field(default_factory=list)
     files: set[str] = field(default_factory=set)  # display paths of every file read
     dump_texts: dict[str, str] = field(default_factory=dict)  # files that came from `nginx -T`
+    # Each file's own statements (its includes not expanded into blocks): for suppressions.
+    file_stmts: dict[str, list[Stmt]] = field(default_factory=dict)
 
     def source_line(self, file: str | None, line: int | None) -> str | None:
         """The text of one configuration line, for reporters (read only when shown)."""
@@ -248,6 +256,10 @@ class Loader:
         self.map_includes = map_includes
         self.expanded: dict[str, list[Stmt]] = {}
         self.in_progress: list[str] = []
+        # Real paths of every file a file pulls in (itself included), for finding the tree a
+        # fragment belongs to; `collecting` holds the sets of the loads still in progress.
+        self.closures: dict[str, set[str]] = {}
+        self.collecting: list[set[str]] = []
 
     def report(self, code: str, file: str | None, line: int | None, message: str) -> None:
         self.workspace.findings.append(diagnostic(code, file, line, message))
@@ -280,6 +292,8 @@ class Loader:
             self.report("MTLS902", *where, f"include cycle: {chain}")
             return None
         if real in self.expanded:
+            for closure in self.collecting:
+                closure |= self.closures[real]
             return self.expanded[real]
         if len(self.in_progress) >= MAX_INCLUDE_DEPTH:
             self.report("MTLS905", *where,
@@ -298,14 +312,21 @@ class Loader:
             self.report("MTLS903", shown, result.bad_utf8_line,
                         "bytes that are not valid UTF-8; analysed with U+FFFD in their place")
         parsed = parse_text(result.text, shown)
+        self.workspace.file_stmts[shown] = parsed.stmts
         for error in parsed.errors:
             code = "MTLS905" if "nested deeper" in error.message else "MTLS900"
             self.report(code, shown, error.line, error.message)
         self.in_progress.append(real)
+        closure = {real}
+        self.collecting.append(closure)
         try:
             self._expand(parsed.stmts)
         finally:
             self.in_progress.pop()
+            self.collecting.pop()
+        for outer in self.collecting:
+            outer |= closure
+        self.closures[real] = closure
         self.expanded[real] = parsed.stmts
         return parsed.stmts
 
@@ -407,7 +428,10 @@ class WorkspaceBuilder:
         self.workspace = Workspace()
         self.disk = DiskFiles()
         self.loaders: dict[str, Loader] = {}
-        self.seen_roots: set[str] = set()
+        self.trees: dict[str, Tree] = {}  # real path of the file a tree starts at -> tree
+        # Diagnostics of trees loaded only because a fragment lives in them: reported for the
+        # fragment's files only (pre-commit passes the changed files, not the whole tree).
+        self.held: dict[str, list[Finding]] = {}
 
     def loader_for(self, prefix: str) -> Loader:
         prefix = os.path.abspath(prefix)
@@ -415,33 +439,87 @@ class WorkspaceBuilder:
             self.loaders[prefix] = Loader(self.disk, self.options, prefix, self.workspace)
         return self.loaders[prefix]
 
-    def add_file(self, path: str) -> None:
+    def load_tree(self, path: str, probe: ReadResult, main: bool,
+                  focus: set[str] | None = None) -> Tree | None:
         real = os.path.realpath(path)
-        if real in self.seen_roots:
-            return
-        self.seen_roots.add(real)
-        probe = self.disk.read(path)
-        main = probe.text is not None and MAIN_BLOCK.search(probe.text) is not None
-        if os.path.basename(path) == "nginx.conf" or main:
+        if main:
             prefix = self.options.prefix or os.path.dirname(os.path.abspath(path))
-            context = "main"
         else:
-            prefix, context = fragment_prefix(path, self.options), "http"
+            prefix = fragment_prefix(path, self.options)
         loader = self.loader_for(prefix)
-        stmts = loader.load(path, preread=probe)
+        findings, self.workspace.findings = self.workspace.findings, []
+        try:
+            stmts = loader.load(path, preread=probe)
+        finally:
+            self.held[real], self.workspace.findings = self.workspace.findings, findings
+        reached = loader.closures.get(loader.files.realpath(path), set())
         if stmts is None:
+            if focus is None:
+                self.workspace.findings.extend(self.held.pop(real))
+            return None
+        tree = Tree(self.disk.display(path), "main" if main else "http", stmts, loader.prefix,
+                    loader.resolve, focus, reached)
+        self.trees[real] = tree
+        if focus is None:
+            self.workspace.findings.extend(self.held.pop(real))
+        self.workspace.trees.append(tree)
+        return tree
+
+    def root_candidates(self, path: str) -> list[str]:
+        if self.options.roots is not None:
+            return self.options.roots
+        folder = os.path.dirname(os.path.abspath(path))
+        while True:
+            candidate = os.path.join(folder, "nginx.conf")
+            if os.path.isfile(candidate):
+                return [candidate]
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return []
+            folder = parent
+
+    def add_file(self, path: str, discover: bool = True) -> None:
+        real = os.path.realpath(path)
+        if real in self.trees:
+            tree = self.trees[real]
+            if tree.focus is not None:  # first loaded for a fragment, now asked for itself
+                tree.focus = None
+                self.workspace.findings.extend(self.held.pop(real, []))
             return
-        self.workspace.trees.append(
-            Tree(self.disk.display(path), context, stmts, loader.prefix, loader.resolve))
+        probe = self.disk.read(path)
+        main = os.path.basename(path) == "nginx.conf" or (
+            probe.text is not None and MAIN_BLOCK.search(probe.text) is not None)
+        if not main and discover and self.options.discover_roots:
+            for root in self.root_candidates(path):
+                tree = self.discovered_tree(root)
+                if tree is not None and real in tree.reached:
+                    if tree.focus is not None:
+                        tree.focus.add(self.disk.display(path))
+                    return
+        self.load_tree(path, probe, main)
+
+    def discovered_tree(self, root: str) -> Tree | None:
+        real = os.path.realpath(root)
+        if real in self.trees:
+            return self.trees[real]
+        probe = self.disk.read(root)
+        return self.load_tree(root, probe, True, focus=set())
+
+    def finish(self) -> Workspace:
+        for real, tree in self.trees.items():
+            if tree.focus is not None:
+                self.workspace.findings.extend(
+                    f for f in self.held.pop(real, []) if f.file in tree.focus)
+        return self.workspace
 
     def add_directory(self, folder: str) -> None:
         roots, others = scan_directory(folder)
         for root in roots:
             self.add_file(root)
-        reached = {real for loader in self.loaders.values() for real in loader.expanded}
+        reached = {real for tree in self.trees.values() for real in tree.reached}
         for path in others:
             if os.path.realpath(path) not in reached:
-                self.add_file(path)
+                self.add_file(path, discover=False)
 
     def add_dump(self, text: str) -> None:
         files = split_dump(text)
@@ -477,4 +555,4 @@ def load_inputs(inputs: Iterable[str], options: LoadOptions,
             builder.add_file(item)
         else:
             raise UsageError(f"{item}: no such file or directory")
-    return builder.workspace
+    return builder.finish()

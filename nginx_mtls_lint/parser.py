@@ -29,6 +29,7 @@ class Stmt:
     block: list["Stmt"] | None = None
     # For `include`: the statements it pulled in, in order (filled by the loader).
     included: list["Stmt"] | None = None
+    end_line: int = 0  # for a block: the line of its closing "}"
 
     @property
     def comment(self) -> str | None:
@@ -113,7 +114,8 @@ def parse_text(text: str, path: str) -> Parsed:
             if len(stack) == 1:
                 error(line, 'unexpected "}"')
             else:
-                stack.pop()
+                _, closed = stack.pop()
+                closed.end_line = line
 
     if words:
         error(word_line, f'unexpected end of file, directive "{words[0]}" is not terminated by ";"')

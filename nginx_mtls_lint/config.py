@@ -1,0 +1,208 @@
+"""The configuration file: `.nginx-mtls-lint.yaml` or `[tool.nginx-mtls-lint]` in pyproject.toml.
+
+Found upward from the working directory (nearest wins) unless `--config FILE` names one.
+Every error names the file, the line and the offending key, and exits 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .loader import UsageError
+
+YAML_NAMES = (".nginx-mtls-lint.yaml", ".nginx-mtls-lint.yml")
+SEVERITY_VALUES = ("error", "warning", "note")
+FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$")
+
+
+class ConfigError(UsageError):
+    pass
+
+
+@dataclass(slots=True)
+class FileConfig:
+    """What a configuration file says; None = not set there."""
+
+    path: str | None = None
+    fail_on: str | None = None
+    rules: dict[str, str] = field(default_factory=dict)  # rule ID -> off|error|warning|note
+    cloudflare_hosts: list[str] | None = None
+    cloudflare_exclude: list[str] | None = None
+    assume_cloudflare: bool | None = None
+    expected_cas: list[tuple[str, frozenset[str]]] | None = None
+    expiry_warning_days: int | None = None
+    prefix: str | None = None
+    path_map: list[tuple[str, str]] | None = None
+    roots: list[str] | None = None
+
+
+def normalise_fingerprint(text: str) -> str | None:
+    text = str(text).strip()
+    return text.replace(":", "").upper() if FINGERPRINT.match(text) else None
+
+
+class _Reader:
+    """Checks one parsed document against the schema, with a line for every key."""
+
+    def __init__(self, path: str, line_of: Callable[[tuple], int | None],
+                 resolve_rule: Callable[[str], str | None]):
+        self.path, self.line_of, self.resolve_rule = path, line_of, resolve_rule
+        self.base = os.path.dirname(os.path.abspath(path))
+
+    def fail(self, keys: tuple, message: str) -> None:
+        line = self.line_of(keys)
+        where = f"{self.path}:{line}" if line else self.path
+        raise ConfigError(f"{where}: {'.'.join(map(str, keys))}: {message}")
+
+    def expect(self, keys: tuple, value: Any, kind: type, what: str) -> Any:
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self.fail(keys, f"expected {what}, got {type(value).__name__}")
+        return value
+
+    def strings(self, keys: tuple, value: Any) -> list[str]:
+        self.expect(keys, value, list, "a list of strings")
+        for item in value:
+            self.expect(keys, item, str, "a list of strings")
+        return value
+
+    def path_value(self, keys: tuple, value: Any) -> str:
+        return os.path.normpath(os.path.join(self.base, self.expect(keys, value, str, "a path")))
+
+    def read(self, data: Any) -> FileConfig:
+        config = FileConfig(path=self.path)
+        if data is None:
+            return config
+        self.expect((), data, dict, "a mapping of settings")
+        for key, value in data.items():
+            keys = (key,)
+            if key == "fail-on":
+                if value not in SEVERITY_VALUES:
+                    self.fail(keys, f"expected one of {', '.join(SEVERITY_VALUES)}")
+                config.fail_on = value
+            elif key == "rules":
+                for rule, level in self.expect(keys, value, dict, "a mapping RULE: level").items():
+                    rule_id = self.resolve_rule(str(rule))
+                    if rule_id is None:
+                        self.fail((key, rule), "unknown rule ID or name "
+                                  "(`nginx-mtls-lint rules` lists them)")
+                    if level is False:
+                        level = "off"  # YAML reads a bare `off` as false
+                    if level not in ("off", *SEVERITY_VALUES):
+                        self.fail((key, rule), "expected off, error, warning or note")
+                    config.rules[rule_id] = level
+            elif key == "cloudflare":
+                for sub, item in self.expect(keys, value, dict, "a mapping").items():
+                    if sub == "hosts":
+                        config.cloudflare_hosts = self.strings((key, sub), item)
+                    elif sub == "exclude-hosts":
+                        config.cloudflare_exclude = self.strings((key, sub), item)
+                    elif sub == "assume":
+                        config.assume_cloudflare = self.expect((key, sub), item, bool, "true or false")
+                    else:
+                        self.fail((key, sub), "unknown key (hosts, exclude-hosts, assume)")
+            elif key == "expected-cas":
+                config.expected_cas = []
+                for pattern, prints in self.expect(keys, value, dict,
+                                                   "a mapping HOST_PATTERN: [SHA256, ...]").items():
+                    prints = [prints] if isinstance(prints, str) else prints
+                    normalised = [normalise_fingerprint(p) for p in
+                                  self.strings((key, pattern), prints)]
+                    if None in normalised or not normalised:
+                        self.fail((key, pattern), "expected SHA-256 fingerprints (64 hex digits)")
+                    config.expected_cas.append((str(pattern), frozenset(normalised)))
+            elif key == "expiry-warning-days":
+                config.expiry_warning_days = self.expect(keys, value, int, "a whole number")
+            elif key == "prefix":
+                config.prefix = self.path_value(keys, value)
+            elif key == "path-map":
+                config.path_map = []
+                for source, target in self.expect(keys, value, dict, "a mapping /ABS: DIR").items():
+                    if not str(source).startswith("/"):
+                        self.fail((key, source), "the source must be an absolute path")
+                    config.path_map.append((str(source).rstrip("/") or "/",
+                                            self.path_value((key, source), target)))
+            elif key == "roots":
+                config.roots = [self.path_value(keys, v) for v in self.strings(keys, value)]
+            else:
+                self.fail(keys, "unknown key (fail-on, rules, cloudflare, expected-cas, "
+                          "expiry-warning-days, prefix, path-map, roots)")
+        return config
+
+
+def _yaml_lines(text: str) -> tuple[Any, Callable[[tuple], int | None]]:
+    import yaml
+
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    lines: dict[tuple, int] = {}
+
+    def index(n, keys: tuple) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for key_node, value_node in n.value:
+                path = keys + (key_node.value,)
+                lines[path] = key_node.start_mark.line + 1
+                index(value_node, path)
+
+    if node is not None:
+        index(node, ())
+    data = yaml.safe_load(text)
+    return data, lambda keys: lines.get(tuple(str(k) for k in keys)) or lines.get(keys[:1])
+
+
+def _toml_lines(text: str) -> tuple[Any, Callable[[tuple], int | None]]:
+    import tomllib
+
+    document = tomllib.loads(text)
+    data = document.get("tool", {}).get("nginx-mtls-lint")
+    table = text.find("[tool.nginx-mtls-lint")
+
+    def line_of(keys: tuple) -> int | None:
+        # tomllib keeps no positions: find the key's first appearance after the table header.
+        for key in reversed(keys):
+            found = re.search(rf'^\s*"?{re.escape(str(key))}"?\s*=', text[max(table, 0):],
+                              re.MULTILINE)
+            if found:
+                return text.count("\n", 0, max(table, 0) + found.start()) + 1
+        return text.count("\n", 0, max(table, 0)) + 1 if table >= 0 else None
+
+    return data, line_of
+
+
+def load_config(path: str, resolve_rule: Callable[[str], str | None]) -> FileConfig:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(1 << 20)
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the configuration file: {e}") from None
+    try:
+        data, line_of = (_toml_lines if path.endswith(".toml") else _yaml_lines)(text)
+    except Exception as e:  # yaml.YAMLError, tomllib.TOMLDecodeError: both carry a position
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else path
+        raise ConfigError(f"{where}: not valid {'TOML' if path.endswith('.toml') else 'YAML'}: "
+                          f"{getattr(e, 'problem', None) or e}") from None
+    return _Reader(path, line_of, resolve_rule).read(data)
+
+
+def find_config(start: str) -> str | None:
+    """The nearest .nginx-mtls-lint.yaml, or pyproject.toml with our table, upward."""
+    folder = os.path.abspath(start)
+    while True:
+        for name in YAML_NAMES:
+            candidate = os.path.join(folder, name)
+            if os.path.isfile(candidate):
+                return candidate
+        pyproject = os.path.join(folder, "pyproject.toml")
+        if os.path.isfile(pyproject):
+            try:
+                with open(pyproject, encoding="utf-8") as f:
+                    if "[tool.nginx-mtls-lint" in f.read(1 << 20):
+                        return pyproject
+            except (OSError, UnicodeDecodeError):
+                pass
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent

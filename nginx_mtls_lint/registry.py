@@ -1,0 +1,57 @@
+"""Which rules run: the built-ins plus third-party rules from the entry-point group
+`nginx_mtls_lint.rules` (a Rule subclass, or a module with a RULES list)."""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import entry_points
+
+from .findings import DIAGNOSTICS
+from .loader import UsageError
+from .rules import RULE_ID, RULE_NAME, Rule, builtin_rules
+
+ENTRY_POINT_GROUP = "nginx_mtls_lint.rules"
+
+
+def _plugin_rules(loaded) -> list[type[Rule]]:
+    if inspect.isclass(loaded) and issubclass(loaded, Rule):
+        return [loaded]
+    return list(getattr(loaded, "RULES", []))
+
+
+def load_rules() -> list[type[Rule]]:
+    rules = list(builtin_rules())
+    taken = {r.id: f"built-in rule {r.id} {r.name}" for r in rules}
+    taken.update({d.id: f"built-in diagnostic {d.id} {d.name}" for d in DIAGNOSTICS.values()})
+    names = {r.name for r in rules} | {d.name for d in DIAGNOSTICS.values()}
+    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        source = f"plugin {entry.name!r} ({entry.value})"
+        try:
+            loaded = entry.load()
+        except Exception as e:
+            raise UsageError(f"{source} failed to load: {type(e).__name__}: {e}") from None
+        for rule in _plugin_rules(loaded):
+            if not (inspect.isclass(rule) and issubclass(rule, Rule)):
+                raise UsageError(f"{source}: {rule!r} is not a nginx_mtls_lint.rules.Rule")
+            if not RULE_ID.match(rule.id) or not RULE_NAME.match(rule.name):
+                raise UsageError(f"{source}: rule id {rule.id!r} / name {rule.name!r} must look "
+                                 "like ACME001 / kebab-case-name")
+            if rule.id in taken or rule.name in names:
+                clash = taken.get(rule.id, f"the rule named {rule.name}")
+                raise UsageError(f"{source}: rule {rule.id} {rule.name} collides with {clash}; "
+                                 "refusing to load it (plugins use their own ID prefix)")
+            dist = getattr(entry, "dist", None)
+            rule.origin = f"plugin:{dist.name if dist else entry.name}"
+            taken[rule.id] = f"{rule.origin} rule {rule.id}"
+            names.add(rule.name)
+            rules.append(rule)
+    return rules
+
+
+def rule_resolver(rules: list[type[Rule]]):
+    """ID or name (any case) -> ID, for configuration and suppressions; None if unknown."""
+    table = {}
+    for item in [*rules, *DIAGNOSTICS.values()]:
+        table[item.id.upper()] = item.id
+        table[item.name.lower()] = item.id
+    return lambda key: table.get(key.upper()) or table.get(key.lower())

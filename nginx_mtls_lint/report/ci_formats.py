@@ -1,0 +1,51 @@
+"""CI annotations: GitHub workflow commands and GitLab Code Quality reports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from ..lint import Result
+
+GITHUB_LEVEL = {"error": "error", "warning": "warning", "note": "notice"}
+GITLAB_SEVERITY = {"error": "major", "warning": "minor", "note": "info"}
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(result: Result) -> str:
+    """`::error file=F,line=L,title=T::message` lines, read by GitHub Actions' runner."""
+    lines = []
+    for f in result.findings:
+        if f.suppressed:
+            continue
+        props = [f"file={_escape_property(f.file)}"] if f.file else []
+        if f.line:
+            props.append(f"line={f.line}")
+        props.append(f"title={_escape_property(f'{f.rule} {f.name}')}")
+        message = f.message + (f"\nFix: {f.fix}" if f.fix else "")
+        lines.append(f"::{GITHUB_LEVEL[f.severity]} {','.join(props)}::{_escape_data(message)}")
+    return "".join(line + "\n" for line in lines)
+
+
+def render_gitlab(result: Result) -> str:
+    """A GitLab Code Quality report: a JSON array of issues."""
+    issues = []
+    for f in result.findings:
+        if f.suppressed:
+            continue
+        key = "\0".join([f.rule, f.file or "", f.message])
+        issues.append({
+            "description": f"{f.rule} {f.message}",
+            "check_name": f"{f.rule} {f.name}",
+            "fingerprint": hashlib.sha256(key.encode()).hexdigest(),
+            "severity": GITLAB_SEVERITY[f.severity],
+            "location": {"path": f.file or "", "lines": {"begin": f.line or 1}},
+        })
+    return json.dumps(issues, indent=2, ensure_ascii=False) + "\n"

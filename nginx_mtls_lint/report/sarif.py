@@ -1,0 +1,122 @@
+"""SARIF 2.1.0 for GitHub code scanning (see docs.github.com "SARIF support for code scanning").
+
+One run; every rule that ran in tool.driver.rules; results with repository-relative URIs under
+%SRCROOT% (the working directory); unreadable or missing files as tool notifications, which do
+not open alerts; suppressed findings left out unless asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+
+from .. import RULES_URL, __version__, HOMEPAGE
+from ..findings import DIAGNOSTICS, Diagnostic, Finding
+from ..lint import Result
+from ..rules import Rule
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+# Environment problems, not configuration defects: notifications rather than alerts.
+NOTIFICATION_RULES = {"MTLS901", "MTLS904"}
+
+
+def _descriptor(rule: type[Rule] | Diagnostic) -> dict:
+    if isinstance(rule, Diagnostic):
+        summary, body, tags = rule.summary, f"{rule.summary}\n\nFix: {rule.fix}", ["tool"]
+        properties = {"tags": tags, "precision": "very-high",
+                      "problem.severity": "error" if rule.severity == "error" else "warning"}
+    else:
+        summary, body, tags = rule.summary(), rule.doc(), list(rule.tags)
+        properties = {"tags": tags, "precision": rule.precision}
+        if "security" in tags:
+            properties["security-severity"] = rule.security_severity
+        else:
+            properties["problem.severity"] = "error" if rule.severity == "error" else "warning"
+    help_uri = getattr(rule, "help_uri", None) or (
+        RULES_URL + f"{rule.id}.md" if getattr(rule, "origin", "built-in") == "built-in" else None)
+    descriptor = {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": summary[:1024]},
+        "fullDescription": {"text": (body.split("## Example")[0].strip() or summary)[:1024]},
+        "help": {"text": body, "markdown": body + (f"\n\n[Rule page]({help_uri})"
+                                                   if help_uri else "")},
+        "defaultConfiguration": {"level": rule.severity},
+        "properties": properties,
+    }
+    if help_uri:
+        descriptor["helpUri"] = help_uri
+    return descriptor
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _uri(file: str) -> tuple[str, str | None]:
+    """(uri, uriBaseId): relative to %SRCROOT% when below the working directory."""
+    if os.path.isabs(file):
+        return "file://" + urllib.parse.quote(file), None
+    return urllib.parse.quote(file.replace(os.sep, "/")), "%SRCROOT%"
+
+
+def _location(result: Result, finding: Finding) -> dict:
+    uri, base = _uri(finding.file or "")
+    artifact = {"uri": uri}
+    if base:
+        artifact["uriBaseId"] = base
+    region = {"startLine": finding.line or 1}
+    source = result.workspace.source_line(finding.file, finding.line)
+    if source and source.strip():
+        region["startColumn"] = utf16_len(source) - utf16_len(source.lstrip()) + 1
+        region["endColumn"] = utf16_len(source.rstrip()) + 1
+    return {"physicalLocation": {"artifactLocation": artifact, "region": region}}
+
+
+def render(result: Result, include_suppressed: bool = False) -> str:
+    descriptors = [*result.rules, *DIAGNOSTICS.values()]
+    index = {rule.id: i for i, rule in enumerate(descriptors)}
+    results, notifications = [], []
+    for finding in result.findings:
+        if finding.suppressed and not include_suppressed:
+            continue
+        message = finding.message + (f"\nFix: {finding.fix}" if finding.fix else "")
+        if finding.rule in NOTIFICATION_RULES:
+            notifications.append({
+                "descriptor": {"id": finding.rule, "index": index[finding.rule]},
+                "level": finding.severity, "message": {"text": message},
+                "locations": [_location(result, finding)] if finding.file else [],
+            })
+            continue
+        item = {
+            "ruleId": finding.rule,
+            "ruleIndex": index[finding.rule],
+            "level": finding.severity,
+            "message": {"text": message},
+            "locations": [_location(result, finding)],
+        }
+        if finding.suppressed:
+            item["suppressions"] = [{"kind": "inSource",
+                                     "justification": finding.suppression_reason or ""}]
+        results.append(item)
+    cwd = os.getcwd().rstrip("/") + "/"
+    log = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "nginx-mtls-lint",
+                "semanticVersion": __version__,
+                "informationUri": HOMEPAGE,
+                "rules": [_descriptor(rule) for rule in descriptors],
+            }},
+            "automationDetails": {"id": "nginx-mtls-lint/"},
+            "originalUriBaseIds": {"%SRCROOT%": {"uri": "file://" + urllib.parse.quote(cwd)}},
+            "invocations": [{"executionSuccessful": True,
+                             "toolExecutionNotifications": notifications}],
+            "columnKind": "utf16CodeUnits",
+            "results": results,
+        }],
+    }
+    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"

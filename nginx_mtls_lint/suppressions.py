@@ -1,0 +1,115 @@
+"""Inline suppressions: `# nginx-mtls-lint: disable=MTLS002 -- reason`.
+
+- a trailing comment covers its own line;
+- a comment on a block's opening line (`server {  # ...`) covers the whole block;
+- a standalone comment covers the rest of its block in that file, until `enable=`;
+- `disable-next-line=` covers the next statement; `disable-file=` the whole file.
+IDs or names, comma-separated; the reason after `--` is required.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .findings import Finding, diagnostic
+from .parser import Stmt
+
+SUPPRESSION = re.compile(
+    r"^\s*nginx-mtls-lint\s*:\s*(?P<verb>disable-next-line|disable-file|disable|enable)\s*"
+    r"=\s*(?P<ids>[A-Za-z0-9_\-]+(?:\s*,\s*[A-Za-z0-9_\-]+)*)\s*(?:--\s*(?P<reason>.*?))?\s*$",
+    re.IGNORECASE)
+TOOL_COMMENT = re.compile(r"^\s*nginx-mtls-lint\s*:", re.IGNORECASE)
+ANNOTATIONS = re.compile(r"^\s*nginx-mtls-lint\s*:\s*(not-)?cloudflare\s*$", re.IGNORECASE)
+WHOLE_FILE = 10**9
+OWN_DIAGNOSTICS = {"MTLS906", "MTLS907", "MTLS908"}
+
+
+@dataclass(slots=True, eq=False)
+class Suppression:
+    comment: Stmt
+    rules: frozenset[str]
+    reason: str | None
+    start: int
+    end: int
+    used: bool = False
+
+
+@dataclass(slots=True)
+class FileSuppressions:
+    items: list[Suppression] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)
+
+
+def collect(stmts: list[Stmt], resolve_rule) -> FileSuppressions:
+    """Suppressions written in one file. `resolve_rule` maps an ID or name to an ID or None."""
+    found = FileSuppressions()
+    _collect_block(stmts, None, WHOLE_FILE, found, resolve_rule)
+    return found
+
+
+def _collect_block(block: list[Stmt], opener: Stmt | None, end: int, found: FileSuppressions,
+                   resolve_rule) -> None:
+    open_ranges: list[Suppression] = []  # standalone disables waiting for `enable=` or the end
+    for index, stmt in enumerate(block):
+        if stmt.block is not None:
+            _collect_block(stmt.block, stmt, stmt.end_line or stmt.line, found, resolve_rule)
+            continue
+        text = stmt.comment
+        if text is None or not TOOL_COMMENT.match(text) or ANNOTATIONS.match(text):
+            continue
+        match = SUPPRESSION.match(text)
+        rules = [resolve_rule(r.strip()) for r in match.group("ids").split(",")] if match else []
+        if not match or None in rules:
+            found.problems.append(diagnostic(
+                "MTLS908", stmt.file, stmt.line,
+                f"cannot read `#{text.rstrip()}`: expected `nginx-mtls-lint: "
+                "disable=RULE[,RULE] -- reason` with known rule IDs or names"))
+            continue
+        verb, reason = match.group("verb").lower(), (match.group("reason") or "").strip() or None
+        if verb == "enable":
+            for item in open_ranges:
+                if item.end == end and item.rules & set(rules):
+                    item.end = stmt.line  # an enable closes the disables still open
+            continue
+        if reason is None:
+            found.problems.append(diagnostic(
+                "MTLS906", stmt.file, stmt.line,
+                f"suppression of {', '.join(rules)} gives no reason after `--`"))
+        previous = block[index - 1] if index else None
+        standalone = False
+        if verb == "disable-file":
+            start, stop = 1, WHOLE_FILE
+        elif verb == "disable-next-line":
+            following = next((s for s in block[index + 1:] if s.name != "#"), None)
+            start = stop = following.line if following else stmt.line + 1
+        elif previous is not None and previous.name != "#" and previous.line == stmt.line:
+            start = stop = stmt.line  # trailing
+        elif opener is not None and stmt.line == opener.line:
+            start, stop = opener.line, end  # on the block's opening line: the whole block
+        else:
+            start, stop, standalone = stmt.line, end, True
+        item = Suppression(stmt, frozenset(rules), reason, start, stop)
+        found.items.append(item)
+        if standalone:
+            open_ranges.append(item)
+
+
+def apply(file_stmts: dict[str, list[Stmt]], findings: list[Finding], resolve_rule,
+          report_unused: bool = True) -> list[Finding]:
+    """Mark suppressed findings; return the suppression diagnostics (MTLS906-908)."""
+    by_file = {file: collect(stmts, resolve_rule) for file, stmts in file_stmts.items()}
+    for finding in findings:
+        if finding.rule in OWN_DIAGNOSTICS or finding.file not in by_file:
+            continue
+        for item in by_file[finding.file].items:
+            if finding.rule in item.rules and item.start <= (finding.line or 0) <= item.end:
+                finding.suppressed, finding.suppression_reason = True, item.reason
+                item.used = True
+    problems = [p for found in by_file.values() for p in found.problems]
+    if report_unused:
+        problems += [
+            diagnostic("MTLS907", item.comment.file, item.comment.line,
+                       f"suppression of {', '.join(sorted(item.rules))} silences nothing")
+            for found in by_file.values() for item in found.items if not item.used]
+    return problems
