@@ -39,7 +39,7 @@ def _descriptor(rule: type[Rule] | Diagnostic) -> dict:
         "id": rule.id,
         "name": rule.name,
         "shortDescription": {"text": summary[:1024]},
-        "fullDescription": {"text": (body.split("## Example")[0].strip() or summary)[:1024]},
+        "fullDescription": {"text": _first_paragraph(body, "## Why") or summary},
         "help": {"text": body, "markdown": body + (f"\n\n[Rule page]({help_uri})"
                                                    if help_uri else "")},
         "defaultConfiguration": {"level": rule.severity},
@@ -48,6 +48,13 @@ def _descriptor(rule: type[Rule] | Diagnostic) -> dict:
     if help_uri:
         descriptor["helpUri"] = help_uri
     return descriptor
+
+
+def _first_paragraph(doc: str, heading: str) -> str:
+    """The first paragraph under a heading, on one line, at most 1024 characters (GitHub)."""
+    section = doc.split(heading, 1)[1] if heading in doc else ""
+    paragraph = section.strip().split("\n\n", 1)[0]
+    return " ".join(paragraph.split())[:1024]
 
 
 def utf16_len(text: str) -> int:
