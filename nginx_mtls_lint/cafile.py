@@ -103,10 +103,14 @@ class CAStore:
     """Parses each CA file once per run, keyed by its real path."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, CAFile] = {}
+        self._by_real: dict[str, CAFile] = {}
+        self._by_path: dict[str, CAFile] = {}  # saves a realpath() per lookup
 
     def inspect(self, path: str) -> CAFile:
-        key = os.path.realpath(path)
-        if key not in self._cache:
-            self._cache[key] = _inspect(path)
-        return self._cache[key]
+        found = self._by_path.get(path)
+        if found is None:
+            key = os.path.realpath(path)
+            if key not in self._by_real:
+                self._by_real[key] = _inspect(path)
+            found = self._by_path[path] = self._by_real[key]
+        return found

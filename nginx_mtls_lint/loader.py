@@ -93,15 +93,14 @@ class Workspace:
         return lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else None
 
 
-def display_path(path: str) -> str:
+def display_path(path: str, cwd: str | None = None) -> str:
     """Paths under the working directory are shown relative to it, others absolute."""
-    if path.startswith("<"):
-        return path
     absolute = os.path.abspath(path)
-    cwd = os.getcwd()
-    if absolute == cwd or absolute.startswith(cwd.rstrip(os.sep) + os.sep):
-        return os.path.relpath(absolute, cwd)
-    return absolute
+    cwd = cwd or os.getcwd()
+    if absolute == cwd:
+        return "."
+    base = cwd.rstrip(os.sep) + os.sep
+    return absolute[len(base):] if absolute.startswith(base) else absolute
 
 
 def map_path(path: str, path_map: list[tuple[str, str]]) -> str:
@@ -183,6 +182,9 @@ def decode_config(data: bytes) -> ReadResult:
 class DiskFiles:
     """Configuration files on disk."""
 
+    def __init__(self) -> None:
+        self.cwd = os.getcwd()
+
     def read(self, path: str) -> ReadResult:
         data, missing, problem = read_limited(path, MAX_CONFIG_BYTES)
         if data is None:
@@ -196,7 +198,10 @@ class DiskFiles:
         return os.path.realpath(path)
 
     def display(self, path: str) -> str:
-        return display_path(os.path.realpath(path))
+        return display_path(os.path.realpath(path), self.cwd)
+
+    def display_real(self, real: str) -> str:
+        return display_path(real, self.cwd)
 
 
 class DumpFiles:
@@ -221,6 +226,8 @@ class DumpFiles:
 
     def display(self, path: str) -> str:
         return os.path.normpath(path)
+
+    display_real = display
 
 
 def split_dump(text: str) -> dict[str, str]:
@@ -255,6 +262,7 @@ class Loader:
         self.workspace = workspace
         self.map_includes = map_includes
         self.expanded: dict[str, list[Stmt]] = {}
+        self.realpaths: dict[str, str] = {}  # path as resolved -> real path
         self.in_progress: list[str] = []
         # Real paths of every file a file pulls in (itself included), for finding the tree a
         # fragment belongs to; `collecting` holds the sets of the loads still in progress.
@@ -284,17 +292,19 @@ class Loader:
     def load(self, path: str, included_by: Stmt | None = None,
              preread: ReadResult | None = None) -> list[Stmt] | None:
         """The statements of `path` with includes expanded, or None if it is unreadable."""
-        real = self.files.realpath(path)
-        shown = self.files.display(path)
+        real = self.realpaths.get(path)
+        if real is None:
+            real = self.realpaths[path] = self.files.realpath(path)
+        if real in self.expanded:  # the common case for shared snippets: no more work
+            for closure in self.collecting:
+                closure |= self.closures[real]
+            return self.expanded[real]
+        shown = self.files.display_real(real)
         where = (included_by.file, included_by.line) if included_by else (shown, None)
         if real in self.in_progress:
             chain = " -> ".join(self.files.display(p) for p in self.in_progress + [real])
             self.report("MTLS902", *where, f"include cycle: {chain}")
             return None
-        if real in self.expanded:
-            for closure in self.collecting:
-                closure |= self.closures[real]
-            return self.expanded[real]
         if len(self.in_progress) >= MAX_INCLUDE_DEPTH:
             self.report("MTLS905", *where,
                         f"includes nested deeper than {MAX_INCLUDE_DEPTH} files; "

@@ -7,6 +7,7 @@ handlers and error pages.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -113,23 +114,35 @@ class Scope:
     """The directives set directly in one block (through includes), by name."""
 
     def __init__(self, stmts: list[Stmt] | None):
-        self.stmts: dict[str, list[Stmt]] = {}
-        self.comments: list[Stmt] = []
-        self.blocks: list[Stmt] = []
+        # First statement per name, and the full list only for names that repeat: most
+        # directives appear once, and a list each would double the model's memory.
+        self._first: dict[str, Stmt] = {}
+        self._repeated: dict[str, list[Stmt]] = {}
+        comments: list[Stmt] = []
+        blocks: list[Stmt] = []
         for stmt in flatten(stmts):
-            if stmt.name == "#":
-                self.comments.append(stmt)
+            name = stmt.name
+            if name == "#":
+                comments.append(stmt)
             elif stmt.block is not None:
-                self.blocks.append(stmt)
+                blocks.append(stmt)
+            elif name not in self._first:
+                self._first[name] = stmt
+            elif name in self._repeated:
+                self._repeated[name].append(stmt)
             else:
-                self.stmts.setdefault(stmt.name, []).append(stmt)
+                self._repeated[name] = [self._first[name], stmt]
+        # Empty tuples are shared: most scopes have no comments and no inner blocks.
+        self.comments: tuple[Stmt, ...] = tuple(comments)
+        self.blocks: tuple[Stmt, ...] = tuple(blocks)
 
     def first(self, name: str) -> Stmt | None:
-        found = self.stmts.get(name)
-        return found[0] if found else None
+        return self._first.get(name)
 
     def all(self, name: str) -> list[Stmt]:
-        return self.stmts.get(name, [])
+        if name in self._repeated:
+            return self._repeated[name]
+        return [self._first[name]] if name in self._first else []
 
     def maps(self) -> dict[str, VariableMap]:
         """The `map` blocks of this scope (http {}), by the variable they define."""
@@ -171,6 +184,7 @@ def parse_listen(stmt: Stmt) -> Listen:
     return listen
 
 
+@functools.lru_cache(maxsize=4096)
 def _split_host_port(address: str) -> tuple[str, str]:
     if address.startswith("["):
         host, _, rest = address[1:].partition("]")
@@ -192,6 +206,7 @@ def _split_host_port(address: str) -> tuple[str, str]:
     return host, port
 
 
+@functools.lru_cache(maxsize=4096)
 def is_loopback(socket: str) -> bool:
     host = socket.rsplit(":", 1)[0].strip("[]")
     if socket.startswith("unix:") or host == "localhost":

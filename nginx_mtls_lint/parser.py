@@ -9,6 +9,7 @@ is unterminated, and only reads files by name (an `nginx -T` dump arrives as tex
 from __future__ import annotations
 
 import io
+from sys import intern
 from dataclasses import dataclass, field
 
 from crossplane.lexer import _lex_file_object  # pinned crossplane>=0.5.8,<0.6
@@ -72,7 +73,8 @@ def parse_text(text: str, path: str) -> Parsed:
         out.errors.append(ParseError(line, message))
 
     def statement(block: list[Stmt] | None) -> Stmt:
-        name, args = words[0], words[1:]
+        # Interned: a large tree repeats the same few hundred names and short values.
+        name, args = intern(words[0]), [intern(a) if len(a) < 48 else a for a in words[1:]]
         if name == "if":
             args = _strip_if_parens(args)
         return Stmt(name, args, path, word_line, block)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import TextIO
 
 from .. import __version__
 from ..findings import Finding
@@ -38,11 +39,13 @@ def summary(result: Result) -> dict:
     }
 
 
-def render(result: Result) -> str:
+def write(result: Result, out: TextIO) -> None:
+    """Streamed: a large report is never held in memory as one string."""
     document = {
         "version": JSON_VERSION,
         "tool": {"name": "nginx-mtls-lint", "version": __version__},
         "findings": [finding_dict(f) for f in result.findings],
         "summary": summary(result),
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    json.dump(document, out, indent=2, ensure_ascii=False)
+    out.write("\n")
