@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -37,12 +38,14 @@ CLOUDFLARE_RANGES = tuple(ipaddress.ip_network(n) for n in (
     "2405:8100::/32", "2a06:98c0::/29", "2c0f:f248::/32",
 ))
 CF_VARIABLES = re.compile(r"\$(?:http_cf_connecting_ip|http_cf_ray)\b|\$\{(?:http_cf_connecting_ip|http_cf_ray)\}", re.IGNORECASE)
+CA_FILE_NAME = re.compile(r"cloudflare|origin[-_]?pull", re.IGNORECASE)
 ANNOTATION = re.compile(r"^\s*nginx-mtls-lint\s*:\s*(not-cloudflare|cloudflare)\s*$", re.IGNORECASE)
 
 
 @dataclass(slots=True)
 class Signal:
-    kind: str  # aop-ca, origin-ca, real-ip-header, set-real-ip-from, cf-variable, annotation, cli
+    # aop-ca, origin-ca, ca-file-name, real-ip-header, set-real-ip-from, cf-variable, annotation, cli
+    kind: str
     detail: str
     file: str | None = None
     line: int | None = None
@@ -120,6 +123,11 @@ def detect_server(server: Server, cas: CAStore, options: CloudflareOptions) -> D
         for fingerprint in ca.fingerprints & ORIGIN_CA_ROOTS.keys():
             signals.append(Signal("origin-ca", f"{name} holds {ORIGIN_CA_ROOTS[fingerprint]}",
                                   setting.stmt.file, setting.stmt.line, setting.inherited))
+        # A CA file we cannot read (not in this checkout) still tells by its name.
+        if not ca.certs and CA_FILE_NAME.search(os.path.basename(setting.value)):
+            signals.append(Signal("ca-file-name", f"{name} {setting.value} is named for "
+                                  "Cloudflare", setting.stmt.file, setting.stmt.line,
+                                  setting.inherited))
     header = server.setting("real_ip_header")
     if header is not None and header.value.lower() == "cf-connecting-ip":
         signals.append(Signal("real-ip-header", "real_ip_header CF-Connecting-IP",

@@ -111,7 +111,8 @@ def parse_text(text: str, path: str) -> Parsed:
             stack.append((stmt.block, stmt))
         else:  # "}"
             if words:
-                error(word_line, f'directive "{words[0]}" is not terminated by ";"')
+                error(line, f'unexpected "}}": directive "{words[0]}" on line {word_line} is '
+                            'not terminated by ";"')
                 words = []
             if len(stack) == 1:
                 error(line, 'unexpected "}"')
