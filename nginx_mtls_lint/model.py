@@ -25,6 +25,9 @@ INHERITED_FROM_HTTP = (
 # Directives that, like error_page, may be repeated and are inherited only as a whole group.
 ARRAY_DIRECTIVES = {"error_page", "set_real_ip_from"}
 REJECT_CODES = re.compile(r"^(4\d\d|444)$")
+# Directives that hand a request to an application: such a location serves the site itself.
+CONTENT_HANDLERS = ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
+                    "memcached_pass", "try_files")
 VERIFY_VARIABLE = "$ssl_client_verify"
 # What $ssl_client_verify can hold when a request reaches the rewrite phase, per mode: under
 # `optional` nginx itself rejects a failed certificate; under `optional_no_ca` it does not.
@@ -305,6 +308,26 @@ class Location:
         return self.modifier in ("", "^~") and self.pattern == "/"
 
     @property
+    def dynamic(self) -> bool:
+        """Hands requests to an application (the site's own content, whatever the URI)."""
+        return any(self.scope.first(d) is not None for d in CONTENT_HANDLERS)
+
+    @property
+    def fixed_response(self) -> bool:
+        """Answers with a fixed `return` (a status, a redirect or a short text)."""
+        return self.scope.first("return") is not None
+
+    def matches(self, uri: str) -> bool:
+        if self.modifier == "=":
+            return uri == self.pattern
+        if self.modifier in ("~", "~*"):
+            try:
+                return re.search(self.pattern, uri, re.I if self.modifier == "~*" else 0) is not None
+            except re.error:
+                return False
+        return self.modifier != "@" and uri.startswith(self.pattern)
+
+    @property
     def label(self) -> str:
         if self.modifier == "@":
             return "@" + self.pattern
@@ -330,6 +353,49 @@ def parse_location(stmt: Stmt) -> Location:
     scope = Scope(stmt.block)
     children = [parse_location(s) for s in scope.blocks if s.name == "location"]
     return Location(stmt, modifier, pattern, scope, handlers_in(scope), children)
+
+
+def _find_location(locations: list[Location], uri: str) -> tuple[Location | None, bool]:
+    """(location, decisive) as ngx_http_core_find_location: an exact match, a ^~ prefix or a
+    regex match decides; a plain prefix still yields to the regexes of its level."""
+    best: Location | None = None
+    for location in locations:
+        if location.modifier == "=" and location.pattern == uri:
+            return location, True
+        if location.modifier in ("", "^~") and uri.startswith(location.pattern):
+            if best is None or len(location.pattern) > len(best.pattern):
+                best = location
+    if best is not None and best.locations:
+        nested, decisive = _find_location(best.locations, uri)
+        if decisive:
+            return nested, True
+        best = nested or best
+    if best is not None and best.modifier == "^~":
+        return best, True
+    for location in locations:
+        if location.modifier in ("~", "~*") and location.matches(uri):
+            return location, True
+    return best, False
+
+
+@dataclass(slots=True)
+class ErrorPage:
+    """`error_page CODE... [=[RESPONSE]] TARGET`."""
+
+    stmt: Stmt
+    codes: list[str]
+    target: str
+    inherited: bool = False
+
+    @property
+    def external(self) -> bool:
+        return self.target.startswith(("http://", "https://", "$scheme://"))
+
+
+def parse_error_page(setting: "Setting") -> ErrorPage:
+    args = setting.stmt.args
+    codes = [a for a in args[:-1] if a.isdigit()]
+    return ErrorPage(setting.stmt, codes, args[-1] if args else "", setting.inherited)
 
 
 @dataclass(slots=True, eq=False)
@@ -375,6 +441,20 @@ class Server:
             return [Setting(s, False) for s in own]
         return [Setting(s, True) for s in self.http.all(name)]
 
+    def find_location(self, uri: str) -> Location | None:
+        """The location nginx picks for `uri`: exact match, else the longest prefix (which
+        stops the search with ^~), else the first matching regex, nested ones first."""
+        return _find_location(self.locations, uri)[0]
+
+    def named_location(self, name: str) -> Location | None:
+        return next((loc for loc in self.locations
+                     if loc.modifier == "@" and loc.pattern == name), None)
+
+    def error_pages(self) -> list["ErrorPage"]:
+        """Server-level error_page directives (else the http {} ones): the only ones nginx
+        uses for errors raised before a location is chosen (400, 495, 496, 497)."""
+        return [parse_error_page(s) for s in self.settings("error_page")]
+
     def all_locations(self) -> Iterator[Location]:
         stack = list(reversed(self.locations))
         while stack:
@@ -399,6 +479,15 @@ class Server:
     @property
     def maps(self) -> dict[str, VariableMap]:
         return self.http.maps()
+
+    @property
+    def verifies_clients(self) -> bool:
+        return self.verify_mode()[0] in ("on", "optional", "optional_no_ca")
+
+    @property
+    def rejects_handshakes_without_sni(self) -> bool:
+        setting = self.setting("ssl_reject_handshake")
+        return setting is not None and setting.value == "on"
 
     def verify_mode(self) -> tuple[str, Setting | None]:
         setting = self.setting("ssl_verify_client")

@@ -140,4 +140,4 @@ def test_crlf_line_endings(tmp_path):
     conf = tree(tmp_path, "  include crlf.conf;", {"crlf.conf": SERVER.replace("\n", "\r\n")})
     document = lint_json(str(conf), cwd=tmp_path)
     assert {(f["file"], f["line"], f["rule"]) for f in document["findings"]} == {
-        ("crlf.conf", 1, "MTLS001")}
+        ("crlf.conf", 1, "MTLS001"), ("crlf.conf", 2, "MTLS103")}

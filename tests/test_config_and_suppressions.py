@@ -44,6 +44,7 @@ def test_configuration_selects_overrides_and_cli_wins(tmp_path: Path):
     (tmp_path / "sub").mkdir()
     (tmp_path / ".nginx-mtls-lint.yaml").write_text(
         "fail-on: error\nrules:\n  verify-client-not-on: warning\n  MTLS006: off\n"
+        "  default-server-exposes-origin: off\n"
         "cloudflare:\n  exclude-hosts: ['*.internal']\n")
     (tmp_path / "sub" / "a.conf").write_text(CF_OPTIONAL)
     result = run_cli("--format", "json", "a.conf", cwd=tmp_path / "sub")  # found upward
@@ -113,6 +114,7 @@ def test_suppressions_silence_exactly_their_target(tmp_path: Path):
     }
     assert findings(document) == {
         ("s.conf", 1, "MTLS006"),  # the first server's MTLS006 is not suppressed
+        ("s.conf", 2, "MTLS103"),
         ("s.conf", 3, "MTLS907"),  # unused: nothing is reported at that line
         ("s.conf", 7, "MTLS906"),  # no reason given
         ("s.conf", 14, "MTLS006"),

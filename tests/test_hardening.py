@@ -32,8 +32,8 @@ def test_ca_path_that_is_endless_or_huge(tmp_path: Path, kind, problem):
     (tmp_path / "a.conf").write_text(CF_SERVER.format(name="a.test", ca=ca))
     result = run_cli("--format", "json", "a.conf", cwd=tmp_path, timeout=60)
     document = json.loads(result.stdout)
-    (finding,) = document["findings"]
-    assert (finding["rule"], finding["line"]) == ("MTLS003", 5)
+    (finding,) = [f for f in document["findings"] if f["rule"] == "MTLS003"]
+    assert finding["line"] == 5
     assert problem in finding["message"]
 
 

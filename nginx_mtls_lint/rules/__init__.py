@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import inspect
+import os
 import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Iterator
@@ -35,6 +36,18 @@ class RuleContext:
 
     def ca_file(self, server: Server, setting: Setting) -> CAFile:
         return self.cas.inspect(server.tree.resolve(setting.value))
+
+    def trust_set(self, server: Server) -> frozenset[str]:
+        """What verifies a server's client certificates: the fingerprints in its client and
+        trusted CA files, or a file's real path where it cannot be read."""
+        trusted: set[str] = set()
+        for name in ("ssl_client_certificate", "ssl_trusted_certificate"):
+            setting = server.setting(name)
+            if setting is None or not setting.stmt.args:
+                continue
+            ca = self.ca_file(server, setting)
+            trusted |= ca.fingerprints if ca.certs else {"file:" + os.path.realpath(ca.path)}
+        return frozenset(trusted)
 
     def expected_for(self, server: Server) -> frozenset[str]:
         found: set[str] = set()
@@ -88,6 +101,10 @@ def builtin_rules() -> list[type[Rule]]:
         mtls004_client_ca_stale,
         mtls005_client_ca_mismatch,
         mtls006_rejection_handler_missing,
+        mtls101_plaintext_bypass,
+        mtls102_shared_socket_ca_confusion,
+        mtls103_default_server_exposes_origin,
+        mtls104_error_page_bypass,
     )
 
     return [
@@ -97,4 +114,8 @@ def builtin_rules() -> list[type[Rule]]:
         mtls004_client_ca_stale.ClientCaStale,
         mtls005_client_ca_mismatch.ClientCaMismatch,
         mtls006_rejection_handler_missing.RejectionHandlerMissing,
+        mtls101_plaintext_bypass.PlaintextBypass,
+        mtls102_shared_socket_ca_confusion.SharedSocketCaConfusion,
+        mtls103_default_server_exposes_origin.DefaultServerExposesOrigin,
+        mtls104_error_page_bypass.ErrorPageBypass,
     ]

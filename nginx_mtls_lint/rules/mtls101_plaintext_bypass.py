@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..findings import Finding
+from ..model import VERIFY_VARIABLE, Config, Location, Server
+from . import Rule, RuleContext, where
+
+HTTPS_REDIRECT = "return 301 https://$host$request_uri;"
+
+
+def answers_plain_safely(server: Server) -> bool:
+    """A plain-HTTP request to this server gets a redirect or a refusal, never content:
+    a server-level `return` (3xx to https, 4xx, 444), a server-level check that rejects an
+    unverified (empty) `$ssl_client_verify` or `$scheme = http`, or locations that all
+    answer so (ACME challenges under /.well-known/ aside)."""
+    ret = server.server_return
+    if ret is not None and ret.args:
+        code, target = ret.args[0], (ret.args[1] if len(ret.args) > 1 else "")
+        if code in ("444",) or code.startswith("4") or (
+                code.startswith("3") and target.startswith("https://")):
+            return True
+    for handler in server.handlers:
+        if not (handler.rejects or handler.code.startswith("3")):
+            continue
+        if handler.matches(VERIFY_VARIABLE, "", server.maps) or \
+                handler.matches("$scheme", "http") or handler.matches("$https", ""):
+            return True
+    return bool(server.locations) and any(loc.catch_all for loc in server.locations) and all(
+        _location_safe(loc) for loc in server.all_locations())
+
+
+def _location_safe(location: Location) -> bool:
+    if location.pattern.startswith("/.well-known/"):
+        return True
+    return location.fixed_response or not location.serves_content
+
+
+class PlaintextBypass(Rule):
+    """A server that verifies client certificates is also reachable over plain HTTP.
+
+    ## Why
+    nginx checks client certificates only on TLS connections. Plain HTTP to the same
+    content skips the check entirely:
+
+    - a plain `server` with the same `server_name` that serves or proxies content;
+    - one server block with both `listen ... ssl` and a plain `listen`;
+    - `ssl_verify_client` in a server with no TLS listener (`nginx -t` accepts it);
+    - `listen 443;` without `ssl`: the `ssl` flag belongs to the address:port, so unless some
+      server declares `ssl` for exactly that address:port it speaks plain HTTP. One server's
+      `listen 443 ssl;` makes every server on `*:443` TLS, but `listen [::]:443;` is another
+      address and stays plain.
+
+    Plain listeners that only `return 301 https://...`, `return 444` or another 4xx, or that
+    reject an empty `$ssl_client_verify` at server level, expose nothing and are not reported;
+    ACME challenge locations under `/.well-known/` are allowed.
+
+    ## Example
+    ```nginx
+    server {
+        listen 443 ssl;
+        listen [::]:443;  # expect: MTLS101
+        server_name api.example.com;
+        ssl_certificate     /etc/nginx/certs/server.pem;
+        ssl_certificate_key /etc/nginx/certs/server.key;
+        ssl_client_certificate /etc/nginx/certs/internal-ca.pem;
+        ssl_verify_client on;
+        location / { proxy_pass http://127.0.0.1:8080; }
+    }
+    server {  # expect: MTLS101
+        listen 80;
+        server_name api.example.com;
+        location / { proxy_pass http://127.0.0.1:8080; }
+    }
+    ```
+
+    ## Fix
+    Put `ssl` on every listen of a protected server (`listen [::]:443 ssl;`), and let plain
+    listeners only redirect:
+    ```nginx
+    server {
+        listen 80;
+        server_name api.example.com;
+        return 301 https://$host$request_uri;
+    }
+    ```
+    """
+
+    id = "MTLS101"
+    name = "plaintext-bypass"
+    severity = "error"
+    tags = ("security", "mtls", "cloudflare", "external/cwe/cwe-319")
+    security_severity = "8.6"
+
+    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        protected = [s for s in config.servers if s.verifies_clients and s.tls_on]
+        by_name: dict[str, Server] = {}
+        for server in protected:
+            for name in server.names:
+                if name and name != "_":
+                    by_name.setdefault(name.lower(), server)
+        for server in config.servers:
+            if answers_plain_safely(server):
+                continue
+            mode, setting = server.verify_mode()
+            if server.tls_on and server.verifies_clients:
+                yield from self._plain_listens(server)
+            elif not server.tls_on and server.verifies_clients and not setting.inherited:
+                yield self.finding(
+                    setting.stmt,
+                    f"`ssl_verify_client {mode}` at {where(setting)} in {server.label}, which "
+                    "has no TLS listener: nginx never asks for a certificate and plain HTTP "
+                    "gets the content.", "Make the listener TLS: listen 443 ssl;", server)
+            elif not server.tls_on:
+                yield from self._plain_twin(server, by_name)
+
+    def _plain_listens(self, server: Server) -> Iterator[Finding]:
+        for listen in server.listens:
+            if listen.socket in server.tls_on or listen.quic:
+                continue
+            arg = " ".join(listen.stmt.args)
+            yield self.finding(
+                listen.stmt,
+                f"`listen {arg}` at {where(listen.stmt)}: no server declares `ssl` for "
+                f"{listen.socket}, so {server.label} answers plain HTTP there and skips "
+                "client certificate verification.",
+                f"listen {arg} ssl;  (or move this listener to its own server with "
+                f"{HTTPS_REDIRECT})", server)
+
+    def _plain_twin(self, server: Server, by_name: dict[str, Server]) -> Iterator[Finding]:
+        twin = next((by_name[n.lower()] for n in server.names if n and n.lower() in by_name),
+                    None)
+        if twin is None:
+            return
+        shared = next(n for n in server.names if n and n.lower() in by_name)
+        yield self.finding(
+            server.stmt,
+            f"{shared} verifies client certificates in the server at {twin.file}:{twin.line}, "
+            f"but this plain-HTTP server for the same name serves content: a client without "
+            "a certificate uses http:// instead.",
+            f"Serve nothing over plain HTTP: {HTTPS_REDIRECT}", server)

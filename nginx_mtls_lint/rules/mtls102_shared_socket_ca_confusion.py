@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..findings import Finding
+from ..model import Config
+from . import Rule, RuleContext, where
+
+REJECT_DEFAULT = "ssl_reject_handshake on;"
+
+
+class SharedSocketCaConfusion(Rule):
+    """A protected server shares its address:port with a default server that trusts another CA.
+
+    ## Why
+    nginx picks the server for a TLS handshake by SNI, and falls back to the socket's
+    default server (`default_server`, else the first server listed for that address:port)
+    when the client sends no SNI or an unknown name. Certificate verification happens in
+    that handshake, against the default server's CA. The request is then routed by its
+    `Host` header, and nginx only checks that *a* certificate was verified, not by which CA.
+    So a client holding a certificate from the default server's CA sends no SNI,
+    `Host: protected.example.com`, and gets the protected content with
+    `$ssl_client_verify = SUCCESS`. It works over HTTP/1.1 and HTTP/2, TLS 1.2 and 1.3, with
+    `optional` plus a `!= SUCCESS` check too, and through TLS 1.3 session resumption
+    (a session made without SNI carries no name to compare).
+
+    Reported when the default server verifies clients (`on` or `optional`) against a trust
+    set (client CA plus trusted CA files) holding a CA that the protected server does not
+    trust. Sockets are told apart as nginx groups them: `listen 443` (every address) and
+    `listen 127.0.0.1:443` are different sets of servers, each with its own default;
+    `[::]:443` is another address again.
+
+    ## Example
+    ```nginx
+    server {
+        listen 443 ssl default_server;
+        server_name partners.example.com;
+        ssl_certificate     /etc/nginx/certs/server.pem;
+        ssl_certificate_key /etc/nginx/certs/server.key;
+        ssl_client_certificate /etc/nginx/certs/other-ca.pem;
+        ssl_verify_client on;
+    }
+    server {
+        listen 443 ssl;  # expect: MTLS102
+        server_name admin.example.com;
+        ssl_certificate     /etc/nginx/certs/server.pem;
+        ssl_certificate_key /etc/nginx/certs/server.key;
+        ssl_client_certificate /etc/nginx/certs/internal-ca.pem;
+        ssl_verify_client on;
+    }
+    ```
+
+    ## Fix
+    Give the socket a default server that refuses handshakes without a known name:
+    ```nginx
+    server {
+        listen 443 ssl default_server;
+        ssl_reject_handshake on;
+    }
+    ```
+    or put the protected server on its own address or port. An issuer check
+    (`$ssl_client_i_dn`) is no fix: a CA can choose any name.
+    """
+
+    id = "MTLS102"
+    name = "shared-socket-ca-confusion"
+    severity = "error"
+    tags = ("security", "mtls", "external/cwe/cwe-295")
+    security_severity = "8.8"
+
+    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        for socket in config.sockets.values():
+            if not socket.tls:
+                continue
+            default = socket.default
+            mode, setting = default.verify_mode()
+            if mode not in ("on", "optional") or default.rejects_handshakes_without_sni:
+                continue
+            accepted = ctx.trust_set(default)
+            for server, listen in socket.entries:
+                if server is default or not server.verifies_clients:
+                    continue
+                if accepted <= ctx.trust_set(server):
+                    continue  # whatever the default accepts, this server accepts anyway
+                yield self.finding(
+                    listen.stmt,
+                    f"{server.label} shares {socket.name} with the default server "
+                    f"{default.label} ({default.file}:{default.line}), which verifies clients "
+                    f"against another CA (`ssl_verify_client {mode}` at {where(setting)}): a "
+                    f"client with that CA's certificate sends no SNI and `Host: "
+                    f"{next((n for n in server.names if n), 'this server')}` and is let in.",
+                    f"Add `{REJECT_DEFAULT}` to a default server for {socket.name} (a new "
+                    f"`server {{ listen {listen.stmt.args[0]} ssl default_server; "
+                    f"{REJECT_DEFAULT} }}`), or listen on a separate address.", server)

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..findings import Finding
+from ..model import Config, is_loopback
+from . import Rule, RuleContext
+
+
+class DefaultServerExposesOrigin(Rule):
+    """The default server completes TLS handshakes without SNI, revealing the origin to scanners.
+
+    ## Why
+    Internet-wide scanners (Censys, Shodan) connect to every IPv4 address on 443 without
+    SNI and record the certificate they get. If the default server on a socket that carries
+    a Cloudflare-fronted site answers with a certificate for your names, the origin's IP is
+    one search away, and every other bypass becomes reachable. `ssl_reject_handshake on` in
+    the default server ends the handshake for clients that send no known name. Hardening
+    advice, reported as a note.
+
+    ## Example
+    ```nginx
+    server {
+        listen 443 ssl;  # expect: MTLS103
+        server_name www.example.com;
+        ssl_certificate     /etc/nginx/certs/server.pem;
+        ssl_certificate_key /etc/nginx/certs/server.key;
+        real_ip_header CF-Connecting-IP;
+        ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;
+        ssl_verify_client on;
+    }
+    ```
+
+    ## Fix
+    ```nginx
+    server {
+        listen 443 ssl default_server;
+        ssl_reject_handshake on;
+    }
+    ```
+    """
+
+    id = "MTLS103"
+    name = "default-server-exposes-origin"
+    severity = "note"
+    tags = ("security", "cloudflare", "hardening", "external/cwe/cwe-200")
+    security_severity = "3.1"
+    precision = "medium"
+
+    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        for socket in config.sockets.values():
+            if not socket.tls or is_loopback(socket.name):
+                continue
+            fronted = next((s for s in socket.servers if s.cloudflare.fronted), None)
+            default = socket.default
+            if fronted is None or default.rejects_handshakes_without_sni:
+                continue
+            listen = next(l for s, l in socket.entries if s is default)
+            whose = "its own" if default is fronted else f"{default.label}'s"
+            yield self.finding(
+                listen.stmt,
+                f"A client that sends no SNI to {socket.name} completes the handshake with "
+                f"{whose} certificate: scanners of the address space read it and find the "
+                f"origin of Cloudflare-fronted {fronted.label}.",
+                f"Add a default server: server {{ listen {listen.stmt.args[0]} ssl "
+                "default_server; ssl_reject_handshake on; }", default)
