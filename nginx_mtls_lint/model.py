@@ -515,6 +515,10 @@ class Socket:
         return self.entries[0][0]
 
     @property
+    def default_is_explicit(self) -> bool:
+        return any(listen.default_server for _, listen in self.entries)
+
+    @property
     def servers(self) -> list[Server]:
         seen: dict[int, Server] = {}
         for server, _ in self.entries:
@@ -529,6 +533,18 @@ class Config:
     tree: Tree
     servers: list[Server]
     sockets: dict[str, Socket]
+
+    @property
+    def fragment(self) -> bool:
+        """Linted alone, outside the nginx.conf that loads it: other files of the deployment
+        may add servers to its sockets (a default server, the `ssl` flag)."""
+        return self.tree.context == "http"
+
+    def known_default(self, socket: Socket) -> Server | None:
+        """The socket's default server, when this tree alone can tell it."""
+        if self.fragment and not socket.default_is_explicit:
+            return None
+        return socket.default
 
 
 @dataclass(slots=True)

@@ -30,7 +30,7 @@ class CfVhostWithoutMtls(Rule):
     ## Example
     ```nginx
     server {
-        listen 443 ssl;  # expect: MTLS103
+        listen 443 ssl;
         server_name shop.example.com;
         ssl_certificate     /etc/nginx/certs/shop.pem;
         ssl_certificate_key /etc/nginx/certs/shop.key;

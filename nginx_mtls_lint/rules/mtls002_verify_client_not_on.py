@@ -26,7 +26,7 @@ class VerifyClientNotOn(Rule):
     ## Example
     ```nginx
     server {  # expect: MTLS006
-        listen 443 ssl;  # expect: MTLS103
+        listen 443 ssl;
         server_name api.example.com;
         real_ip_header CF-Connecting-IP;
         ssl_certificate     /etc/nginx/certs/api.pem;

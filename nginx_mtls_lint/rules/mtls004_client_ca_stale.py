@@ -28,7 +28,7 @@ class ClientCaStale(Rule):
     ## Example
     ```nginx
     server {
-        listen 443 ssl;  # expect: MTLS103
+        listen 443 ssl;
         server_name www.example.com;
         ssl_certificate     /etc/nginx/certs/www.pem;
         ssl_certificate_key /etc/nginx/certs/www.key;

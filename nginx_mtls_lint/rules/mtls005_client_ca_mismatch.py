@@ -43,7 +43,7 @@ class ClientCaMismatch(Rule):
     ## Example
     ```nginx
     server {
-        listen 443 ssl;  # expect: MTLS103
+        listen 443 ssl;
         server_name blog.example.com;
         ssl_certificate     /etc/nginx/certs/blog.pem;
         ssl_certificate_key /etc/nginx/certs/blog.key;

@@ -32,7 +32,7 @@ class RejectionHandlerMissing(Rule):
     ## Example
     ```nginx
     server {
-        listen 443 ssl;  # expect: MTLS103
+        listen 443 ssl;
         server_name app.example.com;
         real_ip_header CF-Connecting-IP;
         ssl_certificate     /etc/nginx/certs/app.pem;

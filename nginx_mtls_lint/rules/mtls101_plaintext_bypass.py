@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import VERIFY_VARIABLE, Config, Location, Server
+from ..model import VERIFY_VARIABLE, Config, Location, Server, is_loopback
 from . import Rule, RuleContext, where
 
 HTTPS_REDIRECT = "return 301 https://$host$request_uri;"
@@ -53,7 +53,9 @@ class PlaintextBypass(Rule):
 
     Plain listeners that only `return 301 https://...`, `return 444` or another 4xx, or that
     reject an empty `$ssl_client_verify` at server level, expose nothing and are not reported;
-    ACME challenge locations under `/.well-known/` are allowed.
+    ACME challenge locations under `/.well-known/` are allowed, and so are plain listeners on
+    loopback addresses (only the host itself can connect). In a fragment linted alone the
+    `ssl` flag may come from another file, so its plain listeners are a warning there.
 
     ## Example
     ```nginx
@@ -103,9 +105,9 @@ class PlaintextBypass(Rule):
             if answers_plain_safely(server):
                 continue
             mode, setting = server.verify_mode()
-            if server.tls_on and server.verifies_clients:
-                yield from self._plain_listens(server)
-            elif not server.tls_on and server.verifies_clients and not setting.inherited:
+            if server.verifies_clients and (server.tls_on or config.fragment):
+                yield from self._plain_listens(server, config.fragment)
+            elif server.verifies_clients and not setting.inherited:
                 yield self.finding(
                     setting.stmt,
                     f"`ssl_verify_client {mode}` at {where(setting)} in {server.label}, which "
@@ -114,18 +116,28 @@ class PlaintextBypass(Rule):
             elif not server.tls_on:
                 yield from self._plain_twin(server, by_name)
 
-    def _plain_listens(self, server: Server) -> Iterator[Finding]:
+    def _plain_listens(self, server: Server, fragment: bool) -> Iterator[Finding]:
         for listen in server.listens:
-            if listen.socket in server.tls_on or listen.quic:
-                continue
+            if listen.socket in server.tls_on or listen.quic or is_loopback(listen.socket):
+                continue  # loopback: only this host can connect
             arg = " ".join(listen.stmt.args)
-            yield self.finding(
-                listen.stmt,
-                f"`listen {arg}` at {where(listen.stmt)}: no server declares `ssl` for "
-                f"{listen.socket}, so {server.label} answers plain HTTP there and skips "
-                "client certificate verification.",
-                f"listen {arg} ssl;  (or move this listener to its own server with "
-                f"{HTTPS_REDIRECT})", server)
+            fix = f"listen {arg} ssl;  (or move this listener to its own server with " \
+                  f"{HTTPS_REDIRECT})"
+            if fragment:
+                # Another file of the deployment may declare `ssl` for this address:port.
+                yield self.finding(
+                    listen.stmt,
+                    f"`listen {arg}` at {where(listen.stmt)}: no server in this file declares "
+                    f"`ssl` for {listen.socket}; unless another file does, {server.label} "
+                    "answers plain HTTP there and skips client certificate verification "
+                    "(lint the nginx.conf that includes this file to know).", fix, server,
+                    severity="warning")
+            else:
+                yield self.finding(
+                    listen.stmt,
+                    f"`listen {arg}` at {where(listen.stmt)}: no server declares `ssl` for "
+                    f"{listen.socket}, so {server.label} answers plain HTTP there and skips "
+                    "client certificate verification.", fix, server)
 
     def _plain_twin(self, server: Server, by_name: dict[str, Server]) -> Iterator[Finding]:
         twin = next((by_name[n.lower()] for n in server.names if n and n.lower() in by_name),

@@ -28,7 +28,8 @@ class SharedSocketCaConfusion(Rule):
     set (client CA plus trusted CA files) holding a CA that the protected server does not
     trust. Sockets are told apart as nginx groups them: `listen 443` (every address) and
     `listen 127.0.0.1:443` are different sets of servers, each with its own default;
-    `[::]:443` is another address again.
+    `[::]:443` is another address again. In a fragment linted alone only an explicit
+    `default_server` counts, since another file may hold the socket's default.
 
     ## Example
     ```nginx
@@ -70,9 +71,9 @@ class SharedSocketCaConfusion(Rule):
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
         for socket in config.sockets.values():
-            if not socket.tls:
+            default = config.known_default(socket)
+            if not socket.tls or default is None:
                 continue
-            default = socket.default
             mode, setting = default.verify_mode()
             if mode not in ("on", "optional") or default.rejects_handshakes_without_sni:
                 continue

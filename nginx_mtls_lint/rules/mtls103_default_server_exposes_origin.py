@@ -16,12 +16,13 @@ class DefaultServerExposesOrigin(Rule):
     a Cloudflare-fronted site answers with a certificate for your names, the origin's IP is
     one search away, and every other bypass becomes reachable. `ssl_reject_handshake on` in
     the default server ends the handshake for clients that send no known name. Hardening
-    advice, reported as a note.
+    advice, reported as a note. In a fragment linted alone only an explicit `default_server`
+    counts, since another file may hold the socket's default.
 
     ## Example
     ```nginx
     server {
-        listen 443 ssl;  # expect: MTLS103
+        listen 443 ssl default_server;  # expect: MTLS103
         server_name www.example.com;
         ssl_certificate     /etc/nginx/certs/server.pem;
         ssl_certificate_key /etc/nginx/certs/server.key;
@@ -52,8 +53,8 @@ class DefaultServerExposesOrigin(Rule):
             if not socket.tls or is_loopback(socket.name):
                 continue
             fronted = next((s for s in socket.servers if s.cloudflare.fronted), None)
-            default = socket.default
-            if fronted is None or default.rejects_handshakes_without_sni:
+            default = config.known_default(socket)
+            if fronted is None or default is None or default.rejects_handshakes_without_sni:
                 continue
             listen = next(l for s, l in socket.entries if s is default)
             whose = "its own" if default is fronted else f"{default.label}'s"
