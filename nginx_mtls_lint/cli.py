@@ -19,7 +19,7 @@ from .loader import DEFAULT_ROOT, LoadOptions, UsageError
 from .rules import RuleContext
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("lint", "inspect", "rules", "explain")
+COMMANDS = ("lint", "inspect", "rules", "explain", "probe")
 FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$")
 
 
@@ -97,6 +97,25 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--format", choices=("console", "json"), default="console")
     elif command == "explain":
         parser.add_argument("rule", metavar="RULE", help="rule ID or name, e.g. MTLS002")
+    elif command == "probe":
+        parser.description = ("Connect to an origin directly (only where you point it) and "
+                              "show which clients without a valid certificate get content.")
+        parser.add_argument("address", metavar="HOST:PORT", help="the origin's TLS address")
+        parser.add_argument("--name", required=True, help="the protected server_name")
+        parser.add_argument("--client-cert", metavar="PEM",
+                            help="a certificate that must NOT get in, e.g. one issued by the "
+                                 "CA of another server on the same address")
+        parser.add_argument("--client-key", metavar="PEM", help="its private key")
+        parser.add_argument("--plain-port", type=int, metavar="PORT",
+                            help="port for the plain-HTTP case (default: the TLS port)")
+        parser.add_argument("--other-name", metavar="NAME",
+                            help="another server_name on the same address, sent as SNI")
+        parser.add_argument("--content-marker", metavar="TEXT",
+                            help="text only the protected content holds: a response holding "
+                                 "it counts as CONTENT SERVED whatever its status")
+        parser.add_argument("--path", default="/", help="request path (default: /)")
+        parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
+        parser.add_argument("--format", choices=("console", "json"), default="console")
     return parser
 
 
@@ -225,6 +244,33 @@ def run_explain(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def run_probe(args: argparse.Namespace) -> int:
+    import json
+
+    from . import probe
+
+    if bool(args.client_cert) != bool(args.client_key):
+        raise UsageError("--client-cert and --client-key go together")
+    try:
+        host, port = probe.parse_address(args.address)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    target = probe.Target(host, port, args.name, args.path, args.client_cert, args.client_key,
+                          args.plain_port, args.other_name, args.content_marker, args.timeout)
+    try:
+        outcomes = probe.probe(target)
+    except OSError as e:  # ssl.SSLError included: an unreadable or mismatched certificate
+        raise UsageError(f"cannot use the client certificate: {e}") from None
+    if args.format == "json":
+        print(json.dumps({"target": f"{host}:{port}", "name": args.name,
+                          "results": probe.as_dicts(outcomes),
+                          "bypassed": probe.bypassed(outcomes)}, indent=2))
+    else:
+        from .report.console import render_probe
+        render_probe(outcomes, f"{host}:{port}", args.name, sys.stdout)
+    return EXIT_FINDINGS if probe.bypassed(outcomes) else EXIT_CLEAN
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # The statement tree holds millions of small objects and no reference cycles: the cyclic
     # collector would only rescan them again and again (a third of the run on large trees).
@@ -234,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser(command).parse_args(argv)
         runner = {"lint": run_lint, "inspect": run_inspect, "rules": run_rules,
-                  "explain": run_explain}[command]
+                  "explain": run_explain, "probe": run_probe}[command]
         return runner(args)
     except UsageError as e:
         print(f"nginx-mtls-lint: error: {e}", file=sys.stderr)

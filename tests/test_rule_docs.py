@@ -47,3 +47,11 @@ def test_documented_examples_give_the_documented_findings(rule, tmp_path: Path, 
         assert any(e[2] == rule.id for e in expected), f"{rule.id}: example expects nothing"
         assert finding_set(result.findings) == expected, [
             (f.line, f.rule, f.message) for f in result.findings]
+
+
+@pytest.mark.parametrize("rule", builtin_rules(), ids=lambda r: r.id)
+def test_every_rule_is_proven_against_a_real_nginx(rule):
+    doc = rule.doc()
+    assert "## Verified" in doc and f"pytest -m nginx -k {rule.id}" in doc
+    suite = (ROOT / "tests" / "test_nginx.py").read_text()
+    assert re.search(rf"def test_{rule.id}_", suite), f"no real-nginx test for {rule.id}"

@@ -54,3 +54,17 @@ def render(result: Result, stream: TextIO) -> None:
             f"({plural(counts['servers'], 'server')})")
     style = "bold red" if counts["errors"] else ("yellow" if counts["warnings"] else "green")
     console.print(Text(text, style=style))
+
+
+def render_probe(outcomes, address: str, name: str, stream: TextIO) -> None:
+    from rich.table import Table
+
+    console = make_console(stream, soft_wrap=False)
+    table = Table(title=f"probe {address} for {name}")
+    for column in ("case", "result", "status", "detail", "server certificate"):
+        table.add_column(column, overflow="fold")
+    for o in outcomes:
+        style = "bold red" if o.verdict == "CONTENT SERVED" else "green"
+        table.add_row(o.case, Text(o.verdict, style=style), str(o.status or "-"), o.detail,
+                      o.server_certificate or "-")
+    console.print(table)

@@ -48,6 +48,12 @@ class CfVhostWithoutMtls(Rule):
     ```
     Turn on enforcement in nginx only after Cloudflare sends the certificate, or every
     visitor gets nginx's 400 page.
+
+    ## Verified
+    With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: a client without a certificate
+    gets the content; with the printed fix (the real origin-pull CA, `on`) every client
+    without a Cloudflare certificate is rejected.
+    Reproduce: `pytest -m nginx -k MTLS001`.
     """
 
     id = "MTLS001"

@@ -43,6 +43,12 @@ class VerifyClientNotOn(Rule):
     ```
     If `optional` is needed (for a custom error page), reject everything else at server level:
     `if ($ssl_client_verify != SUCCESS) { return 403; }`.
+
+    ## Verified
+    With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: under `optional` a client
+    without a certificate gets the content while a certificate from another CA is still
+    refused; `on` rejects it and a valid client still gets in.
+    Reproduce: `pytest -m nginx -k MTLS002`.
     """
 
     id = "MTLS002"

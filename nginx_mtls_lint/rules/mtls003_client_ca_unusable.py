@@ -41,6 +41,13 @@ class ClientCaUnusable(Rule):
     ## Fix
     Point the directive at a PEM file that holds only the CA certificate(s) clients are
     issued by, for Cloudflare: `ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;`.
+
+    ## Verified
+    With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: a missing or non-PEM CA file
+    makes `nginx -t` fail; a valid file starts and serves valid clients.
+    The private-key case is not a runtime failure (nginx ignores the key); it is reported as
+    a leak.
+    Reproduce: `pytest -m nginx -k MTLS003`.
     """
 
     id = "MTLS003"

@@ -41,6 +41,13 @@ class ClientCaStale(Rule):
     Replace the file with the current CA. For Cloudflare:
     `ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;` holding the origin-pull CA
     valid until 2029-11-01.
+
+    ## Verified
+    With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: an expired CA rejects a client
+    whose own certificate is in date; the current CA lets it in.
+    The expired 2015 Cloudflare CA itself cannot be exercised (no Cloudflare client
+    certificate is available to tests); a generated expired CA stands in for it.
+    Reproduce: `pytest -m nginx -k MTLS004`.
     """
 
     id = "MTLS004"

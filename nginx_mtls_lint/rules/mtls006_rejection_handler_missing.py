@@ -55,6 +55,12 @@ class RejectionHandlerMissing(Rule):
     if ($ssl_client_verify != SUCCESS) { return 403; }
     ```
     or use `ssl_verify_client on;` and no handler at all.
+
+    ## Verified
+    With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: a handler in one location leaves
+    the others open to a client without a certificate; the server-level handler closes every
+    location.
+    Reproduce: `pytest -m nginx -k MTLS006`.
     """
 
     id = "MTLS006"

@@ -86,6 +86,12 @@ class PlaintextBypass(Rule):
         return 301 https://$host$request_uri;
     }
     ```
+
+    ## Verified
+    With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: a plain server for the same name
+    serves the content over http://, a redirect does not; `listen PORT;` without `ssl` is
+    plain unless another server on that address:port declares `ssl`.
+    Reproduce: `pytest -m nginx -k MTLS101`.
     """
 
     id = "MTLS101"

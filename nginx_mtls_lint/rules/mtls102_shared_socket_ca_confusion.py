@@ -61,6 +61,16 @@ class SharedSocketCaConfusion(Rule):
     ```
     or put the protected server on its own address or port. An issuer check
     (`$ssl_client_i_dn`) is no fix: a CA can choose any name.
+
+    ## Verified
+    With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: a certificate from the default
+    server's CA, sent without SNI and with `Host:` of the protected name, gets the protected
+    content; `ssl_reject_handshake on` in a default server ends that handshake.
+    Not tested here: wildcard binds (the tests never listen beyond loopback; the facts file
+    records the wildcard/specific grouping seen in a network namespace), `listen` on host
+    names (nginx resolves them at start; the linter compares them as written), HTTP/2 and
+    TLS 1.3 resumption (recorded in the facts file, not re-run by the suite).
+    Reproduce: `pytest -m nginx -k MTLS102`.
     """
 
     id = "MTLS102"

@@ -39,6 +39,12 @@ class DefaultServerExposesOrigin(Rule):
         ssl_reject_handshake on;
     }
     ```
+
+    ## Verified
+    With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: a handshake without SNI
+    completes and shows the server's certificate; with `ssl_reject_handshake on` in the
+    default server it fails.
+    Reproduce: `pytest -m nginx -k MTLS103`.
     """
 
     id = "MTLS103"

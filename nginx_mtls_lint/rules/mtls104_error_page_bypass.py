@@ -86,6 +86,14 @@ class ErrorPageBypass(Rule):
     error_page 497 =301 https://$host$request_uri;
     ```
     or remove the `error_page` and let nginx answer 400.
+
+    ## Verified
+    With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: `error_page 496 = /index.html`,
+    `error_page 495 496 /index.html` (status 400, body sent), `error_page 400 = /index.html`
+    with a malformed request, and `error_page 497` with plain HTTP all serve the content;
+    `=403` to a dedicated internal file and a redirect for 497 do not; a location's own
+    `error_page` is ignored for these errors.
+    Reproduce: `pytest -m nginx -k MTLS104`.
     """
 
     id = "MTLS104"

@@ -1,0 +1,104 @@
+"""Start the Debian nginx binary in its own prefix on loopback high ports, and stop it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import skip_or_fail
+
+CONTENT = "PROTECTED-CONTENT"
+
+
+def nginx_binary() -> str:
+    for candidate in ("/usr/sbin/nginx", shutil.which("nginx")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    skip_or_fail("no nginx binary (apt-get install nginx)")
+
+
+def free_ports(count: int) -> list[int]:
+    sockets, ports = [], []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+        ports.append(s.getsockname()[1])
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def nginx_version() -> str:
+    result = subprocess.run([nginx_binary(), "-v"], capture_output=True, text=True, timeout=10)
+    return result.stderr.strip().split("/")[-1]
+
+
+class Nginx:
+    """One nginx master in `prefix`, with `http_body` inside http {}."""
+
+    def __init__(self, prefix: Path, http_body: str):
+        self.prefix = prefix
+        self.prefix.mkdir(parents=True, exist_ok=True)
+        (prefix / "logs").mkdir(exist_ok=True)
+        www = prefix / "www"
+        (www / "app").mkdir(parents=True, exist_ok=True)
+        for page in ("index.html", "app/index.html"):
+            (www / page).write_text(f"<p>{CONTENT}</p>\n")
+        user = "user root;\n" if os.geteuid() == 0 else ""  # workers read the test's files
+        self.conf = prefix / "nginx.conf"
+        self.conf.write_text(
+            f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\n"
+            f"error_log {prefix}/logs/error.log info;\n"
+            "events { worker_connections 64; }\n"
+            "http {\n    access_log off;\n    default_type text/html;\n"
+            + "".join(f"    {kind}_temp_path {prefix}/{kind}_temp;\n"
+                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+            + http_body + "\n}\n")
+        self.process: subprocess.Popen | None = None
+
+    def check(self) -> subprocess.CompletedProcess:
+        return subprocess.run([nginx_binary(), "-t", "-p", str(self.prefix), "-c",
+                               str(self.conf), "-e", str(self.prefix / "logs/error.log")],
+                              capture_output=True, text=True, timeout=30)
+
+    def start(self, ports: list[int]) -> "Nginx":
+        self.process = subprocess.Popen(
+            [nginx_binary(), "-p", str(self.prefix), "-c", str(self.conf), "-e",
+             str(self.prefix / "logs/error.log"), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        pending = list(ports)
+        while pending and time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("nginx exited: " + self.process.stderr.read().decode())
+            try:
+                socket.create_connection(("127.0.0.1", pending[0]), timeout=0.5).close()
+                pending.pop(0)
+            except OSError:
+                time.sleep(0.05)
+        if pending:
+            self.stop()
+            raise RuntimeError(f"nginx did not listen on {pending} within 10 s")
+        return self
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGQUIT)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def __enter__(self) -> "Nginx":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,351 @@
+"""Every rule against a real nginx: the failing fixture is really exploitable (or broken) as
+the rule's page says, and the fix the rule prints, applied, closes it and silences the rule.
+
+The configuration is linted as written (listen PORT, every address) and run by nginx with
+each listener bound to 127.0.0.1 instead: the tests never listen beyond loopback.
+Run one rule: `pytest -m nginx -k MTLS102`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import SHARED, key_pem, lint_in_process, make_cert, pem, shared_file
+from nginx_harness import CONTENT, Nginx, free_ports, nginx_binary
+from nginx_mtls_lint import probe
+
+pytestmark = pytest.mark.nginx
+NAME, OTHER = "protected.test", "other.test"
+
+
+@dataclass
+class Pki:
+    folder: Path
+
+    def __getattr__(self, name: str) -> str:
+        return str(self.folder / f"{name.replace('_', '-')}.pem")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Pki:
+    folder = tmp_path_factory.mktemp("nginx-pki")
+    x, x_key = make_cert("Protected Client CA")
+    y, y_key = make_cert("Other Client CA")
+    old, old_key = make_cert("Expired Client CA", days_from=-900, days_to=-1)
+    files = {"x": pem(x), "y": pem(y), "xy": pem(x, y), "expired-ca": pem(old)}
+    for label, issuer in (("client-x", (x, x_key)), ("client-y", (y, y_key)),
+                          ("client-old", (old, old_key))):
+        cert, key = make_cert(f"{label}.client", issuer=issuer, ca=False, days_to=30)
+        files[label], files[f"{label}-key"] = pem(cert), key_pem(key)
+    server, server_key = make_cert(NAME, ca=False)
+    files["server"], files["server-key"] = pem(server), key_pem(server_key)
+    for name, data in files.items():
+        (folder / f"{name}.pem").write_bytes(data)
+    return Pki(folder)
+
+
+def aop_ca(pki: Pki) -> str:
+    target = pki.folder / "origin-pull-ca.pem"
+    shutil.copyfile(shared_file("data/cloudflare/origin-pull-ca.pem"), target)
+    return str(target)
+
+
+def server(port: int, pki: Pki, body: str = "", name: str = NAME, flags: str = "ssl") -> str:
+    return (f"server {{\n    listen {port} {flags};\n    server_name {name};\n"
+            f"    ssl_certificate {pki.server};\n    ssl_certificate_key {pki.server_key};\n"
+            f"    root __ROOT__;\n{body}\n}}\n")
+
+
+def run(tmp_path: Path, label: str, http: str, ports: list[int]):
+    """Lint `http` as written; start nginx with it bound to loopback. Returns (rules, nginx)."""
+    prefix = tmp_path / label
+    as_written = Nginx(prefix, http.replace("__ROOT__", str(prefix / "www")))
+    rules = {(f.rule, f.severity) for f in lint_in_process([as_written.conf]).findings}
+    loopback = re.sub(r"listen (\d+)", r"listen 127.0.0.1:\1", as_written.conf.read_text())
+    as_written.conf.write_text(loopback)
+    return {r for r, _ in rules}, as_written
+
+
+def probe_outcomes(port: int, pki: Pki, plain_port: int | None = None, **kw) -> dict:
+    target = probe.Target("127.0.0.1", port, NAME, plain_port=plain_port,
+                          content_marker=CONTENT, timeout=5, **kw)
+    return {o.case: o for o in probe.probe(target)}
+
+
+def without_certificate(outcomes: dict) -> list:
+    return [o for case, o in outcomes.items() if "given certificate" not in case]
+
+
+def client(pki: Pki, which: str) -> dict:
+    return {"client_cert": getattr(pki, f"client_{which}"),
+            "client_key": getattr(pki, f"client_{which}_key")}
+
+
+def fix_text(rule: str, http: str, tmp_path: Path) -> str:
+    conf = tmp_path / f"fixcheck-{rule}.conf"
+    conf.write_text(http.replace("__ROOT__", "/srv"))
+    findings = [f for f in lint_in_process([conf]).findings if f.rule == rule]
+    assert findings, f"{rule} did not fire"
+    return findings[0].fix
+
+
+def test_MTLS001_no_verification_serves_anyone(tmp_path, pki):
+    port, = free_ports(1)
+    bad = server(port, pki, "    real_ip_header CF-Connecting-IP;")
+    assert "ssl_verify_client on;" in fix_text("MTLS001", bad, tmp_path)
+    fixed = server(port, pki, "    real_ip_header CF-Connecting-IP;\n"
+                   f"    ssl_client_certificate {aop_ca(pki)};\n    ssl_verify_client on;")
+    rules, nginx = run(tmp_path, "bad", bad, [port])
+    assert "MTLS001" in rules
+    with nginx.start([port]):
+        assert probe_outcomes(port, pki)["SNI, no certificate"].verdict == "CONTENT SERVED"
+    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    assert not rules & {"MTLS001", "MTLS002", "MTLS005"}
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "x"))
+    assert all(o.verdict == "rejected" for o in outcomes.values()), outcomes
+
+
+def test_MTLS002_optional_lets_a_client_without_certificate_in(tmp_path, pki):
+    port, = free_ports(1)
+    body = f"    real_ip_header CF-Connecting-IP;\n    ssl_client_certificate {pki.x};\n"
+    bad, fixed = (server(port, pki, body + f"    ssl_verify_client {mode};")
+                  for mode in ("optional", "on"))
+    assert fix_text("MTLS002", bad, tmp_path).startswith("ssl_verify_client on;")
+    rules, nginx = run(tmp_path, "bad", bad, [port])
+    assert {"MTLS002", "MTLS006"} <= rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "y"))
+    assert outcomes["SNI, no certificate"].verdict == "CONTENT SERVED"
+    assert outcomes["SNI, given certificate"].verdict == "rejected"  # Y is checked
+    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    assert not rules & {"MTLS002", "MTLS006"}
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "x"))
+    assert not probe.bypassed(without_certificate(outcomes))
+    assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
+
+
+def test_MTLS003_missing_or_garbage_ca_file_breaks_nginx(tmp_path, pki):
+    port, = free_ports(1)
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    for broken in (str(tmp_path / "missing.pem"), str(garbage)):
+        bad = server(port, pki, f"    ssl_client_certificate {broken};\n"
+                     "    ssl_verify_client on;")
+        rules, nginx = run(tmp_path, f"bad-{Path(broken).stem}", bad, [port])
+        assert "MTLS003" in rules
+        assert nginx.check().returncode != 0  # nginx refuses the configuration
+    fixed = server(port, pki, f"    ssl_client_certificate {pki.x};\n    ssl_verify_client on;")
+    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    assert "MTLS003" not in rules and nginx.check().returncode == 0
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "x"))
+    assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
+
+
+def test_MTLS004_expired_ca_rejects_valid_clients(tmp_path, pki):
+    port, = free_ports(1)
+    bad = server(port, pki, f"    ssl_client_certificate {pki.expired_ca};\n"
+                 "    ssl_verify_client on;")
+    rules, nginx = run(tmp_path, "bad", bad, [port])
+    assert "MTLS004" in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "old"))
+    # the client's own certificate is in date; the expired anchor rejects it anyway
+    assert outcomes["SNI, given certificate"].verdict == "rejected"
+    fixed = server(port, pki, f"    ssl_client_certificate {pki.x};\n    ssl_verify_client on;")
+    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    assert "MTLS004" not in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "x"))
+    assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
+
+
+def test_MTLS005_extra_ca_in_the_bundle_lets_its_holders_in(tmp_path, pki):
+    port, = free_ports(1)
+    bundle = tmp_path / "aop-plus-y.pem"
+    bundle.write_text(Path(aop_ca(pki)).read_text() + "\n" + Path(pki.y).read_text())
+    body = "    real_ip_header CF-Connecting-IP;\n    ssl_verify_client on;\n"
+    bad = server(port, pki, body + f"    ssl_client_certificate {bundle};")
+    assert "origin-pull-ca.pem" in fix_text("MTLS005", bad, tmp_path)
+    rules, nginx = run(tmp_path, "bad", bad, [port])
+    assert "MTLS005" in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "y"))
+    assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
+    fixed = server(port, pki, body + f"    ssl_client_certificate {aop_ca(pki)};")
+    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    assert "MTLS005" not in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "y"))
+    assert all(o.verdict == "rejected" for o in outcomes.values())
+
+
+def test_MTLS005_trusted_certificate_verifies_clients_too(tmp_path, pki):
+    port, = free_ports(1)
+    bad = server(port, pki, "    real_ip_header CF-Connecting-IP;\n    ssl_verify_client on;\n"
+                 f"    ssl_client_certificate {aop_ca(pki)};\n"
+                 f"    ssl_trusted_certificate {pki.y};")
+    rules, nginx = run(tmp_path, "bad", bad, [port])
+    assert "MTLS005" in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "y"))
+    assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
+
+
+def test_MTLS006_handler_in_one_location_only(tmp_path, pki):
+    port, = free_ports(1)
+    body = (f"    real_ip_header CF-Connecting-IP;\n    ssl_client_certificate {pki.x};\n"
+            "    ssl_verify_client optional;\n")
+    guard = "if ($ssl_client_verify != SUCCESS) { return 403; }"
+    bad = server(port, pki, body + f"    location /app/ {{ {guard} }}\n    location / {{ }}")
+    assert guard in fix_text("MTLS006", bad, tmp_path)
+    fixed = server(port, pki, body + f"    {guard}\n    location /app/ {{ }}\n"
+                   "    location / { }")
+    rules, nginx = run(tmp_path, "bad", bad, [port])
+    assert "MTLS006" in rules
+    with nginx.start([port]):
+        assert probe_outcomes(port, pki, path="/app/")["SNI, no certificate"].verdict == "rejected"
+        assert probe_outcomes(port, pki)["SNI, no certificate"].verdict == "CONTENT SERVED"
+    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    assert "MTLS006" not in rules and ("MTLS002" in rules)  # warning: `on` needs no handler
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "x"))
+    assert not probe.bypassed(without_certificate(outcomes))
+    assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
+
+
+def test_MTLS101_plain_http_twin_and_plain_ipv6_style_listener(tmp_path, pki):
+    tls, plain = free_ports(2)
+    protected = server(tls, pki, f"    ssl_client_certificate {pki.x};\n"
+                       "    ssl_verify_client on;")
+    twin = (f"server {{\n    listen {plain};\n    server_name {NAME};\n"
+            "    root __ROOT__;\n}\n")
+    rules, nginx = run(tmp_path, "bad", protected + twin, [tls, plain])
+    assert "MTLS101" in rules
+    with nginx.start([tls, plain]):
+        outcomes = probe_outcomes(tls, pki, plain_port=plain)
+    assert outcomes["plain HTTP"].verdict == "CONTENT SERVED"
+    assert outcomes["SNI, no certificate"].verdict == "rejected"
+    redirect = (f"server {{\n    listen {plain};\n    server_name {NAME};\n"
+                "    return 301 https://$host$request_uri;\n}\n")
+    assert "return 301 https://$host$request_uri;" in fix_text("MTLS101", protected + twin,
+                                                               tmp_path)
+    rules, nginx = run(tmp_path, "fixed", protected + redirect, [tls, plain])
+    assert "MTLS101" not in rules
+    with nginx.start([tls, plain]):
+        assert probe_outcomes(tls, pki, plain_port=plain)["plain HTTP"].verdict == "redirected"
+
+
+def test_MTLS101_ssl_flag_belongs_to_the_address_port(tmp_path, pki):
+    port, = free_ports(1)
+    # `listen PORT;` without ssl and no other server declaring it: plain HTTP on "the TLS port"
+    bad = server(port, pki, f"    ssl_client_certificate {pki.x};\n    ssl_verify_client on;",
+                 flags="")
+    rules, nginx = run(tmp_path, "bad", bad, [port])
+    assert "MTLS101" in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, plain_port=port)
+    assert outcomes["plain HTTP"].verdict == "CONTENT SERVED"
+    # another server's `ssl` on the same address:port makes it TLS for this one too
+    fixed = server(port, pki, name="www.test", flags="ssl default_server") + bad
+    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    assert "MTLS101" not in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, plain_port=port)
+    assert outcomes["plain HTTP"].verdict == "rejected"
+    assert outcomes["SNI, no certificate"].verdict == "rejected"
+
+
+def test_MTLS102_default_server_of_another_ca_lets_its_clients_in(tmp_path, pki):
+    port, = free_ports(1)
+    partner = server(port, pki, f"    ssl_client_certificate {pki.y};\n"
+                     "    ssl_verify_client on;", name=OTHER, flags="ssl default_server")
+    protected = server(port, pki, f"    ssl_client_certificate {pki.x};\n"
+                       "    ssl_verify_client on;")
+    rules, nginx = run(tmp_path, "bad", partner + protected, [port])
+    assert "MTLS102" in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "y"))
+    assert outcomes["no SNI, given certificate"].verdict == "CONTENT SERVED"
+    assert outcomes["SNI, given certificate"].verdict == "rejected"
+    assert "ssl_reject_handshake on;" in fix_text("MTLS102", partner + protected, tmp_path)
+    reject = (f"server {{\n    listen {port} ssl default_server;\n"
+              "    ssl_reject_handshake on;\n}\n")
+    fixed = reject + partner.replace(" default_server", "") + protected
+    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    assert "MTLS102" not in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "y"))
+    assert not probe.bypassed(list(outcomes.values()))
+    assert "TLS handshake failed" in outcomes["no SNI, given certificate"].detail
+
+
+def test_MTLS103_default_server_shows_its_certificate_without_sni(tmp_path, pki):
+    port, = free_ports(1)
+    protected = server(port, pki, "    real_ip_header CF-Connecting-IP;\n"
+                       f"    ssl_client_certificate {aop_ca(pki)};\n    ssl_verify_client on;",
+                       flags="ssl default_server")
+    rules, nginx = run(tmp_path, "bad", protected, [port])
+    assert "MTLS103" in rules
+    with nginx.start([port]):
+        outcome = probe_outcomes(port, pki)["no SNI, no certificate"]
+    assert NAME in (outcome.server_certificate or "")
+    assert outcome.verdict == "rejected"  # no content: only the certificate leaks
+    reject = (f"server {{\n    listen {port} ssl default_server;\n"
+              "    ssl_reject_handshake on;\n}\n")
+    rules, nginx = run(tmp_path, "fixed", reject + protected.replace(" default_server", ""),
+                       [port])
+    assert "MTLS103" not in rules
+    with nginx.start([port]):
+        outcome = probe_outcomes(port, pki)["no SNI, no certificate"]
+    assert outcome.server_certificate is None and "handshake failed" in outcome.detail
+
+
+@pytest.mark.parametrize("directive,case", [
+    ("error_page 496 = /index.html;", "SNI, no certificate"),
+    ("error_page 495 496 /index.html;", "SNI, no certificate"),  # status 400, body leaks
+    ("error_page 400 = /index.html;", "SNI, malformed request (400 before the certificate check)"),
+    ("error_page 497 = /index.html;", "plain HTTP"),
+])
+def test_MTLS104_error_page_serves_the_content(tmp_path, pki, directive, case):
+    port, = free_ports(1)
+    body = f"    ssl_client_certificate {pki.x};\n    ssl_verify_client on;\n"
+    bad = server(port, pki, body + f"    {directive}")
+    rules, nginx = run(tmp_path, "bad", bad, [port])
+    assert "MTLS104" in rules
+    with nginx.start([port]):
+        outcome = probe_outcomes(port, pki)[case]
+    assert outcome.verdict == "CONTENT SERVED", outcome
+    errors = tmp_path / "errors"
+    errors.mkdir(exist_ok=True)
+    (errors / "cert-required.html").write_text("certificate required\n")
+    fixed = server(port, pki, body + "    error_page 495 496 400 =403 /cert-required.html;\n"
+                   "    error_page 497 =301 https://$host$request_uri;\n"
+                   f"    location = /cert-required.html {{ internal; root {errors}; }}")
+    assert "=403 /cert-required.html" in fix_text("MTLS104", bad, tmp_path)
+    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    assert "MTLS104" not in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki)
+    assert not probe.bypassed(list(outcomes.values())), outcomes
+
+
+def test_location_error_page_is_ignored_for_certificate_and_malformed_request_errors(
+        tmp_path, pki):
+    """Why MTLS104 reads only server- and http-level error_page: nginx raises these errors
+    before a location is chosen, so a location's error_page never applies to them."""
+    port, = free_ports(1)
+    conf = server(port, pki, f"    ssl_client_certificate {pki.x};\n    ssl_verify_client on;\n"
+                  "    location / {\n        error_page 400 495 496 497 = /index.html;\n    }")
+    rules, nginx = run(tmp_path, "loc", conf, [port])
+    assert "MTLS104" not in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki)
+    assert not probe.bypassed(list(outcomes.values())), outcomes
