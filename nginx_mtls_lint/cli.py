@@ -129,8 +129,10 @@ def options_from(args: argparse.Namespace, rules):
     if args.config and not os.path.isfile(args.config):
         raise UsageError(f"--config {args.config}: no such file")
     file = load_config(path, rule_resolver(rules)) if path else FileConfig()
-    pick = lambda flag, configured, default: (
-        flag if flag is not None else configured if configured is not None else default)
+
+    def pick(flag, configured, default):
+        return flag if flag is not None else configured if configured is not None else default
+
     options = LintOptions(
         load=LoadOptions(prefix=pick(args.prefix, file.prefix, None),
                          path_map=pick(args.path_map, file.path_map, []),

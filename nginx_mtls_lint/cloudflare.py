@@ -37,14 +37,15 @@ CLOUDFLARE_RANGES = tuple(ipaddress.ip_network(n) for n in (
     "2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32",
     "2405:8100::/32", "2a06:98c0::/29", "2c0f:f248::/32",
 ))
-CF_VARIABLES = re.compile(r"\$(?:http_cf_connecting_ip|http_cf_ray)\b|\$\{(?:http_cf_connecting_ip|http_cf_ray)\}", re.IGNORECASE)
+CF_VARIABLES = re.compile(r"\$\{?(?:http_cf_connecting_ip|http_cf_ray)\b", re.IGNORECASE)
 CA_FILE_NAME = re.compile(r"cloudflare|origin[-_]?pull", re.IGNORECASE)
 ANNOTATION = re.compile(r"^\s*nginx-mtls-lint\s*:\s*(not-cloudflare|cloudflare)\s*$", re.IGNORECASE)
 
 
 @dataclass(slots=True)
 class Signal:
-    # aop-ca, origin-ca, ca-file-name, real-ip-header, set-real-ip-from, cf-variable, annotation, cli
+    # aop-ca, origin-ca, ca-file-name, real-ip-header, set-real-ip-from, cf-variable,
+    # annotation, cli
     kind: str
     detail: str
     file: str | None = None

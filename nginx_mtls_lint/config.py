@@ -100,7 +100,8 @@ class _Reader:
                     elif sub == "exclude-hosts":
                         config.cloudflare_exclude = self.strings((key, sub), item)
                     elif sub == "assume":
-                        config.assume_cloudflare = self.expect((key, sub), item, bool, "true or false")
+                        config.assume_cloudflare = self.expect((key, sub), item, bool,
+                                                               "true or false")
                     else:
                         self.fail((key, sub), "unknown key (hosts, exclude-hosts, assume)")
             elif key == "expected-cas":

@@ -284,7 +284,9 @@ class Loader:
         somewhere else."""
         if not self.map_includes or path != arg or not os.path.isabs(arg):
             return None
-        inside = lambda base, p: p == base or p.startswith(base.rstrip("/") + "/")
+        def inside(base: str, p: str) -> bool:
+            return p == base or p.startswith(base.rstrip("/") + "/")
+
         if inside(os.path.realpath(self.prefix), os.path.realpath(arg)):
             return None
         return next((p for p in NGINX_PREFIXES if inside(p, arg)), None)

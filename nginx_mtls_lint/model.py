@@ -321,8 +321,9 @@ class Location:
         if self.modifier == "=":
             return uri == self.pattern
         if self.modifier in ("~", "~*"):
+            flags = re.IGNORECASE if self.modifier == "~*" else 0
             try:
-                return re.search(self.pattern, uri, re.I if self.modifier == "~*" else 0) is not None
+                return re.search(self.pattern, uri, flags) is not None
             except re.error:
                 return False
         return self.modifier != "@" and uri.startswith(self.pattern)

@@ -9,7 +9,8 @@ import pytest
 
 from conftest import run_cli, lint_json
 
-SERVER = "server {\n    listen 443 ssl;\n    server_name ok.test;\n    real_ip_header CF-Connecting-IP;\n}\n"
+SERVER = ("server {\n    listen 443 ssl;\n    server_name ok.test;\n"
+          "    real_ip_header CF-Connecting-IP;\n}\n")
 
 
 def diagnostics(document: dict) -> set[tuple[str, int | None, str]]:

@@ -65,7 +65,10 @@ def test_declared_zone_level_ca_is_accepted_and_others_flagged(tmp_path: Path):
                     "  ssl_verify_client on; }\n")
     fingerprint = cafile.CAStore().inspect(str(tmp_path / "zone-ca.pem")).certs[0].sha256
     flagged = lint_in_process([conf])
-    errors = lambda result: [(f.rule, f.line) for f in result.findings if f.severity != "note"]
+
+    def errors(result):
+        return [(f.rule, f.line) for f in result.findings if f.severity != "note"]
+
     assert errors(flagged) == [("MTLS005", 3)]
     declared = lint_in_process([conf], expected_cas=[("*.example.com",
                                                       frozenset({fingerprint}))])

@@ -65,7 +65,7 @@ def test_ssl_flag_belongs_to_the_address_port(tmp_path):
 
 def test_server_without_listen_is_on_port_80(tmp_path):
     (server,) = model_of(tmp_path, "events {}\nhttp { server { server_name x.test; } }\n").servers
-    assert [l.socket for l in server.listens] == ["0.0.0.0:80"] and not server.serves_tls
+    assert [listen.socket for listen in server.listens] == ["0.0.0.0:80"] and not server.serves_tls
 
 
 def test_handlers_through_includes_maps_and_locations(tmp_path):

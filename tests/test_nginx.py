@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED, key_pem, lint_in_process, make_cert, pem, shared_file
-from nginx_harness import CONTENT, Nginx, free_ports, nginx_binary
+from conftest import key_pem, lint_in_process, make_cert, pem, shared_file
+from nginx_harness import CONTENT, Nginx, free_ports
 from nginx_mtls_lint import probe
 
 pytestmark = pytest.mark.nginx

@@ -53,7 +53,7 @@ def test_plugin_rule_in_every_output_format(plugin_env: dict, tmp_path: Path):
 
 def test_rules_lists_plugins_with_origin_and_explain_prints_their_page(plugin_env, tmp_path):
     listing = cli(plugin_env, "rules", cwd=tmp_path).stdout.decode()
-    (line,) = [l for l in listing.splitlines() if l.startswith("ACME001")]
+    (line,) = [row for row in listing.splitlines() if row.startswith("ACME001")]
     assert "plugin:acme-nginx-rules" in line
     assert "MTLS001" in listing and "built-in" in listing
     page = cli(plugin_env, "explain", "catch-all-server-name", cwd=tmp_path).stdout.decode()

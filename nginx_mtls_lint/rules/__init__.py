@@ -8,7 +8,6 @@ a `check(config, ctx)` generator that reads the model and yields findings.
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import inspect
 import os
 import re
@@ -16,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Iterator
 
 from ..cafile import CAFile, CAStore
+from ..cloudflare import matching_name
 from ..findings import Finding, ServerRef
-from ..model import Config, Server, Setting
+from ..model import LET_THROUGH, Config, Server, Setting
 from ..parser import Stmt
 
 RULE_ID = re.compile(r"^[A-Z]{2,8}[0-9]{3}$")
@@ -52,7 +52,7 @@ class RuleContext:
     def expected_for(self, server: Server) -> frozenset[str]:
         found: set[str] = set()
         for pattern, fingerprints in self.expected_cas:
-            if any(n and fnmatch.fnmatchcase(n.lower(), pattern.lower()) for n in server.names):
+            if matching_name(server, pattern):
                 found |= fingerprints
         return frozenset(found)
 
@@ -79,9 +79,39 @@ class Rule:
 
     def finding(self, at: Stmt, message: str, fix: str | None, server: Server | None = None,
                 severity: str | None = None) -> Finding:
-        ref = ServerRef([n for n in server.names if n], server.file, server.line) if server else None
+        ref = None
+        if server is not None:
+            ref = ServerRef([n for n in server.names if n], server.file, server.line)
         return Finding(self.id, self.name, severity or self.severity, message, at.file, at.line,
                        ref, fix)
+
+
+CA_DIRECTIVES = ("ssl_client_certificate", "ssl_trusted_certificate")
+
+
+def client_ca_settings(config: Config) -> Iterator[tuple[Server, str, Setting]]:
+    """Each CA directive in effect for a server that verifies clients, once per statement
+    (an http-level one shared by every server is reported once, not per server)."""
+    seen: set[int] = set()
+    for server in config.servers:
+        if not server.verifies_clients:
+            continue
+        for directive in CA_DIRECTIVES:
+            setting = server.setting(directive)
+            if setting is not None and setting.stmt.args and id(setting.stmt) not in seen:
+                seen.add(id(setting.stmt))
+                yield server, directive, setting
+
+
+def optional_in_scope(server: Server) -> bool:
+    """Servers whose `optional` / `optional_no_ca` verification MTLS002 and MTLS006 judge:
+    Cloudflare-fronted and reachable, or any server where nothing reads the result."""
+    mode, _ = server.verify_mode()
+    if mode not in LET_THROUGH or not server.serves_tls:
+        return False
+    if server.cloudflare.fronted:
+        return server.exposed_tls
+    return mode == "optional_no_ca" and not server.reads_client_verification()
 
 
 def where(setting: Setting | Stmt) -> str:

@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..model import LET_THROUGH, Config, unrejected
-from . import Rule, RuleContext, where
+from . import CA_DIRECTIVES, Rule, RuleContext, optional_in_scope, where
 from .fixes import SERVER_HANDLER
 
 
@@ -59,23 +59,19 @@ class VerifyClientNotOn(Rule):
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
         for server in config.servers:
+            if not optional_in_scope(server):
+                continue
             mode, setting = server.verify_mode()
-            if setting is None or mode not in LET_THROUGH or not server.serves_tls:
-                continue
-            has_ca = any(server.setting(n) for n in
-                         ("ssl_client_certificate", "ssl_trusted_certificate"))
-            fix = f"ssl_verify_client on;  # or keep {mode} and add at server level: {SERVER_HANDLER}"
+            fix = (f"ssl_verify_client on;  # or keep {mode} and add at server level: "
+                   f"{SERVER_HANDLER}")
             if not server.cloudflare.fronted:
-                if mode == "optional_no_ca" and not server.reads_client_verification():
-                    yield self.finding(
-                        setting.stmt,
-                        f"`ssl_verify_client optional_no_ca` at {where(setting)} and nothing in "
-                        f"{server.label} reads $ssl_client_verify: any certificate, or none, is "
-                        "accepted, so the server authenticates nobody.",
-                        fix, server)
+                yield self.finding(
+                    setting.stmt,
+                    f"`ssl_verify_client optional_no_ca` at {where(setting)} and nothing in "
+                    f"{server.label} reads $ssl_client_verify: any certificate, or none, is "
+                    "accepted, so the server authenticates nobody.", fix, server)
                 continue
-            if not server.exposed_tls:
-                continue
+            has_ca = any(server.setting(n) for n in CA_DIRECTIVES)
             if mode == "optional_no_ca" and not has_ca:
                 yield self.finding(
                     setting.stmt,

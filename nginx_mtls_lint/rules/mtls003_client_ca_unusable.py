@@ -6,9 +6,7 @@ from typing import Iterator
 from ..findings import Finding
 from ..loader import display_path
 from ..model import Config
-from . import Rule, RuleContext, where
-
-CA_DIRECTIVES = ("ssl_client_certificate", "ssl_trusted_certificate")
+from . import Rule, RuleContext, client_ca_settings, where
 
 
 class ClientCaUnusable(Rule):
@@ -57,40 +55,31 @@ class ClientCaUnusable(Rule):
     security_severity = "5.0"
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        reported: set[int] = set()  # an http-level directive is reported once, not per server
-        for server in config.servers:
-            mode, _ = server.verify_mode()
-            if mode == "off":
+        for server, directive, setting in client_ca_settings(config):
+            ca = ctx.ca_file(server, setting)
+            shown = f"`{directive} {setting.value}` at {where(setting)}"
+            if ca.has_private_key:
+                yield self.finding(
+                    setting.stmt,
+                    f"{shown}: the file holds a private key. CA files are public and travel "
+                    "with the configuration; the key is exposed to everyone who reads them.",
+                    "Remove the private key from the file (keep only CERTIFICATE blocks) and "
+                    "replace the key, since it must be considered leaked.", server)
+            if ca.problem is None:
                 continue
-            for directive in CA_DIRECTIVES:
-                setting = server.setting(directive)
-                if setting is None or id(setting.stmt) in reported:
-                    continue
-                reported.add(id(setting.stmt))
-                ca = ctx.ca_file(server, setting)
-                shown = f"`{directive} {setting.value}` at {where(setting)}"
-                if ca.has_private_key:
-                    yield self.finding(
-                        setting.stmt,
-                        f"{shown}: the file holds a private key. CA files are public and travel "
-                        "with the configuration; the key is exposed to everyone who reads them.",
-                        "Remove the private key from the file (keep only CERTIFICATE blocks) and "
-                        "replace the key, since it must be considered leaked.", server)
-                if ca.problem is None:
-                    continue
-                shown_path = display_path(ca.path)
-                read = "" if shown_path == setting.value else f" (looked for {shown_path})"
-                if ca.missing:
-                    message = (f"{shown}: the file does not exist{read}, so nginx will not "
-                               "start with this configuration.")
-                    fix = f"Put the CA file at {shown_path}."
-                    if os.path.isabs(setting.value):
-                        fix += (" If it exists only on the server, map its folder onto your "
-                                f"checkout with --path-map {os.path.dirname(setting.value)}=DIR, "
-                                "or lower MTLS003 to a warning in .nginx-mtls-lint.yaml.")
-                else:
-                    message = (f"{shown}: the file {ca.problem}{read}, so nginx cannot verify "
-                               "any client certificate with it.")
-                    fix = (f"Point {directive} at a PEM file holding the CA certificate(s) that "
-                           "issue your clients' certificates.")
-                yield self.finding(setting.stmt, message, fix, server)
+            shown_path = display_path(ca.path)
+            read = "" if shown_path == setting.value else f" (looked for {shown_path})"
+            if ca.missing:
+                message = (f"{shown}: the file does not exist{read}, so nginx will not "
+                           "start with this configuration.")
+                fix = f"Put the CA file at {shown_path}."
+                if os.path.isabs(setting.value):
+                    fix += (" If it exists only on the server, map its folder onto your "
+                            f"checkout with --path-map {os.path.dirname(setting.value)}=DIR, "
+                            "or lower MTLS003 to a warning in .nginx-mtls-lint.yaml.")
+            else:
+                message = (f"{shown}: the file {ca.problem}{read}, so nginx cannot verify "
+                           "any client certificate with it.")
+                fix = (f"Point {directive} at a PEM file holding the CA certificate(s) that "
+                       "issue your clients' certificates.")
+            yield self.finding(setting.stmt, message, fix, server)

@@ -7,9 +7,8 @@ from ..cafile import CertInfo
 from ..cloudflare import AOP_CA_2015, AOP_CAS
 from ..findings import Finding
 from ..model import Config
-from . import Rule, RuleContext, where
+from . import Rule, RuleContext, client_ca_settings, where
 from .fixes import AOP_CA_SOURCE
-from .mtls003_client_ca_unusable import CA_DIRECTIVES
 
 
 class ClientCaStale(Rule):
@@ -58,50 +57,42 @@ class ClientCaStale(Rule):
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
         soon = ctx.now + dt.timedelta(days=ctx.expiry_warning_days)
-        reported: set[int] = set()
-        for server in config.servers:
-            if server.verify_mode()[0] == "off":
-                continue
-            for directive in CA_DIRECTIVES:
-                setting = server.setting(directive)
-                if setting is None or id(setting.stmt) in reported:
-                    continue
-                reported.add(id(setting.stmt))
-                certs = ctx.ca_file(server, setting).certs
-                valid_subjects = {c.subject for c in certs
-                                  if c.not_before <= ctx.now <= c.not_after}
-                shown = f"`{directive} {setting.value}` at {where(setting)}"
-                for cert in certs:
-                    name = describe(cert)
-                    fix = "Replace it with the current issue of the CA." + (
-                        " " + AOP_CA_SOURCE if cert.sha256 in AOP_CAS else "")
-                    if cert.not_after < ctx.now:
-                        expired = f"{name} expired on {cert.not_after:%Y-%m-%d}"
-                        if cert.subject in valid_subjects:
-                            yield self.finding(
-                                setting.stmt,
-                                f"{shown}: {expired}; a valid issue of the same CA in the file "
-                                "keeps verification working. Remove the stale copy.",
-                                "Delete the expired certificate from the file.", server,
-                                severity="note")
-                        else:
-                            yield self.finding(
-                                setting.stmt,
-                                f"{shown}: {expired}, so nginx rejects every client "
-                                "certificate it issued (Cloudflare's requests get 400).",
-                                fix, server)
-                    elif cert.not_before > ctx.now:
+        for server, directive, setting in client_ca_settings(config):
+            certs = ctx.ca_file(server, setting).certs
+            valid_subjects = {c.subject for c in certs
+                              if c.not_before <= ctx.now <= c.not_after}
+            shown = f"`{directive} {setting.value}` at {where(setting)}"
+            for cert in certs:
+                name = describe(cert)
+                fix = "Replace it with the current issue of the CA." + (
+                    " " + AOP_CA_SOURCE if cert.sha256 in AOP_CAS else "")
+                if cert.not_after < ctx.now:
+                    expired = f"{name} expired on {cert.not_after:%Y-%m-%d}"
+                    if cert.subject in valid_subjects:
                         yield self.finding(
                             setting.stmt,
-                            f"{shown}: {name} is not valid before {cert.not_before:%Y-%m-%d}; "
-                            "until then nginx rejects every client certificate it issued.",
-                            "Check the system clock and the certificate's dates.", server)
-                    elif cert.not_after < soon:
+                            f"{shown}: {expired}; a valid issue of the same CA in the file "
+                            "keeps verification working. Remove the stale copy.",
+                            "Delete the expired certificate from the file.", server,
+                            severity="note")
+                    else:
                         yield self.finding(
                             setting.stmt,
-                            f"{shown}: {name} expires on {cert.not_after:%Y-%m-%d}; after that "
-                            "nginx rejects every client certificate it issued.",
-                            fix, server, severity="warning")
+                            f"{shown}: {expired}, so nginx rejects every client "
+                            "certificate it issued (Cloudflare's requests get 400).",
+                            fix, server)
+                elif cert.not_before > ctx.now:
+                    yield self.finding(
+                        setting.stmt,
+                        f"{shown}: {name} is not valid before {cert.not_before:%Y-%m-%d}; "
+                        "until then nginx rejects every client certificate it issued.",
+                        "Check the system clock and the certificate's dates.", server)
+                elif cert.not_after < soon:
+                    yield self.finding(
+                        setting.stmt,
+                        f"{shown}: {name} expires on {cert.not_after:%Y-%m-%d}; after that "
+                        "nginx rejects every client certificate it issued.",
+                        fix, server, severity="warning")
 
 
 def describe(cert: CertInfo) -> str:

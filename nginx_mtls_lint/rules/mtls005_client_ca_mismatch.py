@@ -6,9 +6,8 @@ from ..cafile import CertInfo
 from ..cloudflare import AOP_CAS, ORIGIN_CA_ROOTS
 from ..findings import Finding
 from ..model import Config
-from . import Rule, RuleContext, where
+from . import CA_DIRECTIVES, Rule, RuleContext, where
 from .fixes import AOP_CA_SOURCE
-from .mtls003_client_ca_unusable import CA_DIRECTIVES
 
 
 def anchored(certs: list[CertInfo]) -> list[CertInfo]:

@@ -4,14 +4,14 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..model import LET_THROUGH, VERIFY_VARIABLE, Config, Handler, Server, unrejected
-from . import Rule, RuleContext
+from . import Rule, RuleContext, optional_in_scope
 from .fixes import SERVER_HANDLER
 
 DN_VARIABLES = ("$ssl_client_s_dn", "$ssl_client_i_dn")
 
 
 class RejectionHandlerMissing(Rule):
-    """With `optional` verification, some requests reach content without a `$ssl_client_verify` check.
+    """With `optional` verification, some requests reach content without a certificate check.
 
     ## Why
     Under `ssl_verify_client optional` a client that sends no certificate reaches the
@@ -71,14 +71,9 @@ class RejectionHandlerMissing(Rule):
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
         for server in config.servers:
-            mode, setting = server.verify_mode()
-            if mode not in LET_THROUGH or not server.serves_tls:
+            if not optional_in_scope(server):
                 continue
-            if server.cloudflare.fronted:
-                if not server.exposed_tls:
-                    continue
-            elif mode != "optional_no_ca" or server.reads_client_verification():
-                continue
+            mode, _ = server.verify_mode()
             if server.server_return is not None:
                 continue  # a server-level return answers every request before any content
             missing = unrejected(server.handlers, LET_THROUGH[mode], server.maps)

@@ -62,7 +62,7 @@ class DefaultServerExposesOrigin(Rule):
             default = config.known_default(socket)
             if fronted is None or default is None or default.rejects_handshakes_without_sni:
                 continue
-            listen = next(l for s, l in socket.entries if s is default)
+            listen = next(entry for server, entry in socket.entries if server is default)
             whose = "its own" if default is fronted else f"{default.label}'s"
             yield self.finding(
                 listen.stmt,
