@@ -228,10 +228,10 @@ def run_rules(args: argparse.Namespace) -> int:
     from .registry import load_rules
 
     for rule in load_rules():
-        print(f"{rule.id:<8} {rule.name:<28} {rule.severity:<8} {rule.origin:<16} "
+        print(f"{rule.id:<8} {rule.name:<30} {rule.severity:<8} {rule.origin:<16} "
               f"{rule.summary()}")
     for d in DIAGNOSTICS.values():
-        print(f"{d.id:<8} {d.name:<28} {d.severity:<8} {'built-in':<16} {d.summary}")
+        print(f"{d.id:<8} {d.name:<30} {d.severity:<8} {'built-in':<16} {d.summary}")
     return EXIT_CLEAN
 
 

@@ -50,7 +50,8 @@ DIAGNOSTICS = {
     for d in (
         Diagnostic(
             "MTLS900", "parse-error", "error",
-            "nginx cannot parse this file; statements after the error were not analysed.",
+            "nginx cannot parse this file (`nginx -t` fails there); the linter analysed the "
+            "statements it could read, but not a block cut off by the error.",
             "Correct the syntax; `nginx -t` shows the same error.",
         ),
         Diagnostic(

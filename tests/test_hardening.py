@@ -76,3 +76,58 @@ def test_fifty_megabyte_config(tmp_path: Path):
     assert document["summary"]["servers"] == count
     # the CA file is inspected once, and its finding reported at each referencing line
     assert {f["rule"] for f in document["findings"]} == {"MTLS003"}
+
+
+def test_unreadable_include_as_an_unprivileged_user(tmp_path: Path):
+    """chmod 000 means nothing to root (CI runs as root): run the linter as nobody then."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    folder = tmp_path / "tree"
+    folder.mkdir()
+    (folder / "nginx.conf").write_text("events {}\nhttp {\n  include secret.conf;\n}\n")
+    (folder / "secret.conf").write_text("server { listen 80; }\n")
+    (folder / "secret.conf").chmod(0o000)
+    for path in (tmp_path, folder):
+        path.chmod(0o755)
+    command = [sys.executable, "-m", "nginx_mtls_lint", "--format", "json", "nginx.conf"]
+    if os.geteuid() == 0:
+        drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        probe = subprocess.run(drop + [sys.executable, "-c", "import crossplane, rich"],
+                               capture_output=True, timeout=60,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)}) \
+            if shutil.which("setpriv") else None
+        if probe is None or probe.returncode != 0:
+            pytest.skip("root cannot run this Python as nobody here (its packages are not "
+                        "readable); test_unreadable_include_reported covers the logic")
+        command = drop + command
+    result = subprocess.run(command, cwd=folder, capture_output=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert b"Traceback" not in result.stderr, result.stderr
+    document = json.loads(result.stdout)
+    assert [(f["rule"], f["file"], f["line"]) for f in document["findings"]] == [
+        ("MTLS904", "nginx.conf", 3)]
+    assert "Permission denied" in document["findings"][0]["message"]
+
+
+def test_unreadable_include_reported(tmp_path: Path, monkeypatch):
+    """The same as above without dropping privileges: the read fails as for a non-root user."""
+    from conftest import lint_in_process
+
+    (tmp_path / "nginx.conf").write_text("events {}\nhttp {\n  include secret.conf;\n}\n")
+    (tmp_path / "secret.conf").write_text("server { listen 80; }\n")
+    real_open = os.open
+
+    def denied(path, *args, **kwargs):
+        if str(path).endswith("secret.conf"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    result = lint_in_process([tmp_path / "nginx.conf"])
+    assert [(f.rule, Path(f.file).name, f.line) for f in result.findings] == [
+        ("MTLS904", "nginx.conf", 3)]
+    assert "Permission denied" in result.findings[0].message

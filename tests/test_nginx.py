@@ -349,3 +349,38 @@ def test_location_error_page_is_ignored_for_certificate_and_malformed_request_er
     with nginx.start([port]):
         outcomes = probe_outcomes(port, pki)
     assert not probe.bypassed(list(outcomes.values())), outcomes
+
+
+def test_probe_command_shows_the_shared_socket_bypass_and_its_fix(tmp_path, pki):
+    import json
+
+    from conftest import run_cli
+
+    port, = free_ports(1)
+    partner = server(port, pki, f"    ssl_client_certificate {pki.y};\n"
+                     "    ssl_verify_client on;", name=OTHER, flags="ssl default_server")
+    protected = server(port, pki, f"    ssl_client_certificate {pki.x};\n"
+                       "    ssl_verify_client on;")
+    args = ["probe", f"127.0.0.1:{port}", "--name", NAME, "--other-name", OTHER,
+            "--client-cert", pki.client_y, "--client-key", pki.client_y_key,
+            "--content-marker", CONTENT, "--timeout", "5"]
+    _, nginx = run(tmp_path, "bad", partner + protected, [port])
+    with nginx.start([port]):
+        table = run_cli(*args)
+        document = run_cli(*args, "--format", "json")
+    assert table.returncode == 1 and "CONTENT SERVED" in table.stdout.decode()
+    results = {r["case"]: r for r in json.loads(document.stdout)["results"]}
+    assert document.returncode == 1
+    assert results["no SNI, given certificate"]["verdict"] == "CONTENT SERVED"
+    assert results["no SNI, given certificate"]["status"] == 200
+    assert results[f"SNI {OTHER}, Host {NAME}"]["status"] == 421  # misdirected, not content
+    reject = (f"server {{\n    listen {port} ssl default_server;\n"
+              "    ssl_reject_handshake on;\n}\n")
+    _, nginx = run(tmp_path, "fixed", reject + partner.replace(" default_server", "")
+                   + protected, [port])
+    with nginx.start([port]):
+        document = run_cli(*args, "--format", "json")
+    results = {r["case"]: r for r in json.loads(document.stdout)["results"]}
+    assert document.returncode == 0
+    assert results["no SNI, given certificate"]["verdict"] == "rejected"
+    assert all(r["verdict"] != "CONTENT SERVED" for r in results.values())
