@@ -490,6 +490,26 @@ class Server:
         setting = self.setting("ssl_reject_handshake")
         return setting is not None and setting.value == "on"
 
+    @property
+    def refuses_plain_http(self) -> bool:
+        """A plain-HTTP request gets a redirect or a refusal, never content: a server-level
+        `return` (3xx to https, 4xx, 444), a server-level check that rejects an unverified
+        (empty) `$ssl_client_verify` or `$scheme = http`, or locations that all answer so
+        (ACME challenges under /.well-known/ aside)."""
+        ret = self.server_return
+        if ret is not None and ret.args:
+            code, target = ret.args[0], (ret.args[1] if len(ret.args) > 1 else "")
+            if code.startswith("4") or (code.startswith("3") and target.startswith("https://")):
+                return True
+        for handler in self.handlers:
+            if (handler.rejects or handler.code.startswith("3")) and (
+                    handler.matches(VERIFY_VARIABLE, "", self.maps)
+                    or handler.matches("$scheme", "http") or handler.matches("$https", "")):
+                return True
+        return any(loc.catch_all for loc in self.locations) and all(
+            loc.pattern.startswith("/.well-known/") or loc.fixed_response
+            or not loc.serves_content for loc in self.all_locations())
+
     def verify_mode(self) -> tuple[str, Setting | None]:
         setting = self.setting("ssl_verify_client")
         return (setting.value.lower() if setting else "off"), setting

@@ -3,37 +3,10 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import VERIFY_VARIABLE, Config, Location, Server, is_loopback
+from ..model import Config, Server, is_loopback
 from . import Rule, RuleContext, where
 
 HTTPS_REDIRECT = "return 301 https://$host$request_uri;"
-
-
-def answers_plain_safely(server: Server) -> bool:
-    """A plain-HTTP request to this server gets a redirect or a refusal, never content:
-    a server-level `return` (3xx to https, 4xx, 444), a server-level check that rejects an
-    unverified (empty) `$ssl_client_verify` or `$scheme = http`, or locations that all
-    answer so (ACME challenges under /.well-known/ aside)."""
-    ret = server.server_return
-    if ret is not None and ret.args:
-        code, target = ret.args[0], (ret.args[1] if len(ret.args) > 1 else "")
-        if code in ("444",) or code.startswith("4") or (
-                code.startswith("3") and target.startswith("https://")):
-            return True
-    for handler in server.handlers:
-        if not (handler.rejects or handler.code.startswith("3")):
-            continue
-        if handler.matches(VERIFY_VARIABLE, "", server.maps) or \
-                handler.matches("$scheme", "http") or handler.matches("$https", ""):
-            return True
-    return bool(server.locations) and any(loc.catch_all for loc in server.locations) and all(
-        _location_safe(loc) for loc in server.all_locations())
-
-
-def _location_safe(location: Location) -> bool:
-    if location.pattern.startswith("/.well-known/"):
-        return True
-    return location.fixed_response or not location.serves_content
 
 
 class PlaintextBypass(Rule):
@@ -108,7 +81,7 @@ class PlaintextBypass(Rule):
                 if name and name != "_":
                     by_name.setdefault(name.lower(), server)
         for server in config.servers:
-            if answers_plain_safely(server):
+            if server.refuses_plain_http:
                 continue
             mode, setting = server.verify_mode()
             if server.verifies_clients and (server.tls_on or config.fragment):
