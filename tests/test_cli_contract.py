@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, ROOT, expectations, lint_json, run_cli, skip_or_fail
+from conftest import FIXTURES, ROOT, expectations, lint_json, run_cli
+from nginx_harness import nginx_binary
 
 TREE = FIXTURES / "trees" / "absolute_includes"
 
@@ -70,13 +71,6 @@ def test_without_path_map_the_absolute_includes_are_reported(repo_tree: Path):
     assert "--path-map /etc/nginx=." in document["findings"][0]["message"] or any(
         "--path-map /etc/nginx=" in f["message"] for f in document["findings"])
     assert result.returncode == 1
-
-
-def nginx_binary() -> str:
-    for candidate in ("/usr/sbin/nginx", shutil.which("nginx")):
-        if candidate and Path(candidate).exists():
-            return candidate
-    skip_or_fail("no nginx binary (apt-get install nginx)")
 
 
 @pytest.mark.nginx

@@ -83,7 +83,7 @@ def test_every_repository_as_a_tree(group: str):
 def test_nginx_rejects_a_directive_ended_by_a_brace(tmp_path: Path):
     import subprocess
 
-    from test_cli_contract import nginx_binary
+    from nginx_harness import nginx_binary
 
     (tmp_path / "nginx.conf").write_text(
         "events {}\nhttp {\n  server {\n    listen 127.0.0.1:18099\n  }\n}\n")
