@@ -135,10 +135,10 @@ def test_MTLS003_missing_or_garbage_ca_file_breaks_nginx(tmp_path, pki):
     port, = free_ports(1)
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate\n")
-    for broken in (str(tmp_path / "missing.pem"), str(garbage)):
-        bad = server(port, pki, f"    ssl_client_certificate {broken};\n"
-                     "    ssl_verify_client on;")
-        rules, nginx = run(tmp_path, f"bad-{Path(broken).stem}", bad, [port])
+    for broken in (str(tmp_path / "missing.pem"), str(garbage), None):
+        ca = f"    ssl_client_certificate {broken};\n" if broken else ""  # None: no CA at all
+        bad = server(port, pki, ca + "    ssl_verify_client on;")
+        rules, nginx = run(tmp_path, f"bad-{Path(broken or 'none').stem}", bad, [port])
         assert "MTLS003" in rules
         assert nginx.check().returncode != 0  # nginx refuses the configuration
     fixed = server(port, pki, f"    ssl_client_certificate {pki.x};\n    ssl_verify_client on;")

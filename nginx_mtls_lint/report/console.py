@@ -52,6 +52,9 @@ def render(result: Result, stream: TextIO) -> None:
     text = (f"{plural(counts['errors'], 'error')}, {plural(counts['warnings'], 'warning')}, "
             f"{plural(counts['notes'], 'note')} in {plural(counts['files'], 'file')} "
             f"({plural(counts['servers'], 'server')})")
+    suppressed = sum(f.suppressed for f in result.findings)
+    if suppressed:
+        text += f"; {suppressed} suppressed (see --format json)"
     style = "bold red" if counts["errors"] else ("yellow" if counts["warnings"] else "green")
     console.print(Text(text, style=style))
 

@@ -6,7 +6,7 @@ from typing import Iterator
 from ..findings import Finding
 from ..loader import display_path
 from ..model import Config
-from . import Rule, RuleContext, client_ca_settings, where
+from . import CA_DIRECTIVES, Rule, RuleContext, client_ca_settings, where
 
 
 class ClientCaUnusable(Rule):
@@ -17,6 +17,9 @@ class ClientCaUnusable(Rule):
     `ssl_trusted_certificate` names a file it cannot load, and a file with no CA certificate
     rejects every client, Cloudflare included. A private key in a CA file is a leak: CA
     files are public by nature and get copied around with the configuration.
+
+    `ssl_verify_client on` or `optional` with no CA file at all fails `nginx -t` too (from
+    nginx 1.27.2 an `ssl_trusted_certificate` alone is accepted).
 
     Checked for every server that verifies client certificates, Cloudflare-fronted or not.
     Paths are resolved like nginx does (relative to the prefix, through `--path-map`). When
@@ -41,8 +44,8 @@ class ClientCaUnusable(Rule):
     issued by, for Cloudflare: `ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;`.
 
     ## Verified
-    With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: a missing or non-PEM CA file
-    makes `nginx -t` fail; a valid file starts and serves valid clients.
+    With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: a missing or non-PEM CA file,
+    or none at all, makes `nginx -t` fail; a valid file starts and serves valid clients.
     The private-key case is not a runtime failure (nginx ignores the key); it is reported as
     a leak.
     Reproduce: `pytest -m nginx -k MTLS003`.
@@ -55,6 +58,7 @@ class ClientCaUnusable(Rule):
     security_severity = "5.0"
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        yield from self._no_ca_at_all(config)
         for server, directive, setting in client_ca_settings(config):
             ca = ctx.ca_file(server, setting)
             shown = f"`{directive} {setting.value}` at {where(setting)}"
@@ -83,3 +87,21 @@ class ClientCaUnusable(Rule):
                 fix = (f"Point {directive} at a PEM file holding the CA certificate(s) that "
                        "issue your clients' certificates.")
             yield self.finding(setting.stmt, message, fix, server)
+
+    def _no_ca_at_all(self, config: Config) -> Iterator[Finding]:
+        """`on`/`optional` with no CA file: nginx -t fails (1.27.2+ accepts a trusted file)."""
+        reported: set[int] = set()
+        for server in config.servers:
+            mode, setting = server.verify_mode()
+            if mode not in ("on", "optional") or id(setting.stmt) in reported:
+                continue
+            if any(server.setting(d) is not None for d in CA_DIRECTIVES):
+                continue
+            reported.add(id(setting.stmt))
+            yield self.finding(
+                setting.stmt,
+                f"`ssl_verify_client {mode}` at {where(setting)} and no ssl_client_certificate "
+                f"for {server.label}: nginx refuses the configuration (\"no "
+                "ssl_client_certificate for ssl_verify_client\").",
+                "ssl_client_certificate /etc/nginx/certs/client-ca.pem;  (for Cloudflare: the "
+                "origin-pull CA)", server)
