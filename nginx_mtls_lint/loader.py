@@ -80,16 +80,19 @@ class Workspace:
     dump_texts: dict[str, str] = field(default_factory=dict)  # files that came from `nginx -T`
     # Each file's own statements (its includes not expanded into blocks): for suppressions.
     file_stmts: dict[str, list[Stmt]] = field(default_factory=dict)
+    source_lines: dict[str, list[str]] = field(default_factory=dict)  # read when first shown
 
     def source_line(self, file: str | None, line: int | None) -> str | None:
-        """The text of one configuration line, for reporters (read only when shown)."""
+        """The text of one configuration line, for reporters (each file read once)."""
         if not file or not line:
             return None
-        text = self.dump_texts.get(file)
-        if text is None:
-            data, _, _ = read_limited(file, MAX_CONFIG_BYTES)
-            text = data.decode("utf-8", errors="replace") if data is not None else ""
-        lines = text.split("\n")
+        lines = self.source_lines.get(file)
+        if lines is None:
+            text = self.dump_texts.get(file)
+            if text is None:
+                data, _, _ = read_limited(file, MAX_CONFIG_BYTES)
+                text = data.decode("utf-8", errors="replace") if data is not None else ""
+            lines = self.source_lines[file] = text.split("\n")
         return lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else None
 
 
@@ -284,6 +287,7 @@ class Loader:
         somewhere else."""
         if not self.map_includes or path != arg or not os.path.isabs(arg):
             return None
+
         def inside(base: str, p: str) -> bool:
             return p == base or p.startswith(base.rstrip("/") + "/")
 
@@ -326,8 +330,8 @@ class Loader:
         parsed = parse_text(result.text, shown)
         self.workspace.file_stmts[shown] = parsed.stmts
         for error in parsed.errors:
-            code = "MTLS905" if "nested deeper" in error.message else "MTLS900"
-            self.report(code, shown, error.line, error.message)
+            self.report("MTLS905" if error.too_deep else "MTLS900", shown, error.line,
+                        error.message)
         self.in_progress.append(real)
         closure = {real}
         self.collecting.append(closure)

@@ -41,6 +41,7 @@ class Stmt:
 class ParseError:
     line: int | None
     message: str
+    too_deep: bool = False  # nesting beyond MAX_DEPTH, not a syntax error
 
 
 @dataclass(slots=True)
@@ -69,8 +70,8 @@ def parse_text(text: str, path: str) -> Parsed:
     too_deep_reported = False
     last_line = 0
 
-    def error(line: int | None, message: str) -> None:
-        out.errors.append(ParseError(line, message))
+    def error(line: int | None, message: str, too_deep: bool = False) -> None:
+        out.errors.append(ParseError(line, message, too_deep))
 
     def statement(block: list[Stmt] | None) -> Stmt:
         # Interned: a large tree repeats the same few hundred names and short values.
@@ -104,7 +105,8 @@ def parse_text(text: str, path: str) -> Parsed:
             words = []
             if len(stack) > MAX_DEPTH:
                 if not too_deep_reported:
-                    error(line, f"blocks nested deeper than {MAX_DEPTH} levels are not analysed")
+                    error(line, f"blocks nested deeper than {MAX_DEPTH} levels are not analysed",
+                          too_deep=True)
                     too_deep_reported = True
             elif stmt.name != "{":
                 stack[-1][0].append(stmt)
