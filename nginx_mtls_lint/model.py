@@ -16,14 +16,6 @@ from typing import Iterator
 from .loader import Tree, Workspace
 from .parser import Stmt
 
-# Directives whose value a server inherits from http {} when it does not set its own.
-INHERITED_FROM_HTTP = (
-    "ssl_verify_client", "ssl_client_certificate", "ssl_trusted_certificate", "ssl_verify_depth",
-    "ssl_crl", "ssl_certificate", "ssl_certificate_key", "ssl_reject_handshake", "ssl",
-    "ssl_ocsp", "real_ip_header", "set_real_ip_from", "error_page",
-)
-# Directives that, like error_page, may be repeated and are inherited only as a whole group.
-ARRAY_DIRECTIVES = {"error_page", "set_real_ip_from"}
 REJECT_CODES = re.compile(r"^(4\d\d|444)$")
 # Directives that hand a request to an application: such a location serves the site itself.
 CONTENT_HANDLERS = ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
@@ -65,10 +57,6 @@ class Setting:
     @property
     def value(self) -> str:
         return self.stmt.args[0] if self.stmt.args else ""
-
-    @property
-    def where(self) -> str:
-        return f"{self.stmt.file}:{self.stmt.line}"
 
 
 @dataclass(slots=True)
