@@ -172,3 +172,25 @@ def test_output_file(tmp_path: Path):
                      str(FIXTURES / "demo" / "nginx" / "nginx.conf"))
     assert result.returncode == 1 and result.stdout == b""
     assert json.loads(target.read_text())["findings"]
+
+
+def test_console_colours_follow_the_terminal_and_no_color(tmp_path: Path):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    demo = str(FIXTURES / "demo" / "nginx" / "nginx.conf")
+    colour = re.compile(r"\x1b\[[0-9;]*3[0-7]m|\x1b\[[0-9;]*38;")
+
+    def console(**env) -> str:
+        result = subprocess.run([sys.executable, "-m", "nginx_mtls_lint", demo],
+                                capture_output=True, timeout=60, cwd=ROOT,
+                                env={**{k: v for k, v in os.environ.items()
+                                        if k not in ("NO_COLOR", "FORCE_COLOR", "TERM")},
+                                     "PYTHONPATH": str(ROOT), "TERM": "xterm-256color", **env})
+        return result.stdout.decode()
+
+    assert colour.search(console(FORCE_COLOR="1"))  # a terminal: coloured
+    assert not colour.search(console(FORCE_COLOR="1", NO_COLOR="1"))
+    assert "\x1b[" not in console()  # a pipe: plain text
