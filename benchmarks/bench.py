@@ -46,7 +46,9 @@ VHOST = """server {{
 """
 
 
-def make_ca(path: Path) -> None:
+def make_ca(path: Path) -> str:
+    """Write a client CA; return its SHA-256 fingerprint (declared as the expected zone-level
+    AOP CA, so a correct tree lints clean, as most of a large host's vhosts would)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -62,12 +64,13 @@ def make_ca(path: Path) -> None:
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def make_tree(root: Path, count: int) -> Path:
     (root / "sites-enabled").mkdir(parents=True)
     (root / "certs").mkdir()
-    make_ca(root / "certs" / "client-ca.pem")
+    (root / "expected-ca.txt").write_text(make_ca(root / "certs" / "client-ca.pem"))
     (root / "fastcgi_params").write_text("fastcgi_param QUERY_STRING $query_string;\n")
     (root / "nginx.conf").write_text(
         "events {}\nhttp {\n    include fastcgi_params;\n    include sites-enabled/*.conf;\n}\n")
@@ -85,12 +88,15 @@ print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 LINT = """
 import sys, time, resource, os
-import nginx_mtls_lint.cli, nginx_mtls_lint.lint, nginx_mtls_lint.report.json_report
-import nginx_mtls_lint.rules
-nginx_mtls_lint.rules.builtin_rules()  # imports the rule modules
-import cryptography.x509  # imported before the clock starts, like crossplane above
+import importlib, pkgutil, nginx_mtls_lint, nginx_mtls_lint.cli
+for module in pkgutil.walk_packages(nginx_mtls_lint.__path__, "nginx_mtls_lint."):
+    if not module.name.endswith("__main__"):
+        importlib.import_module(module.name)  # every import before the clock, like crossplane's
+import cryptography.x509
 start = time.perf_counter()
-sys.argv = ["nginx-mtls-lint", "--format", "json", "--output", os.devnull, sys.argv[1]]
+expected = open(os.path.join(os.path.dirname(sys.argv[1]), "expected-ca.txt")).read()
+sys.argv = ["nginx-mtls-lint", "--format", "json", "--output", os.devnull,
+            "--expect-ca", "*.example.com=" + expected, sys.argv[1]]
 code = nginx_mtls_lint.cli.main()
 elapsed = time.perf_counter() - start
 print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

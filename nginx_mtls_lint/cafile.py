@@ -19,7 +19,7 @@ PEM_BLOCK = re.compile(
 CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"}
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class CertInfo:
     sha256: str  # upper-case hex, no colons
     subject: str
@@ -41,10 +41,7 @@ class CAFile:
     certs: list[CertInfo] = field(default_factory=list)
     has_private_key: bool = False
     bad_blocks: int = 0
-
-    @property
-    def fingerprints(self) -> set[str]:
-        return {c.sha256 for c in self.certs}
+    fingerprints: frozenset[str] = frozenset()  # of `certs`, filled once when read
 
 
 def _inspect(path: str) -> CAFile:
@@ -64,6 +61,7 @@ def _inspect(path: str) -> CAFile:
             info.certs.append(_cert_info(der))
         except (ValueError, binascii.Error):
             info.bad_blocks += 1
+    info.fingerprints = frozenset(c.sha256 for c in info.certs)
     if not data.strip():
         info.problem = "is empty"
     elif not blocks:

@@ -140,7 +140,9 @@ def detect_server(server: Server, cas: CAStore, options: CloudflareOptions) -> D
                                   setting.stmt.file, setting.stmt.line, setting.inherited))
             break  # one range is evidence enough; listing all 22 helps nobody
     for stmt in walk(server.stmt.block):
-        if stmt.name != "#" and any(CF_VARIABLES.search(arg) for arg in stmt.args):
+        # The substring test first: the regex runs only on the rare argument that needs it.
+        if stmt.name != "#" and any("cf_" in arg and CF_VARIABLES.search(arg)
+                                    for arg in stmt.args):
             variable = CF_VARIABLES.search(" ".join(stmt.args)).group(0)
             signals.append(Signal("cf-variable", f"{stmt.name} uses {variable}",
                                   stmt.file, stmt.line))

@@ -187,6 +187,7 @@ class DiskFiles:
 
     def __init__(self) -> None:
         self.cwd = os.getcwd()
+        self.real_dirs: dict[str, str] = {}
 
     def read(self, path: str) -> ReadResult:
         data, missing, problem = read_limited(path, MAX_CONFIG_BYTES)
@@ -198,7 +199,13 @@ class DiskFiles:
         return sorted(glob.glob(pattern))
 
     def realpath(self, path: str) -> str:
-        return os.path.realpath(path)
+        """os.path.realpath, resolving each folder once: a glob of 10,000 sites shares one."""
+        folder, name = os.path.split(os.path.abspath(path))
+        real_dir = self.real_dirs.get(folder)
+        if real_dir is None:
+            real_dir = self.real_dirs[folder] = os.path.realpath(folder)
+        joined = os.path.join(real_dir, name)
+        return os.path.realpath(joined) if os.path.islink(joined) else joined
 
     def display(self, path: str) -> str:
         return display_path(os.path.realpath(path), self.cwd)

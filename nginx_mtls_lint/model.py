@@ -400,6 +400,7 @@ class Server:
     default_on: list[str] = field(default_factory=list)  # sockets it is the default server of
     tls_on: list[str] = field(default_factory=list)  # its sockets that speak TLS
     cloudflare: object = None  # filled by cloudflare.detect()
+    _settings: dict[str, Setting | None] = field(default_factory=dict)  # every rule asks
 
     @property
     def file(self) -> str:
@@ -416,11 +417,12 @@ class Server:
 
     def setting(self, name: str) -> Setting | None:
         """The effective value of a directive: the server's own, else the one from http {}."""
-        own = self.scope.first(name)
-        if own is not None:
-            return Setting(own, False)
-        inherited = self.http.first(name)
-        return Setting(inherited, True) if inherited is not None else None
+        if name not in self._settings:
+            own = self.scope.first(name)
+            inherited = self.http.first(name) if own is None else None
+            self._settings[name] = (Setting(own, False) if own is not None else
+                                    Setting(inherited, True) if inherited is not None else None)
+        return self._settings[name]
 
     def settings(self, name: str) -> list[Setting]:
         """All effective statements of a repeatable directive (error_page, set_real_ip_from):

@@ -17,6 +17,7 @@ from crossplane.lexer import _lex_file_object  # pinned crossplane>=0.5.8,<0.6
 # Real configurations nest a handful of levels; anything deeper is hostile input. The cap keeps
 # every later tree walk far from Python's recursion limit.
 MAX_DEPTH = 64
+SPECIAL = frozenset(("{", "}", ";"))
 
 
 @dataclass(slots=True, eq=False)
@@ -80,19 +81,20 @@ def parse_text(text: str, path: str) -> Parsed:
             args = _strip_if_parens(args)
         return Stmt(name, args, path, word_line, block)
 
+    current = out.stmts  # the block statements are added to (stack[-1][0])
     for token, line, quoted in tokens:
         last_line = line
-        if not quoted and token.startswith("#") and not words:
-            stack[-1][0].append(Stmt("#", [token[1:]], path, line))
-            continue
-        if quoted or token not in ("{", "}", ";"):
-            if not words:
-                word_line = line
-            words.append(token)
+        if quoted or token not in SPECIAL:
+            if quoted or token[0] != "#":
+                if not words:
+                    word_line = line
+                words.append(token)
+            else:  # a comment, also one between a directive's arguments (not an argument)
+                current.append(Stmt("#", [token[1:]], path, line))
             continue
         if token == ";":
             if words:
-                stack[-1][0].append(statement(None))
+                current.append(statement(None))
                 words = []
             else:
                 error(line, 'unexpected ";"')
@@ -109,8 +111,9 @@ def parse_text(text: str, path: str) -> Parsed:
                           too_deep=True)
                     too_deep_reported = True
             elif stmt.name != "{":
-                stack[-1][0].append(stmt)
+                current.append(stmt)
             stack.append((stmt.block, stmt))
+            current = stmt.block
         else:  # "}"
             if words:
                 error(line, f'unexpected "}}": directive "{words[0]}" on line {word_line} is '
@@ -121,6 +124,7 @@ def parse_text(text: str, path: str) -> Parsed:
             else:
                 _, closed = stack.pop()
                 closed.end_line = line
+                current = stack[-1][0]
 
     if words:
         error(word_line, f'unexpected end of file, directive "{words[0]}" is not terminated by ";"')
@@ -133,7 +137,7 @@ def parse_text(text: str, path: str) -> Parsed:
         outermost = stack[1][1]
         if outermost is not None and outermost in out.stmts:
             out.stmts.remove(outermost)
-    elif not words:
+    elif not words and text.count("\n") > last_line:  # lines after the last token
         tail = _unlexed_tail_line(text, last_line)
         if tail is not None:
             error(tail, "unexpected end of file: unterminated quoted string")

@@ -142,3 +142,12 @@ def test_crlf_line_endings(tmp_path):
     document = lint_json(str(conf), cwd=tmp_path)
     assert {(f["file"], f["line"], f["rule"]) for f in document["findings"]} == {
         ("crlf.conf", 1, "MTLS001"), ("crlf.conf", 2, "MTLS103")}
+
+
+def test_comment_between_arguments_is_not_an_argument(tmp_path):
+    (tmp_path / "c.conf").write_text(
+        "server {\n    listen 443 ssl;\n    server_name c.test;\n    real_ip_header\n"
+        "        # the header Cloudflare sets\n        CF-Connecting-IP;\n"
+        "    ssl_verify_client # reviewed\n        off;\n}\n")
+    document = lint_json("c.conf", cwd=tmp_path)
+    assert {(f["line"], f["rule"]) for f in document["findings"]} == {(7, "MTLS001")}

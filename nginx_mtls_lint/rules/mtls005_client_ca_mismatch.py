@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from typing import Iterator
 
 from ..cafile import CertInfo
@@ -10,7 +11,8 @@ from . import CA_DIRECTIVES, Rule, RuleContext, where
 from .fixes import AOP_CA_SOURCE
 
 
-def anchored(certs: list[CertInfo]) -> list[CertInfo]:
+@functools.lru_cache(maxsize=256)
+def anchored(certs: tuple[CertInfo, ...]) -> list[CertInfo]:
     """The certificates OpenSSL can build a trusted chain to: self-signed roots in the set and
     CAs whose issuer chain reaches one. A lone intermediate verifies nobody (nginx does not
     set X509_V_FLAG_PARTIAL_CHAIN)."""
@@ -89,7 +91,7 @@ class ClientCaMismatch(Rule):
                     sources.append((directive, setting, ctx.ca_file(server, setting)))
             if not sources or any(ca.problem for _, _, ca in sources):
                 continue  # MTLS003 reports unusable files
-            trusted = anchored([c for _, _, ca in sources for c in ca.certs])
+            trusted = anchored(tuple(c for _, _, ca in sources for c in ca.certs))
             trusted_fps = {c.sha256 for c in trusted}
             wanted = "the CA you declared for this host" if declared else \
                 "the Cloudflare origin-pull CA"
