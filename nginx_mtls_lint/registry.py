@@ -25,8 +25,12 @@ def _may_have_plugins() -> bool:
     importlib.metadata and asking it costs ~13 ms on every run, most of a small lint; the
     full lookup runs only when a candidate is found (or a sys.path entry is not a folder)."""
     group = ENTRY_POINT_GROUP.encode()
+    stdlib = {os.path.dirname(os.__file__), os.path.dirname(os.path.dirname(os.__file__))}
     for entry in sys.path:
-        folder = entry or "."
+        folder = os.path.abspath(entry or ".")
+        if folder in stdlib or folder.endswith(("lib-dynload", ".zip")) and \
+                os.path.dirname(folder) in stdlib:
+            continue  # the standard library ships no distributions
         if os.path.isfile(folder):
             return True  # a zip archive: let importlib.metadata read it
         try:

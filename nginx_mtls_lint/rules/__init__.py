@@ -33,6 +33,7 @@ class RuleContext:
     expiry_warning_days: int = 30
     # (server_name pattern, fingerprints) for zone-level or per-hostname AOP certificates.
     expected_cas: list[tuple[str, frozenset[str]]] = field(default_factory=list)
+    _trust_sets: dict[int, frozenset[str]] = field(default_factory=dict)  # per server, once
 
     def ca_file(self, server: Server, setting: Setting) -> CAFile:
         return self.cas.inspect(server.tree.resolve(setting.value))
@@ -40,6 +41,8 @@ class RuleContext:
     def trust_set(self, server: Server) -> frozenset[str]:
         """What verifies a server's client certificates: the fingerprints in its client and
         trusted CA files, or a file's real path where it cannot be read."""
+        if id(server) in self._trust_sets:
+            return self._trust_sets[id(server)]
         trusted: set[str] = set()
         for name in ("ssl_client_certificate", "ssl_trusted_certificate"):
             setting = server.setting(name)
@@ -47,7 +50,8 @@ class RuleContext:
                 continue
             ca = self.ca_file(server, setting)
             trusted |= ca.fingerprints if ca.certs else {"file:" + os.path.realpath(ca.path)}
-        return frozenset(trusted)
+        found = self._trust_sets[id(server)] = frozenset(trusted)
+        return found
 
     def expected_for(self, server: Server) -> frozenset[str]:
         found: set[str] = set()
