@@ -463,6 +463,13 @@ class Server:
         return any(not is_loopback(socket) for socket in self.tls_on)
 
     @property
+    def exposed_plain_listens(self) -> list[Listen]:
+        """Listeners that speak plain HTTP to other hosts (not TLS, QUIC or loopback)."""
+        return [listen for listen in self.listens
+                if listen.socket not in self.tls_on and not listen.quic
+                and not is_loopback(listen.socket)]
+
+    @property
     def server_return(self) -> Stmt | None:
         """A `return` at server level runs before any location is chosen."""
         return self.scope.first("return")

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import functools
 from typing import Iterator
 
 from ..cafile import CertInfo
@@ -11,7 +10,6 @@ from . import CA_DIRECTIVES, Rule, RuleContext, where
 from .fixes import AOP_CA_SOURCE
 
 
-@functools.lru_cache(maxsize=256)
 def anchored(certs: tuple[CertInfo, ...]) -> list[CertInfo]:
     """The certificates OpenSSL can build a trusted chain to: self-signed roots in the set and
     CAs whose issuer chain reaches one. A lone intermediate verifies nobody (nginx does not
@@ -77,6 +75,7 @@ class ClientCaMismatch(Rule):
     security_severity = "8.1"
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        anchored_by_files: dict[tuple[int, ...], list[CertInfo]] = {}
         for server in config.servers:
             if not (server.cloudflare.fronted and server.exposed_tls):
                 continue
@@ -91,7 +90,11 @@ class ClientCaMismatch(Rule):
                     sources.append((directive, setting, ctx.ca_file(server, setting)))
             if not sources or any(ca.problem for _, _, ca in sources):
                 continue  # MTLS003 reports unusable files
-            trusted = anchored(tuple(c for _, _, ca in sources for c in ca.certs))
+            key = tuple(id(ca) for _, _, ca in sources)  # servers share their CA files
+            if key not in anchored_by_files:
+                anchored_by_files[key] = anchored(tuple(c for _, _, ca in sources
+                                                        for c in ca.certs))
+            trusted = anchored_by_files[key]
             trusted_fps = {c.sha256 for c in trusted}
             wanted = "the CA you declared for this host" if declared else \
                 "the Cloudflare origin-pull CA"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import Config, Server, is_loopback
+from ..model import Config, Listen, Server
 from . import Rule, RuleContext, where
 
 HTTPS_REDIRECT = "return 301 https://$host$request_uri;"
@@ -81,11 +81,12 @@ class PlaintextBypass(Rule):
                 if name and name != "_":
                     by_name.setdefault(name.lower(), server)
         for server in config.servers:
-            if server.refuses_plain_http:
+            plain = server.exposed_plain_listens
+            if not plain or server.refuses_plain_http:
                 continue
             mode, setting = server.verify_mode()
             if server.verifies_clients and (server.tls_on or config.fragment):
-                yield from self._plain_listens(server, config.fragment)
+                yield from self._plain_listens(server, plain, config.fragment)
             elif server.verifies_clients and not setting.inherited:
                 yield self.finding(
                     setting.stmt,
@@ -95,10 +96,9 @@ class PlaintextBypass(Rule):
             elif not server.tls_on:
                 yield from self._plain_twin(server, by_name)
 
-    def _plain_listens(self, server: Server, fragment: bool) -> Iterator[Finding]:
-        for listen in server.listens:
-            if listen.socket in server.tls_on or listen.quic or is_loopback(listen.socket):
-                continue  # loopback: only this host can connect
+    def _plain_listens(self, server: Server, plain: list[Listen],
+                       fragment: bool) -> Iterator[Finding]:
+        for listen in plain:
             arg = " ".join(listen.stmt.args)
             fix = f"listen {arg} ssl;  (or move this listener to its own server with " \
                   f"{HTTPS_REDIRECT})"
