@@ -81,16 +81,6 @@ def is_cloudflare_range(text: str) -> bool:
                for cf in CLOUDFLARE_RANGES)
 
 
-def trusted_ca_paths(server: Server) -> list[tuple[str, object]]:
-    """(directive, Setting) for each file that verifies client certificates."""
-    found = []
-    for name in ("ssl_client_certificate", "ssl_trusted_certificate"):
-        setting = server.setting(name)
-        if setting is not None and setting.stmt.args:
-            found.append((name, setting))
-    return found
-
-
 def matching_name(server: Server, pattern: str) -> str | None:
     return next((n for n in server.names
                  if n and fnmatch.fnmatchcase(n.lower(), pattern.lower())), None)
@@ -114,7 +104,7 @@ def detect_server(server: Server, cas: CAStore, options: CloudflareOptions) -> D
         if match:
             signals.append(Signal("annotation", "`# nginx-mtls-lint: cloudflare`",
                                   comment.file, comment.line))
-    for name, setting in trusted_ca_paths(server):
+    for name, setting in server.client_ca_settings():
         ca = cas.inspect(server.tree.resolve(setting.value))
         for fingerprint in ca.fingerprints & AOP_CAS.keys():
             signals.append(Signal("aop-ca", f"{name} holds {AOP_CAS[fingerprint]}",

@@ -21,6 +21,7 @@ REJECT_CODES = re.compile(r"^(4\d\d|444)$")
 CONTENT_HANDLERS = ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
                     "memcached_pass", "try_files")
 VERIFY_VARIABLE = "$ssl_client_verify"
+CLIENT_CA_DIRECTIVES = ("ssl_client_certificate", "ssl_trusted_certificate")
 # What $ssl_client_verify can hold when a request reaches the rewrite phase, per mode: under
 # `optional` nginx itself rejects a failed certificate; under `optional_no_ca` it does not.
 LET_THROUGH = {
@@ -478,6 +479,16 @@ class Server:
     def maps(self) -> dict[str, VariableMap]:
         return self.http.maps()
 
+    def client_ca_settings(self) -> list[tuple[str, Setting]]:
+        """(directive, Setting) for each file that verifies client certificates: the client CA
+        file and the trusted CA file (which verifies clients too, it is only not advertised)."""
+        found = []
+        for name in CLIENT_CA_DIRECTIVES:
+            setting = self.setting(name)
+            if setting is not None and setting.stmt.args:
+                found.append((name, setting))
+        return found
+
     @property
     def verifies_clients(self) -> bool:
         return self.verify_mode()[0] in ("on", "optional", "optional_no_ca")
@@ -527,10 +538,14 @@ class Socket:
 
     @property
     def default(self) -> Server:
-        for server, listen in self.entries:
-            if listen.default_server:
-                return server
-        return self.entries[0][0]
+        return self.default_listen[0]
+
+    @property
+    def default_listen(self) -> tuple[Server, Listen]:
+        """The default server and its `listen` for this socket: the one marked
+        `default_server`, else the first listed."""
+        return next((entry for entry in self.entries if entry[1].default_server),
+                    self.entries[0])
 
     @property
     def default_is_explicit(self) -> bool:

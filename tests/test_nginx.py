@@ -263,12 +263,18 @@ def test_MTLS101_ssl_flag_belongs_to_the_address_port(tmp_path, pki):
     assert outcomes["SNI, no certificate"].verdict == "rejected"
 
 
-def test_MTLS102_default_server_of_another_ca_lets_its_clients_in(tmp_path, pki):
-    port, = free_ports(1)
+def shared_socket(port: int, pki: Pki) -> tuple[str, str]:
+    """B6: a default server verifying CA Y, and the protected server verifying CA X."""
     partner = server(port, pki, f"    ssl_client_certificate {pki.y};\n"
                      "    ssl_verify_client on;", name=OTHER, flags="ssl default_server")
     protected = server(port, pki, f"    ssl_client_certificate {pki.x};\n"
                        "    ssl_verify_client on;")
+    return partner, protected
+
+
+def test_MTLS102_default_server_of_another_ca_lets_its_clients_in(tmp_path, pki):
+    port, = free_ports(1)
+    partner, protected = shared_socket(port, pki)
     rules, nginx = run(tmp_path, "bad", partner + protected, [port])
     assert "MTLS102" in rules
     with nginx.start([port]):
@@ -357,10 +363,7 @@ def test_probe_command_shows_the_shared_socket_bypass_and_its_fix(tmp_path, pki)
     from conftest import run_cli
 
     port, = free_ports(1)
-    partner = server(port, pki, f"    ssl_client_certificate {pki.y};\n"
-                     "    ssl_verify_client on;", name=OTHER, flags="ssl default_server")
-    protected = server(port, pki, f"    ssl_client_certificate {pki.x};\n"
-                       "    ssl_verify_client on;")
+    partner, protected = shared_socket(port, pki)
     args = ["probe", f"127.0.0.1:{port}", "--name", NAME, "--other-name", OTHER,
             "--client-cert", pki.client_y, "--client-key", pki.client_y_key,
             "--content-marker", CONTENT, "--timeout", "5"]

@@ -44,10 +44,7 @@ class RuleContext:
         if id(server) in self._trust_sets:
             return self._trust_sets[id(server)]
         trusted: set[str] = set()
-        for name in ("ssl_client_certificate", "ssl_trusted_certificate"):
-            setting = server.setting(name)
-            if setting is None or not setting.stmt.args:
-                continue
+        for _, setting in server.client_ca_settings():
             ca = self.ca_file(server, setting)
             trusted |= ca.fingerprints if ca.certs else {"file:" + os.path.realpath(ca.path)}
         found = self._trust_sets[id(server)] = frozenset(trusted)
@@ -90,9 +87,6 @@ class Rule:
                        ref, fix)
 
 
-CA_DIRECTIVES = ("ssl_client_certificate", "ssl_trusted_certificate")
-
-
 def client_ca_settings(config: Config) -> Iterator[tuple[Server, str, Setting]]:
     """Each CA directive in effect for a server that verifies clients, once per statement
     (an http-level one shared by every server is reported once, not per server)."""
@@ -100,9 +94,8 @@ def client_ca_settings(config: Config) -> Iterator[tuple[Server, str, Setting]]:
     for server in config.servers:
         if not server.verifies_clients:
             continue
-        for directive in CA_DIRECTIVES:
-            setting = server.setting(directive)
-            if setting is not None and setting.stmt.args and id(setting.stmt) not in seen:
+        for directive, setting in server.client_ca_settings():
+            if id(setting.stmt) not in seen:
                 seen.add(id(setting.stmt))
                 yield server, directive, setting
 

@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..model import LET_THROUGH, Config, unrejected
-from . import CA_DIRECTIVES, Rule, RuleContext, optional_in_scope, where
+from . import Rule, RuleContext, optional_in_scope, where
 from .fixes import SERVER_HANDLER
 
 
@@ -71,8 +71,7 @@ class VerifyClientNotOn(Rule):
                     f"{server.label} reads $ssl_client_verify: any certificate, or none, is "
                     "accepted, so the server authenticates nobody.", fix, server)
                 continue
-            has_ca = any(server.setting(n) for n in CA_DIRECTIVES)
-            if mode == "optional_no_ca" and not has_ca:
+            if mode == "optional_no_ca" and not server.client_ca_settings():
                 yield self.finding(
                     setting.stmt,
                     f"`ssl_verify_client optional_no_ca` at {where(setting)} with no CA file: "

@@ -6,7 +6,7 @@ from typing import Iterator
 from ..findings import Finding
 from ..loader import display_path
 from ..model import Config
-from . import CA_DIRECTIVES, Rule, RuleContext, client_ca_settings, where
+from . import Rule, RuleContext, client_ca_settings, where
 
 
 class ClientCaUnusable(Rule):
@@ -95,7 +95,7 @@ class ClientCaUnusable(Rule):
             mode, setting = server.verify_mode()
             if mode not in ("on", "optional") or id(setting.stmt) in reported:
                 continue
-            if any(server.setting(d) is not None for d in CA_DIRECTIVES):
+            if server.client_ca_settings():
                 continue
             reported.add(id(setting.stmt))
             yield self.finding(

@@ -6,7 +6,7 @@ from ..cafile import CertInfo
 from ..cloudflare import AOP_CAS, ORIGIN_CA_ROOTS
 from ..findings import Finding
 from ..model import Config
-from . import CA_DIRECTIVES, Rule, RuleContext, where
+from . import Rule, RuleContext, where
 from .fixes import AOP_CA_SOURCE
 
 
@@ -83,11 +83,8 @@ class ClientCaMismatch(Rule):
                 continue
             declared = ctx.expected_for(server)
             expected = declared or frozenset(AOP_CAS)
-            sources = []
-            for directive in CA_DIRECTIVES:
-                setting = server.setting(directive)
-                if setting is not None:
-                    sources.append((directive, setting, ctx.ca_file(server, setting)))
+            sources = [(directive, setting, ctx.ca_file(server, setting))
+                       for directive, setting in server.client_ca_settings()]
             if not sources or any(ca.problem for _, _, ca in sources):
                 continue  # MTLS003 reports unusable files
             key = tuple(id(ca) for _, _, ca in sources)  # servers share their CA files

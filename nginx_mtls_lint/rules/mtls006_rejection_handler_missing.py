@@ -103,7 +103,8 @@ class RejectionHandlerMissing(Rule):
                 yield self.finding(
                     loc.stmt,
                     f"`location {loc.label}` in {server.label} has no handler rejecting {lets}: "
-                    "the checks in other locations do not apply here.", fix, server)
+                    "the checks in other locations do not apply here, so a client without a "
+                    "valid certificate gets this location's content.", fix, server)
         if not any(loc.catch_all for loc in server.locations):
             yield self.finding(
                 server.stmt,

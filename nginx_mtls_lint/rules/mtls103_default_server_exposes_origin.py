@@ -62,7 +62,7 @@ class DefaultServerExposesOrigin(Rule):
             default = config.known_default(socket)
             if fronted is None or default is None or default.rejects_handshakes_without_sni:
                 continue
-            listen = next(entry for server, entry in socket.entries if server is default)
+            listen = socket.default_listen[1]
             whose = "its own" if default is fronted else f"{default.label}'s"
             yield self.finding(
                 listen.stmt,
