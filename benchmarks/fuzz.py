@@ -20,7 +20,8 @@ def main() -> int:
     args = parser.parse_args()
     env = {**os.environ, "NGINX_MTLS_LINT_FUZZ_EXAMPLES": str(args.examples)}
     return subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            str(ROOT / "tests" / "test_properties.py")], cwd=ROOT, env=env)
+                            str(ROOT / "tests" / "test_properties.py"),
+                            str(ROOT / "tests" / "test_parser.py")], cwd=ROOT, env=env)
 
 
 if __name__ == "__main__":

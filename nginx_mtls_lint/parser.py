@@ -8,10 +8,14 @@ is unterminated, and only reads files by name (an `nginx -T` dump arrives as tex
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from sys import intern
 from dataclasses import dataclass, field
 
-from crossplane.lexer import _lex_file_object  # pinned crossplane>=0.5.8,<0.6
+# pinned crossplane>=0.5.8,<0.6: the lexer's private entry point and its Lua-block plugins
+from crossplane.errors import NgxParserBaseException
+from crossplane.lexer import EXTERNAL_LEXERS, _lex_file_object
 
 # Real configurations nest a handful of levels; anything deeper is hostile input. The cap keeps
 # every later tree walk far from Python's recursion limit.
@@ -50,6 +54,30 @@ class Parsed:
     errors: list[ParseError] = field(default_factory=list)
 
 
+# The lexer takes its input "character" by character, and every test it makes on one (space?
+# quote? brace? backslash? newline?) gives the same answer for a run of ordinary characters or
+# of blanks as for each of them, so we hand it such runs whole: a third of the time. Two places
+# need single characters: the `${...}` loop (it keeps the one blank that ends it) and the
+# Lua-block lexers; files with either get one character at a time. tests/test_parser.py checks
+# that the tokens are the same either way.
+_RUNS = re.compile(r'\\.|\n|[^\S\n]+|["\'{};#]|[^\s"\'{};#\\]+', re.S)
+
+
+def _lexer_input(text: str) -> list:
+    if "${" in text or any(name in text for name in EXTERNAL_LEXERS):
+        return [text]
+    return [_RUNS.findall(text)]
+
+
+def _tokens(text: str, stopped: list[ParseError]) -> Iterator[tuple[str, int, bool]]:
+    """(token, line, quoted) from crossplane's lexer; a lexer error ends the stream and is
+    added to `stopped`."""
+    try:
+        yield from _lex_file_object(_lexer_input(text))
+    except NgxParserBaseException as e:  # a Lua block without its "{"
+        stopped.append(ParseError(e.lineno, f"{e.strerror}; the rest of the file is not analysed"))
+
+
 def _strip_if_parens(args: list[str]) -> list[str]:
     """`if ($a = b)` lexes as ['($a', '=', 'b)']; nginx reads the condition inside."""
     if args and args[0].startswith("(") and args[-1].endswith(")"):
@@ -63,8 +91,8 @@ def parse_text(text: str, path: str) -> Parsed:
     """Parse one file's text. Errors carry nginx's wording; good statements are kept."""
     out = Parsed()
     # A final comment without a newline is dropped by the lexer; the extra newline keeps it.
-    # The lexer reads characters from an iterable of chunks; one chunk is the fastest.
-    tokens = _lex_file_object([text if text.endswith("\n") else text + "\n"])
+    stopped: list[ParseError] = []
+    tokens = _tokens(text if text.endswith("\n") else text + "\n", stopped)
     stack: list[tuple[list[Stmt], Stmt | None]] = [(out.stmts, None)]
     words: list[str] = []
     word_line = 0
@@ -126,7 +154,9 @@ def parse_text(text: str, path: str) -> Parsed:
                 closed.end_line = line
                 current = stack[-1][0]
 
-    if words:
+    if stopped:  # the lexer gave up: no guesses about what the rest would have closed
+        out.errors.extend(stopped)
+    elif words:
         error(word_line, f'unexpected end of file, directive "{words[0]}" is not terminated by ";"')
     elif len(stack) > 1:
         opener = stack[-1][1]
@@ -137,7 +167,8 @@ def parse_text(text: str, path: str) -> Parsed:
         outermost = stack[1][1]
         if outermost is not None and outermost in out.stmts:
             out.stmts.remove(outermost)
-    elif not words and text.count("\n") > last_line:  # lines after the last token
+    elif not (words or stopped) and text.count("\n") > last_line:
+        # lines after the last token
         tail = _unlexed_tail_line(text, last_line)
         if tail is not None:
             error(tail, "unexpected end of file: unterminated quoted string")

@@ -18,7 +18,8 @@ from nginx_mtls_lint.cli import main
 NAMES = ["server", "listen", "server_name", "location", "if", "return", "include", "http",
          "ssl_verify_client", "ssl_client_certificate", "ssl_trusted_certificate", "map",
          "real_ip_header", "set_real_ip_from", "error_page", "ssl_reject_handshake", "events",
-         "proxy_pass", "root", "ssl", "default", "# nginx-mtls-lint: disable=MTLS001 -- x"]
+         "proxy_pass", "root", "ssl", "default", "# nginx-mtls-lint: disable=MTLS001 -- x",
+         "content_by_lua_block", "set_by_lua_block"]
 ARGS = ["443", "80", "[::]:443", "127.0.0.1:8443", "ssl", "default_server", "on", "off",
         "optional", "optional_no_ca", "CF-Connecting-IP", "173.245.48.0/20", "/", "=", "~",
         "($ssl_client_verify", "!=", "SUCCESS)", "403", "*.conf", "nginx.conf", "$http_cf_ray",

@@ -1,0 +1,82 @@
+"""The parser hands crossplane's lexer runs of characters instead of single characters (for
+speed). These tests prove the tokens, lines and errors are exactly those of one character at a
+time, on generated text full of quotes, escapes and braces, and on every real file we have."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conftest import FIXTURES, SHARED, skip_or_fail
+from nginx_mtls_lint.parser import _lex_file_object, _lexer_input, parse_text
+
+
+def tokens(feed: list) -> tuple[list, str | None]:
+    """Every token the lexer yields, and the error it stopped with, if any."""
+    out: list = []
+    try:
+        out.extend(_lex_file_object(feed))
+    except Exception as e:  # crossplane's Lua plugin raises its own syntax errors
+        return out, f"{type(e).__name__}: {e}"
+    return out, None
+
+
+def assert_same_tokens(text: str) -> None:
+    text = text if text.endswith("\n") else text + "\n"
+    assert tokens(_lexer_input(text)) == tokens([text]), repr(text)
+
+
+PIECES = st.sampled_from([
+    " ", "  ", "\t", "\n", "\r\n", "\x0b", "\x1c", "\u00a0", "\u2028", "\\", "\\\n", "\\ ", '"',
+    "'", '\\"', "{", "}", ";", "#", "$", "${", "${x}", "$ {", "-", "(", ")", "a", "b1", "\x00",
+    "server", "location", "if", "($a", "=", "b)", "set_by_lua_block", "content_by_lua_block",
+    "例え", "-- x", "--[[", "]]",
+])
+
+
+@settings(max_examples=int(os.environ.get("NGINX_MTLS_LINT_FUZZ_EXAMPLES", "1500")),
+          deadline=None)
+@given(st.lists(st.one_of(PIECES, st.text(max_size=4)), max_size=60).map("".join))
+def test_runs_lex_like_single_characters(text: str):
+    assert_same_tokens(text)
+
+
+def test_text_with_lua_blocks_or_braced_variables_is_lexed_a_character_at_a_time():
+    assert _lexer_input("a ${x}  b;\n") == ["a ${x}  b;\n"]
+    assert _lexer_input("content_by_lua_block { x }\n") == ["content_by_lua_block { x }\n"]
+    assert _lexer_input('a  "b\\"c";\n') == [["a", "  ", '"', "b", '\\"', "c", '"', ";", "\n"]]
+
+
+def test_a_lua_block_without_its_brace_is_a_syntax_error_not_a_crash():
+    parsed = parse_text("http { server { listen 80; }\n  content_by_lua_block x;\n}\n", "f")
+    assert [(e.line, e.message) for e in parsed.errors] == [
+        (2, 'expected { to start Lua block; the rest of the file is not analysed')]
+    assert parsed.stmts == []  # the http block was cut off: not analysed, like a truncated file
+
+
+def real_files() -> list[Path]:
+    roots = [FIXTURES, SHARED / "corpus"]
+    return sorted(p for root in roots if root.exists() for p in root.rglob("*")
+                  if p.is_file() and p.stat().st_size < 2_000_000)
+
+
+def test_every_real_file_lexes_the_same():
+    if not (SHARED / "corpus").exists():
+        skip_or_fail(f"{SHARED / 'corpus'} is absent: the corpus is only in the development "
+                     "workspace")
+    files = real_files()
+    assert len(files) > 300
+    for path in files:
+        assert_same_tokens(path.read_bytes().decode("utf-8", "replace"))
+
+
+@pytest.mark.parametrize("text", [
+    'a "unterminated\n b;\n', "a b\\", "# only a comment", "x ${  y;\n", "x ${y}  z;\n",
+    "content_by_lua_block { a --b }\n c;\n}\n", "set_by_lua_block $a  { b }\n", "a\\\n b;\n",
+    "a '\\'' b;\n", "s {\n\r\n}\n", "\ufeffa b;\n",
+])
+def test_edge_cases_lex_the_same(text: str):
+    assert_same_tokens(text)
