@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import groupby
+from collections.abc import Iterator
 from typing import TextIO
 
 from rich.console import Console
@@ -26,14 +27,15 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def render(result: Result, stream: TextIO) -> None:
-    console = make_console(stream)
+def _finding_blocks(result: Result, lines_per_block: int = 2000) -> Iterator[Text]:
+    """The findings as text, a few thousand lines at a time: rich's cost is per print call."""
+    lines: list[Text] = []
     shown = [f for f in result.findings if not f.suppressed]
     for file, group in groupby(shown, key=lambda f: f.file or "(no file)"):
-        console.print(Text(file, style="bold underline"))
+        lines.append(Text(file, style="bold underline"))
         for finding in group:
             location = f"{finding.line}" if finding.line else "-"
-            console.print(Text.assemble(
+            lines.append(Text.assemble(
                 ("  " + location.rjust(5) + "  ", "dim"),
                 (finding.severity.ljust(8), STYLE[finding.severity]),
                 (f"{finding.rule} ", "bold"), (f"{finding.name}  ", "dim"),
@@ -41,13 +43,23 @@ def render(result: Result, stream: TextIO) -> None:
             ))
             source = result.workspace.source_line(finding.file, finding.line)
             if source is not None and source.strip():
-                console.print(Text.assemble(("         | ", "dim"), (source.strip(), "")))
+                lines.append(Text.assemble(("         | ", "dim"), (source.strip(), "")))
             if finding.fix:
-                lines = finding.fix.split("\n")
-                console.print(Text.assemble(("         fix: ", "green"), lines[0]))
-                for extra in lines[1:]:
-                    console.print(Text("              " + extra))
-        console.print()
+                fix_lines = finding.fix.split("\n")
+                lines.append(Text.assemble(("         fix: ", "green"), fix_lines[0]))
+                lines.extend(Text("              " + extra) for extra in fix_lines[1:])
+        lines.append(Text())
+        if len(lines) >= lines_per_block:
+            yield Text("\n").join(lines)
+            lines = []
+    if lines:
+        yield Text("\n").join(lines)
+
+
+def render(result: Result, stream: TextIO) -> None:
+    console = make_console(stream)
+    for block in _finding_blocks(result):
+        console.print(block)
     counts = summary(result)
     text = (f"{plural(counts['errors'], 'error')}, {plural(counts['warnings'], 'warning')}, "
             f"{plural(counts['notes'], 'note')} in {plural(counts['files'], 'file')} "
