@@ -24,9 +24,9 @@ def tokens(feed: list) -> tuple[list, str | None]:
     return out, None
 
 
-def assert_same_tokens(text: str) -> None:
+def assert_same_tokens(text: str, chunk: int = 1 << 16) -> None:
     text = text if text.endswith("\n") else text + "\n"
-    assert tokens(_lexer_input(text)) == tokens([text]), repr(text)
+    assert tokens(_lexer_input(text, chunk)) == tokens([text]), repr(text)
 
 
 PIECES = st.sampled_from([
@@ -39,15 +39,21 @@ PIECES = st.sampled_from([
 
 @settings(max_examples=int(os.environ.get("NGINX_MTLS_LINT_FUZZ_EXAMPLES", "1500")),
           deadline=None)
-@given(st.lists(st.one_of(PIECES, st.text(max_size=4)), max_size=60).map("".join))
-def test_runs_lex_like_single_characters(text: str):
-    assert_same_tokens(text)
+@given(st.lists(st.one_of(PIECES, st.text(max_size=4)), max_size=60).map("".join),
+       st.sampled_from([1, 2, 3, 5, 8, 1 << 16]))
+def test_runs_lex_like_single_characters(text: str, chunk: int):
+    """Also when the text is cut into runs a few characters at a time (long files are)."""
+    assert_same_tokens(text, chunk)
 
 
 def test_text_with_lua_blocks_or_braced_variables_is_lexed_a_character_at_a_time():
     assert _lexer_input("a ${x}  b;\n") == ["a ${x}  b;\n"]
     assert _lexer_input("content_by_lua_block { x }\n") == ["content_by_lua_block { x }\n"]
-    assert _lexer_input('a  "b\\"c";\n') == [["a", "  ", '"', "b", '\\"', "c", '"', ";", "\n"]]
+    assert list(_lexer_input('a  "b\\"c";\n')) == [
+        ["a", "  ", '"', "b", '\\"', "c", '"', ";", "\n"]]
+    # cut every two characters, but never between a backslash and the character it escapes
+    assert list(_lexer_input("ab\\\\\\;c;\n", 2)) == [
+        ["ab"], ["\\\\", "\\;"], ["c", ";"], ["\n"]]
 
 
 def test_a_lua_block_without_its_brace_is_a_syntax_error_not_a_crash():
@@ -79,4 +85,5 @@ def test_every_real_file_lexes_the_same():
     "a '\\'' b;\n", "s {\n\r\n}\n", "\ufeffa b;\n",
 ])
 def test_edge_cases_lex_the_same(text: str):
-    assert_same_tokens(text)
+    for chunk in (1, 2, 3, 1 << 16):
+        assert_same_tokens(text, chunk)
