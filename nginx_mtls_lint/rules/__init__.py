@@ -17,7 +17,7 @@ from typing import ClassVar, Iterator
 from ..cafile import CAFile, CAStore
 from ..cloudflare import matching_name
 from ..findings import Finding, ServerRef
-from ..model import LET_THROUGH, Config, Server, Setting
+from ..model import LET_THROUGH, Config, ErrorPage, Server, Setting
 from ..parser import Stmt
 
 RULE_ID = re.compile(r"^[A-Z]{2,8}[0-9]{3}$")
@@ -111,11 +111,11 @@ def optional_in_scope(server: Server) -> bool:
     return mode == "optional_no_ca" and not server.reads_client_verification()
 
 
-def where(setting: Setting | Stmt) -> str:
-    """`file:line`, and for a value inherited from http {} say so."""
-    stmt = setting.stmt if isinstance(setting, Setting) else setting
+def where(item: Setting | ErrorPage | Stmt) -> str:
+    """`file:line` of a directive, and for a value inherited from http {} say so."""
+    stmt = item if isinstance(item, Stmt) else item.stmt
     text = f"{stmt.file}:{stmt.line}"
-    if isinstance(setting, Setting) and setting.inherited:
+    if not isinstance(item, Stmt) and item.inherited:
         text += " (inherited from http {})"
     return text
 

@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..model import LET_THROUGH, VERIFY_VARIABLE, Config, Handler, Server, unrejected
-from . import Rule, RuleContext, optional_in_scope
+from . import Rule, RuleContext, optional_in_scope, where
 from .fixes import SERVER_HANDLER
 
 DN_VARIABLES = ("$ssl_client_s_dn", "$ssl_client_i_dn")
@@ -86,8 +86,7 @@ class RejectionHandlerMissing(Rule):
         flawed = list(self._flawed_handlers(server, mode, missing))
         for handler, why in flawed:
             yield self.finding(handler.if_stmt, f"`if ({' '.join(handler.condition)})` at "
-                               f"{handler.if_stmt.file}:{handler.if_stmt.line} {why}.", fix,
-                               server)
+                               f"{where(handler.if_stmt)} {why}.", fix, server)
         content = [loc for loc in server.all_locations() if loc.serves_content]
         covered = [loc for loc in content if not unrejected(loc.handlers, missing, server.maps)]
         if not covered:

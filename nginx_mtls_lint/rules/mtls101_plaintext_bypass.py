@@ -119,11 +119,10 @@ class PlaintextBypass(Rule):
                     "client certificate verification.", fix, server)
 
     def _plain_twin(self, server: Server, by_name: dict[str, Server]) -> Iterator[Finding]:
-        twin = next((by_name[n.lower()] for n in server.names if n and n.lower() in by_name),
-                    None)
-        if twin is None:
+        shared = next((n for n in server.names if n and n.lower() in by_name), None)
+        if shared is None:
             return
-        shared = next(n for n in server.names if n and n.lower() in by_name)
+        twin = by_name[shared.lower()]
         yield self.finding(
             server.stmt,
             f"{shared} verifies client certificates in the server at {twin.file}:{twin.line}, "

@@ -5,7 +5,7 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..model import Config, ErrorPage, Server
-from . import Rule, RuleContext
+from . import Rule, RuleContext, where
 
 # Errors nginx raises before (400), instead of (495, 496) or without (497) a certificate check.
 BYPASS_CODES = {"400": "a malformed request (a header line without a colon) is answered with "
@@ -25,7 +25,7 @@ def leak(server: Server, page: ErrorPage) -> str | None:
         named = server.named_location(target[1:])
         if named is None or named.fixed_response:
             return None
-        return f"named location `@{named.pattern}` at {named.stmt.file}:{named.stmt.line} serves it"
+        return f"named location `@{named.pattern}` at {where(named.stmt)} serves it"
     uri = target.split("?", 1)[0]
     if "$" in uri:
         uri = "/"  # a variable target can be any page of the site
@@ -34,13 +34,13 @@ def leak(server: Server, page: ErrorPage) -> str | None:
         if SITE_PAGE.search(uri):
             return f"{uri} is the site's own page, served from its root"
         return None
-    where = f"`location {location.label}` at {location.stmt.file}:{location.stmt.line}"
+    shown = f"`location {location.label}` at {where(location.stmt)}"
     if location.fixed_response:
         return None
     if location.dynamic:
-        return f"{where} hands it to the application"
+        return f"{shown} hands it to the application"
     if SITE_PAGE.search(uri):
-        return f"{where} serves the site's own {uri}"
+        return f"{shown} serves the site's own {uri}"
     return None  # a dedicated static error file
 
 
@@ -113,11 +113,10 @@ class ErrorPageBypass(Rule):
                 if how is None or (id(page.stmt), id(server)) in reported:
                     continue
                 reported.add((id(page.stmt), id(server)))
-                origin = " (inherited from http {})" if page.inherited else ""
                 yield self.finding(
                     page.stmt,
-                    f"`error_page {' '.join(page.stmt.args)}` at {page.stmt.file}:"
-                    f"{page.stmt.line}{origin} in {server.label}: {BYPASS_CODES[codes[0]]}, "
+                    f"`error_page {' '.join(page.stmt.args)}` at {where(page)} in "
+                    f"{server.label}: {BYPASS_CODES[codes[0]]}, "
                     f"and {how}: the protected content is served without a valid "
                     "certificate.",
                     "error_page " + " ".join(c for c in codes if c != "497") +
