@@ -90,6 +90,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
                             help="exit 0 even when there are findings")
         parser.add_argument("--include-suppressed", action="store_true",
                             help="also write suppressed findings to SARIF (JSON always has them)")
+        parser.add_argument("--diff", action="store_true",
+                            help="print the safe fixes as one unified diff (apply it with "
+                                 "`patch -p1` from this directory) instead of the report")
+        parser.add_argument("--unsafe-fixes", action="store_true",
+                            help="with --diff: add the fixes that can change what clients get "
+                                 "(e.g. `optional` -> `on`) or use a conventional CA path")
         parser.add_argument("--expiry-warning-days", type=int, metavar="DAYS",
                             help="warn when a client CA expires within DAYS (default: 30)")
     elif command == "inspect":
@@ -196,13 +202,29 @@ def render_findings(fmt: str, result, out: TextIO, include_suppressed: bool) -> 
                    "gitlab": ci_formats.render_gitlab}[fmt](result))
 
 
+def write_diff(result, unsafe: bool, out: TextIO) -> None:
+    from .report.edits import unified_diff
+
+    diff = unified_diff(result.findings, unsafe, set(result.workspace.dump_texts))
+    for reason in diff.left_out:
+        print(f"nginx-mtls-lint: fix left out of the diff: {reason}", file=sys.stderr)
+    out.write(diff.text)
+
+
 def run_lint(args: argparse.Namespace) -> int:
     from .lint import lint
     from .registry import load_rules
 
-    options, fail_on = options_from(args, load_rules())
+    if args.unsafe_fixes and not args.diff:
+        raise UsageError("--unsafe-fixes goes with --diff")
+    import_errors: list[str] = []
+    options, fail_on = options_from(args, load_rules(import_errors))
+    options.plugin_errors = import_errors
     result = lint(args.paths or [DEFAULT_ROOT], options, read_stdin)
-    emit(args, lambda out: render_findings(args.format, result, out, args.include_suppressed))
+    if args.diff:
+        emit(args, lambda out: write_diff(result, args.unsafe_fixes, out))
+    else:
+        emit(args, lambda out: render_findings(args.format, result, out, args.include_suppressed))
     threshold = SEVERITY_RANK[fail_on]
     failing = any(SEVERITY_RANK[f.severity] >= threshold
                   for f in result.findings if not f.suppressed)

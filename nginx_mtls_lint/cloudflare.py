@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 from .cafile import CAStore
-from .model import Model, Server, walk
+from .model import Detection, Model, Server, Signal, walk  # Signal, Detection: re-exported
 
 # SHA-256 over DER, from Cloudflare's published files (see rules/ for sources).
 AOP_CA = "9A1AC2B4BE15F9F27EEE20A734CBA4E9898F61001B3BD7C84B69B56A3E25A2B9"
@@ -40,29 +40,6 @@ CLOUDFLARE_RANGES = tuple(ipaddress.ip_network(n) for n in (
 CF_VARIABLES = re.compile(r"\$\{?(?:http_cf_connecting_ip|http_cf_ray)\b", re.IGNORECASE)
 CA_FILE_NAME = re.compile(r"cloudflare|origin[-_]?pull", re.IGNORECASE)
 ANNOTATION = re.compile(r"^\s*nginx-mtls-lint\s*:\s*(not-cloudflare|cloudflare)\s*$", re.IGNORECASE)
-
-
-@dataclass(slots=True)
-class Signal:
-    # aop-ca, origin-ca, ca-file-name, real-ip-header, set-real-ip-from, cf-variable,
-    # annotation, cli
-    kind: str
-    detail: str
-    file: str | None = None
-    line: int | None = None
-    inherited: bool = False  # set in http {} rather than in the server
-
-    def describe(self) -> str:
-        where = f" at {self.file}:{self.line}" if self.file else ""
-        origin = " (inherited from http {})" if self.inherited else ""
-        return f"{self.detail}{where}{origin}"
-
-
-@dataclass(slots=True)
-class Detection:
-    fronted: bool = False
-    signals: list[Signal] = field(default_factory=list)
-    overridden_by: Signal | None = None  # a `not-cloudflare` annotation
 
 
 @dataclass(slots=True)

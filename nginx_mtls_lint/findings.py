@@ -16,6 +16,61 @@ class ServerRef:
     line: int
 
 
+@dataclass(frozen=True, slots=True)
+class Related:
+    """A piece of evidence a verdict used, somewhere else than the finding's own line."""
+
+    file: str
+    line: int
+    label: str  # short: "Cloudflare signal: ...", "client CA file", "default server of ..."
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of the path a request takes through the configuration (a finding's trace)."""
+
+    file: str
+    line: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """Replace the text from (start_line, start_column) up to (end_line, end_column) with
+    `text`. Lines and columns are 1-based, in characters; the end column is exclusive (SARIF's
+    convention). Start == end inserts."""
+
+    file: str
+    start_line: int
+    start_column: int
+    end_line: int
+    end_column: int
+    text: str
+
+    def overlaps(self, other: "Edit") -> bool:
+        if self.file != other.file:
+            return False
+        a = ((self.start_line, self.start_column), (self.end_line, self.end_column))
+        b = ((other.start_line, other.start_column), (other.end_line, other.end_column))
+        if a[0] == a[1] and b[0] == b[1]:
+            return a[0] == b[0]  # two insertions at one place: their order is unknown
+        return a[0] < b[1] and b[0] < a[1] or a[0] == b[0]
+
+
+SAFE, UNSAFE = "safe", "unsafe"
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """A structured fix: `safe` cannot change what a valid client gets; `unsafe` can (for
+    example `optional` -> `on` refuses visitors while Cloudflare does not send its
+    certificate, or a CA path only the user knows was filled in with the conventional one)."""
+
+    title: str
+    edits: tuple[Edit, ...]
+    applicability: str = SAFE
+
+
 @dataclass(slots=True)
 class Finding:
     rule: str
@@ -29,8 +84,13 @@ class Finding:
     suppressed: bool = False
     suppression_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    related: list[Related] = field(default_factory=list)
+    fixes: list[Fix] = field(default_factory=list)
+    trace: list[Step] = field(default_factory=list)  # filled by request-flow rules
+    column: int | None = None  # 1-based, where known
+    end_column: int | None = None  # exclusive
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[str, int, str, str]:
         return (self.file or "", self.line or 0, self.rule, self.message)
 
 
@@ -100,6 +160,13 @@ DIAGNOSTICS = {
             "an unknown rule, so it silences nothing.",
             "Write `# nginx-mtls-lint: disable=RULE[,RULE] -- reason` (also `disable-next-line=`,"
             " `disable-file=`, `enable=`), with rule IDs or names from `nginx-mtls-lint rules`.",
+        ),
+        Diagnostic(
+            "MTLS909", "rule-crashed", "error",
+            "A rule raised an exception, or a plugin failed to import: its findings are missing "
+            "from this run (the other rules' findings are complete).",
+            "Report it to the rule's author with the traceback (set NGINX_MTLS_LINT_DEBUG=1), "
+            "or turn the rule off in .nginx-mtls-lint.yaml until it is fixed.",
         ),
     )
 }

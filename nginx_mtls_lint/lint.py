@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Callable, Iterable
 
 from . import suppressions
 from .cloudflare import CloudflareOptions, detect
-from .findings import Finding
+from .findings import Finding, diagnostic
 from .loader import LoadOptions, Tree, Workspace, load_inputs
-from .model import Model, build_model
+from .model import Config, Model, Server, build_model
 from .registry import rule_resolver
 from .rules import Rule, RuleContext, builtin_rules
 
@@ -21,6 +23,7 @@ class LintOptions:
     context: RuleContext = field(default_factory=RuleContext)
     rules: list[type[Rule]] | None = None  # None: every built-in rule
     levels: dict[str, str] = field(default_factory=dict)  # rule ID -> off|error|warning|note
+    plugin_errors: list[str] = field(default_factory=list)  # plugins that failed to import
 
 
 @dataclass(slots=True)
@@ -45,24 +48,54 @@ def in_focus(finding: Finding, tree: Tree) -> bool:
         finding.server is not None and finding.server.file in tree.focus)
 
 
+def run_rule(rule_class: type[Rule], config: Config, ctx: RuleContext) -> list[Finding]:
+    """One rule over one configuration. A rule that raises keeps what it found so far and
+    adds MTLS909 naming itself and the exception, at the server it was checking if known."""
+    found: list[Finding] = []
+    try:
+        found.extend(f for f in rule_class().check(config, ctx) if in_focus(f, config.tree))
+    except Exception as e:
+        if os.environ.get("NGINX_MTLS_LINT_DEBUG"):
+            raise
+        server = _server_in_traceback(e.__traceback__)
+        where = f" while checking {server.label}" if server is not None else ""
+        found.append(diagnostic(
+            "MTLS909", server.file if server else None, server.line if server else None,
+            f"rule {rule_class.id} {rule_class.name} ({rule_class.origin}) raised "
+            f"{type(e).__name__}: {e}{where}; its findings for {config.tree.root} may be "
+            "incomplete."))
+    return found
+
+
+def _server_in_traceback(tb: TracebackType | None) -> Server | None:
+    """The innermost `server` a failing rule was looking at (a local variable by that name)."""
+    server = None
+    while tb is not None:
+        candidate = tb.tb_frame.f_locals.get("server")
+        if isinstance(candidate, Server):
+            server = candidate
+        tb = tb.tb_next
+    return server
+
+
 def lint(inputs: Iterable[str], options: LintOptions,
          read_stdin: Callable[[], bytes] | None = None) -> Result:
     workspace, model = analyse(inputs, options, read_stdin)
+    options.context.source = workspace.source_line  # fix builders read lines as reporters do
     rules = options.rules if options.rules is not None else builtin_rules()
     running = [r for r in rules if options.levels.get(r.id) != "off"]
     findings = list(workspace.findings)
+    findings += [diagnostic("MTLS909", None, None, e) for e in options.plugin_errors]
     for rule_class in running:
-        rule = rule_class()
         for config in model.configs:
-            findings.extend(f for f in rule.check(config, options.context)
-                            if in_focus(f, config.tree))
+            findings.extend(run_rule(rule_class, config, options.context))
     findings += suppressions.apply(workspace.file_stmts, findings, rule_resolver(rules))
     focus = _focus_files(workspace)
     kept: dict[tuple, Finding] = {}
     for finding in findings:
         level = options.levels.get(finding.rule)
         if level == "off" or (focus is not None and finding.file not in focus
-                              and finding.rule.startswith("MTLS90")):
+                              and finding.rule.startswith("MTLS90") and finding.rule != "MTLS909"):
             continue
         if level:
             finding.severity = level

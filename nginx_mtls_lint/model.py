@@ -61,6 +61,34 @@ class Setting:
 
 
 @dataclass(slots=True)
+class Signal:
+    """One piece of evidence that a server sits behind Cloudflare (cloudflare.py finds them)."""
+
+    # aop-ca, origin-ca, ca-file-name, real-ip-header, set-real-ip-from, cf-variable,
+    # annotation, cli
+    kind: str
+    detail: str
+    file: str | None = None
+    line: int | None = None
+    inherited: bool = False  # set in http {} rather than in the server
+
+    def describe(self) -> str:
+        where = f" at {self.file}:{self.line}" if self.file else ""
+        origin = " (inherited from http {})" if self.inherited else ""
+        return f"{self.detail}{where}{origin}"
+
+
+@dataclass(slots=True)
+class Detection:
+    """Whether a server is Cloudflare-fronted, and why: computed by cloudflare.detect()
+    while the model is built (lint.analyse), read by every rule."""
+
+    fronted: bool = False
+    signals: list[Signal] = field(default_factory=list)
+    overridden_by: Signal | None = None  # a `not-cloudflare` annotation
+
+
+@dataclass(slots=True)
 class VariableMap:
     """`map $source $name { ... }`: what $name holds for a value of $source."""
 
@@ -400,7 +428,7 @@ class Server:
     handlers: list[Handler]
     default_on: list[str] = field(default_factory=list)  # sockets it is the default server of
     tls_on: list[str] = field(default_factory=list)  # its sockets that speak TLS
-    cloudflare: object = None  # filled by cloudflare.detect()
+    cloudflare: Detection = field(default_factory=Detection)  # filled by cloudflare.detect()
     _settings: dict[str, Setting | None] = field(default_factory=dict)  # every rule asks
 
     @property

@@ -9,7 +9,7 @@ is unterminated, and only reads files by name (an `nginx -T` dump arrives as tex
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from sys import intern
 from dataclasses import dataclass, field
 
@@ -194,3 +194,99 @@ def _unlexed_tail_line(text: str, last_line: int) -> int | None:
         if stripped and not stripped.startswith("#"):
             return number
     return None
+
+
+# --------------------------------------------------------------------------- columns
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A token's place: 1-based line and column, end column exclusive (SARIF's convention)."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+def _line_tokens(lines: Callable[[int], str | None], start: int,
+                 limit: int = 200) -> Iterator[tuple[str, Span]]:
+    """(token, span) from line `start` on: words (quotes kept), `;`, `{`, `}`; comments
+    skipped. Quoted strings may span lines. Ends at the end of the text or after `limit`
+    lines."""
+    number = start
+    text = lines(number)
+    column = 0
+    while text is not None and number < start + limit:
+        if column >= len(text):
+            number += 1
+            text, column = lines(number), 0
+            continue
+        char = text[column]
+        if char.isspace():
+            column += 1
+        elif char == "#":
+            column = len(text)
+        elif char in "{};":
+            yield char, Span(number, column + 1, number, column + 2)
+            column += 1
+        else:
+            first_line, first_column = number, column
+            word: list[str] = []
+            quote = char if char in "\"'" else None
+            if quote:
+                column += 1
+            while text is not None:
+                if column >= len(text):
+                    if not quote:
+                        break
+                    word.append("\n")
+                    number += 1
+                    text, column = lines(number), 0
+                    continue
+                char = text[column]
+                if char == "\\" and column + 1 < len(text):
+                    word.append(text[column:column + 2])
+                    column += 2
+                elif quote and char == quote:
+                    column += 1
+                    break
+                elif not quote and (char.isspace() or char in "{};\"'" or char == "#"):
+                    break
+                else:
+                    word.append(char)
+                    column += 1
+            yield "".join(word), Span(first_line, first_column + 1, number, column + 1)
+
+
+def locate(stmt: Stmt, lines: Callable[[int], str | None]) -> list[Span] | None:
+    """Where the words of a statement are written: its name, each argument, and last the
+    `;` or `{` that ends it; None when the text does not show it (a changed file, an `if`
+    whose parentheses the lexer split differently, a statement that starts on an earlier
+    line). `lines(n)` gives line n of the statement's file."""
+    expected = [stmt.name, *stmt.args] if stmt.name != "if" else None
+    previous = ";"
+    tokens = _line_tokens(lines, stmt.line)
+    pending: list[tuple[str, Span]] = []
+    for token, span in tokens:
+        if span.line != stmt.line and not pending:
+            return None
+        if not pending:
+            if token == stmt.name and previous in SPECIAL:
+                pending = [(token, span)]
+            previous = token if token in SPECIAL else "word"
+            continue
+        if token in (";", "{"):
+            words = [t for t, _ in pending]
+            if expected is None or words == expected or [_unquote(w) for w in words] == expected:
+                return [s for _, s in pending] + [span]
+            pending, previous = [], token
+            continue
+        if token == "}":
+            pending, previous = [], token
+            continue
+        pending.append((token, span))
+    return None
+
+
+def _unquote(word: str) -> str:
+    return re.sub(r"\\(.)", r"\1", word) if "\\" in word else word

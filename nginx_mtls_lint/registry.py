@@ -48,7 +48,10 @@ def _may_have_plugins() -> bool:
     return False
 
 
-def load_rules() -> list[type[Rule]]:
+def load_rules(import_errors: list[str] | None = None) -> list[type[Rule]]:
+    """The built-in and plugin rules. A plugin that fails to import ends the run (exit 2),
+    or, with `import_errors`, is recorded there (MTLS909) and skipped. A colliding or
+    malformed rule always ends the run."""
     rules = list(builtin_rules())
     taken = {r.id: f"built-in rule {r.id} {r.name}" for r in rules}
     taken.update({d.id: f"built-in diagnostic {d.id} {d.name}" for d in DIAGNOSTICS.values()})
@@ -62,7 +65,11 @@ def load_rules() -> list[type[Rule]]:
         try:
             loaded = entry.load()
         except Exception as e:
-            raise UsageError(f"{source} failed to load: {type(e).__name__}: {e}") from None
+            message = f"{source} failed to load: {type(e).__name__}: {e}"
+            if import_errors is None:
+                raise UsageError(message) from None
+            import_errors.append(message + "; its rules did not run.")
+            continue
         for rule in _plugin_rules(loaded):
             if not (inspect.isclass(rule) and issubclass(rule, Rule)):
                 raise UsageError(f"{source}: {rule!r} is not a nginx_mtls_lint.rules.Rule")

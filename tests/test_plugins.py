@@ -79,3 +79,23 @@ def test_colliding_plugin_is_refused(tmp_path_factory, tmp_path):
     assert result.returncode == 2
     error = result.stderr.decode()
     assert "collides with built-in rule MTLS001" in error and "Traceback" not in error
+
+
+def test_rule_that_raises_and_plugin_that_fails_to_import_are_mtls909(tmp_path_factory,
+                                                                       tmp_path):
+    env = install("crashing_plugin", tmp_path_factory.mktemp("crash"))
+    conf = ROOT / "fixtures" / "rules" / "MTLS002" / "optional_no_handler.conf"
+    result = cli(env, "--format", "json", str(conf), cwd=tmp_path)
+    assert result.returncode == 1 and b"Traceback" not in result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    assert {"MTLS002", "MTLS006"} <= {f["rule"] for f in findings}  # the built-ins still ran
+    crashed = [f for f in findings if f["rule"] == "MTLS909"]
+    (rule,) = [f for f in crashed if "BOOM001" in f["message"]]
+    assert (rule["name"], rule["line"]) == ("rule-crashed", 1)
+    assert "KeyError" in rule["message"] and "api.example.com" in rule["message"]
+    (plugin,) = [f for f in crashed if "'broken'" in f["message"]]
+    assert "ModuleNotFoundError" in plugin["message"] and plugin["file"] is None
+    assert cli(env, "--exit-zero", str(conf), cwd=tmp_path).returncode == 0
+    sarif = json.loads(cli(env, "--format", "sarif", str(conf), cwd=tmp_path).stdout)
+    notes = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert sum(n["descriptor"]["id"] == "MTLS909" for n in notes) == 2

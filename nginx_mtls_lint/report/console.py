@@ -9,7 +9,9 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
+from ..findings import Finding
 from ..lint import Result
+from .edits import preview
 from .json_report import summary
 
 STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
@@ -44,16 +46,38 @@ def _finding_blocks(result: Result, lines_per_block: int = 2000) -> Iterator[Tex
             source = result.workspace.source_line(finding.file, finding.line)
             if source is not None and source.strip():
                 lines.append(Text.assemble(("         | ", "dim"), (source.strip(), "")))
+            for step in finding.trace:
+                lines.append(Text.assemble(("         -> ", "dim"), step.label,
+                                           (f"  {step.file}:{step.line}", "dim")))
+            for related in finding.related:
+                lines.append(Text.assemble(("         = related: ", "dim"), related.label,
+                                           (f"  {related.file}:{related.line}", "dim")))
             if finding.fix:
                 fix_lines = finding.fix.split("\n")
                 lines.append(Text.assemble(("         fix: ", "green"), fix_lines[0]))
                 lines.extend(Text("              " + extra) for extra in fix_lines[1:])
+            lines.extend(_fix_previews(result, finding))
         lines.append(Text())
         if len(lines) >= lines_per_block:
             yield Text("\n").join(lines)
             lines = []
     if lines:
         yield Text("\n").join(lines)
+
+
+def _fix_previews(result: Result, finding: Finding) -> Iterator[Text]:
+    """`fix (unsafe): title` and each edit as a small diff of the lines it changes."""
+    for fix in finding.fixes:
+        yield Text.assemble((f"         fix ({fix.applicability}): ", "green"), fix.title)
+        for edit in fix.edits:
+            lines = [result.workspace.source_line(edit.file, n)
+                     for n in range(edit.start_line, edit.end_line + 1)]
+            old, new = preview(lines, edit.start_line, edit)
+            yield Text(f"           {edit.file}:{edit.start_line}", style="dim")
+            for text in old:
+                yield Text("           - " + text, style="red")
+            for text in new:
+                yield Text("           + " + text, style="green")
 
 
 def render(result: Result, stream: TextIO) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import TextIO
+from typing import Any, TextIO
 
 from .. import __version__
 from ..findings import Finding
@@ -11,7 +11,7 @@ from ..lint import Result
 JSON_VERSION = 1
 
 
-def finding_dict(finding: Finding) -> dict:
+def finding_dict(finding: Finding) -> dict[str, Any]:
     data = {
         "rule": finding.rule,
         "name": finding.name,
@@ -21,6 +21,10 @@ def finding_dict(finding: Finding) -> dict:
         "line": finding.line,
         "server": asdict(finding.server) if finding.server else None,
         "fix": finding.fix,
+        "related": [asdict(r) for r in finding.related],
+        "fixes": [{"title": fix.title, "applicability": fix.applicability,
+                   "edits": [asdict(e) for e in fix.edits]} for fix in finding.fixes],
+        "trace": [asdict(s) for s in finding.trace],
     }
     if finding.suppressed:
         data["suppressed"] = True

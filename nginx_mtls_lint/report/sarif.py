@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
+from typing import Any
 
 from .. import RULES_URL, __version__, HOMEPAGE
-from ..findings import DIAGNOSTICS, Diagnostic, Finding
+from ..findings import DIAGNOSTICS, Diagnostic, Finding, Fix
 from ..lint import Result
 from ..rules import Rule
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 # Environment problems, not configuration defects: notifications rather than alerts.
-NOTIFICATION_RULES = {"MTLS901", "MTLS904"}
+NOTIFICATION_RULES = {"MTLS901", "MTLS904", "MTLS909"}
 
 
 def _descriptor(rule: type[Rule] | Diagnostic) -> dict:
@@ -68,17 +69,62 @@ def _uri(file: str) -> tuple[str, str | None]:
     return urllib.parse.quote(file.replace(os.sep, "/")), "%SRCROOT%"
 
 
-def _location(result: Result, finding: Finding) -> dict:
-    uri, base = _uri(finding.file or "")
+def _artifact(file: str) -> dict[str, str]:
+    uri, base = _uri(file)
     artifact = {"uri": uri}
     if base:
         artifact["uriBaseId"] = base
-    region = {"startLine": finding.line or 1}
-    source = result.workspace.source_line(finding.file, finding.line)
+    return artifact
+
+
+def _line_location(result: Result, file: str | None, line: int | None) -> dict[str, Any]:
+    """A whole line (its text without the indentation) as a SARIF physicalLocation."""
+    region = {"startLine": line or 1}
+    source = result.workspace.source_line(file, line)
     if source and source.strip():
         region["startColumn"] = utf16_len(source) - utf16_len(source.lstrip()) + 1
         region["endColumn"] = utf16_len(source.rstrip()) + 1
-    return {"physicalLocation": {"artifactLocation": artifact, "region": region}}
+    return {"physicalLocation": {"artifactLocation": _artifact(file or ""), "region": region}}
+
+
+def _location(result: Result, finding: Finding) -> dict[str, Any]:
+    return _line_location(result, finding.file, finding.line)
+
+
+def _utf16_column(result: Result, file: str, line: int, column: int) -> int:
+    source = result.workspace.source_line(file, line)
+    return utf16_len(source[:column - 1]) + 1 if source else column
+
+
+def _fix(result: Result, fix: Fix) -> dict[str, Any]:
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for e in fix.edits:
+        by_file.setdefault(e.file, []).append({
+            "deletedRegion": {
+                "startLine": e.start_line,
+                "startColumn": _utf16_column(result, e.file, e.start_line, e.start_column),
+                "endLine": e.end_line,
+                "endColumn": _utf16_column(result, e.file, e.end_line, e.end_column)},
+            "insertedContent": {"text": e.text}})
+    return {"description": {"text": fix.title},
+            "artifactChanges": [{"artifactLocation": _artifact(file), "replacements": changes}
+                                for file, changes in by_file.items()],
+            "properties": {"applicability": fix.applicability}}
+
+
+def _evidence(result: Result, item: dict[str, Any], finding: Finding) -> None:
+    """relatedLocations, fixes and codeFlows of a result, when the finding has them."""
+    if finding.related:
+        item["relatedLocations"] = [
+            {"id": i, **_line_location(result, r.file, r.line), "message": {"text": r.label}}
+            for i, r in enumerate(finding.related, 1)]
+    if finding.fixes:
+        item["fixes"] = [_fix(result, fix) for fix in finding.fixes]
+    if finding.trace:
+        item["codeFlows"] = [{"threadFlows": [{"locations": [
+            {"location": {**_line_location(result, s.file, s.line),
+                          "message": {"text": s.label}}}
+            for s in finding.trace]}]}]
 
 
 def render(result: Result, include_suppressed: bool = False) -> str:
@@ -103,6 +149,7 @@ def render(result: Result, include_suppressed: bool = False) -> str:
             "message": {"text": message},
             "locations": [_location(result, finding)],
         }
+        _evidence(result, item, finding)
         if finding.suppressed:
             item["suppressions"] = [{"kind": "inSource",
                                      "justification": finding.suppression_reason or ""}]

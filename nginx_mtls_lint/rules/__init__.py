@@ -12,11 +12,11 @@ import inspect
 import os
 import re
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterator
+from typing import Callable, ClassVar, Iterable, Iterator
 
 from ..cafile import CAFile, CAStore
 from ..cloudflare import matching_name
-from ..findings import Finding, ServerRef
+from ..findings import Finding, Fix, Related, ServerRef, Step
 from ..model import LET_THROUGH, Config, ErrorPage, Server, Setting
 from ..parser import Stmt
 
@@ -34,6 +34,9 @@ class RuleContext:
     # (server_name pattern, fingerprints) for zone-level or per-hostname AOP certificates.
     expected_cas: list[tuple[str, frozenset[str]]] = field(default_factory=list)
     _trust_sets: dict[int, frozenset[str]] = field(default_factory=dict)  # per server, once
+    # (file, line) -> the text of that line, for fix builders that need columns; the engine
+    # sets it to the reporters' own reader (each file read once). None: no structured fixes.
+    source: Callable[[str | None, int | None], str | None] | None = None
 
     def ca_file(self, server: Server, setting: Setting) -> CAFile:
         return self.cas.inspect(server.tree.resolve(setting.value))
@@ -79,12 +82,18 @@ class Rule:
         return cls.doc().split("\n", 1)[0].strip()
 
     def finding(self, at: Stmt, message: str, fix: str | None, server: Server | None = None,
-                severity: str | None = None) -> Finding:
+                severity: str | None = None, *, related: Iterable[Related] = (),
+                fixes: Iterable[Fix] = (), trace: Iterable[Step] = ()) -> Finding:
+        """A finding at `at`. `fix` is the fix as text (always shown); `fixes` the same as
+        edits (rules/fixes.py builds them), `related` the evidence elsewhere, `trace` the
+        path a request takes to the hole."""
         ref = None
         if server is not None:
             ref = ServerRef([n for n in server.names if n], server.file, server.line)
+        here = (at.file, at.line)
+        shown = list(dict.fromkeys(r for r in related if (r.file, r.line) != here))
         return Finding(self.id, self.name, severity or self.severity, message, at.file, at.line,
-                       ref, fix)
+                       ref, fix, related=shown, fixes=list(fixes), trace=list(trace))
 
 
 def client_ca_settings(config: Config) -> Iterator[tuple[Server, str, Setting]]:
@@ -118,6 +127,36 @@ def where(item: Setting | ErrorPage | Stmt) -> str:
     if not isinstance(item, Stmt) and item.inherited:
         text += " (inherited from http {})"
     return text
+
+
+def evidence(item: Setting | ErrorPage | Stmt, label: str) -> Related:
+    """A related location for a directive; one inherited from http {} says so."""
+    stmt = item if isinstance(item, Stmt) else item.stmt
+    if not isinstance(item, Stmt) and item.inherited:
+        label += " (inherited from http {})"
+    return Related(stmt.file, stmt.line, label)
+
+
+def cloudflare_evidence(server: Server) -> list[Related]:
+    """Every Cloudflare signal of a server that is written somewhere (not command-line ones)."""
+    return [Related(s.file, s.line, "Cloudflare signal: " + s.detail +
+                    (" (inherited from http {})" if s.inherited else ""))
+            for s in server.cloudflare.signals if s.file and s.line]
+
+
+def inherits(server: Server, setting: Setting | ErrorPage | None) -> list[Related]:
+    """The server a setting from http {} applies to, as a related location."""
+    if setting is None or not setting.inherited:
+        return []
+    return [Related(server.file, server.line, f"{server.label} inherits it from http {{}}")]
+
+
+def ca_evidence(server: Server) -> list[Related]:
+    """The files that verify a server's client certificates."""
+    labels = {"ssl_client_certificate": "client CA file",
+              "ssl_trusted_certificate": "trusted CA file (verifies clients too)"}
+    return [evidence(setting, f"{labels[name]} {setting.value}")
+            for name, setting in server.client_ca_settings()]
 
 
 def builtin_rules() -> list[type[Rule]]:

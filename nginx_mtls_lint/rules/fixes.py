@@ -1,4 +1,15 @@
-"""Fix texts shared by several rules."""
+"""Fixes shared by several rules: as text, and as edits (structured fixes)."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from ..findings import SAFE, UNSAFE, Edit, Fix
+from ..model import Server
+from ..parser import Span, Stmt, locate
+
+# (file, line) -> that line's text: RuleContext.source
+Source = Optional[Callable[[Optional[str], Optional[int]], Optional[str]]]
 
 AOP_CA_PATH = "/etc/nginx/certs/origin-pull-ca.pem"
 ENFORCE_AOP = (
@@ -11,3 +22,99 @@ AOP_CA_SOURCE = (
     "(SHA-256 9A:1A:C2:B4:...:A2:B9)."
 )
 SERVER_HANDLER = "if ($ssl_client_verify != SUCCESS) { return 403; }"
+
+
+# --------------------------------------------------------------------------- structured fixes
+# Rules speak in statements; these builders turn them into edits with columns, reading the
+# statement's lines through ctx.source (the reporters' reader: each file read once). A builder
+# returns None when the text does not show the statement as parsed; a fix with such an edit is
+# left out rather than guessed.
+
+CONVENTIONAL_PATH_NOTE = (f" (uses the conventional path {AOP_CA_PATH}: put Cloudflare's "
+                          "origin-pull CA there, or change the path)")
+
+
+def _spans(source: Source, stmt: Stmt) -> list[Span] | None:
+    if source is None:
+        return None
+    return locate(stmt, lambda number: source(stmt.file, number))
+
+
+def _indent(line: str) -> str:
+    return line[:len(line) - len(line.lstrip())]
+
+
+def replace_word(source: Source, stmt: Stmt, index: int, text: str) -> Edit | None:
+    """Replace the statement's name (index 0) or its argument `index`."""
+    spans = _spans(source, stmt)
+    if spans is None or index >= len(spans) - 1:
+        return None
+    s = spans[index]
+    return Edit(stmt.file, s.line, s.column, s.end_line, s.end_column, text)
+
+
+def replace_statement(source: Source, stmt: Stmt, text: str) -> Edit | None:
+    """Replace the whole statement, from its name to its `;`."""
+    spans = _spans(source, stmt)
+    if spans is None or stmt.block is not None:
+        return None
+    first, last = spans[0], spans[-1]
+    return Edit(stmt.file, first.line, first.column, last.end_line, last.end_column, text)
+
+
+def delete_statement(source: Source, stmt: Stmt) -> Edit | None:
+    """Remove a statement; its whole line when nothing else but a comment is written on it."""
+    spans = _spans(source, stmt)
+    if spans is None or stmt.block is not None:
+        return None
+    first, last = spans[0], spans[-1]
+    line = source(stmt.file, first.line) or ""
+    rest = line[last.end_column - 1:].strip()
+    if first.line == last.end_line and not line[:first.column - 1].strip() and (
+            not rest or rest.startswith("#")):  # alone on its line (a comment about it goes too)
+        return Edit(stmt.file, first.line, 1, first.line + 1, 1, "")
+    return Edit(stmt.file, first.line, first.column, last.end_line, last.end_column, "")
+
+
+def insert_after(source: Source, stmt: Stmt, text: str) -> Edit | None:
+    """Insert lines after the line that ends the statement (after its `{` for a block, so
+    the text goes inside it), indented like the statement (one level deeper in a block)."""
+    spans = _spans(source, stmt)
+    if spans is None:
+        return None
+    end = spans[-1]
+    line = source(stmt.file, end.line) or ""
+    indent = _indent(source(stmt.file, stmt.line) or "")
+    if stmt.block is not None:
+        indent += "    "
+    lines = "".join("\n" + indent + part for part in text.split("\n"))
+    return Edit(stmt.file, end.line, len(line) + 1, end.line, len(line) + 1, lines)
+
+
+def make_fix(title: str, *edits: Edit | None, unsafe: bool = False) -> list[Fix]:
+    """[Fix] when every edit could be placed, else []. A fix that writes the conventional CA
+    path is unsafe (only the user knows where the CA is) and its title says so."""
+    if not edits or any(e is None for e in edits):
+        return []
+    placed = tuple(e for e in edits if e is not None)
+    if any(AOP_CA_PATH in e.text for e in placed):
+        unsafe, title = True, title + CONVENTIONAL_PATH_NOTE
+    return [Fix(title, placed, UNSAFE if unsafe else SAFE)]
+
+
+def server_handler_fix(source: Source, server: Server) -> list[Fix]:
+    """The server-level `$ssl_client_verify` handler, after the server's own
+    `ssl_verify_client` (else first in the server block)."""
+    own = server.scope.first("ssl_verify_client")
+    edit = insert_after(source, own if own is not None else server.stmt, SERVER_HANDLER)
+    return make_fix("reject clients without a valid certificate at server level (refuses "
+                    "visitors while Cloudflare does not send its certificate)", edit,
+                    unsafe=True)
+
+
+def without_codes(source: Source, stmt: Stmt, codes: set[str]) -> Edit | None:
+    """An `error_page` without some of its codes: deleted when none is left."""
+    kept = [a for a in stmt.args[:-1] if a not in codes]
+    if not any(a.isdigit() for a in kept):
+        return delete_statement(source, stmt)
+    return replace_statement(source, stmt, " ".join(["error_page", *kept, stmt.args[-1]]) + ";")

@@ -4,8 +4,9 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..model import LET_THROUGH, Config, unrejected
-from . import Rule, RuleContext, optional_in_scope, where
-from .fixes import SERVER_HANDLER
+from . import (Rule, RuleContext, ca_evidence, cloudflare_evidence, inherits, optional_in_scope,
+               where)
+from .fixes import AOP_CA_PATH, SERVER_HANDLER, insert_after, make_fix, replace_word
 
 
 class VerifyClientNotOn(Rule):
@@ -64,12 +65,18 @@ class VerifyClientNotOn(Rule):
             mode, setting = server.verify_mode()
             fix = (f"ssl_verify_client on;  # or keep {mode} and add at server level: "
                    f"{SERVER_HANDLER}")
+            to_on = replace_word(ctx.source, setting.stmt, 1, "on")
+            fixes = make_fix(f"`ssl_verify_client on` (refuses visitors while Cloudflare does "
+                             "not send its certificate)", to_on, unsafe=True)
+            related = [*cloudflare_evidence(server), *ca_evidence(server),
+                       *inherits(server, setting)]
             if not server.cloudflare.fronted:
                 yield self.finding(
                     setting.stmt,
                     f"`ssl_verify_client optional_no_ca` at {where(setting)} and nothing in "
                     f"{server.label} reads $ssl_client_verify: any certificate, or none, is "
-                    "accepted, so the server authenticates nobody.", fix, server)
+                    "accepted, so the server authenticates nobody.", fix, server,
+                    fixes=fixes, related=related)
                 continue
             if mode == "optional_no_ca" and not server.client_ca_settings():
                 yield self.finding(
@@ -77,7 +84,9 @@ class VerifyClientNotOn(Rule):
                     f"`ssl_verify_client optional_no_ca` at {where(setting)} with no CA file: "
                     f"{server.label} cannot tell Cloudflare from anyone else.",
                     "ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;\n"
-                    "ssl_verify_client on;", server)
+                    "ssl_verify_client on;", server, related=related,
+                    fixes=make_fix("verify against the origin-pull CA", to_on, insert_after(
+                        ctx.source, setting.stmt, f"ssl_client_certificate {AOP_CA_PATH};")))
                 continue
             let_through = " or ".join(dict.fromkeys(v.split(":")[0] for v in LET_THROUGH[mode]))
             if unrejected(server.handlers, LET_THROUGH[mode], server.maps):
@@ -86,10 +95,12 @@ class VerifyClientNotOn(Rule):
                     f"`ssl_verify_client {mode}` at {where(setting)} on Cloudflare-fronted "
                     f"{server.label}, and no server-level handler rejects {let_through}: a "
                     "direct client without a valid certificate gets in.",
-                    fix, server)
+                    fix, server, fixes=fixes, related=related)
             else:
                 yield self.finding(
                     setting.stmt,
                     f"`ssl_verify_client {mode}` at {where(setting)}: a server-level "
                     f"`$ssl_client_verify` handler covers it, but `on` needs no handler.",
-                    "ssl_verify_client on;", server, severity="warning")
+                    "ssl_verify_client on;", server, severity="warning", related=related,
+                    fixes=make_fix("`ssl_verify_client on` (the handler already refuses the "
+                                   "same clients)", to_on))

@@ -5,7 +5,7 @@ from typing import Iterator
 from ..findings import Finding
 from ..model import LET_THROUGH, VERIFY_VARIABLE, Config, Handler, Server, unrejected
 from . import Rule, RuleContext, optional_in_scope, where
-from .fixes import SERVER_HANDLER
+from .fixes import SERVER_HANDLER, server_handler_fix
 
 DN_VARIABLES = ("$ssl_client_s_dn", "$ssl_client_i_dn")
 
@@ -78,15 +78,17 @@ class RejectionHandlerMissing(Rule):
                 continue  # a server-level return answers every request before any content
             missing = unrejected(server.handlers, LET_THROUGH[mode], server.maps)
             if missing:
-                yield from self._uncovered(server, mode, tuple(missing))
+                yield from self._uncovered(server, mode, tuple(missing), ctx)
 
-    def _uncovered(self, server: Server, mode: str, missing: tuple[str, ...]) -> Iterator[Finding]:
+    def _uncovered(self, server: Server, mode: str, missing: tuple[str, ...],
+                   ctx: RuleContext) -> Iterator[Finding]:
         lets = " and ".join(dict.fromkeys(v.split(":")[0] for v in missing))
         fix = f"Add at server level: {SERVER_HANDLER}  (or use ssl_verify_client on;)"
         flawed = list(self._flawed_handlers(server, mode, missing))
         for handler, why in flawed:
             yield self.finding(handler.if_stmt, f"`if ({' '.join(handler.condition)})` at "
-                               f"{where(handler.if_stmt)} {why}.", fix, server)
+                               f"{where(handler.if_stmt)} {why}.", fix, server,
+                               fixes=server_handler_fix(ctx.source, server))
         content = [loc for loc in server.all_locations() if loc.serves_content]
         covered = [loc for loc in content if not unrejected(loc.handlers, missing, server.maps)]
         if not covered:
@@ -95,7 +97,7 @@ class RejectionHandlerMissing(Rule):
                     server.stmt,
                     f"{server.label} uses `ssl_verify_client {mode}` and no handler rejects "
                     f"{lets}: every location is served to clients without a valid certificate.",
-                    fix, server)
+                    fix, server, fixes=server_handler_fix(ctx.source, server))
             return
         for loc in content:
             if loc not in covered:
@@ -103,12 +105,14 @@ class RejectionHandlerMissing(Rule):
                     loc.stmt,
                     f"`location {loc.label}` in {server.label} has no handler rejecting {lets}: "
                     "the checks in other locations do not apply here, so a client without a "
-                    "valid certificate gets this location's content.", fix, server)
+                    "valid certificate gets this location's content.", fix, server,
+                    fixes=server_handler_fix(ctx.source, server))
         if not any(loc.catch_all for loc in server.locations):
             yield self.finding(
                 server.stmt,
                 f"{server.label} has no `location /`: requests matching no location are "
-                f"served from its root without a `$ssl_client_verify` check.", fix, server)
+                f"served from its root without a `$ssl_client_verify` check.", fix, server,
+                fixes=server_handler_fix(ctx.source, server))
 
     def _flawed_handlers(self, server: Server, mode: str,
                          missing: tuple[str, ...]) -> Iterator[tuple[Handler, str]]:

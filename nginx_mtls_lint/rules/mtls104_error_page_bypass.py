@@ -5,7 +5,8 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..model import Config, ErrorPage, Server
-from . import Rule, RuleContext, where
+from . import Rule, RuleContext, inherits, where
+from .fixes import make_fix, without_codes
 
 # Errors nginx raises before (400), instead of (495, 496) or without (497) a certificate check.
 BYPASS_CODES = {"400": "a malformed request (a header line without a colon) is answered with "
@@ -123,4 +124,7 @@ class ErrorPageBypass(Rule):
                     " =403 /cert-required.html;  with  location = /cert-required.html "
                     "{ internal; root /usr/share/nginx/errors; }" +
                     ("; for 497: error_page 497 =301 https://$host$request_uri;"
-                     if "497" in codes else ""), server)
+                     if "497" in codes else ""), server, related=inherits(server, page),
+                    fixes=make_fix(f"drop {' '.join(codes)} from this error_page (nginx answers "
+                                   "them with 400 itself)",
+                                   without_codes(ctx.source, page.stmt, set(codes))))
