@@ -51,8 +51,9 @@ def _name(cn: str):
 
 
 def make_cert(cn: str, *, issuer=None, ca: bool = True, days_from: int = -1,
-              days_to: int = 3650, key=None):
-    """A certificate (and its key); self-signed unless issuer=(cert, key)."""
+              days_to: int = 3650, key=None, key_ids: bool = False):
+    """A certificate (and its key); self-signed unless issuer=(cert, key). `key_ids` adds
+    the subject and authority key identifiers real CAs put in their certificates."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -73,6 +74,11 @@ def make_cert(cn: str, *, issuer=None, ca: bool = True, days_from: int = -1,
     if not ca:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
+    if key_ids:
+        builder = builder.add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+        ).add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            issuer_key.public_key()), critical=False)
     return builder.sign(issuer_key, hashes.SHA256()), key
 
 
@@ -99,6 +105,7 @@ def certs_dir(tmp_path_factory) -> Path:
     leaf, leaf_key = make_cert("client.example.com", issuer=(internal, internal_key), ca=False)
     files = {
         "internal-ca.pem": pem(internal),
+        "client-ca.pem": pem(internal),  # the expected CA of fixtures/flow/
         "other-ca.pem": pem(other),
         "internal-plus-other.pem": pem(internal, other),
         "intermediate-only.pem": pem(intermediate),

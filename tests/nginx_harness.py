@@ -39,10 +39,18 @@ def nginx_version() -> str:
     return result.stderr.strip().split("/")[-1]
 
 
-class Nginx:
-    """One nginx master in `prefix`, with `http_body` inside http {}."""
+def http_defaults(prefix: Path) -> str:
+    """Directives for http {} that keep logs and temporary files inside `prefix`."""
+    return ("    access_log off;\n    default_type text/html;\n"
+            + "".join(f"    {kind}_temp_path {prefix}/{kind}_temp;\n"
+                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")))
 
-    def __init__(self, prefix: Path, http_body: str):
+
+class Nginx:
+    """One nginx master in `prefix`, with `http_body` inside http {} (or `conf_text`, a
+    complete nginx.conf holding events {} and http {})."""
+
+    def __init__(self, prefix: Path, http_body: str = "", conf_text: str | None = None):
         self.prefix = prefix
         self.prefix.mkdir(parents=True, exist_ok=True)
         (prefix / "logs").mkdir(exist_ok=True)
@@ -52,14 +60,11 @@ class Nginx:
             (www / page).write_text(f"<p>{CONTENT}</p>\n")
         user = "user root;\n" if os.geteuid() == 0 else ""  # workers read the test's files
         self.conf = prefix / "nginx.conf"
-        self.conf.write_text(
-            f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\n"
-            f"error_log {prefix}/logs/error.log info;\n"
-            "events { worker_connections 64; }\n"
-            "http {\n    access_log off;\n    default_type text/html;\n"
-            + "".join(f"    {kind}_temp_path {prefix}/{kind}_temp;\n"
-                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-            + http_body + "\n}\n")
+        head = (f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\n"
+                f"error_log {prefix}/logs/error.log info;\n")
+        self.conf.write_text(head + conf_text if conf_text is not None else
+            head + "events { worker_connections 64; }\n"
+            "http {\n" + http_defaults(prefix) + http_body + "\n}\n")
         self.process: subprocess.Popen | None = None
 
     def check(self) -> subprocess.CompletedProcess:

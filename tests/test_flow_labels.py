@@ -1,0 +1,507 @@
+"""Every configuration under fixtures/flow/ carries the label a real nginx gave it; re-prove it.
+
+Each case is `fixtures/flow/<case>/nginx.conf` (plus any file it includes), written as a user
+would (`listen 443 ssl;`, `/etc/nginx/certs/...`, `root /var/www/...`, `proxy_pass
+http://127.0.0.1:3000`), with a header:
+
+    # label: bypass | held | broken
+    # proof: client=none uri=/static/app.css host=app.example.com -> content
+    # facts: §7 <the statement it proves>
+    # uris: /extra /uris          (optional: more URIs to try)
+    # valid: client=plain src=loopback port=8080   (optional: who the legitimate client is)
+
+`client` is none | selfsigned (self-signed, the valid client's name) | forged (a home-made CA
+with the expected CA's name issued it, with the valid client's name) | other (a certificate
+of other-ca.pem) | valid (client-ca.pem) | plain (plain HTTP). `src` is direct (anyone on the
+Internet), cf (a Cloudflare edge address, sending CF-Connecting-IP) or loopback; `sni` is host
+or none; `spoof=ADDR` sends ADDR in CF-Connecting-IP, X-Forwarded-For and X-Real-IP. After
+`->`: content, nocontent, a status code, or closed.
+
+The test runs nginx as written, with its real ports, inside a private network namespace (root
+only): the origin answers on 192.0.2.10, a Cloudflare edge connects from 173.245.48.5, a direct
+client from 198.51.100.7. Only paths are rewritten (certificates, roots, logs). Upstreams on
+127.0.0.1:<port> are a small application answering the marker (9000-9099: none here). Then it
+tries every client kind x source x SNI x method x URI (derived from the locations) x host:
+  bypass: the proof requests got content, and so did at least one client without a valid
+          certificate of the expected CA;
+  held:   no such client got content on any request, the valid client did;
+  broken: the valid client got no content on any URI, and nobody else did either.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from dataclasses import asdict, dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, key_pem, make_cert, pem, skip_or_fail
+from nginx_harness import CONTENT, Nginx, http_defaults, nginx_binary
+from nginx_mtls_lint.probe import _read
+
+pytestmark = [pytest.mark.nginx, pytest.mark.slow]
+
+FLOW = FIXTURES / "flow"
+CASES = sorted(p for p in FLOW.iterdir() if (p / "nginx.conf").is_file()) if FLOW.is_dir() \
+    else []
+ORIGIN, EDGE, DIRECT = "192.0.2.10", "173.245.48.5", "198.51.100.7"
+VISITOR = "203.0.113.50"  # the visitor Cloudflare names in CF-Connecting-IP
+SOURCES = {"direct": DIRECT, "cf": EDGE, "loopback": "127.0.0.1"}
+NOT_VALID = ("none", "selfsigned", "forged", "other")
+CLIENT_NAME, CA_NAME = "edge.client.example", "Example Client CA"
+CASE_TIMEOUT = 240
+
+
+# --------------------------------------------------------------------------- the case header
+
+@dataclass(frozen=True)
+class Request:
+    client: str = "none"
+    src: str = ""
+    sni: str = "host"
+    method: str = "GET"
+    uri: str = "/"
+    host: str = ""
+    port: int = 0
+    spoof: str = ""
+
+    def complete(self, case: "Case") -> "Request":
+        plain = self.client == "plain"
+        return replace(self, src=self.src or ("cf" if self.client == "valid" else "direct"),
+                       host=self.host or case.hosts[0],
+                       port=self.port or (case.plain_ports or [80])[0] if plain else
+                       self.port or (case.tls_ports or [443])[0])
+
+    def __str__(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in asdict(self).items() if v)
+
+
+@dataclass
+class Case:
+    folder: Path
+    label: str
+    proofs: list[tuple[Request, str]]
+    valid: Request
+    uris: list[str]
+    hosts: list[str]
+    tls_ports: list[int]
+    plain_ports: list[int]
+    loopback_ports: list[int]
+    spoofs: list[str]
+    upstreams: list[int]
+
+
+HEADER = re.compile(r"^#\s*(label|proof|facts|uris|valid):\s*(.*?)\s*$")
+LISTEN = re.compile(r"^\s*listen\s+([^;#]+);", re.M)
+LOCATION = re.compile(r"\blocation\s+(=|\^~|~\*?)?\s*(\"[^\"]+\"|[^\s{]+)\s*\{")
+UPSTREAM = re.compile(r"(?:_pass\s+https?://|^\s*server\s+)127\.0\.0\.1:(\d+)", re.M)
+
+
+def parse_request(text: str) -> Request:
+    fields = dict(item.split("=", 1) for item in text.split())
+    if "port" in fields:
+        fields["port"] = int(fields["port"])
+    return Request(**fields)
+
+
+def case_texts(folder: Path) -> str:
+    return "\n".join(p.read_text() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def listens(text: str) -> list[tuple[str, int, bool]]:
+    """(address, port, ssl) for each IPv4 or wildcard listen; address '*' for every one."""
+    found = []
+    for args in LISTEN.findall(text):
+        words = args.split()
+        address, _, port = words[0].rpartition(":")
+        if address.startswith("[") or words[0].startswith("unix:"):
+            continue
+        if not port.isdigit():  # `listen 8080` or `listen 127.0.0.1` (port 80)
+            address, port = (words[0], "80") if "." in words[0] else ("*", words[0])
+        found.append((address if address not in ("", "*", "0.0.0.0") else "*", int(port),
+                      "ssl" in words[1:]))
+    return found
+
+
+def location_uris(text: str) -> list[str]:
+    uris = []
+    for modifier, pattern in LOCATION.findall(text):
+        pattern = pattern.strip('"')
+        if pattern.startswith("@"):
+            continue
+        if modifier in ("~", "~*"):
+            uri = regex_example(pattern)
+            if uri:
+                uris.append(uri)
+        elif modifier == "=":
+            uris.append(pattern)
+        else:
+            uris.append(pattern + "page.html" if pattern.endswith("/") else pattern)
+    return uris
+
+
+def regex_example(pattern: str) -> str | None:
+    """A URI the regex matches, for the simple regexes configurations use; None otherwise."""
+    text = pattern.lstrip("^").rstrip("$")
+    text = re.sub(r"\(\?:|\(\?<\w+>|\(\?P<\w+>", "(", text)
+    text = re.sub(r"\(([^()|]*)\|[^()]*\)", r"\1", text)  # (a|b) -> a
+    text = re.sub(r"\[\^/\]\+|\[\^/\]\*|\.\+|\.\*|\\w\+|\[a-z0-9-\]\+|\[0-9\]\+|\\d\+",
+                  "x1", text)
+    text = text.replace("\\.", ".").replace("\\/", "/").replace("(", "").replace(")", "")
+    text = text.replace("?", "")
+    uri = text if text.startswith("/") else "/" + text
+    flags = re.I if pattern.startswith("(?i)") else 0
+    try:
+        return uri if re.search(pattern, uri, flags) else None
+    except re.error:
+        return None
+
+
+def spoof_addresses(text: str) -> list[str]:
+    """Addresses a direct client might claim with a real-IP header: one inside each range
+    that an allow list or a geo block names, and a Cloudflare edge address."""
+    if "real_ip_header" not in text:
+        return []
+    found = ["173.245.48.77"]
+    for cidr in re.findall(r"(?:allow\s+|^\s*)(\d+\.\d+\.\d+\.\d+(?:/\d+)?)\s", text, re.M):
+        network = ipaddress.ip_network(cidr, strict=False)
+        address = str(network.network_address + (1 if network.num_addresses > 1 else 0))
+        if address not in found:
+            found.append(address)
+    return found[:5]
+
+
+def load_case(folder: Path) -> Case:
+    text = case_texts(folder)
+    head: dict[str, list[str]] = {}
+    for line in (folder / "nginx.conf").read_text().splitlines():
+        match = HEADER.match(line)
+        if match:
+            head.setdefault(match.group(1), []).append(match.group(2))
+    assert head.get("label") and head["label"][0] in ("bypass", "held", "broken"), folder
+    assert head.get("proof") and head.get("facts"), f"{folder}: # proof: and # facts: needed"
+    proofs = []
+    for line in head["proof"]:
+        request, _, expected = line.partition("->")
+        proofs.append((parse_request(request), expected.strip() or "content"))
+    hosts = []
+    for request, _ in proofs:
+        if request.host and request.host not in hosts:
+            hosts.append(request.host)
+    assert hosts, f"{folder}: name the host in a # proof: line"
+    found = listens(text)
+    tls = sorted({p for a, p, s in found if a == "*" and s})
+    plain = sorted({p for a, p, s in found if a == "*" and p not in tls})
+    loopback = sorted({p for a, p, _ in found if a in ("*", "127.0.0.1")})
+    uris = ["/", "/page.html", "/zz-unmatched/page.html"] + location_uris(text)
+    uris += [r.uri for r, _ in proofs] + " ".join(head.get("uris", [])).split()
+    valid = parse_request(head["valid"][0]) if head.get("valid") else Request(client="valid")
+    return Case(folder, head["label"][0], proofs, valid, list(dict.fromkeys(uris)), hosts,
+                tls, plain, loopback, spoof_addresses(text),
+                sorted({int(p) for p in UPSTREAM.findall(text)}))
+
+
+# --------------------------------------------------------------------------- certificates
+
+@pytest.fixture(scope="module")
+def flow_pki(tmp_path_factory) -> Path:
+    """client-ca.pem (expected), other-ca.pem, server.pem/key, and one client per kind."""
+    d = tmp_path_factory.mktemp("flow-pki")
+    ca, ca_key = make_cert(CA_NAME, key_ids=True)
+    other, other_key = make_cert("Other Client CA", key_ids=True)
+    home, home_key = make_cert(CA_NAME, key_ids=True)  # same name, another key
+    clients = {
+        "valid": make_cert(CLIENT_NAME, issuer=(ca, ca_key), ca=False, key_ids=True),
+        "other": make_cert("partner.client.example", issuer=(other, other_key), ca=False,
+                           key_ids=True),
+        "forged": make_cert(CLIENT_NAME, issuer=(home, home_key), ca=False, key_ids=True),
+        "selfsigned": make_cert(CLIENT_NAME, ca=False),
+    }
+    server, server_key = make_cert("app.example.com", ca=False)
+    files = {"client-ca.pem": pem(ca), "other-ca.pem": pem(other), "server.pem": pem(server),
+             "server.key": key_pem(server_key)}
+    for kind, (cert, key) in clients.items():
+        files[f"client-{kind}.pem"], files[f"client-{kind}.key"] = pem(cert), key_pem(key)
+    for name, data in files.items():
+        (d / name).write_bytes(data)
+    return d
+
+
+def fingerprint(pem_file: Path) -> str:
+    """What nginx puts in $ssl_client_fingerprint: SHA-1 of the DER certificate, in hex."""
+    return hashlib.sha1(ssl.PEM_cert_to_DER_cert(pem_file.read_text())).hexdigest()
+
+
+# --------------------------------------------------------------------------- the origin side
+
+def is_error_page(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return bool(re.search(r"denied|error|forbidden|maintenance|^\d(\d\d|xx)\.html$", name)) \
+        or "/errors/" in path
+
+
+def prepare(case: Case, prefix: Path, pki: Path) -> Nginx:
+    """Copy the case into `prefix` (relative includes resolve there) with the paths it names
+    moved into the prefix and any 40-hex fingerprint pin set to the valid client's; create
+    the site's files for every URI tried."""
+    www = prefix / "www"
+    shutil.copytree(case.folder, prefix, dirs_exist_ok=True)
+    pin = fingerprint(pki / "client-valid.pem")
+    request_uris = case.uris + ["/index.html", "/protected/report.pdf"]
+    for path in prefix.rglob("*"):
+        if not path.is_file():
+            continue
+        text = path.read_text().replace("/etc/nginx/certs/", f"{pki}/")
+        text = re.sub(r"\b(root|alias)(\s+)(/)", lambda m: f"{m[1]}{m[2]}{www}/", text)
+        text = re.sub(r"\b(access_log|error_log)\s+/\S+", rf"\1 {prefix}/logs/flow.log", text)
+        text = re.sub(r"(?<![0-9a-fA-F])[0-9a-f]{40}(?![0-9a-fA-F])", pin, text)
+        path.write_text(text)
+        request_uris += re.findall(r"error_page\s+[^;]*?(/[^\s;]*)\s*;", text)
+        request_uris += re.findall(r"try_files\s+[^;]*?(/[^\s;$]+)\s*;", text)
+    text = (prefix / "nginx.conf").read_text()
+    roots = set(re.findall(rf"\broot\s+({re.escape(str(www))}/[^;\s]*)", text))
+    roots.add(str(prefix / "html"))  # nginx's default root under -p prefix
+    aliases = re.findall(rf"location\s+\^?~?\s*(/\S*)\s*\{{[^{{}}]*?\balias\s+"
+                         rf"({re.escape(str(www))}/[^;\s]*)", text)
+    for uri in filter(None, request_uris):
+        uri = uri.split("?")[0]
+        targets = [root + uri for root in roots]
+        targets += [alias + uri[len(loc):] for loc, alias in aliases if uri.startswith(loc)]
+        for target in targets:
+            page = Path(target + "index.html" if target.endswith("/") else target)
+            if not page.parent.is_dir() and page.parent.exists():
+                continue
+            page.parent.mkdir(parents=True, exist_ok=True)
+            if not page.exists():
+                page.write_text("<p>error page</p>\n" if is_error_page(str(page)) else
+                                f"<p>{CONTENT}</p>\n")
+    for root in roots:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        index = Path(root) / "index.html"
+        if not index.exists():
+            index.write_text(f"<p>{CONTENT}</p>\n")
+    text = re.sub(r"^(\s*http\s*\{)", lambda m: m[1] + "\n" + http_defaults(prefix), text,
+                  count=1, flags=re.M)
+    return Nginx(prefix, conf_text=text)
+
+
+class App(BaseHTTPRequestHandler):
+    """The protected application: the marker for every method, except that it refuses (403)
+    a request whose X-Client-Verify header says the certificate did not verify, and answers
+    /download/... with an X-Accel-Redirect to /protected/..."""
+
+    def handle_any(self):
+        verify = self.headers.get("X-Client-Verify")
+        if verify is not None and verify != "SUCCESS":
+            status, body, extra = 403, b"app refused\n", {}
+        elif self.path.startswith("/download/"):
+            status, body, extra = 200, b"", {"X-Accel-Redirect": "/protected/report.pdf"}
+        else:
+            status, body, extra = 200, f"<p>{CONTENT}</p>\n".encode(), {}
+        self.send_response(status)
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+
+    def log_message(self, *args):
+        pass
+
+
+# --------------------------------------------------------------------------- the clients
+
+def send(request: Request, pki: Path) -> dict:
+    """One connection, one HTTP/1.1 request. Returns status (or None), content, detail."""
+    src = SOURCES[request.src]
+    dst = "127.0.0.1" if request.src == "loopback" else ORIGIN
+    headers = {"Host": request.host, "Connection": "close", "User-Agent": "flow-test"}
+    if request.src == "cf":
+        headers["CF-Connecting-IP"] = VISITOR
+    if request.spoof:
+        for name in ("CF-Connecting-IP", "X-Forwarded-For", "X-Real-IP"):
+            headers[name] = request.spoof
+    if request.method != "GET":
+        headers["Content-Length"] = "0"
+    raw_request = (f"{request.method} {request.uri} HTTP/1.1\r\n"
+                   + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
+    try:
+        sock = socket.create_connection((dst, request.port), timeout=5,
+                                        source_address=(src, 0))
+    except OSError as e:
+        return {"status": None, "content": False, "detail": f"connect: {e.strerror or e}"}
+    try:
+        if request.client != "plain":
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            if request.client != "none":
+                context.load_cert_chain(pki / f"client-{request.client}.pem",
+                                        pki / f"client-{request.client}.key")
+            try:
+                sock = context.wrap_socket(sock, server_hostname=request.host
+                                           if request.sni == "host" else None)
+            except (ssl.SSLError, OSError) as e:
+                return {"status": None, "content": False, "detail": f"TLS: {e}"}
+        sock.sendall(raw_request)
+        data = _read(sock)
+    except OSError as e:
+        return {"status": None, "content": False, "detail": f"ended: {e}"}
+    finally:
+        sock.close()
+    match = re.match(rb"HTTP/1\.[01] (\d{3})", data)
+    body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
+    return {"status": int(match[1]) if match else None, "content": CONTENT.encode() in body,
+            "detail": data.split(b"\r\n", 1)[0].decode(errors="replace") or "closed"}
+
+
+def sweep(case: Case) -> tuple[list[Request], list[Request]]:
+    """Requests of clients without a valid certificate, and of the valid client."""
+    others, valid = [], []
+    for host in case.hosts:
+        for uri in case.uris:
+            for method in ("GET", "POST"):
+                for port in case.tls_ports:
+                    for client in NOT_VALID:
+                        for sni in ("host", "none"):
+                            for src, spoof in ([("cf", "")] + [("direct", s) for s in
+                                                               ["", *case.spoofs]]):
+                                others.append(Request(client, src, sni, method, uri, host,
+                                                      port, spoof))
+                for port in case.plain_ports:
+                    for src, spoof in [("cf", "")] + [("direct", s) for s in
+                                                      ["", *case.spoofs]]:
+                        others.append(Request("plain", src, "host", method, uri, host, port,
+                                              spoof))
+            valid.append(replace(case.valid, uri=uri, host=host).complete(case))
+    return others, valid
+
+
+def outcome_matches(outcome: dict, expected: str) -> bool:
+    if expected == "content":
+        return outcome["content"]
+    if expected == "nocontent":
+        return not outcome["content"]
+    if expected == "closed":
+        return outcome["status"] is None and not outcome["content"]
+    return outcome["status"] == int(expected) and not outcome["content"]
+
+
+# --------------------------------------------------------------------------- the namespace
+
+def in_private_network(work) -> dict:
+    """Run `work()` in a forked child inside a new network namespace; return its JSON."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        os.close(reader)
+        status = 0
+        try:
+            os.setpgid(0, 0)
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET
+                raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+            for address in (ORIGIN, EDGE, DIRECT):
+                subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"],
+                               check=True, timeout=10)
+            subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
+            result = work()
+        except BaseException as e:  # reported to the parent, which fails the test
+            result, status = {"error": f"{type(e).__name__}: {e}"}, 1
+        with os.fdopen(writer, "w") as out:
+            json.dump(result, out)
+        os._exit(status)
+    os.close(writer)
+    chunks, deadline = [], time.monotonic() + CASE_TIMEOUT
+    with os.fdopen(reader) as pipe:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([pipe], [], [], 1)
+            if ready:
+                chunk = pipe.read()
+                chunks.append(chunk)
+                break
+        else:
+            os.killpg(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    if not chunks:
+        pytest.fail(f"the case did not finish within {CASE_TIMEOUT} s")
+    return json.loads("".join(chunks))
+
+
+def run_case(case: Case, prefix: Path, pki: Path) -> dict:
+    nginx = prepare(case, prefix, pki)
+    checked = nginx.check()
+    if checked.returncode != 0:
+        return {"error": "nginx -t: " + checked.stderr}
+    servers = []
+    for port in case.upstreams:
+        httpd = ThreadingHTTPServer(("127.0.0.1", port), App)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+    others, valid = sweep(case)
+    proofs = [(r.complete(case), expected) for r, expected in case.proofs]
+    try:
+        with nginx.start(case.loopback_ports):
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                run = lambda requests: list(pool.map(lambda r: send(r, pki), requests))
+                return {"proofs": [(str(r), e, o) for (r, e), o in
+                                   zip(proofs, run([r for r, _ in proofs]))],
+                        "others": [(str(r), o) for r, o in zip(others, run(others))],
+                        "valid": [(str(r), o) for r, o in zip(valid, run(valid))]}
+    finally:
+        for httpd in servers:
+            httpd.shutdown()
+
+
+# --------------------------------------------------------------------------- the test
+
+def test_corpus_is_large_enough():
+    assert len(CASES) >= 20, f"{len(CASES)} cases under {FLOW}"
+    labels = {load_case(c).label for c in CASES}
+    assert labels == {"bypass", "held", "broken"}
+
+
+@pytest.mark.parametrize("folder", CASES, ids=lambda p: p.name)
+def test_nginx_gives_the_label(folder: Path, flow_pki: Path, tmp_path: Path):
+    case = load_case(folder)
+    nginx_binary()
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        skip_or_fail("the flow corpus runs nginx in a private network namespace: root and "
+                     "iproute2 needed")
+    result = in_private_network(lambda: run_case(case, tmp_path / "nginx", flow_pki))
+    assert "error" not in result, result.get("error")
+    wrong = [f"{r} -> expected {e}, got {o['detail']}" for r, e, o in result["proofs"]
+             if not outcome_matches(o, e)]
+    assert not wrong, "\n".join(wrong)
+    leaks = [f"{r}: {o['detail']}" for r, o in result["others"] if o["content"]]
+    served = [r for r, o in result["valid"] if o["content"]]
+    summary = (f"{len(leaks)} of {len(result['others'])} requests without a valid certificate "
+               f"got content, e.g.\n  " + "\n  ".join(leaks[:8])
+               + f"\nthe valid client got content on {len(served)} of {len(result['valid'])}"
+               f" URIs")
+    if case.label == "bypass":
+        assert leaks, summary
+    else:
+        assert not leaks, summary
+        if case.label == "held":
+            assert served, summary
+        else:
+            assert not served, summary
