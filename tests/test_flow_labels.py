@@ -179,7 +179,8 @@ def spoof_addresses(text: str) -> list[str]:
     if "real_ip_header" not in text:
         return []
     found = ["173.245.48.77"]
-    for cidr in re.findall(r"(?:allow\s+|^\s*)(\d+\.\d+\.\d+\.\d+(?:/\d+)?)\s", text, re.M):
+    for cidr in re.findall(r"(?:allow\s+|^\s*)(\d+\.\d+\.\d+\.\d+(?:/\d+)?)[\s;]", text,
+                           re.M):
         network = ipaddress.ip_network(cidr, strict=False)
         address = str(network.network_address + (1 if network.num_addresses > 1 else 0))
         if address not in found:
@@ -250,10 +251,13 @@ def fingerprint(pem_file: Path) -> str:
 
 # --------------------------------------------------------------------------- the origin side
 
-def is_error_page(path: str) -> bool:
+def page_text(path: str) -> str:
+    """The marker, except in error pages and public assets (not the protected content)."""
     name = path.rsplit("/", 1)[-1]
-    return bool(re.search(r"denied|error|forbidden|maintenance|^\d(\d\d|xx)\.html$", name)) \
-        or "/errors/" in path
+    if re.search(r"denied|error|forbidden|maintenance|^\d(\d\d|xx)\.html$", name) \
+            or "/errors/" in path:
+        return "<p>error page</p>\n"
+    return "<p>public asset</p>\n" if "/public/" in path else f"<p>{CONTENT}</p>\n"
 
 
 def prepare(case: Case, prefix: Path, pki: Path) -> Nginx:
@@ -281,6 +285,8 @@ def prepare(case: Case, prefix: Path, pki: Path) -> Nginx:
                          rf"({re.escape(str(www))}/[^;\s]*)", text)
     for uri in filter(None, request_uris):
         uri = uri.split("?")[0]
+        if "missing" in uri:  # a file that does not exist, for try_files fallbacks
+            continue
         targets = [root + uri for root in roots]
         targets += [alias + uri[len(loc):] for loc, alias in aliases if uri.startswith(loc)]
         for target in targets:
@@ -289,13 +295,12 @@ def prepare(case: Case, prefix: Path, pki: Path) -> Nginx:
                 continue
             page.parent.mkdir(parents=True, exist_ok=True)
             if not page.exists():
-                page.write_text("<p>error page</p>\n" if is_error_page(str(page)) else
-                                f"<p>{CONTENT}</p>\n")
+                page.write_text(page_text(str(page)))
     for root in roots:
         Path(root).mkdir(parents=True, exist_ok=True)
         index = Path(root) / "index.html"
         if not index.exists():
-            index.write_text(f"<p>{CONTENT}</p>\n")
+            index.write_text(page_text(str(index)))
     text = re.sub(r"^(\s*http\s*\{)", lambda m: m[1] + "\n" + http_defaults(prefix), text,
                   count=1, flags=re.M)
     return Nginx(prefix, conf_text=text)
