@@ -21,7 +21,8 @@ The test runs nginx as written, with its real ports, inside a private network na
 only): the origin answers on 192.0.2.10, a Cloudflare edge connects from 173.245.48.5, a direct
 client from 198.51.100.7. Only paths are rewritten (certificates, roots, logs). Upstreams on
 127.0.0.1:<port> are a small application answering the marker (9000-9099: none here). Then it
-tries every client kind x source x SNI x method x URI (derived from the locations) x host:
+tries every client kind x SNI x method x URI (derived from the locations) x host, and the
+sources for clients without a certificate (see sweep()):
   bypass: the proof requests got content, and so did at least one client without a valid
           certificate of the expected CA;
   held:   no such client got content on any request, the valid client did;
@@ -379,23 +380,24 @@ def send(request: Request, pki: Path) -> dict:
 
 
 def sweep(case: Case) -> tuple[list[Request], list[Request]]:
-    """Requests of clients without a valid certificate, and of the valid client."""
+    """Requests of clients without a valid certificate, and of the valid client. The source
+    address (Cloudflare edge, direct, direct claiming another address) only matters to the
+    access phase, which treats every certificate alike: it is varied for clients without a
+    certificate and plain-HTTP clients; the certificate kinds come from a direct address."""
     others, valid = [], []
+    sources = [("cf", ""), ("direct", "")] + [("direct", s) for s in case.spoofs]
     for host in case.hosts:
         for uri in case.uris:
             for method in ("GET", "POST"):
                 for port in case.tls_ports:
-                    for client in NOT_VALID:
-                        for sni in ("host", "none"):
-                            for src, spoof in ([("cf", "")] + [("direct", s) for s in
-                                                               ["", *case.spoofs]]):
-                                others.append(Request(client, src, sni, method, uri, host,
-                                                      port, spoof))
+                    for sni in ("host", "none"):
+                        others += [Request("none", src, sni, method, uri, host, port, spoof)
+                                   for src, spoof in sources]
+                        others += [Request(client, "direct", sni, method, uri, host, port)
+                                   for client in NOT_VALID if client != "none"]
                 for port in case.plain_ports:
-                    for src, spoof in [("cf", "")] + [("direct", s) for s in
-                                                      ["", *case.spoofs]]:
-                        others.append(Request("plain", src, "host", method, uri, host, port,
-                                              spoof))
+                    others += [Request("plain", src, "host", method, uri, host, port, spoof)
+                               for src, spoof in sources]
             valid.append(replace(case.valid, uri=uri, host=host).complete(case))
     return others, valid
 
