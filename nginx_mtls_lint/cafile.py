@@ -1,4 +1,6 @@
-"""Inspect CA files (ssl_client_certificate, ssl_trusted_certificate) once per run."""
+"""Inspect CA and CRL files (ssl_client_certificate, ssl_trusted_certificate, ssl_crl) once
+per run. OpenSSL loads certificates and CRLs from each of them alike
+(X509_load_cert_crl_file), so one reader serves all three."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ MAX_CA_BYTES = 4 * 1024 * 1024
 PEM_BLOCK = re.compile(
     rb"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.DOTALL)
 CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"}
+CRL_LABEL = b"X509 CRL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,50 +30,120 @@ class CertInfo:
     not_before: dt.datetime
     not_after: dt.datetime
     is_ca: bool  # basicConstraints CA:TRUE, or a self-signed v1 certificate
+    serial: int = 0
 
     @property
     def self_signed(self) -> bool:
         return self.subject == self.issuer
 
 
+@dataclass(frozen=True, slots=True)
+class CRLInfo:
+    issuer: str
+    last_update: dt.datetime
+    next_update: dt.datetime | None
+    revoked: frozenset[int]  # serial numbers
+
+
 @dataclass(slots=True)
 class CAFile:
     path: str  # the file read (after --path-map)
     missing: bool = False
-    problem: str | None = None  # why it is unusable, when it is
+    problem: str | None = None  # why it is unusable as a CA file, when it is
     certs: list[CertInfo] = field(default_factory=list)
     has_private_key: bool = False
     bad_blocks: int = 0
     fingerprints: frozenset[str] = frozenset()  # of `certs`, filled once when read
+    crls: list[CRLInfo] = field(default_factory=list)
+    crl_problem: str | None = None  # why it is unusable as an ssl_crl file, when it is
+    der: str | None = None  # "certificate" or "crl": the file is DER, which nginx cannot load
+    dangling_link: str | None = None  # the target of a symbolic link that leads nowhere
+    too_large: bool = False  # beyond MAX_CA_BYTES: not read (a CRL may legitimately be)
 
 
 def _inspect(path: str) -> CAFile:
     data, missing, problem = read_limited(path, MAX_CA_BYTES)
-    info = CAFile(path, missing=missing, problem=problem)
+    info = CAFile(path, missing=missing, problem=problem, crl_problem=problem,
+                  too_large=bool(problem and problem.startswith("is larger than")))
     if data is None:
         if missing:
-            info.problem = "does not exist"
+            info.problem = info.crl_problem = "does not exist"
+            if os.path.islink(path):
+                info.dangling_link = os.readlink(path)
         return info
     blocks = PEM_BLOCK.findall(data)
     info.has_private_key = any(b"PRIVATE KEY" in label for label, _ in blocks)
     for label, body in blocks:
-        if label not in CERT_LABELS:
+        if label not in CERT_LABELS and label != CRL_LABEL:
             continue
         try:
             der = base64.b64decode(b"".join(body.split()), validate=True)
-            info.certs.append(_cert_info(der))
+            if label == CRL_LABEL:
+                info.crls.append(_crl_info(der))
+            else:
+                info.certs.append(_cert_info(der))
         except (ValueError, binascii.Error):
             info.bad_blocks += 1
     info.fingerprints = frozenset(c.sha256 for c in info.certs)
+    if not blocks and data.startswith(b"\x30"):
+        info.der = _der_kind(data)
     if not data.strip():
-        info.problem = "is empty"
+        info.problem = info.crl_problem = "is empty"
+    elif info.der:
+        info.problem = info.crl_problem = (
+            f"is a {'CRL' if info.der == 'crl' else 'certificate'} in DER form, not PEM "
+            "(nginx -t fails: \"no certificate or crl found\")")
     elif not blocks:
         info.problem = "is not PEM (no -----BEGIN CERTIFICATE----- block)"
-    elif not info.certs:
-        info.problem = "holds no readable certificate"
-    elif not any(c.is_ca for c in info.certs):
-        info.problem = "holds no CA certificate (only end-entity certificates)"
+        info.crl_problem = "is not PEM (no -----BEGIN X509 CRL----- block)"
+    elif info.bad_blocks or data.count(b"-----BEGIN ") > len(blocks):
+        # OpenSSL stops at the first damaged block and nginx refuses the whole file.
+        info.problem = info.crl_problem = (
+            "holds a damaged PEM block (truncated, or not valid base64 or DER), and nginx -t "
+            "fails (\"bad end line\" or \"bad base64 decode\")")
+    else:
+        if not info.certs:
+            info.problem = "holds no readable certificate"
+        elif not any(c.is_ca for c in info.certs):
+            info.problem = "holds no CA certificate (only end-entity certificates)"
+        if not info.crls and not info.certs:
+            # nginx -t fails ("no certificate or crl found") ...
+            info.crl_problem = "holds no readable CRL (nginx -t fails: \"no certificate or crl found\")"
+        elif not info.crls:
+            # ... but certificates alone load, and then every client is refused.
+            info.crl_problem = ("holds certificates but no CRL, so nginx refuses every client "
+                                "certificate (\"unable to get certificate CRL\")")
     return info
+
+
+def _der_kind(data: bytes) -> str | None:
+    """What a DER file holds, for the conversion command: "certificate", "crl" or None."""
+    from cryptography import x509
+
+    for kind, load in (("certificate", x509.load_der_x509_certificate),
+                       ("crl", x509.load_der_x509_crl)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                load(data)
+            return kind
+        except ValueError:
+            continue
+    return None
+
+
+def _crl_info(der: bytes) -> CRLInfo:
+    from cryptography import x509
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        crl = x509.load_der_x509_crl(der)
+        return CRLInfo(
+            issuer=crl.issuer.rfc4514_string(),
+            last_update=crl.last_update_utc,
+            next_update=crl.next_update_utc,
+            revoked=frozenset(r.serial_number for r in crl),
+        )
 
 
 def _cert_info(der: bytes) -> CertInfo:
@@ -94,6 +167,7 @@ def _cert_info(der: bytes) -> CertInfo:
             not_before=cert.not_valid_before_utc,
             not_after=cert.not_valid_after_utc,
             is_ca=is_ca,
+            serial=cert.serial_number,
         )
 
 

@@ -98,6 +98,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
                                  "(e.g. `optional` -> `on`) or use a conventional CA path")
         parser.add_argument("--expiry-warning-days", type=int, metavar="DAYS",
                             help="warn when a client CA expires within DAYS (default: 30)")
+        parser.add_argument("--crl-warning-hours", type=int, metavar="HOURS",
+                            help="warn when a CRL of ssl_crl expires within HOURS "
+                                 "(default: 24)")
     elif command == "inspect":
         add_input_options(parser)
         parser.add_argument("--format", choices=("console", "json"), default="console")
@@ -150,6 +153,8 @@ def options_from(args: argparse.Namespace, rules):
         context=RuleContext(
             expiry_warning_days=pick(getattr(args, "expiry_warning_days", None),
                                      file.expiry_warning_days, 30),
+            crl_warning_hours=pick(getattr(args, "crl_warning_hours", None),
+                                   file.crl_warning_hours, 24),
             expected_cas=pick(args.expect_ca, file.expected_cas, [])),
         rules=rules,
         levels=file.rules,

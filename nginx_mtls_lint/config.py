@@ -34,6 +34,7 @@ class FileConfig:
     assume_cloudflare: bool | None = None
     expected_cas: list[tuple[str, frozenset[str]]] | None = None
     expiry_warning_days: int | None = None
+    crl_warning_hours: int | None = None
     prefix: str | None = None
     path_map: list[tuple[str, str]] | None = None
     roots: list[str] | None = None
@@ -116,6 +117,8 @@ class _Reader:
                     config.expected_cas.append((str(pattern), frozenset(normalised)))
             elif key == "expiry-warning-days":
                 config.expiry_warning_days = self.expect(keys, value, int, "a whole number")
+            elif key == "crl-warning-hours":
+                config.crl_warning_hours = self.expect(keys, value, int, "a whole number")
             elif key == "prefix":
                 config.prefix = self.path_value(keys, value)
             elif key == "path-map":
@@ -129,7 +132,7 @@ class _Reader:
                 config.roots = [self.path_value(keys, v) for v in self.strings(keys, value)]
             else:
                 self.fail(keys, "unknown key (fail-on, rules, cloudflare, expected-cas, "
-                          "expiry-warning-days, prefix, path-map, roots)")
+                          "expiry-warning-days, crl-warning-hours, prefix, path-map, roots)")
         return config
 
 

@@ -88,6 +88,74 @@ def pem(*certs) -> bytes:
     return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
 
 
+def make_crl(issuer, *, revoked=(), hours_from: float = -1, hours_to: float = 24 * 7):
+    """A CRL signed by issuer=(cert, key), revoking the given certificates."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    cert, key = issuer
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (x509.CertificateRevocationListBuilder()
+               .issuer_name(cert.subject)
+               .last_update(now + dt.timedelta(hours=hours_from))
+               .next_update(now + dt.timedelta(hours=hours_to)))
+    for victim in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(victim.serial_number)
+            .revocation_date(now - dt.timedelta(hours=2)).build())
+    return builder.sign(key, hashes.SHA256())
+
+
+def der(item) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return item.public_bytes(Encoding.DER)
+
+
+def write_chain_pki(folder: Path) -> None:
+    """A root, two levels of intermediates and a client at each level, with CRLs current,
+    expired, expiring, from another issuer and revoking the first intermediate; CA and CRL
+    bundles named chain-*.pem and crl-*.pem (the fixtures of MTLS008 and the nginx tests)."""
+    root = make_cert("Chain Root CA")
+    int1 = make_cert("Chain Intermediate 1", issuer=root)
+    int2 = make_cert("Chain Intermediate 2", issuer=int1)
+    other = make_cert("Chain Other CA")
+    expired_int = make_cert("Chain Expired OCSP Intermediate", issuer=other,
+                            days_from=-400, days_to=-5)
+    files = {
+        "chain-root.pem": pem(root[0]),
+        "chain-root-int1.pem": pem(root[0], int1[0]),
+        "chain-full.pem": pem(root[0], int1[0], int2[0]),
+        "chain-int1-only.pem": pem(int1[0]),
+        "chain-int1-int2.pem": pem(int1[0], int2[0]),
+        "chain-root-int2.pem": pem(root[0], int2[0]),
+        "chain-int2-only.pem": pem(int2[0]),
+        "chain-other-expired-int.pem": pem(other[0], expired_int[0]),
+        "crl-root.pem": pem(make_crl(root)),
+        "crl-root-int1.pem": pem(make_crl(root), make_crl(int1)),
+        "crl-all.pem": pem(make_crl(root), make_crl(int1), make_crl(int2)),
+        "crl-root-expired.pem": pem(make_crl(root, hours_from=-48, hours_to=-1)),
+        "crl-root-expiring.pem": pem(make_crl(root, hours_to=5)),
+        "crl-other.pem": pem(make_crl(other)),
+        "crl-root-other.pem": pem(make_crl(root), make_crl(other, hours_from=-48, hours_to=-1)),
+        "crl-revokes-int1.pem": pem(make_crl(root, revoked=[int1[0]]), make_crl(int1)),
+        "crl-root.der": der(make_crl(root)),
+        "chain-root.der": der(root[0]),
+        "crl-with-key.pem": pem(make_crl(root)) + key_pem(root[1]),
+    }
+    for label, issuer in (("root", root), ("int1", int1), ("int2", int2)):
+        leaf, leaf_key = make_cert(f"client-{label}.chain", issuer=issuer, ca=False, days_to=30)
+        files[f"client-{label}.pem"] = pem(leaf)
+        files[f"client-{label}-key.pem"] = key_pem(leaf_key)
+        # what a client sends: its certificate and the intermediates below the root
+        files[f"client-{label}-chain.pem"] = pem(leaf, *{
+            "root": [], "int1": [int1[0]], "int2": [int2[0], int1[0]]}[label])
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    (folder / "chain-root-link.pem").symlink_to("chain-root.pem")
+    (folder / "chain-dangling-link.pem").symlink_to("no-such-file.pem")
+
+
 def key_pem(key) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
@@ -122,6 +190,7 @@ def certs_dir(tmp_path_factory) -> Path:
     for name, data in files.items():
         (d / name).write_bytes(data)
     (d / "a-directory.pem").mkdir()
+    write_chain_pki(d)
     if SHARED.exists():
         cf = SHARED / "data" / "cloudflare"
         for name, source in CLOUDFLARE_FILES.items():

@@ -20,7 +20,7 @@ def repo_tree(tmp_path: Path, certs_dir: Path) -> Path:
     """The fixture tree copied out, with the test PKI as its certs/ folder."""
     tree = tmp_path / "nginx"
     shutil.copytree(TREE, tree)
-    shutil.copytree(certs_dir, tree / "certs")
+    shutil.copytree(certs_dir, tree / "certs", symlinks=True)
     return tree
 
 

@@ -53,5 +53,5 @@ def test_documented_examples_give_the_documented_findings(rule, tmp_path: Path, 
 def test_every_rule_is_proven_against_a_real_nginx(rule):
     doc = rule.doc()
     assert "## Verified" in doc and f"pytest -m nginx -k {rule.id}" in doc
-    suite = (ROOT / "tests" / "test_nginx.py").read_text()
+    suite = "".join(p.read_text() for p in sorted((ROOT / "tests").glob("test_nginx*.py")))
     assert re.search(rf"def test_{rule.id}_", suite), f"no real-nginx test for {rule.id}"

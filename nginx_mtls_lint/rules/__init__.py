@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Iterable, Iterator
 
 from ..cafile import CAFile, CAStore
-from ..cloudflare import matching_name
+from ..cloudflare import AOP_CAS, matching_name
 from ..findings import Finding, Fix, Related, ServerRef, Step
 from ..model import LET_THROUGH, Config, ErrorPage, Server, Setting
 from ..parser import Stmt
+from ..trust import CrlVerdict, TrustSet
 
+# Modes in which nginx itself refuses a client certificate that fails verification (under
+# `optional_no_ca` the failure reaches the handlers as FAILED:...).
+REFUSING_MODES = ("on", "optional")
 RULE_ID = re.compile(r"^[A-Z]{2,8}[0-9]{3}$")
 RULE_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -33,24 +36,75 @@ class RuleContext:
     expiry_warning_days: int = 30
     # (server_name pattern, fingerprints) for zone-level or per-hostname AOP certificates.
     expected_cas: list[tuple[str, frozenset[str]]] = field(default_factory=list)
-    _trust_sets: dict[int, frozenset[str]] = field(default_factory=dict)  # per server, once
     # (file, line) -> the text of that line, for fix builders that need columns; the engine
     # sets it to the reporters' own reader (each file read once). None: no structured fixes.
     source: Callable[[str | None, int | None], str | None] | None = None
+    crl_warning_hours: int = 24
+    _trust: dict[int, TrustSet] = field(default_factory=dict)  # per server
+    _trust_by_files: dict[tuple, TrustSet] = field(default_factory=dict)  # per set of files
+    _expected: dict[int, frozenset[str]] = field(default_factory=dict)  # per server
+    _crl_verdicts: dict[int, list[CrlVerdict]] = field(default_factory=dict)  # per server
 
     def ca_file(self, server: Server, setting: Setting) -> CAFile:
         return self.cas.inspect(server.tree.resolve(setting.value))
 
+    def trust(self, server: Server) -> TrustSet:
+        """The X509 store that verifies a server's clients: its client and trusted CA files,
+        built once per distinct set of files."""
+        found = self._trust.get(id(server))
+        if found is None:
+            sources = tuple((directive, self.ca_file(server, setting))
+                            for directive, setting in server.client_ca_settings())
+            key = tuple((directive, id(ca)) for directive, ca in sources)
+            found = self._trust_by_files.get(key)
+            if found is None:
+                found = self._trust_by_files[key] = TrustSet(sources)
+            self._trust[id(server)] = found
+        return found
+
     def trust_set(self, server: Server) -> frozenset[str]:
-        """What verifies a server's client certificates: the fingerprints in its client and
+        """What verifies a server's client certificates: the anchored CAs of its client and
         trusted CA files, or a file's real path where it cannot be read."""
-        if id(server) in self._trust_sets:
-            return self._trust_sets[id(server)]
-        trusted: set[str] = set()
-        for _, setting in server.client_ca_settings():
-            ca = self.ca_file(server, setting)
-            trusted |= ca.fingerprints if ca.certs else {"file:" + os.path.realpath(ca.path)}
-        found = self._trust_sets[id(server)] = frozenset(trusted)
+        return self.trust(server).admits
+
+    def expected_chains(self, server: Server) -> frozenset[str]:
+        """The fingerprints on the chains of the clients the server is meant for: the CAs
+        declared for it (`expected-cas`, a root or an issuing intermediate), else Cloudflare's
+        origin-pull CA for a Cloudflare-fronted server holding it, else what its
+        ssl_client_certificate holds; with the roots above and the intermediates below them."""
+        found = self._expected.get(id(server))
+        if found is None:
+            trust = self.trust(server)
+            present = {c.sha256 for c in trust.certs}
+            seeds = self.expected_for(server) & present
+            if not seeds and server.cloudflare is not None and server.cloudflare.fronted:
+                seeds = AOP_CAS.keys() & present
+            if not seeds:
+                advertised = [ca for d, ca in trust.sources if d == "ssl_client_certificate"]
+                seeds = {c.sha256 for ca in advertised or [ca for _, ca in trust.sources]
+                         for c in ca.certs}
+            found = self._expected[id(server)] = trust.hierarchy(seeds)
+        return found
+
+    def crl(self, server: Server) -> tuple[Setting, CAFile] | None:
+        """The server's `ssl_crl` and its file, when it has one."""
+        setting = server.setting("ssl_crl")
+        if setting is None or not setting.stmt.args:
+            return None
+        return setting, self.ca_file(server, setting)
+
+    def crl_verdicts(self, server: Server) -> list[CrlVerdict]:
+        """How the CRLs in effect (the ssl_crl file's, and any in the CA files: OpenSSL loads
+        those too) judge each CA on the expected chains; empty without a usable ssl_crl."""
+        found = self._crl_verdicts.get(id(server))
+        if found is None:
+            crl, trust = self.crl(server), self.trust(server)
+            found = []
+            if crl is not None and crl[1].crl_problem is None and trust.readable:
+                crls = crl[1].crls + [c for _, ca in trust.sources for c in ca.crls]
+                found = trust.crl_verdicts(self.expected_chains(server), crls, self.now,
+                                           dt.timedelta(hours=self.crl_warning_hours))
+            self._crl_verdicts[id(server)] = found
         return found
 
     def expected_for(self, server: Server) -> frozenset[str]:
@@ -167,6 +221,7 @@ def builtin_rules() -> list[type[Rule]]:
         mtls004_client_ca_stale,
         mtls005_client_ca_mismatch,
         mtls006_rejection_handler_missing,
+        mtls008_client_chain_unverifiable,
         mtls101_plaintext_bypass,
         mtls102_shared_socket_ca_confusion,
         mtls103_default_server_exposes_origin,
@@ -180,6 +235,7 @@ def builtin_rules() -> list[type[Rule]]:
         mtls004_client_ca_stale.ClientCaStale,
         mtls005_client_ca_mismatch.ClientCaMismatch,
         mtls006_rejection_handler_missing.RejectionHandlerMissing,
+        mtls008_client_chain_unverifiable.ClientChainUnverifiable,
         mtls101_plaintext_bypass.PlaintextBypass,
         mtls102_shared_socket_ca_confusion.SharedSocketCaConfusion,
         mtls103_default_server_exposes_origin.DefaultServerExposesOrigin,

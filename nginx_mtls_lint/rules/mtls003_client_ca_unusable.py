@@ -3,23 +3,40 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
+from ..cafile import CAFile
 from ..findings import Finding
 from ..loader import display_path
-from ..model import Config
+from ..model import Config, Setting
 from . import Rule, RuleContext, client_ca_settings, where
 
 
 class ClientCaUnusable(Rule):
-    """The client CA file is missing, unreadable, not PEM, holds no CA, or holds a private key.
+    """The client CA or CRL file is missing, unreadable, not PEM, holds no CA (or no CRL), or
+    holds a private key.
 
     ## Why
-    nginx refuses to start (or to reload) when `ssl_client_certificate` or
-    `ssl_trusted_certificate` names a file it cannot load, and a file with no CA certificate
-    rejects every client, Cloudflare included. A private key in a CA file is a leak: CA
-    files are public by nature and get copied around with the configuration.
+    nginx refuses to start (or to reload) when `ssl_client_certificate`,
+    `ssl_trusted_certificate` or `ssl_crl` names a file it cannot load, and a file with no CA
+    certificate rejects every client, Cloudflare included. A private key in a CA or CRL file
+    is a leak: those files are public by nature and get copied around with the configuration.
 
     `ssl_verify_client on` or `optional` with no CA file at all fails `nginx -t` too (from
     nginx 1.27.2 an `ssl_trusted_certificate` alone is accepted).
+
+    File forms, as nginx 1.22.1 (OpenSSL 3.0) treats them:
+
+    - DER instead of PEM fails `nginx -t` (`SSL_CTX_load_verify_locations(...) failed
+      (SSL: error:05800088:x509 certificate routines::no certificate or crl found)`, and
+      `X509_LOOKUP_load_file(...)` for `ssl_crl`); the fix is the conversion
+      `openssl x509 -inform der -in F -out F.pem` (a certificate) or
+      `openssl crl -inform der -in F -out F.pem` (a CRL).
+    - A truncated block or bad base64 anywhere in the file fails `nginx -t` ("bad end line",
+      "bad base64 decode"), even when other blocks are fine.
+    - A symbolic link to a CA file works; a dangling one fails `nginx -t` ("No such file").
+    - An `ssl_crl` file holding certificates but no CRL loads, and then every client is
+      refused: `client SSL certificate verify error: (3:unable to get certificate CRL) while
+      reading client request headers` (error log, level info). An `ssl_crl` file larger than
+      the linter reads (4 MiB) is a warning: it was not checked.
 
     Checked for every server that verifies client certificates, Cloudflare-fronted or not.
     Paths are resolved like nginx does (relative to the prefix, through `--path-map`). When
@@ -47,7 +64,9 @@ class ClientCaUnusable(Rule):
     With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: a missing or non-PEM CA file,
     or none at all, makes `nginx -t` fail; a valid file starts and serves valid clients.
     The private-key case is not a runtime failure (nginx ignores the key); it is reported as
-    a leak.
+    a leak. A DER CA file and a DER CRL fail `nginx -t` with "no certificate or crl found"
+    and the printed `openssl ... -inform der` command makes them load; a symlinked CA file
+    verifies clients and a dangling one fails `nginx -t`.
     Reproduce: `pytest -m nginx -k MTLS003`.
     """
 
@@ -73,7 +92,10 @@ class ClientCaUnusable(Rule):
                 continue
             shown_path = display_path(ca.path)
             read = "" if shown_path == setting.value else f" (looked for {shown_path})"
-            if ca.missing:
+            form = _file_form(directive, setting, ca, shown)
+            if form is not None:
+                message, fix = form
+            elif ca.missing:
                 message = (f"{shown}: the file does not exist{read}, so nginx will not "
                            "start with this configuration.")
                 fix = f"Put the CA file at {shown_path}."
@@ -87,6 +109,44 @@ class ClientCaUnusable(Rule):
                 fix = (f"Point {directive} at a PEM file holding the CA certificate(s) that "
                        "issue your clients' certificates.")
             yield self.finding(setting.stmt, message, fix, server)
+        yield from self._crl_files(config, ctx)
+
+    def _crl_files(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        """`ssl_crl` naming a file nginx cannot load, one with no CRL, or a private key."""
+        reported: set[int] = set()
+        for server in config.servers:
+            found = ctx.crl(server) if server.verifies_clients else None
+            if found is None or id(found[0].stmt) in reported:
+                continue
+            setting, crl = found
+            reported.add(id(setting.stmt))
+            shown = f"`ssl_crl {setting.value}` at {where(setting)}"
+            if crl.has_private_key:
+                yield self.finding(
+                    setting.stmt,
+                    f"{shown}: the file holds a private key; CRL files are public and the key "
+                    "is exposed to everyone who reads them.",
+                    "Remove the private key from the file (keep only X509 CRL blocks) and "
+                    "replace the key, since it must be considered leaked.", server)
+            if crl.crl_problem is None:
+                continue
+            form = _file_form("ssl_crl", setting, crl, shown)
+            if crl.too_large:
+                yield self.finding(
+                    setting.stmt,
+                    f"{shown}: the file {crl.crl_problem}; the linter did not read it, so the "
+                    "CRLs it holds were not checked.",
+                    "Check it with `openssl crl -in FILE -noout -nextupdate`, or lower this "
+                    "finding in .nginx-mtls-lint.yaml if the CRL is known to be large.",
+                    server, severity="warning")
+                continue
+            if form is None:
+                consequence = "" if "nginx" in crl.crl_problem else \
+                    ", so nginx will not start with this configuration"
+                form = f"{shown}: the file {crl.crl_problem}{consequence}.", ("Point ssl_crl at a PEM file holding a current CRL "
+                                 "(-----BEGIN X509 CRL-----) from every CA of your clients' "
+                                 "chains, or remove ssl_crl.")
+            yield self.finding(setting.stmt, *form, server)
 
     def _no_ca_at_all(self, config: Config) -> Iterator[Finding]:
         """`on`/`optional` with no CA file: nginx -t fails (1.27.2+ accepts a trusted file)."""
@@ -105,3 +165,21 @@ class ClientCaUnusable(Rule):
                 "ssl_client_certificate for ssl_verify_client\").",
                 "ssl_client_certificate /etc/nginx/certs/client-ca.pem;  (for Cloudflare: the "
                 "origin-pull CA)", server)
+
+
+def _file_form(directive: str, setting: Setting, ca: CAFile,
+               shown: str) -> tuple[str, str] | None:
+    """A DER file or a dangling symbolic link: what nginx says and the command that fixes it."""
+    if ca.dangling_link is not None:
+        return (f"{shown}: the file is a symbolic link to {ca.dangling_link}, which does not "
+                "exist, so nginx will not start with this configuration.",
+                f"Point the link at the existing file, or {directive} at the file itself.")
+    if ca.der is None:
+        return None
+    stem, ext = os.path.splitext(setting.value)
+    target = (stem if ext.lower() in (".der", ".cer", ".crt", ".crl") else setting.value) + ".pem"
+    tool = "crl" if ca.der == "crl" else "x509"
+    return (f"{shown}: the file {ca.problem}, so nginx will not start with this "
+            "configuration.",
+            f"Convert it to PEM: `openssl {tool} -inform der -in {setting.value} -out "
+            f"{target}` and use `{directive} {target};`.")

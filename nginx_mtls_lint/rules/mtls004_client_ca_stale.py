@@ -6,13 +6,14 @@ from typing import Iterator
 from ..cafile import CertInfo
 from ..cloudflare import AOP_CA_2015, AOP_CAS
 from ..findings import Finding
-from ..model import Config
-from . import Rule, RuleContext, client_ca_settings, where
+from ..model import Config, Server, Setting
+from . import REFUSING_MODES, Rule, RuleContext, client_ca_settings, where
 from .fixes import AOP_CA_SOURCE
 
 
 class ClientCaStale(Rule):
-    """A client CA certificate has expired, is not yet valid, or expires soon.
+    """A client CA certificate, or the CRL of a CA of the client chain, has expired, is not
+    yet valid, or expires soon.
 
     ## Why
     OpenSSL checks the validity dates of the trust anchor too: an expired CA in
@@ -22,7 +23,21 @@ class ClientCaStale(Rule):
 
     A file that holds both an expired and a current issue of the same CA works (OpenSSL picks
     the valid one); the expired copy is then reported as a note. Certificates expiring within
-    30 days (configurable) are a warning.
+    30 days (`expiry-warning-days`) are a warning.
+
+    Only certificates on the chains of the clients the server expects can refuse them (the
+    CAs declared with `expected-cas`, else Cloudflare's origin-pull CA on a Cloudflare-fronted
+    server, else those of `ssl_client_certificate`, with their roots and intermediates). A
+    certificate on none of those chains, such as an intermediate kept in
+    `ssl_trusted_certificate` for OCSP stapling, refuses only the clients issued under it:
+    its expiry is a note (MTLS005 still reports that it admits other clients).
+
+    With `ssl_crl`, nginx checks a CRL for every certificate of the chain. A CRL past its
+    nextUpdate makes nginx refuse every client whose chain goes through its issuer; the error
+    log says (level info) `client SSL certificate verify error: (12:CRL has expired) while
+    reading client request headers`. CRLs are short-lived: one that expires within 24 hours
+    (`crl-warning-hours`, `--crl-warning-hours`) is a warning. An expired CRL of a CA on no
+    expected chain is harmless and not reported.
 
     ## Example
     ```nginx
@@ -41,9 +56,16 @@ class ClientCaStale(Rule):
     `ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;` holding the origin-pull CA
     valid until 2029-11-01.
 
+    For a stale CRL: put a current CRL of the CA into the `ssl_crl` file and renew it before
+    its nextUpdate, automatically.
+
     ## Verified
     With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: an expired CA rejects a client
-    whose own certificate is in date; the current CA lets it in.
+    whose own certificate is in date; the current CA lets it in. An expired CRL of the root
+    refuses its clients with the log line above and a current one admits them; an expired CRL
+    of another CA next to a current one of the root changes nothing; a CRL expiring in 5 hours
+    still admits; an expired intermediate of another CA kept in `ssl_trusted_certificate`
+    does not refuse the expected clients.
     The expired 2015 Cloudflare CA itself cannot be exercised (no Cloudflare client
     certificate is available to tests); a generated expired CA stands in for it.
     Reproduce: `pytest -m nginx -k MTLS004`.
@@ -59,14 +81,18 @@ class ClientCaStale(Rule):
         soon = ctx.now + dt.timedelta(days=ctx.expiry_warning_days)
         for server, directive, setting in client_ca_settings(config):
             certs = ctx.ca_file(server, setting).certs
-            valid_subjects = {c.subject for c in certs
+            trust = ctx.trust(server)
+            on_chain = ctx.expected_chains(server)
+            valid_subjects = {c.subject for c in trust.certs
                               if c.not_before <= ctx.now <= c.not_after}
             shown = f"`{directive} {setting.value}` at {where(setting)}"
             for cert in certs:
                 name = describe(cert)
                 fix = "Replace it with the current issue of the CA." + (
                     " " + AOP_CA_SOURCE if cert.sha256 in AOP_CAS else "")
-                if cert.not_after < ctx.now:
+                if cert.sha256 not in on_chain:
+                    yield from self._off_chain(server, setting, shown, name, cert, ctx.now)
+                elif cert.not_after < ctx.now:
                     expired = f"{name} expired on {cert.not_after:%Y-%m-%d}"
                     if cert.subject in valid_subjects:
                         yield self.finding(
@@ -93,6 +119,59 @@ class ClientCaStale(Rule):
                         f"{shown}: {name} expires on {cert.not_after:%Y-%m-%d}; after that "
                         "nginx rejects every client certificate it issued.",
                         fix, server, severity="warning")
+        yield from self._stale_crls(config, ctx)
+
+    def _off_chain(self, server: Server, setting: Setting, shown: str, name: str,
+                   cert: CertInfo, now: dt.datetime) -> Iterator[Finding]:
+        """A certificate on no expected client's chain (an OCSP stapling chain kept in
+        ssl_trusted_certificate, say) cannot refuse those clients: its expiry is a note."""
+        if cert.not_before <= now <= cert.not_after:
+            return
+        state = (f"expired on {cert.not_after:%Y-%m-%d}" if cert.not_after < now
+                 else f"is not valid before {cert.not_before:%Y-%m-%d}")
+        yield self.finding(
+            setting.stmt,
+            f"{shown}: {name} {state}; it is on no chain of the clients this server expects, "
+            "so it refuses none of them (only clients issued under it).",
+            "Remove the certificate from the file, or replace it with its current issue.",
+            server, severity="note")
+
+    def _stale_crls(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        """`ssl_crl`: a CA on the expected chains whose CRL has expired (or is not yet valid)
+        refuses every client under it; one that expires within crl-warning-hours warns."""
+        for server in config.servers:
+            if server.verify_mode()[0] not in REFUSING_MODES:
+                continue
+            for verdict in ctx.crl_verdicts(server):
+                setting, _ = ctx.crl(server)
+                shown = f"`ssl_crl {setting.value}` at {where(setting)}"
+                issuer = verdict.ca.subject or "(empty subject)"
+                renew = (f"Put a current CRL from {issuer} into {setting.value} and renew it "
+                         "automatically before its nextUpdate (CRLs are short-lived), e.g. "
+                         "`openssl ca -gencrl -out crl.pem` or your CA's CRL download.")
+                if verdict.expired is not None:
+                    yield self.finding(
+                        setting.stmt,
+                        f"{shown}: the CRL from {issuer} expired on "
+                        f"{verdict.expired.next_update:%Y-%m-%d %H:%M} UTC (nextUpdate), so "
+                        "nginx refuses every client certificate whose chain goes through "
+                        f"{issuer} (\"CRL has expired\").", renew, server)
+                elif verdict.not_yet_valid is not None:
+                    yield self.finding(
+                        setting.stmt,
+                        f"{shown}: the CRL from {issuer} is not valid before "
+                        f"{verdict.not_yet_valid.last_update:%Y-%m-%d %H:%M} UTC, so until "
+                        "then nginx refuses every client certificate whose chain goes "
+                        f"through {issuer} (\"CRL is not yet valid\").",
+                        "Check the system clock and the CRL's lastUpdate.", server)
+                elif verdict.expiring is not None:
+                    yield self.finding(
+                        setting.stmt,
+                        f"{shown}: the CRL from {issuer} expires on "
+                        f"{verdict.expiring.next_update:%Y-%m-%d %H:%M} UTC, within "
+                        f"{ctx.crl_warning_hours} hours; after that nginx refuses every "
+                        f"client certificate whose chain goes through {issuer}.",
+                        renew, server, severity="warning")
 
 
 def describe(cert: CertInfo) -> str:

@@ -2,27 +2,11 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..cafile import CertInfo
 from ..cloudflare import AOP_CAS, ORIGIN_CA_ROOTS
 from ..findings import Finding
 from ..model import Config
 from . import Rule, RuleContext, where
 from .fixes import AOP_CA_SOURCE
-
-
-def anchored(certs: tuple[CertInfo, ...]) -> list[CertInfo]:
-    """The certificates OpenSSL can build a trusted chain to: self-signed roots in the set and
-    CAs whose issuer chain reaches one. A lone intermediate verifies nobody (nginx does not
-    set X509_V_FLAG_PARTIAL_CHAIN)."""
-    trusted = {c.subject for c in certs if c.self_signed}
-    grew = True
-    while grew:
-        grew = False
-        for cert in certs:
-            if cert.subject not in trusted and cert.issuer in trusted and cert.is_ca:
-                trusted.add(cert.subject)
-                grew = True
-    return [c for c in certs if c.subject in trusted and c.is_ca]
 
 
 class ClientCaMismatch(Rule):
@@ -38,6 +22,11 @@ class ClientCaMismatch(Rule):
 
     For zone-level or per-hostname Authenticated Origin Pulls, declare the CA you uploaded to
     Cloudflare (`--expect-ca 'shop.example.com=SHA256'`); that CA is then the one expected.
+    The fingerprint may be a root's or an issuing intermediate's: the expected CA's own chain
+    (the roots above it, the intermediates it issued) is not "another CA". Only certificates
+    that can anchor a chain count: a lone intermediate whose root is not in the files admits
+    nobody (nginx does not set X509_V_FLAG_PARTIAL_CHAIN; MTLS008 reports it when it is on the
+    expected chain).
 
     ## Example
     ```nginx
@@ -75,7 +64,6 @@ class ClientCaMismatch(Rule):
     security_severity = "8.1"
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        anchored_by_files: dict[tuple[int, ...], list[CertInfo]] = {}
         for server in config.servers:
             if not (server.cloudflare.fronted and server.exposed_tls):
                 continue
@@ -83,23 +71,20 @@ class ClientCaMismatch(Rule):
                 continue
             declared = ctx.expected_for(server)
             expected = declared or frozenset(AOP_CAS)
+            trust = ctx.trust(server)
+            if not trust.sources or not trust.readable:
+                continue  # MTLS003 reports unusable files
             sources = [(directive, setting, ctx.ca_file(server, setting))
                        for directive, setting in server.client_ca_settings()]
-            if not sources or any(ca.problem for _, _, ca in sources):
-                continue  # MTLS003 reports unusable files
-            key = tuple(id(ca) for _, _, ca in sources)  # servers share their CA files
-            if key not in anchored_by_files:
-                anchored_by_files[key] = anchored(tuple(c for _, _, ca in sources
-                                                        for c in ca.certs))
-            trusted = anchored_by_files[key]
-            trusted_fps = {c.sha256 for c in trusted}
+            # The expected CAs' own chains (roots above, intermediates below) are no other CA.
+            own = trust.hierarchy(expected)
             wanted = "the CA you declared for this host" if declared else \
                 "the Cloudflare origin-pull CA"
             reported = False
             for directive, setting, ca in sources:
                 shown = f"`{directive} {setting.value}` at {where(setting)}"
                 for cert in ca.certs:
-                    if cert.sha256 not in trusted_fps or cert.sha256 in expected:
+                    if cert.sha256 not in trust.anchored or cert.sha256 in own:
                         continue
                     if cert.sha256 in ORIGIN_CA_ROOTS:
                         why = (f"holds {ORIGIN_CA_ROOTS[cert.sha256]}, which signs origin "
@@ -118,7 +103,7 @@ class ClientCaMismatch(Rule):
                         f"Trust only {wanted}: ssl_client_certificate "
                         "/etc/nginx/certs/origin-pull-ca.pem; and no other CA in that file or "
                         f"in ssl_trusted_certificate. {AOP_CA_SOURCE}", server)
-            if not reported and not trusted_fps & expected:
+            if not reported and not trust.anchored & expected:
                 setting = sources[0][1]
                 yield self.finding(
                     setting.stmt,

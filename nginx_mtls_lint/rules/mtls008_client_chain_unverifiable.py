@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..findings import Finding
+from ..model import Config, Server
+from ..trust import TrustSet
+from . import REFUSING_MODES, Rule, RuleContext, where
+
+DEFAULT_VERIFY_DEPTH = 1
+
+
+class ClientChainUnverifiable(Rule):
+    """nginx cannot verify the chain of the clients the server expects: an issuer is missing,
+    `ssl_verify_depth` is too small, a CRL is missing or an intermediate is revoked.
+
+    ## Why
+    nginx verifies a client certificate with OpenSSL against every certificate of
+    `ssl_client_certificate` and `ssl_trusted_certificate`. The chain must end in a
+    self-signed root of those files (nginx does not accept a chain that stops at an
+    intermediate), hold at most `ssl_verify_depth` intermediates (default 1), and with
+    `ssl_crl` every CA of the chain needs a current CRL in the file, and none may be revoked.
+    When one of these fails, every client certificate issued under the CA concerned gets
+    `400 Bad Request` ("The SSL certificate error"), Cloudflare's included, and the refusal is
+    logged only at level `info`:
+
+    | cause | nginx error log (level info) |
+    |---|---|
+    | an intermediate in the files whose issuer is not there, or a file holding only an intermediate (it refuses its clients even when they send the missing issuer: OpenSSL takes the intermediate from the store and looks no further) | `client SSL certificate verify error: (2:unable to get issuer certificate) while reading client request headers` |
+    | more intermediates in the files than `ssl_verify_depth` | `client SSL certificate verify error: (2:unable to get issuer certificate) while reading client request headers` |
+    | `ssl_crl` without a CRL from a CA of the chain (the root included) | `client SSL certificate verify error: (3:unable to get certificate CRL) while reading client request headers` |
+    | a CRL that revokes an intermediate of the chain | `client SSL certificate verify error: (23:certificate revoked) while reading client request headers` |
+
+    The clients judged are those of the CAs declared for the host (`expected-cas`, a root or
+    an issuing intermediate), else Cloudflare's origin-pull CA on a Cloudflare-fronted server,
+    else the CAs of `ssl_client_certificate`. Where the intermediates are not in the files
+    (clients send them), their number is unknown and the depth is not judged. A CRL from a CA
+    on no expected chain changes nothing for those clients and is not reported; a stale CRL is
+    MTLS004, an unreadable `ssl_crl` file MTLS003. Judged under `ssl_verify_client on` and
+    `optional` (under `optional_no_ca` nginx passes the failure to the handlers as
+    `$ssl_client_verify = FAILED:...` instead of refusing).
+
+    ## Example
+    ```nginx
+    server {
+        listen 443 ssl;
+        server_name api.example.com;
+        ssl_certificate     /etc/nginx/certs/server.pem;
+        ssl_certificate_key /etc/nginx/certs/server.key;
+        # root, intermediate 1 and intermediate 2: clients of intermediate 2 need depth 2
+        ssl_client_certificate /etc/nginx/certs/chain-full.pem;
+        ssl_verify_client on;
+        ssl_verify_depth 1;  # expect: MTLS008
+    }
+    ```
+
+    ## Fix
+    `ssl_verify_depth 2;` (the number of intermediates between the client certificate and the
+    root); add the missing issuer up to its self-signed root to the CA file; put a current CRL
+    of every CA of the chain into the `ssl_crl` file (or drop `ssl_crl`); issue clients from a
+    CA that is not revoked.
+
+    ## Verified
+    With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback, with a root, two levels of
+    intermediates and a client at each level: depth 1 refuses the client of the second
+    intermediate and depth 2 admits it (depth 0 admits only clients of the root); a file
+    holding only an intermediate, or an intermediate without its issuer, refuses its clients,
+    also when they send the missing certificate; a CRL file without the CRL of an intermediate,
+    or with the CRL of another CA only, refuses the clients under it and the CRLs of every CA
+    admit them; a CRL revoking the first intermediate refuses every client under it. Each
+    error-log line above was read from nginx's log in those tests.
+    Reproduce: `pytest -m nginx -k MTLS008` (also `-k depth`, `-k crl`).
+    """
+
+    id = "MTLS008"
+    name = "client-chain-unverifiable"
+    severity = "error"
+    tags = ("reliability", "mtls")
+    security_severity = "4.0"
+
+    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        for server in config.servers:
+            if server.verify_mode()[0] not in REFUSING_MODES:
+                continue
+            trust = ctx.trust(server)
+            if not trust.sources or not trust.readable:
+                continue  # MTLS003 reports unusable files
+            expected = ctx.expected_chains(server)
+            yield from self._missing_issuers(server, trust, expected)
+            yield from self._depth(server, trust, expected)
+            yield from self._crls(server, ctx)
+
+    def _missing_issuers(self, server: Server, trust: TrustSet,
+                         expected: frozenset[str]) -> Iterator[Finding]:
+        for cert in trust.lacking_issuer(expected):
+            directive = trust.directive_of[cert.sha256]
+            setting = server.setting(directive)
+            shown = f"`{directive} {setting.value}` at {where(setting)}"
+            if not trust.anchored:
+                refused = ("no certificate of the CA files is a self-signed root, and nginx "
+                           "accepts no chain that ends in an intermediate: it refuses every "
+                           "client certificate (\"unable to get issuer certificate\")")
+            else:
+                refused = (f"nginx refuses every client certificate issued under {cert.subject}"
+                           ", even one that sends the missing issuer (OpenSSL takes "
+                           f"{cert.subject} from the CA file and looks no further; \"unable "
+                           "to get issuer certificate\")")
+            yield self.finding(
+                setting.stmt,
+                f"{shown}: the issuer of {cert.subject or '(empty subject)'}, "
+                f"{cert.issuer or '(empty subject)'}, is not in the CA files; {refused}.",
+                f"Add the certificate of {cert.issuer} and the chain above it up to its "
+                f"self-signed root to {setting.value} (`cat issuer.pem root.pem >> "
+                f"{setting.value}`).", server)
+
+    def _depth(self, server: Server, trust: TrustSet,
+               expected: frozenset[str]) -> Iterator[Finding]:
+        deepest = trust.deepest(expected)
+        setting = server.setting("ssl_verify_depth")
+        try:
+            depth = int(setting.value) if setting is not None else DEFAULT_VERIFY_DEPTH
+        except ValueError:
+            return  # nginx -t rejects it
+        if deepest is None or trust.level[deepest.subject] <= depth:
+            return
+        needed = trust.level[deepest.subject]
+        chain = trust.chain_names(deepest)
+        at = (f"`ssl_verify_depth {setting.value}` at {where(setting)}" if setting is not None
+              else f"{server.label} leaves ssl_verify_depth at its default of 1")
+        yield self.finding(
+            setting.stmt if setting is not None else server.stmt,
+            f"{at}: the CA files hold {needed} intermediates between the clients issued by "
+            f"{deepest.subject} and the root {chain[-1]} ({' -> '.join(chain)}), more than the "
+            f"depth allows, so nginx refuses those clients (\"unable to get issuer "
+            "certificate\").",
+            f"ssl_verify_depth {needed};", server)
+
+    def _crls(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
+        for verdict in ctx.crl_verdicts(server):
+            setting, _ = ctx.crl(server)
+            shown = f"`ssl_crl {setting.value}` at {where(setting)}"
+            name = verdict.ca.subject or "(empty subject)"
+            if verdict.revoked:
+                yield self.finding(
+                    setting.stmt,
+                    f"{shown}: the CRL from {verdict.ca.issuer} revokes {name}, so nginx "
+                    f"refuses every client certificate issued under {name} (\"certificate "
+                    "revoked\").",
+                    f"Issue the clients from a CA that is not revoked and remove {name} from "
+                    "the CA files; if the revocation is a mistake, publish a CRL without it.",
+                    server)
+            if not (verdict.current or verdict.expired or verdict.not_yet_valid):
+                yield self.finding(
+                    setting.stmt,
+                    f"{shown}: no CRL from {name} is in effect; with ssl_crl nginx checks "
+                    "a CRL for every certificate of the chain, so it refuses every client "
+                    f"certificate whose chain goes through {name} (\"unable to get "
+                    "certificate CRL\").",
+                    f"Add the current CRL of {name} to {setting.value} (`cat ca-crl.pem >> "
+                    f"{setting.value}`), or remove ssl_crl if you do not revoke client "
+                    "certificates.", server)

@@ -1,0 +1,235 @@
+"""Client chains against a real nginx: verify depth, missing issuers, CRLs and file forms.
+
+Each test lints a configuration, then shows with nginx that the valid client is refused or
+admitted exactly as the finding says (and with the error-log line the rule page quotes), then
+applies the printed fix and shows the client admitted.
+Run: `pytest -m nginx -k depth`, `pytest -m nginx -k crl`, `pytest -m nginx -k MTLS008`.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import key_pem, lint_in_process, make_cert, pem, write_chain_pki
+from nginx_harness import CONTENT, Nginx, free_ports
+from nginx_mtls_lint import probe
+from test_nginx import NAME, Pki, server
+
+pytestmark = pytest.mark.nginx
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory) -> Pki:
+    folder = tmp_path_factory.mktemp("chain-pki")
+    write_chain_pki(folder)
+    cert, key = make_cert(NAME, ca=False)
+    (folder / "server.pem").write_bytes(pem(cert))
+    (folder / "server-key.pem").write_bytes(key_pem(key))
+    return Pki(folder)
+
+
+class Run:
+    """One configuration: its findings, and nginx serving it on loopback."""
+
+    def __init__(self, tmp_path: Path, label: str, body: str, pki: Pki):
+        self.port, = free_ports(1)
+        self.prefix = tmp_path / label
+        self.nginx = Nginx(self.prefix, server(self.port, pki, body).replace(
+            "__ROOT__", str(self.prefix / "www")).replace(
+            f"listen {self.port}", f"listen 127.0.0.1:{self.port}"))
+        self.findings = lint_in_process([self.nginx.conf]).findings
+        self.pki = pki
+
+    def rule(self, rule: str, severity: str | None = None) -> list:
+        return [f for f in self.findings if f.rule == rule
+                and (severity is None or f.severity == severity)]
+
+    def admits(self, client: str) -> bool:
+        """Whether nginx serves the content to the client issued by `client` (root, int1,
+        int2), which sends its certificate and the intermediates above it."""
+        target = probe.Target(
+            "127.0.0.1", self.port, NAME, content_marker=CONTENT, timeout=5,
+            client_cert=str(self.pki.folder / f"client-{client}-chain.pem"),
+            client_key=str(self.pki.folder / f"client-{client}-key.pem"),
+            cases=[probe.Case("SNI, given certificate", NAME, certificate="given")])
+        with self.nginx.start([self.port]):
+            outcome, = probe.probe(target)
+        return outcome.verdict == "CONTENT SERVED"
+
+    def logged(self) -> str:
+        return (self.prefix / "logs" / "error.log").read_text()
+
+
+def body(ca: str, *extra: str) -> str:
+    return "".join(f"    {line}\n" for line in (f"ssl_client_certificate {ca};",
+                                                "ssl_verify_client on;", *extra))
+
+
+def verify_error(line: str) -> str:
+    return f"client SSL certificate verify error: {line} while reading client request headers"
+
+
+def test_MTLS008_depth_default_refuses_the_second_intermediate_and_the_printed_depth_admits(
+        tmp_path, chain):
+    bad = Run(tmp_path, "bad", body(chain.chain_full), chain)
+    finding, = bad.rule("MTLS008")
+    # reported at the server block: the depth is the default
+    assert finding.line == bad.nginx.conf.read_text().splitlines().index("server {") + 1
+    assert finding.fix == "ssl_verify_depth 2;"
+    assert bad.admits("int1") and not bad.admits("int2")
+    assert verify_error("(2:unable to get issuer certificate)") in bad.logged()
+    fixed = Run(tmp_path, "fixed", body(chain.chain_full, finding.fix), chain)
+    assert not fixed.rule("MTLS008")
+    assert fixed.admits("int2") and fixed.admits("int1") and fixed.admits("root")
+
+
+def test_MTLS008_depth_zero_admits_only_clients_of_the_root(tmp_path, chain):
+    bad = Run(tmp_path, "bad", body(chain.chain_root_int1, "ssl_verify_depth 0;"), chain)
+    finding, = bad.rule("MTLS008")
+    assert "ssl_verify_depth 0" in finding.message and finding.fix == "ssl_verify_depth 1;"
+    assert bad.admits("root") and not bad.admits("int1")
+    fixed = Run(tmp_path, "fixed", body(chain.chain_root_int1, finding.fix), chain)
+    assert not fixed.rule("MTLS008") and fixed.admits("int1")
+
+
+def test_MTLS008_depth_unknown_when_clients_send_their_intermediates(tmp_path, chain):
+    """Only the root in the file: the linter cannot know the depth and says nothing; nginx
+    then decides by what the client sends (int2 needs depth 2, "unable to get local issuer
+    certificate" at depth 1)."""
+    run = Run(tmp_path, "root-only", body(chain.chain_root), chain)
+    assert not run.rule("MTLS008")
+    assert run.admits("int1") and not run.admits("int2")
+    assert verify_error("(20:unable to get local issuer certificate)") in run.logged()
+
+
+def test_MTLS008_chain_missing_issuer_refuses_even_a_client_that_sends_it(tmp_path, chain):
+    bad = Run(tmp_path, "bad", body(chain.chain_root_int2, "ssl_verify_depth 3;"), chain)
+    finding, = bad.rule("MTLS008")
+    assert "CN=Chain Intermediate 1" in finding.message and "sends the missing" in finding.message
+    assert not bad.admits("int2")  # it sends Intermediate 1 itself
+    assert verify_error("(2:unable to get issuer certificate)") in bad.logged()
+    # the printed fix: add Intermediate 1 (chain-full = root + intermediate 1 + 2)
+    assert "CN=Chain Intermediate 1" in finding.fix
+    fixed = Run(tmp_path, "fixed", body(chain.chain_full, "ssl_verify_depth 3;"), chain)
+    assert not fixed.rule("MTLS008") and fixed.admits("int2")
+
+
+def test_MTLS008_chain_lone_intermediate_refuses_every_client(tmp_path, chain):
+    bad = Run(tmp_path, "bad", body(chain.chain_int1_only), chain)
+    finding, = bad.rule("MTLS008")
+    assert "every client" in finding.message and "CN=Chain Root CA" in finding.fix
+    assert not bad.admits("int1")
+    assert verify_error("(2:unable to get issuer certificate)") in bad.logged()
+    fixed = Run(tmp_path, "fixed", body(chain.chain_root_int1), chain)
+    assert not fixed.rule("MTLS008") and fixed.admits("int1")
+
+
+def test_MTLS008_crl_missing_for_the_intermediate_refuses_its_clients(tmp_path, chain):
+    bad = Run(tmp_path, "bad", body(chain.chain_root_int1, f"ssl_crl {chain.crl_root};"), chain)
+    finding, = bad.rule("MTLS008")
+    assert "no CRL from CN=Chain Intermediate 1" in finding.message
+    assert bad.admits("root") and not bad.admits("int1")
+    assert verify_error("(3:unable to get certificate CRL)") in bad.logged()
+    fixed = Run(tmp_path, "fixed", body(chain.chain_root_int1, f"ssl_crl {chain.crl_root_int1};"),
+                chain)
+    assert not fixed.findings and fixed.admits("int1") and fixed.admits("root")
+
+
+def test_MTLS008_crl_of_another_issuer_only_refuses_every_client(tmp_path, chain):
+    bad = Run(tmp_path, "bad", body(chain.chain_root, f"ssl_crl {chain.crl_other};"), chain)
+    finding, = bad.rule("MTLS008")
+    assert "no CRL from CN=Chain Root CA" in finding.message
+    assert not bad.admits("root")
+    assert verify_error("(3:unable to get certificate CRL)") in bad.logged()
+    fixed = Run(tmp_path, "fixed", body(chain.chain_root, f"ssl_crl {chain.crl_root};"), chain)
+    assert not fixed.findings and fixed.admits("root")
+
+
+def test_MTLS008_crl_every_issuer_covered_with_depth_two_admits_all(tmp_path, chain):
+    run = Run(tmp_path, "all", body(chain.chain_full, "ssl_verify_depth 2;",
+                                    f"ssl_crl {chain.crl_all};"), chain)
+    assert not run.findings
+    assert run.admits("root") and run.admits("int1") and run.admits("int2")
+
+
+def test_MTLS004_crl_expired_refuses_every_client(tmp_path, chain):
+    bad = Run(tmp_path, "bad", body(chain.chain_root, f"ssl_crl {chain.crl_root_expired};"),
+              chain)
+    finding, = bad.rule("MTLS004", "error")
+    assert "CRL has expired" in finding.message
+    assert not bad.admits("root")
+    assert verify_error("(12:CRL has expired)") in bad.logged()
+    fixed = Run(tmp_path, "fixed", body(chain.chain_root, f"ssl_crl {chain.crl_root};"), chain)
+    assert not fixed.findings and fixed.admits("root")
+
+
+def test_MTLS004_crl_expiring_soon_warns_and_still_admits(tmp_path, chain):
+    run = Run(tmp_path, "soon", body(chain.chain_root, f"ssl_crl {chain.crl_root_expiring};"),
+              chain)
+    assert [f.severity for f in run.findings] == ["warning"]
+    assert run.admits("root")
+
+
+def test_MTLS004_crl_stale_for_another_issuer_is_harmless(tmp_path, chain):
+    run = Run(tmp_path, "other", body(chain.chain_root, f"ssl_crl {chain.crl_root_other};"),
+              chain)
+    assert not run.findings
+    assert run.admits("root")
+
+
+def test_MTLS008_crl_revoking_the_intermediate_refuses_its_clients(tmp_path, chain):
+    bad = Run(tmp_path, "bad", body(chain.chain_root_int1, f"ssl_crl {chain.crl_revokes_int1};"),
+              chain)
+    finding, = bad.rule("MTLS008")
+    assert "revokes CN=Chain Intermediate 1" in finding.message
+    assert bad.admits("root") and not bad.admits("int1")
+    assert verify_error("(23:certificate revoked)") in bad.logged()
+    fixed = Run(tmp_path, "fixed", body(chain.chain_root_int1, f"ssl_crl {chain.crl_root_int1};"),
+                chain)
+    assert not fixed.findings and fixed.admits("int1")
+
+
+def test_MTLS004_chain_expired_ocsp_intermediate_off_the_client_chain_is_only_a_note(tmp_path, chain):
+    run = Run(tmp_path, "ocsp", body(
+        chain.chain_root, f"ssl_trusted_certificate {chain.chain_other_expired_int};"), chain)
+    assert [f.severity for f in run.rule("MTLS004")] == ["note"]
+    assert not run.rule("MTLS008")
+    assert run.admits("int1")
+
+
+@pytest.mark.parametrize("directive,der", [("ssl_client_certificate", "chain-root.der"),
+                                           ("ssl_crl", "crl-root.der")])
+def test_MTLS003_crl_and_ca_in_der_form_fail_nginx_t_and_the_printed_conversion_works(
+        tmp_path, chain, directive, der):
+    work = tmp_path / "certs"
+    work.mkdir()
+    (work / der).write_bytes((chain.folder / der).read_bytes())
+    ca = chain.chain_root if directive == "ssl_crl" else str(work / der)
+    extra = [f"ssl_crl {work / der};"] if directive == "ssl_crl" else []
+    bad = Run(tmp_path, "bad", body(ca, *extra), chain)
+    finding, = bad.rule("MTLS003")
+    check = bad.nginx.check()
+    assert check.returncode != 0 and "no certificate or crl found" in check.stderr
+    assert "no certificate or crl found" in finding.message
+    command = re.search(r"`(openssl [^`]+)`", finding.fix).group(1)
+    subprocess.run(shlex.split(command), check=True, capture_output=True, timeout=30)
+    converted = re.search(rf"`{directive} ([^;`]+);`", finding.fix).group(1)
+    assert Path(converted).exists()
+    fixed_extra = [f"ssl_crl {converted};"] if directive == "ssl_crl" else []
+    fixed = Run(tmp_path, "fixed", body(converted if directive != "ssl_crl" else ca,
+                                        *fixed_extra), chain)
+    assert not fixed.rule("MTLS003") and fixed.nginx.check().returncode == 0
+    assert fixed.admits("root")
+
+
+def test_MTLS003_chain_symlinked_ca_works_and_dangling_symlink_fails(tmp_path, chain):
+    linked = Run(tmp_path, "link", body(str(chain.folder / "chain-root-link.pem")), chain)
+    assert not linked.findings and linked.admits("root")
+    dangling = Run(tmp_path, "dangling", body(str(chain.folder / "chain-dangling-link.pem")),
+                   chain)
+    assert dangling.rule("MTLS003") and dangling.nginx.check().returncode != 0
