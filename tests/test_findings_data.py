@@ -40,7 +40,7 @@ def cf_tree(tmp_path: Path, certs_dir: Path) -> Path:
     (tmp_path / "conf.d" / "cloudflare.conf").write_text(CLOUDFLARE_CONF)
     (tmp_path / "sites-enabled").mkdir()
     (tmp_path / "sites-enabled" / "api.conf").write_text(API_CONF)
-    shutil.copytree(certs_dir, tmp_path / "certs")
+    shutil.copytree(certs_dir, tmp_path / "certs", symlinks=True)
     return tmp_path
 
 

@@ -5,7 +5,8 @@ from typing import Iterator
 from ..findings import Finding
 from ..model import Config, Server
 from ..trust import TrustSet
-from . import REFUSING_MODES, Rule, RuleContext, where
+from . import REFUSING_MODES, Rule, RuleContext, ca_evidence, evidence, where
+from .fixes import insert_after, make_fix, replace_statement
 
 DEFAULT_VERIFY_DEPTH = 1
 
@@ -87,7 +88,7 @@ class ClientChainUnverifiable(Rule):
                 continue  # MTLS003 reports unusable files
             expected = ctx.expected_chains(server)
             yield from self._missing_issuers(server, trust, expected)
-            yield from self._depth(server, trust, expected)
+            yield from self._depth(server, trust, expected, ctx)
             yield from self._crls(server, ctx)
 
     def _missing_issuers(self, server: Server, trust: TrustSet,
@@ -111,10 +112,12 @@ class ClientChainUnverifiable(Rule):
                 f"{cert.issuer or '(empty subject)'}, is not in the CA files; {refused}.",
                 f"Add the certificate of {cert.issuer} and the chain above it up to its "
                 f"self-signed root to {setting.value} (`cat issuer.pem root.pem >> "
-                f"{setting.value}`).", server)
+                f"{setting.value}`).", server,
+                related=[evidence(s, f"{d} {s.value}") for d, s in server.client_ca_settings()
+                         if s is not setting])
 
-    def _depth(self, server: Server, trust: TrustSet,
-               expected: frozenset[str]) -> Iterator[Finding]:
+    def _depth(self, server: Server, trust: TrustSet, expected: frozenset[str],
+               ctx: RuleContext) -> Iterator[Finding]:
         deepest = trust.deepest(expected)
         setting = server.setting("ssl_verify_depth")
         try:
@@ -127,13 +130,18 @@ class ClientChainUnverifiable(Rule):
         chain = trust.chain_names(deepest)
         at = (f"`ssl_verify_depth {setting.value}` at {where(setting)}" if setting is not None
               else f"{server.label} leaves ssl_verify_depth at its default of 1")
+        fix = f"ssl_verify_depth {needed};"
+        edit = (replace_statement(ctx.source, setting.stmt, fix)
+                if setting is not None and not setting.inherited
+                else insert_after(ctx.source, server.stmt, fix))
         yield self.finding(
             setting.stmt if setting is not None else server.stmt,
             f"{at}: the CA files hold {needed} intermediates between the clients issued by "
             f"{deepest.subject} and the root {chain[-1]} ({' -> '.join(chain)}), more than the "
             f"depth allows, so nginx refuses those clients (\"unable to get issuer "
             "certificate\").",
-            f"ssl_verify_depth {needed};", server)
+            fix, server, related=ca_evidence(server),
+            fixes=make_fix(f"allow {needed} intermediates", edit))
 
     def _crls(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
         for verdict in ctx.crl_verdicts(server):
@@ -148,7 +156,7 @@ class ClientChainUnverifiable(Rule):
                     "revoked\").",
                     f"Issue the clients from a CA that is not revoked and remove {name} from "
                     "the CA files; if the revocation is a mistake, publish a CRL without it.",
-                    server)
+                    server, related=ca_evidence(server))
             if not (verdict.current or verdict.expired or verdict.not_yet_valid):
                 yield self.finding(
                     setting.stmt,
@@ -158,4 +166,4 @@ class ClientChainUnverifiable(Rule):
                     "certificate CRL\").",
                     f"Add the current CRL of {name} to {setting.value} (`cat ca-crl.pem >> "
                     f"{setting.value}`), or remove ssl_crl if you do not revoke client "
-                    "certificates.", server)
+                    "certificates.", server, related=ca_evidence(server))
