@@ -8,6 +8,7 @@ from pathlib import Path
 
 from conftest import lint_in_process, lint_json, make_cert, pem, shared_file
 from nginx_mtls_lint import cafile, cloudflare
+from nginx_mtls_lint.trust import TrustSet
 
 
 def test_embedded_fingerprints_match_cloudflare_files():
@@ -31,9 +32,12 @@ def test_cloudflare_ranges_match_published_lists():
 
 
 def test_each_ca_file_is_parsed_once_per_run(tmp_path: Path, monkeypatch, certs_dir):
-    calls = []
-    real = cafile._inspect
+    calls, trust_sets = [], []
+    real, real_trust = cafile._inspect, TrustSet.__init__
     monkeypatch.setattr(cafile, "_inspect", lambda path: calls.append(path) or real(path))
+    monkeypatch.setattr(TrustSet, "__init__",
+                        lambda self, sources: trust_sets.append(sources) or real_trust(self,
+                                                                                    sources))
     servers = "".join(
         f"server {{ listen 443 ssl; server_name s{i}.test;\n"
         f"  ssl_client_certificate {certs_dir}/internal-ca.pem; ssl_verify_client on; }}\n"
@@ -42,6 +46,7 @@ def test_each_ca_file_is_parsed_once_per_run(tmp_path: Path, monkeypatch, certs_
     conf.write_text(servers)
     lint_in_process([conf])
     assert calls == [f"{certs_dir}/internal-ca.pem"]
+    assert len(trust_sets) == 1  # one trust set per distinct set of CA files
 
 
 def test_private_key_material_is_never_printed(tmp_path: Path, certs_dir):

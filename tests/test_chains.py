@@ -11,7 +11,6 @@ import pytest
 
 from conftest import lint_in_process, lint_json, run_cli
 from nginx_mtls_lint import cafile
-from nginx_mtls_lint.rules import RuleContext
 from nginx_mtls_lint.trust import TrustSet
 
 CF_SERVER = """server {{
@@ -51,19 +50,6 @@ def test_trust_set_roots_intermediates_and_levels(certs_dir):
     lacking, = broken.lacking_issuer(frozenset(c.sha256 for c in broken.certs))
     assert lacking.subject == "CN=Chain Intermediate 2"
     assert lacking.sha256 not in broken.anchored
-
-
-def test_one_trust_set_per_distinct_set_of_ca_files(tmp_path, certs_dir):
-    servers = "".join(
-        f"server {{ listen 443 ssl; server_name s{i}.test;\n"
-        f"  ssl_client_certificate {certs_dir}/chain-full.pem; ssl_verify_client on; }}\n"
-        for i in range(5))
-    path = tmp_path / "many.conf"
-    path.write_text(servers)
-    result = lint_in_process([path])
-    ctx = RuleContext()
-    sets = {id(ctx.trust(s)) for s in result.model.servers}
-    assert len(sets) == 1
 
 
 def test_declared_root_makes_its_intermediates_its_hierarchy(tmp_path, certs_dir):

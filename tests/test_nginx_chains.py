@@ -129,25 +129,36 @@ def test_MTLS008_chain_lone_intermediate_refuses_every_client(tmp_path, chain):
     assert not fixed.rule("MTLS008") and fixed.admits("int1")
 
 
-def test_MTLS008_crl_missing_for_the_intermediate_refuses_its_clients(tmp_path, chain):
-    bad = Run(tmp_path, "bad", body(chain.chain_root_int1, f"ssl_crl {chain.crl_root};"), chain)
-    finding, = bad.rule("MTLS008")
-    assert "no CRL from CN=Chain Intermediate 1" in finding.message
-    assert bad.admits("root") and not bad.admits("int1")
-    assert verify_error("(3:unable to get certificate CRL)") in bad.logged()
-    fixed = Run(tmp_path, "fixed", body(chain.chain_root_int1, f"ssl_crl {chain.crl_root_int1};"),
-                chain)
-    assert not fixed.findings and fixed.admits("int1") and fixed.admits("root")
+# (CA file, bad ssl_crl, rule, what the message says, the client refused, a client still
+# admitted, the error-log line, the ssl_crl that fixes it)
+CRL_CASES = {
+    "MTLS008-missing-for-intermediate": (
+        "chain_root_int1", "crl_root", "no CRL from CN=Chain Intermediate 1", "int1", "root",
+        "(3:unable to get certificate CRL)", "crl_root_int1"),
+    "MTLS008-another-issuer-only": (
+        "chain_root", "crl_other", "no CRL from CN=Chain Root CA", "root", None,
+        "(3:unable to get certificate CRL)", "crl_root"),
+    "MTLS008-revoked-intermediate": (
+        "chain_root_int1", "crl_revokes_int1", "revokes CN=Chain Intermediate 1", "int1", "root",
+        "(23:certificate revoked)", "crl_root_int1"),
+    "MTLS004-expired": (
+        "chain_root", "crl_root_expired", "CRL has expired", "root", None,
+        "(12:CRL has expired)", "crl_root"),
+}
 
 
-def test_MTLS008_crl_of_another_issuer_only_refuses_every_client(tmp_path, chain):
-    bad = Run(tmp_path, "bad", body(chain.chain_root, f"ssl_crl {chain.crl_other};"), chain)
-    finding, = bad.rule("MTLS008")
-    assert "no CRL from CN=Chain Root CA" in finding.message
-    assert not bad.admits("root")
-    assert verify_error("(3:unable to get certificate CRL)") in bad.logged()
-    fixed = Run(tmp_path, "fixed", body(chain.chain_root, f"ssl_crl {chain.crl_root};"), chain)
-    assert not fixed.findings and fixed.admits("root")
+@pytest.mark.parametrize("case", CRL_CASES)
+def test_crl_refuses_the_valid_client_until_the_printed_fix(tmp_path, chain, case):
+    ca, crl, says, refused, admitted, log, good = CRL_CASES[case]
+    ca = getattr(chain, ca)
+    bad = Run(tmp_path, "bad", body(ca, f"ssl_crl {getattr(chain, crl)};"), chain)
+    finding, = bad.findings
+    assert finding.rule == case.split("-")[0] and finding.severity == "error"
+    assert says in finding.message
+    assert not bad.admits(refused) and (admitted is None or bad.admits(admitted))
+    assert verify_error(log) in bad.logged()
+    fixed = Run(tmp_path, "fixed", body(ca, f"ssl_crl {getattr(chain, good)};"), chain)
+    assert not fixed.findings and fixed.admits(refused)
 
 
 def test_MTLS008_crl_every_issuer_covered_with_depth_two_admits_all(tmp_path, chain):
@@ -155,17 +166,6 @@ def test_MTLS008_crl_every_issuer_covered_with_depth_two_admits_all(tmp_path, ch
                                     f"ssl_crl {chain.crl_all};"), chain)
     assert not run.findings
     assert run.admits("root") and run.admits("int1") and run.admits("int2")
-
-
-def test_MTLS004_crl_expired_refuses_every_client(tmp_path, chain):
-    bad = Run(tmp_path, "bad", body(chain.chain_root, f"ssl_crl {chain.crl_root_expired};"),
-              chain)
-    finding, = bad.rule("MTLS004", "error")
-    assert "CRL has expired" in finding.message
-    assert not bad.admits("root")
-    assert verify_error("(12:CRL has expired)") in bad.logged()
-    fixed = Run(tmp_path, "fixed", body(chain.chain_root, f"ssl_crl {chain.crl_root};"), chain)
-    assert not fixed.findings and fixed.admits("root")
 
 
 def test_MTLS004_crl_expiring_soon_warns_and_still_admits(tmp_path, chain):
@@ -180,18 +180,6 @@ def test_MTLS004_crl_stale_for_another_issuer_is_harmless(tmp_path, chain):
               chain)
     assert not run.findings
     assert run.admits("root")
-
-
-def test_MTLS008_crl_revoking_the_intermediate_refuses_its_clients(tmp_path, chain):
-    bad = Run(tmp_path, "bad", body(chain.chain_root_int1, f"ssl_crl {chain.crl_revokes_int1};"),
-              chain)
-    finding, = bad.rule("MTLS008")
-    assert "revokes CN=Chain Intermediate 1" in finding.message
-    assert bad.admits("root") and not bad.admits("int1")
-    assert verify_error("(23:certificate revoked)") in bad.logged()
-    fixed = Run(tmp_path, "fixed", body(chain.chain_root_int1, f"ssl_crl {chain.crl_root_int1};"),
-                chain)
-    assert not fixed.findings and fixed.admits("int1")
 
 
 def test_MTLS004_chain_expired_ocsp_intermediate_off_the_client_chain_is_only_a_note(tmp_path, chain):
