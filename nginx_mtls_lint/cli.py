@@ -19,7 +19,7 @@ from .loader import DEFAULT_ROOT, LoadOptions, UsageError
 from .rules import RuleContext
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("lint", "inspect", "rules", "explain", "probe")
+COMMANDS = ("lint", "inspect", "rules", "explain", "probe", "trace")
 FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$")
 
 
@@ -103,6 +103,18 @@ def build_parser(command: str) -> argparse.ArgumentParser:
                                  "(default: 24)")
     elif command == "inspect":
         add_input_options(parser)
+        parser.add_argument("--format", choices=("console", "json"), default="console")
+    elif command == "trace":
+        parser.description = ("Follow one request through a server's phases, as nginx "
+                              "would, and print every directive on its path.")
+        add_input_options(parser)
+        parser.add_argument("--server", required=True, metavar="NAME",
+                            help="server_name (shell glob) or FILE:LINE of the server block")
+        parser.add_argument("--uri", default="/", help="request path (default: /)")
+        parser.add_argument("--client", choices=("none", "failed", "other-ca", "valid",
+                                                  "plain"), action="append",
+                            help="kind of client (repeatable; default: every kind)")
+        parser.add_argument("--method", default="GET", help="request method (default: GET)")
         parser.add_argument("--format", choices=("console", "json"), default="console")
     elif command == "explain":
         parser.add_argument("rule", metavar="RULE", help="rule ID or name, e.g. MTLS002")
@@ -250,6 +262,34 @@ def run_inspect(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def run_trace(args: argparse.Namespace) -> int:
+    import fnmatch
+
+    from .lint import analyse
+    from .registry import load_rules
+    from .report import trace
+
+    if not args.uri.startswith("/"):
+        raise UsageError(f"--uri must start with /, got {args.uri!r}")
+    options, _ = options_from(args, load_rules())
+    _, model = analyse(args.paths or [DEFAULT_ROOT], options, read_stdin)
+    wanted = args.server.lower()
+    servers = [s for s in model.servers
+               if f"{s.file}:{s.line}" == args.server or wanted == f"{s.file}:{s.line}".lower()
+               or any(n and fnmatch.fnmatchcase(n.lower(), wanted) for n in s.names)]
+    if not servers:
+        raise UsageError(f"no server matches {args.server!r} (give a server_name or FILE:LINE)")
+    traced = [(s, trace.paths_for(s, args.uri, args.client or trace.default_kinds(s),
+                                  args.method.upper())) for s in servers]
+    if args.format == "json":
+        emit(args, lambda out: trace.render_json(traced, out))
+    else:
+        emit(args, lambda out: trace.render_text(traced, out))
+    leaked = any(p.result.verdict == "yes" and p.client.kind != "valid"
+                 for _, paths in traced for p in paths)
+    return EXIT_FINDINGS if leaked else EXIT_CLEAN
+
+
 def run_rules(args: argparse.Namespace) -> int:
     from .findings import DIAGNOSTICS
     from .registry import load_rules
@@ -309,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser(command).parse_args(argv)
         runner = {"lint": run_lint, "inspect": run_inspect, "rules": run_rules,
-                  "explain": run_explain, "probe": run_probe}[command]
+                  "explain": run_explain, "probe": run_probe, "trace": run_trace}[command]
         return runner(args)
     except UsageError as e:
         print(f"nginx-mtls-lint: error: {e}", file=sys.stderr)

@@ -106,14 +106,7 @@ def detect_server(server: Server, cas: CAStore, options: CloudflareOptions) -> D
                                   f"set_real_ip_from {setting.value} (a Cloudflare range)",
                                   setting.stmt.file, setting.stmt.line, setting.inherited))
             break  # one range is evidence enough; listing all 22 helps nobody
-    for stmt in walk(server.stmt.block):
-        # The substring test first: the regex runs only on the rare argument that needs it.
-        if stmt.name != "#" and any("cf_" in arg and CF_VARIABLES.search(arg)
-                                    for arg in stmt.args):
-            variable = CF_VARIABLES.search(" ".join(stmt.args)).group(0)
-            signals.append(Signal("cf-variable", f"{stmt.name} uses {variable}",
-                                  stmt.file, stmt.line))
-            break
+    signals.extend(_usage_signals(server))
     for pattern in options.host_patterns:
         hit = matching_name(server, pattern)
         if hit:
@@ -122,6 +115,43 @@ def detect_server(server: Server, cas: CAStore, options: CloudflareOptions) -> D
         signals.append(Signal("cli", "--assume-cloudflare"))
     detection.fronted = bool(signals)
     return detection
+
+
+def _usage_signals(server: Server) -> list[Signal]:
+    """Signals in what the server does: Cloudflare headers read (an `if` on one is also a
+    guard that holds nothing), an allow-list of Cloudflare ranges, a Cloudflare log format,
+    a map over a Cloudflare header whose result it reads."""
+    found: dict[str, Signal] = {}
+    http = server.http
+    cf_formats = {s.args[0] for s in http.all("log_format")
+                  if s.args and any("cf_" in a and CF_VARIABLES.search(a) for a in s.args[1:])}
+    cf_maps = {name for name, m in http.maps().items() if CF_VARIABLES.search(m.source)}
+    stmts = list(walk(server.stmt.block))
+    for stmt in http.all("allow") + http.all("access_log") + stmts:
+        if stmt.name == "#":
+            continue
+        text = " ".join(a if a and " " not in a else f'"{a}"' for a in stmt.args)
+        if "cf_" in text and CF_VARIABLES.search(text):
+            variable = CF_VARIABLES.search(text).group(0)  # type: ignore[union-attr]
+            if stmt.name == "if":
+                found.setdefault("cf-header-check", Signal(
+                    "cf-header-check", f"`if ({text})` tests {variable}", stmt.file, stmt.line))
+            found.setdefault("cf-variable", Signal("cf-variable", f"{stmt.name} uses {variable}",
+                                                   stmt.file, stmt.line))
+        elif stmt.name == "allow" and stmt.args and is_cloudflare_range(stmt.args[0]):
+            found.setdefault("allow-cloudflare", Signal(
+                "allow-cloudflare", f"allow {stmt.args[0]} (a Cloudflare range)",
+                stmt.file, stmt.line))
+        elif stmt.name == "access_log" and len(stmt.args) > 1 and stmt.args[1] in cf_formats:
+            found.setdefault("cf-log-format", Signal(
+                "cf-log-format", f"access_log with log format {stmt.args[1]}, which logs "
+                "Cloudflare headers", stmt.file, stmt.line))
+        elif cf_maps and any(m in text for m in cf_maps):
+            name = next(m for m in cf_maps if m in text)
+            found.setdefault("cf-map", Signal(
+                "cf-map", f"{stmt.name} reads {name}, a map over a Cloudflare header",
+                stmt.file, stmt.line))
+    return list(found.values())
 
 
 def detect(model: Model, cas: CAStore, options: CloudflareOptions) -> None:

@@ -430,6 +430,7 @@ class Server:
     tls_on: list[str] = field(default_factory=list)  # its sockets that speak TLS
     cloudflare: Detection = field(default_factory=Detection)  # filled by cloudflare.detect()
     _settings: dict[str, Setting | None] = field(default_factory=dict)  # every rule asks
+    _names: frozenset[str] | None = None
 
     @property
     def file(self) -> str:
@@ -549,6 +550,18 @@ class Server:
     def verify_mode(self) -> tuple[str, Setting | None]:
         setting = self.setting("ssl_verify_client")
         return (setting.value.lower() if setting else "off"), setting
+
+    def directive_names(self) -> frozenset[str]:
+        """The names of every directive in the server block (through includes)."""
+        if self._names is None:
+            self._names = frozenset(s.name for s in walk(self.stmt.block))
+        return self._names
+
+    def set_statements(self, variable: str) -> list[Stmt]:
+        """Every `set $variable ...` in the server (any level)."""
+        name = variable.replace("{", "")
+        return [s for s in walk(self.stmt.block) if s.name == "set" and s.args
+                and s.args[0] == name]
 
     def reads_client_verification(self) -> bool:
         """Whether anything in the server reads $ssl_client_* (a check, or passing it on)."""

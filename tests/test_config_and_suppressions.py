@@ -79,20 +79,20 @@ def test_path_map_and_prefix_from_configuration(tmp_path: Path):
     assert ("deploy/snippets/a.conf", 5, "MTLS002") in findings(document)
 
 
-SUPPRESSED = """server {
+SUPPRESSED = """server {  if ($ssl_client_verify = FAILED) { return 403; }
     listen 443 ssl;
     server_name api.example.com;  # nginx-mtls-lint: disable=MTLS001 -- nothing at this line
     real_ip_header CF-Connecting-IP;
     ssl_verify_client optional_no_ca;  # nginx-mtls-lint: disable=verify-client-not-on -- reviewed
 }
-server {  # nginx-mtls-lint: disable=MTLS006
+server {  if ($ssl_client_verify = FAILED) { return 403; }  # nginx-mtls-lint: disable=MTLS006
     listen 443 ssl;
     server_name b.example.com;
     real_ip_header CF-Connecting-IP;
     # nginx-mtls-lint: disable-next-line=MTLS002 -- accepted risk, ticket 42
     ssl_verify_client optional_no_ca;
 }
-server {
+server {  if ($ssl_client_verify = FAILED) { return 403; }
     listen 443 ssl;
     server_name c.example.com;
     # nginx-mtls-lint: disable MTLS002

@@ -118,7 +118,7 @@ def test_MTLS002_optional_lets_a_client_without_certificate_in(tmp_path, pki):
                   for mode in ("optional", "on"))
     assert fix_text("MTLS002", bad, tmp_path).startswith("ssl_verify_client on;")
     rules, nginx = run(tmp_path, "bad", bad, [port])
-    assert {"MTLS002", "MTLS006"} <= rules
+    assert "MTLS002" in rules and "MTLS006" not in rules  # one cause, one finding
     with nginx.start([port]):
         outcomes = probe_outcomes(port, pki, **client(pki, "y"))
     assert outcomes["SNI, no certificate"].verdict == "CONTENT SERVED"
@@ -387,3 +387,79 @@ def test_probe_command_shows_the_shared_socket_bypass_and_its_fix(tmp_path, pki)
     assert document.returncode == 0
     assert results["no SNI, given certificate"]["verdict"] == "rejected"
     assert all(r["verdict"] != "CONTENT SERVED" for r in results.values())
+
+
+def test_MTLS007_lower_case_success_refuses_the_valid_client(tmp_path, pki):
+    port, = free_ports(1)
+    body = f"    ssl_client_certificate {pki.x};\n    ssl_verify_client optional;\n"
+    bad = server(port, pki, body + "    if ($ssl_client_verify != success) { return 403; }")
+    fixed = server(port, pki, body + "    if ($ssl_client_verify != SUCCESS) { return 403; }")
+    rules, nginx = run(tmp_path, "bad", bad, [port])
+    assert "MTLS007" in rules
+    with nginx.start([port]):
+        assert probe_outcomes(port, pki, **client(pki, "x"))[
+            "SNI, given certificate"].verdict == "rejected"
+    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    assert "MTLS007" not in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "x"))
+    assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
+    assert not probe.bypassed(without_certificate(outcomes))
+
+
+def test_MTLS106_first_server_for_a_name_answers_it(tmp_path, pki):
+    port, = free_ports(1)
+    protected = server(port, pki, f"    ssl_client_certificate {pki.x};\n"
+                                  "    ssl_verify_client on;")
+    bad = server(port, pki) + protected
+    rules, nginx = run(tmp_path, "bad", bad, [port])
+    assert "MTLS106" in rules
+    with nginx.start([port]):
+        assert probe_outcomes(port, pki)["SNI, no certificate"].verdict == "CONTENT SERVED"
+    rules, nginx = run(tmp_path, "fixed", protected, [port])
+    assert "MTLS106" not in rules
+    with nginx.start([port]):
+        assert not probe.bypassed(without_certificate(probe_outcomes(port, pki)))
+
+
+def test_MTLS108_unverified_tls_port_for_the_same_name(tmp_path, pki):
+    port, dev = free_ports(2)
+    verify = f"    ssl_client_certificate {pki.x};\n    ssl_verify_client on;"
+    protected = server(port, pki, verify)
+    rules, nginx = run(tmp_path, "bad", protected + server(dev, pki), [port, dev])
+    assert "MTLS108" in rules
+    with nginx.start([port, dev]):
+        assert probe_outcomes(dev, pki)["SNI, no certificate"].verdict == "CONTENT SERVED"
+    rules, nginx = run(tmp_path, "fixed", protected + server(dev, pki, verify), [port, dev])
+    assert "MTLS108" not in rules
+    with nginx.start([port, dev]):
+        assert not probe.bypassed(without_certificate(probe_outcomes(dev, pki)))
+
+
+def _get_with_header(port: int, header: str, value: str) -> int:
+    import http.client
+    import ssl
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5)
+    try:
+        connection.request("GET", "/", headers={"Host": NAME, header: value})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_MTLS107_trusting_every_address_lets_a_client_pick_its_own(tmp_path, pki):
+    port, = free_ports(1)
+    body = ("    real_ip_header X-Forwarded-For;\n    set_real_ip_from {trusted};\n"
+            "    location / {{ allow 10.0.0.0/8; deny all; }}")
+    bad = server(port, pki, body.format(trusted="0.0.0.0/0"))
+    fixed = server(port, pki, body.format(trusted="10.0.0.0/8"))
+    rules, nginx = run(tmp_path, "bad", bad, [port])
+    assert "MTLS107" in rules
+    with nginx.start([port]):
+        assert _get_with_header(port, "X-Forwarded-For", "10.1.2.3") == 200
+    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    assert "MTLS107" not in rules
+    with nginx.start([port]):
+        assert _get_with_header(port, "X-Forwarded-For", "10.1.2.3") == 403

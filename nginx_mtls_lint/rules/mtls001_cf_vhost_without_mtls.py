@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import Config
+from ..model import Config, Server
 from . import Rule, RuleContext, where
 from .fixes import AOP_CA_SOURCE, ENFORCE_AOP
 
@@ -24,8 +24,17 @@ class CfVhostWithoutMtls(Rule):
     The server is treated as Cloudflare-fronted when it shows a Cloudflare signal
     (`real_ip_header CF-Connecting-IP`, `set_real_ip_from` with a Cloudflare range,
     `$http_cf_connecting_ip`, an origin-pull CA, a `# nginx-mtls-lint: cloudflare`
-    annotation or a command-line host pattern). Servers that listen only on loopback or unix
-    sockets cannot be reached around Cloudflare and are not reported.
+    annotation or a command-line host pattern, an `allow` list of Cloudflare's ranges, a
+    `log_format` with `$http_cf_*` used by the server's `access_log`, a `map` on
+    `$http_cf_*` whose result the server reads). Servers that listen only on loopback or
+    unix sockets cannot be reached around Cloudflare and are not reported; nor are servers
+    that serve nothing (every request redirected, refused, closed or answered with fixed
+    text, or `ssl_reject_handshake on`). A server with only plain listeners on every
+    address (`listen 8080;` for a tunnel) is reported at that `listen`.
+
+    Checks that stand in for a certificate do not hold: an `if` on `$http_cf_ray` or
+    `$http_cf_connecting_ip` (any client sends those headers), or an allow-list of
+    Cloudflare's ranges (any Cloudflare customer comes through Cloudflare).
 
     ## Example
     ```nginx
@@ -63,26 +72,64 @@ class CfVhostWithoutMtls(Rule):
     security_severity = "8.6"
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        protected_names = {n.lower() for s in config.servers if s.verifies_clients
+                           for n in s.names if n}
         for server in config.servers:
-            if not (server.cloudflare.fronted and server.exposed_tls):
+            if not server.cloudflare.fronted or server.rejects_handshakes_without_sni:
                 continue
             mode, setting = server.verify_mode()
             if mode != "off":
                 continue
-            signal = server.cloudflare.signals[0].describe()
-            proxy = server.setting("proxy_ssl_certificate") or server.setting("proxy_ssl_verify")
-            if setting is not None:
-                at, said = setting.stmt, f"`ssl_verify_client off` at {where(setting)}"
-            elif proxy is not None:
-                at, said = proxy.stmt, (
-                    f"`{proxy.stmt.name}` at {where(proxy)} authenticates nginx to its "
-                    "upstream, not clients to nginx, and no `ssl_verify_client` is set")
-            else:
-                at, said = server.stmt, "no `ssl_verify_client` is set"
-            yield self.finding(
-                at,
-                f"{server.label} is fronted by Cloudflare ({signal}) but {said}: anyone who "
-                f"finds the origin's address reaches it directly, skipping Cloudflare.",
-                f"Add to the server block:\n{ENFORCE_AOP}\n{AOP_CA_SOURCE}",
-                server,
-            )
+            flow = ctx.flow(server)
+            if server.exposed_tls:
+                if not flow.serves_content():
+                    continue  # redirects, refusals, 444 or fixed text only
+                yield self._unverified_tls(server, setting)
+            elif server.exposed_plain_listens and not protected_names & {
+                    n.lower() for n in server.names if n} and \
+                    flow.open_paths(("plain",), tls=False):
+                # A plain twin of a protected server is MTLS101's; this one has no TLS at all.
+                listen = server.exposed_plain_listens[0]
+                yield self.finding(
+                    listen.stmt,
+                    f"{server.label} is fronted by Cloudflare ({self._signal(server)}) but "
+                    f"`listen {' '.join(listen.stmt.args)}` at {where(listen.stmt)} serves "
+                    f"plain HTTP on {listen.socket}, every address of the host: anyone who "
+                    "finds the origin's address reaches it directly, skipping Cloudflare.",
+                    "Listen on loopback only for a tunnel (listen 127.0.0.1:PORT;), or serve "
+                    f"TLS with Authenticated Origin Pulls:\n{ENFORCE_AOP}\n{AOP_CA_SOURCE}",
+                    server)
+
+    def _unverified_tls(self, server: Server, setting) -> Finding:
+        proxy = server.setting("proxy_ssl_certificate") or server.setting("proxy_ssl_verify")
+        if setting is not None:
+            at, said = setting.stmt, f"`ssl_verify_client off` at {where(setting)}"
+        elif proxy is not None:
+            at, said = proxy.stmt, (
+                f"`{proxy.stmt.name}` at {where(proxy)} authenticates nginx to its "
+                "upstream, not clients to nginx, and no `ssl_verify_client` is set")
+        else:
+            at, said = server.stmt, "no `ssl_verify_client` is set"
+        return self.finding(
+            at,
+            f"{server.label} is fronted by Cloudflare ({self._signal(server)}) but {said}: "
+            f"anyone who finds the origin's address reaches it directly, skipping "
+            f"Cloudflare{self._false_guard(server)}.",
+            f"Add to the server block:\n{ENFORCE_AOP}\n{AOP_CA_SOURCE}", server)
+
+    @staticmethod
+    def _signal(server: Server) -> str:
+        return server.cloudflare.signals[0].describe()
+
+    @staticmethod
+    def _false_guard(server: Server) -> str:
+        """What the server does instead of verifying, and why that does not hold."""
+        kinds = {signal.kind for signal in server.cloudflare.signals}
+        if "cf-header-check" in kinds:
+            return (" (an `if` on a Cloudflare header keeps nobody out: any client sends "
+                    "`CF-Connecting-IP` or `CF-Ray` itself)")
+        if "allow-cloudflare" in kinds:
+            return (" (the allow-list of Cloudflare's ranges keeps direct clients out, but "
+                    "any Cloudflare customer can point a zone at this address and come "
+                    "through Cloudflare)")
+        return ""

@@ -3,9 +3,9 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import LET_THROUGH, Config, unrejected
-from . import (Rule, RuleContext, ca_evidence, cloudflare_evidence, inherits, optional_in_scope,
-               where)
+from ..model import Config
+from . import (Rule, RuleContext, admitted_kinds, ca_evidence, cloudflare_evidence,
+               finding_trace, inherits, optional_in_scope, served, where)
 from .fixes import AOP_CA_PATH, SERVER_HANDLER, insert_after, make_fix, replace_word
 
 
@@ -26,7 +26,7 @@ class VerifyClientNotOn(Rule):
 
     ## Example
     ```nginx
-    server {  # expect: MTLS006
+    server {
         listen 443 ssl;
         server_name api.example.com;
         real_ip_header CF-Connecting-IP;
@@ -88,19 +88,34 @@ class VerifyClientNotOn(Rule):
                     fixes=make_fix("verify against the origin-pull CA", to_on, insert_after(
                         ctx.source, setting.stmt, f"ssl_client_certificate {AOP_CA_PATH};")))
                 continue
-            let_through = " or ".join(dict.fromkeys(v.split(":")[0] for v in LET_THROUGH[mode]))
-            if unrejected(server.handlers, LET_THROUGH[mode], server.maps):
+            kinds = admitted_kinds(mode)
+            flow = ctx.flow(server)
+            let_through = " or ".join("NONE" if k == "none" else "FAILED" for k in kinds)
+            # A path through an error_page is MTLS104's: `on` would not close it.
+            open_paths = [p for p in flow.open_paths(kinds) if not p.outcome.through("error_page")]
+            if open_paths:
+                path = open_paths[0]
                 yield self.finding(
                     setting.stmt,
                     f"`ssl_verify_client {mode}` at {where(setting)} on Cloudflare-fronted "
-                    f"{server.label}, and no server-level handler rejects {let_through}: a "
-                    "direct client without a valid certificate gets in.",
-                    fix, server, fixes=fixes, related=related)
+                    f"{server.label}: {path.client.label} requesting {path.uri} gets "
+                    f"{served(path)}.", fix, server, fixes=fixes, related=related,
+                    trace=finding_trace(path))
+            elif flow.unsure_paths(kinds):
+                path = flow.unsure_paths(kinds)[0]
+                yield self.finding(
+                    setting.stmt,
+                    f"`ssl_verify_client {mode}` at {where(setting)}: whether {let_through} "
+                    f"clients are refused on {path.uri} depends on what the configuration "
+                    f"does not tell ({path.outcome.reason or 'an unknown value'}); `on` "
+                    "refuses them in the handshake.", fix, server, severity="warning",
+                    fixes=fixes, related=related, trace=finding_trace(path))
             else:
                 yield self.finding(
                     setting.stmt,
-                    f"`ssl_verify_client {mode}` at {where(setting)}: a server-level "
-                    f"`$ssl_client_verify` handler covers it, but `on` needs no handler.",
+                    f"`ssl_verify_client {mode}` at {where(setting)}: every path refuses "
+                    f"{let_through} clients, so the checks are not needed: `on` says the "
+                    "same without depending on them.",
                     "ssl_verify_client on;", server, severity="warning", related=related,
-                    fixes=make_fix("`ssl_verify_client on` (the handler already refuses the "
+                    fixes=make_fix("`ssl_verify_client on` (the checks already refuse the "
                                    "same clients)", to_on))

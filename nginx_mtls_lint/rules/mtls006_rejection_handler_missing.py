@@ -3,11 +3,14 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import LET_THROUGH, VERIFY_VARIABLE, Config, Handler, Server, unrejected
-from . import Rule, RuleContext, optional_in_scope, where
+from ..flow import YES, Path
+from ..model import Config
+from ..parser import Stmt
+from . import (Rule, RuleContext, admitted_kinds, certificate_check, finding_trace,
+               optional_in_scope, served, where)
 from .fixes import SERVER_HANDLER, server_handler_fix
 
-DN_VARIABLES = ("$ssl_client_s_dn", "$ssl_client_i_dn")
+FIX = f"Add at server level: {SERVER_HANDLER}  (or use ssl_verify_client on;)"
 
 
 class RejectionHandlerMissing(Rule):
@@ -74,61 +77,33 @@ class RejectionHandlerMissing(Rule):
             if not optional_in_scope(server):
                 continue
             mode, _ = server.verify_mode()
-            if server.server_return is not None:
-                continue  # a server-level return answers every request before any content
-            missing = unrejected(server.handlers, LET_THROUGH[mode], server.maps)
-            if missing:
-                yield from self._uncovered(server, mode, tuple(missing), ctx)
-
-    def _uncovered(self, server: Server, mode: str, missing: tuple[str, ...],
-                   ctx: RuleContext) -> Iterator[Finding]:
-        lets = " and ".join(dict.fromkeys(v.split(":")[0] for v in missing))
-        fix = f"Add at server level: {SERVER_HANDLER}  (or use ssl_verify_client on;)"
-        flawed = list(self._flawed_handlers(server, mode, missing))
-        for handler, why in flawed:
-            yield self.finding(handler.if_stmt, f"`if ({' '.join(handler.condition)})` at "
-                               f"{where(handler.if_stmt)} {why}.", fix, server,
-                               fixes=server_handler_fix(ctx.source, server))
-        content = [loc for loc in server.all_locations() if loc.serves_content]
-        covered = [loc for loc in content if not unrejected(loc.handlers, missing, server.maps)]
-        if not covered:
-            if not flawed:
-                yield self.finding(
-                    server.stmt,
-                    f"{server.label} uses `ssl_verify_client {mode}` and no handler rejects "
-                    f"{lets}: every location is served to clients without a valid certificate.",
-                    fix, server, fixes=server_handler_fix(ctx.source, server))
-            return
-        for loc in content:
-            if loc not in covered:
-                yield self.finding(
-                    loc.stmt,
-                    f"`location {loc.label}` in {server.label} has no handler rejecting {lets}: "
-                    "the checks in other locations do not apply here, so a client without a "
-                    "valid certificate gets this location's content.", fix, server,
-                    fixes=server_handler_fix(ctx.source, server))
-        if not any(loc.catch_all for loc in server.locations):
-            yield self.finding(
-                server.stmt,
-                f"{server.label} has no `location /`: requests matching no location are "
-                f"served from its root without a `$ssl_client_verify` check.", fix, server,
-                fixes=server_handler_fix(ctx.source, server))
-
-    def _flawed_handlers(self, server: Server, mode: str,
-                         missing: tuple[str, ...]) -> Iterator[tuple[Handler, str]]:
-        for handler in server.handlers:
-            if not handler.condition:
-                continue
-            variable = handler.condition[0]
-            if variable in DN_VARIABLES and mode == "optional_no_ca":
-                yield handler, ("checks only the certificate's names: under optional_no_ca a "
-                                "self-signed certificate carrying those names passes")
-            elif handler.rejects and handler.matches(VERIFY_VARIABLE, "SUCCESS",
-                                                     server.maps) is not None:
-                passes = [v for v in missing
-                          if not handler.matches(VERIFY_VARIABLE, v, server.maps)]
-                if passes:
-                    shown = " and ".join(dict.fromkeys(v.split(":")[0] for v in passes))
-                    never = " (nginx sets FAILED:<reason>, never plain FAILED)" \
-                        if handler.condition[1:] == ["=", "FAILED"] else ""
-                    yield handler, f"lets {shown} through{never}"
+            flow = ctx.flow(server)
+            kinds = admitted_kinds(mode)
+            relevant = [p for kind in kinds for p in flow.paths(kind)
+                        if not p.outcome.through("error_page")]
+            if all(certificate_check(p, server) is None for p in relevant):
+                continue  # no handler on any path: MTLS002 says so
+            by_cause: dict[int, tuple[Stmt, Path]] = {}
+            for path in relevant:
+                if path.result.verdict != YES:
+                    continue
+                check = certificate_check(path, server)
+                at = check or (path.outcome.location.stmt if path.outcome.location
+                               else server.stmt)
+                by_cause.setdefault(id(at), (at, path))
+            for at, path in by_cause.values():
+                location = path.outcome.location
+                if at.name == "if":
+                    message = (f"`if ({' '.join(at.args)})` at {where(at)} in {server.label} "
+                               f"lets {path.client.label} through: {path.uri} reaches "
+                               f"{served(path)}")
+                elif location is None:
+                    message = (f"{path.uri} matches no location of {server.label}: "
+                               f"{path.client.label} gets {served(path)} with no "
+                               "`$ssl_client_verify` check on the way")
+                else:
+                    message = (f"`location {location.label}` in {server.label}: "
+                               f"{path.client.label} requesting {path.uri} gets {served(path)}; "
+                               "the checks elsewhere do not run on this path")
+                yield self.finding(at, f"{message}.", FIX, server, trace=finding_trace(path),
+                                   fixes=server_handler_fix(ctx.source, server))

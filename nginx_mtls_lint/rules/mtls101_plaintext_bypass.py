@@ -82,8 +82,8 @@ class PlaintextBypass(Rule):
                     by_name.setdefault(name.lower(), server)
         for server in config.servers:
             plain = server.exposed_plain_listens
-            if not plain or server.refuses_plain_http:
-                continue
+            if not plain or not ctx.flow(server).open_paths(("plain",), tls=False):
+                continue  # plain HTTP gets redirects, refusals or fixed answers only
             mode, setting = server.verify_mode()
             if server.verifies_clients and (server.tls_on or config.fragment):
                 yield from self._plain_listens(server, plain, config.fragment)

@@ -3,8 +3,9 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
+from ..flow import YES
 from ..model import Config
-from . import Rule, RuleContext, where
+from . import Rule, RuleContext, certificate_check, served, where
 
 REJECT_DEFAULT = "ssl_reject_handshake on;"
 
@@ -24,9 +25,12 @@ class SharedSocketCaConfusion(Rule):
     `optional` plus a `!= SUCCESS` check too, and through TLS 1.3 session resumption
     (a session made without SNI carries no name to compare).
 
-    Reported when the default server verifies clients (`on` or `optional`) against a trust
-    set (client CA plus trusted CA files) holding a CA that the protected server does not
-    trust. Sockets are told apart as nginx groups them: `listen 443` (every address) and
+    Reported when the default server verifies clients (`on`, `optional`, or
+    `optional_no_ca` with a CA file) against a trust set (client CA plus trusted CA files)
+    holding a CA that the protected server does not trust, and a request with such a
+    certificate reaches content. A pin in the protected server that the other CA cannot
+    satisfy (`$ssl_client_fingerprint`) lowers it to a warning; so does an issuer-DN check,
+    which only holds while the other CA's name differs. Sockets are told apart as nginx groups them: `listen 443` (every address) and
     `listen 127.0.0.1:443` are different sets of servers, each with its own default;
     `[::]:443` is another address again. In a fragment linted alone only an explicit
     `default_server` counts, since another file may hold the socket's default.
@@ -82,10 +86,13 @@ class SharedSocketCaConfusion(Rule):
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
         for socket in config.sockets.values():
             default = config.known_default(socket)
-            if not socket.tls or default is None:
+            if not socket.tls or default is None or default.rejects_handshakes_without_sni:
                 continue
             mode, setting = default.verify_mode()
-            if mode not in ("on", "optional") or default.rejects_handshakes_without_sni:
+            # `optional_no_ca` verifies against its CA file too: that CA's certificates
+            # arrive as SUCCESS; without a CA file it verifies nothing.
+            if mode not in ("on", "optional", "optional_no_ca") or (
+                    mode == "optional_no_ca" and not default.client_ca_settings()):
                 continue
             accepted = ctx.trust_set(default)
             for server, listen in socket.entries:
@@ -93,13 +100,33 @@ class SharedSocketCaConfusion(Rule):
                     continue
                 if accepted <= ctx.trust_set(server):
                     continue  # whatever the default accepts, this server accepts anyway
-                yield self.finding(
-                    listen.stmt,
-                    f"{server.label} shares {socket.name} with the default server "
-                    f"{default.label} ({default.file}:{default.line}), which verifies clients "
-                    f"against another CA (`ssl_verify_client {mode}` at {where(setting)}): a "
-                    f"client with that CA's certificate sends no SNI and `Host: "
-                    f"{next((n for n in server.names if n), 'this server')}` and is let in.",
-                    f"Add `{REJECT_DEFAULT}` to a default server for {socket.name} (a new "
-                    f"`server {{ listen {listen.stmt.args[0]} ssl default_server; "
-                    f"{REJECT_DEFAULT} }}`), or listen on a separate address.", server)
+                yield from self._judge(server, listen, default, mode, setting, socket, ctx)
+
+    def _judge(self, server, listen, default, mode, setting, socket, ctx) -> Iterator[Finding]:
+        flow = ctx.flow(server)
+        paths = flow.paths("other-ca")
+        open_paths = [p for p in paths if p.result.verdict == YES]
+        name = next((n for n in server.names if n), "this server")
+        said = (f"{server.label} shares {socket.name} with the default server "
+                f"{default.label} ({default.file}:{default.line}), which verifies clients "
+                f"against another CA (`ssl_verify_client {mode}` at {where(setting)})")
+        fix = (f"Add `{REJECT_DEFAULT}` to a default server for {socket.name} (a new "
+               f"`server {{ listen {listen.stmt.args[0]} ssl default_server; "
+               f"{REJECT_DEFAULT} }}`), or listen on a separate address.")
+        if open_paths:
+            yield self.finding(
+                listen.stmt,
+                f"{said}: a client with that CA's certificate sends no SNI and `Host: "
+                f"{name}` and gets {served(open_paths[0])}.", fix, server)
+            return
+        pin = next((check for p in paths if (check := certificate_check(p, server))
+                    is not None), None)
+        if pin is None:
+            return  # the server serves nothing such a client could get
+        weak = "$ssl_client_fingerprint" not in " ".join(pin.args)
+        yield self.finding(
+            listen.stmt,
+            f"{said}: `if ({' '.join(pin.args)})` at {where(pin)} keeps that CA's "
+            f"certificates out" + (", but only while that CA's name differs from the "
+                                   "expected issuer's: a CA chooses its own name"
+                                   if weak else "") + ".", fix, server, severity="warning")

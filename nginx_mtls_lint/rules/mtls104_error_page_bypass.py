@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import re
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import Config, ErrorPage, Server
-from . import Rule, RuleContext, inherits, where
+from ..model import Config
+from . import (Rule, RuleContext, finding_trace, inherited_from_http, served, where)
 from .fixes import make_fix, without_codes
 
 # Errors nginx raises before (400), instead of (495, 496) or without (497) a certificate check.
@@ -14,37 +13,6 @@ BYPASS_CODES = {"400": "a malformed request (a header line without a colon) is a
                 "495": "a client with a bad certificate is sent here",
                 "496": "a client without a certificate is sent here",
                 "497": "plain HTTP sent to the TLS port is sent here"}
-SITE_PAGE = re.compile(r"(^|/)(index\.[a-z]+)?$")
-
-
-def leak(server: Server, page: ErrorPage) -> str | None:
-    """How the error page's target serves the protected content, or None if it does not."""
-    if page.external:
-        return None
-    target = page.target
-    if target.startswith("@"):
-        named = server.named_location(target[1:])
-        if named is None or named.fixed_response:
-            return None
-        return f"named location `@{named.pattern}` at {where(named.stmt)} serves it"
-    uri = target.split("?", 1)[0]
-    if "$" in uri:
-        uri = "/"  # a variable target can be any page of the site
-    location = server.find_location(uri)
-    if location is None:
-        if SITE_PAGE.search(uri):
-            return f"{uri} is the site's own page, served from its root"
-        return None
-    shown = f"`location {location.label}` at {where(location.stmt)}"
-    if location.fixed_response:
-        return None
-    if location.dynamic:
-        return f"{shown} hands it to the application"
-    if SITE_PAGE.search(uri):
-        return f"{shown} serves the site's own {uri}"
-    return None  # a dedicated static error file
-
-
 class ErrorPageBypass(Rule):
     """An `error_page` for 400, 495, 496 or 497 serves the protected content.
 
@@ -104,27 +72,43 @@ class ErrorPageBypass(Rule):
     security_severity = "8.6"
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        reported: set[tuple[int, int]] = set()
         for server in config.servers:
             if not (server.tls_on and server.verifies_clients):
                 continue
-            for page in server.error_pages():
-                codes = [c for c in page.codes if c in BYPASS_CODES]
-                how = leak(server, page) if codes else None
-                if how is None or (id(page.stmt), id(server)) in reported:
+            if not any(True for _ in server.settings("error_page")) and not any(
+                    loc.scope.first("error_page") for loc in server.all_locations()):
+                continue  # no error page: nothing to follow
+            mode, _ = server.verify_mode()
+            flow = ctx.flow(server)
+            kinds = ["malformed", "none", "failed"] + (["tls-port-plain"] if server.tls_on
+                                                      else [])
+            reported: set[int] = set()
+            for path in flow.open_paths(tuple(kinds)):
+                page = path.outcome.through("error_page")
+                if page is None or id(page) in reported:
                     continue
-                reported.add((id(page.stmt), id(server)))
+                reported.add(id(page))
+                codes = [c for c in page.args[:-1] if c.isdigit()]
+                why = next((BYPASS_CODES[c] for c in codes if c in BYPASS_CODES), None) or (
+                    f"{path.client.label} is answered with an error that this page handles")
+                bypass = [c for c in codes if c in BYPASS_CODES]
+                if bypass:
+                    fix = ("error_page " + " ".join(c for c in bypass if c != "497") +
+                           " =403 /cert-required.html;  with  location = /cert-required.html "
+                           "{ internal; root /usr/share/nginx/errors; }" +
+                           ("; for 497: error_page 497 =301 https://$host$request_uri;"
+                            if "497" in codes else ""))
+                else:
+                    fix = (f"Send {' '.join(codes)} to a URI (`error_page {' '.join(codes)} "
+                           "/errors/denied.html;`, which runs the checks again) or to a "
+                           "location that only returns a fixed answer, never to the site's "
+                           "content.")
                 yield self.finding(
-                    page.stmt,
-                    f"`error_page {' '.join(page.stmt.args)}` at {where(page)} in "
-                    f"{server.label}: {BYPASS_CODES[codes[0]]}, "
-                    f"and {how}: the protected content is served without a valid "
-                    "certificate.",
-                    "error_page " + " ".join(c for c in codes if c != "497") +
-                    " =403 /cert-required.html;  with  location = /cert-required.html "
-                    "{ internal; root /usr/share/nginx/errors; }" +
-                    ("; for 497: error_page 497 =301 https://$host$request_uri;"
-                     if "497" in codes else ""), server, related=inherits(server, page),
+                    page,
+                    f"`error_page {' '.join(page.args)}` at {where(page)} in "
+                    f"{server.label}: {why}, and the error page serves {served(path)}: "
+                    f"the protected content is served without a valid certificate.",
+                    fix, server, related=inherited_from_http(server, page),
+                    trace=finding_trace(path),
                     fixes=make_fix(f"drop {' '.join(codes)} from this error_page (nginx answers "
-                                   "them with 400 itself)",
-                                   without_codes(ctx.source, page.stmt, set(codes))))
+                                   "them itself)", without_codes(ctx.source, page, set(codes))))

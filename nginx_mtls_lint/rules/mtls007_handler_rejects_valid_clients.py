@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..findings import Finding
+from ..flow import Path
+from ..model import Config, Server
+from ..parser import Stmt
+from . import Rule, RuleContext, trace_text, where
+
+
+def refusing_directive(path: Path) -> Stmt | None:
+    """The check that turned the valid client away: the last `if` on its path, else the
+    directive that answered (a `deny`, an `auth_request`, a `return`)."""
+    check = None
+    for step in path.outcome.trace:
+        if step.stmt is not None and step.stmt.name == "if":
+            check = step.stmt
+    return check or path.outcome.stmt
+
+
+class HandlerRejectsValidClients(Rule):
+    """The request phases refuse the valid client on every URI: the origin is broken.
+
+    ## Why
+    A check meant to keep clients without a certificate out can refuse everyone, the valid
+    client included, while `nginx -t` is happy:
+
+    - `if` comparisons are case-sensitive: `if ($ssl_client_verify != success)` is true for
+      `SUCCESS` too;
+    - with `real_ip_header CF-Connecting-IP`, `$remote_addr` is the visitor's address, not
+      Cloudflare's: `allow <Cloudflare ranges>; deny all;` (or a `geo` on `$remote_addr`)
+      then refuses every request Cloudflare sends. Test `$realip_remote_addr` instead.
+
+    The linter follows the valid client (a certificate of the expected CA, through a
+    Cloudflare edge for a Cloudflare-fronted server) through the rewrite and access phases
+    of every location. Reported when every URI ends refused while the server has content to
+    serve; servers that deliberately serve nothing (redirects, `return 444`) are left alone.
+    Refusals in the TLS handshake (CA files, CRLs, depth) are the CA rules' business.
+
+    ## Example
+    ```nginx
+    server {
+        listen 443 ssl;
+        server_name app.example.com;
+        ssl_certificate     /etc/nginx/certs/server.pem;
+        ssl_certificate_key /etc/nginx/certs/server.key;
+        ssl_client_certificate /etc/nginx/certs/internal-ca.pem;
+        ssl_verify_client optional;
+        if ($ssl_client_verify != success) {  # expect: MTLS007
+            return 403;
+        }
+        location / { proxy_pass http://127.0.0.1:8080; }
+    }
+    ```
+
+    ## Fix
+    Compare with the exact value nginx sets:
+    ```nginx
+    if ($ssl_client_verify != SUCCESS) { return 403; }
+    ```
+    and test the connection's address, not the visitor's: `geo $realip_remote_addr $x`, or
+    no address check at all (the certificate already says "came through Cloudflare").
+
+    ## Verified
+    With nginx 1.22.1 (Debian 12, OpenSSL 3.0): `!= success` refuses a valid client (403);
+    `allow <Cloudflare ranges>; deny all;` after realip refuses a request from a Cloudflare
+    edge address with `CF-Connecting-IP` set (403), and `geo $realip_remote_addr` admits it.
+    Reproduce: `pytest -m nginx -k MTLS007`.
+    """
+
+    id = "MTLS007"
+    name = "handler-rejects-valid-clients"
+    severity = "error"
+    tags = ("reliability", "mtls")
+    security_severity = "5.0"
+
+    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        for server in config.servers:
+            if not self._in_scope(server):
+                continue
+            flow = ctx.flow(server)
+            path = flow.valid_refused(server.cloudflare.fronted)
+            if path is None or not flow.serves_content():
+                continue  # served somewhere, or it serves nothing on purpose
+            at = refusing_directive(path) or server.stmt
+            yield self.finding(
+                at,
+                f"{path.client.label[0].upper()}{path.client.label[1:]} is refused on every URI of {server.label}: "
+                f"{path.uri} ends in {path.outcome.describe()} at {where(at)} "
+                f"({trace_text(path)}).",
+                "Compare with the exact value (`!= SUCCESS`, case-sensitive), and test "
+                "$realip_remote_addr rather than $remote_addr for Cloudflare's addresses.",
+                server)
+
+    @staticmethod
+    def _in_scope(server: Server) -> bool:
+        if server.cloudflare.fronted:
+            return True
+        return server.verifies_clients and bool(server.tls_on)

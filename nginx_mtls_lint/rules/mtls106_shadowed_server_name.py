@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..findings import Finding
+from ..model import Config, Server
+from . import Rule, RuleContext
+
+
+class ShadowedServerName(Rule):
+    """A protected server's name is answered by an earlier, unprotected server on the same socket.
+
+    ## Why
+    When two servers on one address:port carry the same `server_name`, nginx only warns
+    (`conflicting server name "..." on 0.0.0.0:443, ignored`) and the first server in load
+    order answers every request for that name. A protected copy loaded second protects
+    nothing: requests for the name reach the first server, which asks for no certificate.
+    Load order is file order, with `include` globs sorted: `sites-enabled/00-app.conf` comes
+    before `sites-enabled/app.conf`.
+
+    ## Example
+    ```nginx
+    server {
+        listen 443 ssl;
+        server_name app.example.com;
+        ssl_certificate     /etc/nginx/certs/server.pem;
+        ssl_certificate_key /etc/nginx/certs/server.key;
+        location / { proxy_pass http://127.0.0.1:8080; }
+    }
+    server {  # expect: MTLS106
+        listen 443 ssl;
+        server_name app.example.com;
+        ssl_certificate     /etc/nginx/certs/server.pem;
+        ssl_certificate_key /etc/nginx/certs/server.key;
+        ssl_client_certificate /etc/nginx/certs/internal-ca.pem;
+        ssl_verify_client on;
+        location / { proxy_pass http://127.0.0.1:8080; }
+    }
+    ```
+
+    ## Fix
+    Remove the unprotected copy (or its `server_name`), so that the protected server is the
+    only one answering the name on that address:port; `nginx -t` then shows no
+    "conflicting server name" warning.
+
+    ## Verified
+    With nginx 1.22.1 (Debian 12, OpenSSL 3.0): with both servers on one address:port, a
+    client without a certificate gets the first server's content for the shared name; with
+    the unprotected copy removed it gets 400.
+    Reproduce: `pytest -m nginx -k MTLS106`.
+    """
+
+    id = "MTLS106"
+    name = "shadowed-server-name"
+    severity = "error"
+    tags = ("security", "mtls", "external/cwe/cwe-288")
+    security_severity = "8.6"
+
+    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        reported: set[int] = set()
+        for socket in config.sockets.values():
+            owner: dict[str, Server] = {}
+            for server, _ in socket.entries:
+                for name in server.names:
+                    key = name.lower()
+                    if not key or key == "_":
+                        continue
+                    first = owner.setdefault(key, server)
+                    if first is server or id(server) in reported:
+                        continue
+                    if not server.verifies_clients or first.verifies_clients:
+                        continue
+                    if not ctx.flow(first).serves_content():
+                        continue
+                    reported.add(id(server))
+                    yield self.finding(
+                        server.stmt,
+                        f"{name} on {socket.name} is answered by the server at "
+                        f"{first.file}:{first.line}, loaded first, which asks for no client "
+                        f"certificate; this protected copy is ignored for that name (nginx "
+                        f"-t only warns: conflicting server name).",
+                        f"Remove server_name {name} from the server at "
+                        f"{first.file}:{first.line}.", server)

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..findings import Finding
+from ..model import Config, Server, is_loopback
+from . import Rule, RuleContext
+
+
+class UnverifiedTlsTwin(Rule):
+    """The protected name is also served on another TLS listener that verifies no client.
+
+    ## Why
+    Certificate verification belongs to a server block, not to a name. A second server for
+    the same `server_name` on another address or port (`listen 8443 ssl;` "for
+    development", an old port kept for a partner) with `ssl_verify_client off` serves the
+    same site to anyone who connects there. Reported when that server serves content;
+    servers that only redirect or refuse are left alone, and so are loopback-only listeners.
+    A shared upstream alone is not reported: public and admin sites often share one.
+
+    ## Example
+    ```nginx
+    server {
+        listen 443 ssl;
+        server_name admin.example.com;
+        ssl_certificate     /etc/nginx/certs/server.pem;
+        ssl_certificate_key /etc/nginx/certs/server.key;
+        ssl_client_certificate /etc/nginx/certs/internal-ca.pem;
+        ssl_verify_client on;
+        location / { proxy_pass http://127.0.0.1:8080; }
+    }
+    server {  # expect: MTLS108
+        listen 8443 ssl;
+        server_name admin.example.com;
+        ssl_certificate     /etc/nginx/certs/server.pem;
+        ssl_certificate_key /etc/nginx/certs/server.key;
+        location / { proxy_pass http://127.0.0.1:8080; }
+    }
+    ```
+
+    ## Fix
+    Verify clients there too, or remove the second server:
+    ```nginx
+    ssl_client_certificate /etc/nginx/certs/internal-ca.pem;
+    ssl_verify_client on;
+    ```
+
+    ## Verified
+    With nginx 1.22.1 (Debian 12, OpenSSL 3.0): a client without a certificate gets the
+    content on the unverified port and 400 on the protected one.
+    Reproduce: `pytest -m nginx -k MTLS108`.
+    """
+
+    id = "MTLS108"
+    name = "unverified-tls-twin"
+    severity = "error"
+    tags = ("security", "mtls", "external/cwe/cwe-288")
+    security_severity = "8.6"
+
+    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        protected: dict[str, Server] = {}
+        for server in config.servers:
+            if server.verifies_clients and server.tls_on:
+                for name in server.names:
+                    if name and name != "_":
+                        protected.setdefault(name.lower(), server)
+        if not protected:
+            return
+        for server in config.servers:
+            if server.verifies_clients or not server.exposed_tls:
+                continue
+            shared = next((n for n in server.names if n.lower() in protected), None)
+            if shared is None:
+                continue
+            twin = protected[shared.lower()]
+            sockets = [s for s in server.tls_on if not is_loopback(s) and s not in twin.tls_on]
+            if not sockets or not ctx.flow(server).open_paths(("none",)):
+                continue
+            yield self.finding(
+                server.stmt,
+                f"{shared} verifies client certificates in the server at "
+                f"{twin.file}:{twin.line}, but this server answers the same name over TLS on "
+                f"{', '.join(sockets)} with no `ssl_verify_client`: a client without a "
+                "certificate connects there and gets the content.",
+                "Add to this server: ssl_client_certificate <the protected server's CA>; "
+                "ssl_verify_client on;  (or remove it)", server)

@@ -1,0 +1,195 @@
+"""The request-flow simulation answers as nginx does (facts §1-3, §7, §8), statement by
+statement. Each case is a server body; the assertion is what a client gets for a URI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nginx_mtls_lint.flow import MAYBE, NO, YES, Client, ServerFlow, VERIFY_VALUE, sample_uris
+from nginx_mtls_lint.lint import LintOptions, analyse
+
+HEAD = """
+    listen 443 ssl;
+    server_name app.example.com;
+    ssl_certificate     /etc/nginx/certs/server.pem;
+    ssl_certificate_key /etc/nginx/certs/server.key;
+    ssl_client_certificate /etc/nginx/certs/client-ca.pem;
+"""
+CHECK = "if ($ssl_client_verify != SUCCESS) { return 403; }"
+
+
+def server_of(tmp_path: Path, body: str, mode: str = "optional", http: str = ""):
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\n" + http + "\nserver {\n" + HEAD +
+                    f"    ssl_verify_client {mode};\n" + body + "\n}\n}\n")
+    _, model = analyse([str(conf)], LintOptions())
+    return model.configs[0].servers[0]
+
+
+def gets(tmp_path, body, uri="/", kind="none", mode="optional", http="", method="GET",
+         via_cloudflare=False, tls=True) -> str:
+    server = server_of(tmp_path, body, mode, http)
+    client = Client(kind, VERIFY_VALUE[kind] if tls else "", via_cloudflare, method)
+    return ServerFlow(server).simulator.request(client, uri, tls).verdict
+
+
+APP = "location / { proxy_pass http://127.0.0.1:8080; }"
+
+
+@pytest.mark.parametrize("body,uri,expected", [
+    # server-level rewrite directives run in file order, before a location is chosen
+    (f"{CHECK}\n{APP}", "/", NO),
+    (f"rewrite ^/public/(.*)$ /$1 break;\n{CHECK}\n{APP}", "/public/x", YES),
+    (f"{CHECK}\nrewrite ^/public/(.*)$ /$1 break;\n{APP}", "/public/x", NO),
+    # a check in one location covers that location only
+    (f"location /a/ {{ {CHECK} proxy_pass http://b; }}\nlocation /b/ {{ root /srv; }}",
+     "/b/x", YES),
+    (f"location /a/ {{ {CHECK} proxy_pass http://b; }}\nlocation /b/ {{ root /srv; }}",
+     "/a/x", NO),
+    # a URI that matches no location is served from the root
+    (f"location /a/ {{ {CHECK} proxy_pass http://b; }}", "/elsewhere", YES),
+    # regex locations win over plain prefixes, not over ^~ or =
+    (f"location /img/ {{ {CHECK} root /srv; }}\nlocation ~ \\.png$ {{ root /srv; }}",
+     "/img/a.png", YES),
+    (f"location ^~ /img/ {{ {CHECK} root /srv; }}\nlocation ~ \\.png$ {{ root /srv; }}",
+     "/img/a.png", NO),
+    # handlers of any shape hold when no path reaches content
+    (f"if ($ssl_client_verify != SUCCESS) {{ return 302 https://example.com/login; }}\n{APP}",
+     "/", NO),
+    (f"if ($ssl_client_verify != SUCCESS) {{ return 200 \"go away\"; }}\n{APP}", "/", NO),
+    ("if ($ssl_client_verify != SUCCESS) { rewrite ^ /denied last; }\n"
+     "location = /denied { return 403; }\n" + APP, "/", NO),
+    # error_page to a URI re-runs the server checks; to a named location it skips them
+    (f"{CHECK}\nerror_page 403 /denied.html;\n{APP}", "/", NO),
+    (f"{CHECK}\nerror_page 403 = @app;\nlocation @app {{ proxy_pass http://b; }}\n{APP}",
+     "/", YES),
+    # any status works as an escape
+    ("if ($ssl_client_verify != SUCCESS) { return 404; }\nerror_page 404 = @app;\n"
+     "location @app { proxy_pass http://b; }\n" + APP, "/", YES),
+    # a location's error_page applies to a return in that location
+    (f"location / {{ {CHECK} error_page 403 = @login; proxy_pass http://b; }}\n"
+     "location @login { proxy_pass http://login; }", "/", YES),
+    # ... but not to a return at server level
+    (f"{CHECK}\nlocation / {{ error_page 403 = @login; proxy_pass http://b; }}\n"
+     "location @login { proxy_pass http://login; }", "/", NO),
+    # internal locations answer 404 to clients
+    ("location /files/ { internal; root /srv; }\n" + f"location / {{ {CHECK} root /srv; }}",
+     "/files/x", NO),
+    # try_files falling back to a named location skips the other locations' checks
+    (f"location / {{ try_files $uri @app; }}\nlocation @app {{ proxy_pass http://b; }}\n"
+     f"location /x/ {{ {CHECK} }}", "/", YES),
+    # map chains and set flags are followed
+    ("set $ok 0;\nif ($ssl_client_verify = SUCCESS) { set $ok 1; }\n"
+     f"if ($ok = 0) {{ return 403; }}\n{APP}", "/", NO),
+])
+def test_request_paths(tmp_path, body, uri, expected):
+    assert gets(tmp_path, body, uri) == expected
+
+
+def test_map_chain(tmp_path):
+    http = ("map $ssl_client_verify $a { default bad; SUCCESS good; }\n"
+            "map $a $b { default 1; good 0; }\n")
+    body = f"if ($b) {{ return 403; }}\n{APP}"
+    assert gets(tmp_path, body, http=http) == NO
+    assert gets(tmp_path, body, http=http, kind="valid") == YES
+
+
+def test_case_sensitive_comparison_refuses_the_valid_client(tmp_path):
+    body = f"if ($ssl_client_verify != success) {{ return 403; }}\n{APP}"
+    assert gets(tmp_path, body, kind="valid") == NO
+
+
+@pytest.mark.parametrize("check,mode,kind,expected", [
+    # empty certificate variables mean "no certificate": complete under optional only
+    ('if ($ssl_client_escaped_cert = "") { return 403; }', "optional", "none", NO),
+    ('if ($ssl_client_escaped_cert = "") { return 403; }', "optional_no_ca", "failed", YES),
+    # a fingerprint pin holds in every mode
+    ('if ($ssl_client_fingerprint != "aabbccdd") { return 403; }', "optional_no_ca",
+     "failed", NO),
+    # DN checks hold only under optional (a self-signed certificate names anything)
+    ('if ($ssl_client_s_dn !~ "CN=origin") { return 403; }', "optional", "none", NO),
+    ('if ($ssl_client_s_dn !~ "CN=origin") { return 403; }', "optional_no_ca", "failed", YES),
+    # `= FAILED` never matches; `~ FAILED` lets NONE through
+    ("if ($ssl_client_verify = FAILED) { return 403; }", "optional_no_ca", "failed", YES),
+    ("if ($ssl_client_verify ~ FAILED) { return 403; }", "optional_no_ca", "none", YES),
+    ("if ($ssl_client_verify ~ FAILED) { return 403; }", "optional_no_ca", "failed", NO),
+])
+def test_certificate_variables(tmp_path, check, mode, kind, expected):
+    assert gets(tmp_path, f"{check}\n{APP}", mode=mode, kind=kind) == expected
+
+
+def test_verify_on_refuses_in_the_handshake_unless_an_error_page_serves(tmp_path):
+    assert gets(tmp_path, APP, mode="on") == NO
+    assert gets(tmp_path, f"error_page 496 = /index.html;\n{APP}", mode="on") == YES
+    errors = "location = /denied.html { root /srv/errors; }"
+    assert gets(tmp_path, f"error_page 495 496 =403 /denied.html;\n{errors}\n{APP}",
+                mode="on") == NO
+    # the same URI handed to the application is the application's answer: content
+    assert gets(tmp_path, f"error_page 495 496 =403 /denied.html;\n{APP}", mode="on") == YES
+    assert gets(tmp_path, f"error_page 400 = /index.html;\n{APP}", mode="on",
+                kind="malformed") == YES
+
+
+def test_limit_except_skips_the_locations_rewrite_directives(tmp_path):
+    body = f"location / {{ {CHECK} limit_except GET {{ allow all; }} proxy_pass http://b; }}"
+    assert gets(tmp_path, body, method="GET") == NO
+    assert gets(tmp_path, body, method="POST") == YES
+    denied = f"location / {{ {CHECK} limit_except GET {{ deny all; }} proxy_pass http://b; }}"
+    assert gets(tmp_path, denied, method="POST") == NO
+
+
+def test_auth_request_runs_the_subrequest(tmp_path):
+    auth = f"location = /auth {{ internal; {CHECK} return 204; }}"
+    assert gets(tmp_path, f"auth_request /auth;\n{auth}\n{APP}") == NO
+    assert gets(tmp_path, f"auth_request /auth;\n{auth}\n{APP}", kind="valid") == YES
+    # in one location only: a regex location that wins elsewhere stays open
+    body = (f"{auth}\nlocation / {{ auth_request /auth; proxy_pass http://b; }}\n"
+            "location ~ \\.php$ { proxy_pass http://php; }")
+    assert gets(tmp_path, body, uri="/x.php") == YES
+    # an external auth service: unknown, never a guess
+    assert gets(tmp_path, "auth_request /ext;\nlocation = /ext { proxy_pass http://auth; }\n"
+                + APP) == MAYBE
+
+
+CF_REALIP = ("real_ip_header CF-Connecting-IP;\nset_real_ip_from 173.245.48.0/20;\n")
+
+
+def test_realip_then_allow_list_refuses_cloudflare_itself(tmp_path):
+    body = CF_REALIP + "allow 173.245.48.0/20;\ndeny all;\n" + APP
+    assert gets(tmp_path, body, kind="valid", mode="on", via_cloudflare=True) == NO
+    geo = "geo $realip_remote_addr $cf { default 0; 173.245.48.0/20 1; }\n"
+    body = CF_REALIP + "if ($cf = 0) { return 403; }\n" + APP
+    assert gets(tmp_path, body, kind="valid", mode="on", via_cloudflare=True, http=geo) == YES
+
+
+def test_trusting_every_address_lets_a_direct_client_choose(tmp_path):
+    body = ("real_ip_header CF-Connecting-IP;\nset_real_ip_from 0.0.0.0/0;\n"
+            "satisfy any;\nallow 10.0.0.0/8;\ndeny all;\n" + APP)
+    assert gets(tmp_path, body) == YES
+    narrow = body.replace("0.0.0.0/0", "173.245.48.0/20")
+    assert gets(tmp_path, narrow) == NO
+
+
+def test_file_tests_are_unknown_not_guessed(tmp_path):
+    body = "if (!-f $request_filename) { return 403; }\n" + APP
+    assert gets(tmp_path, body) == MAYBE
+
+
+def test_plain_http_sees_an_empty_verify_variable(tmp_path):
+    assert gets(tmp_path, f"{CHECK}\n{APP}", kind="plain", tls=False) == NO
+    assert gets(tmp_path, APP, kind="plain", tls=False) == YES
+
+
+def test_redirect_loops_end_with_500(tmp_path):
+    body = "location / { rewrite ^ /a last; }\nlocation /a { rewrite ^ / last; }"
+    assert gets(tmp_path, body) == NO
+
+
+def test_sample_uris_reach_every_location(tmp_path):
+    server = server_of(tmp_path, "location = /exact { }\nlocation /p/ { }\n"
+                       "location ~ ^/api/v[0-9]+/ { }\nlocation @named { }")
+    uris = sample_uris(server)
+    assert "/exact" in uris and "/p/" in uris and "/api/v0/" in uris
+    assert all(u.startswith("/") for u in uris)
