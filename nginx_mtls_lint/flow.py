@@ -28,6 +28,8 @@ MAX_REDIRECTS = 10  # NGX_HTTP_MAX_URI_CHANGES
 MAX_PATHS = 512  # forks per request before the answer becomes MAYBE
 UPSTREAM = ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
             "memcached_pass")
+FORWARDING = ("proxy_set_header", "fastcgi_param", "uwsgi_param", "scgi_param",
+              "grpc_set_header")
 REWRITE_DIRECTIVES = ("if", "return", "rewrite", "set", "break")
 # Addresses the simulated clients connect from (documentation ranges and a Cloudflare edge).
 DIRECT_ADDRESS = "198.51.100.7"
@@ -90,6 +92,7 @@ class Step:
     label: str
     file: str | None = None
     line: int | None = None
+    passed: bool = False  # an `if` whose condition was false: the request went past it
 
     @property
     def where(self) -> tuple[str | None, int | None]:
@@ -112,6 +115,11 @@ class Outcome:
     @property
     def content(self) -> bool:
         return self.kind == "content"
+
+    @property
+    def spoofed(self) -> bool:
+        """The path depends on an address the client forged through realip (MTLS107)."""
+        return any(step.label == SPOOFED for step in self.trace)
 
     def through(self, name: str) -> Stmt | None:
         """The first directive of this name on the path (error_page, rewrite, ...)."""
@@ -223,8 +231,8 @@ class State:
     subrequest: bool = False  # auth_request's: the access phase does not run for it
     trace: tuple[Step, ...] = ()
 
-    def step(self, stmt: Stmt | None, label: str) -> "State":
-        return replace(self, trace=self.trace + (Step(stmt, label),),
+    def step(self, stmt: Stmt | None, label: str, passed: bool = False) -> "State":
+        return replace(self, trace=self.trace + (Step(stmt, label, passed=passed),),
                        variables=dict(self.variables))
 
 
@@ -403,7 +411,7 @@ class Simulator:
                                          server_level, after)
 
                 def outside(st: State, stmt=stmt, index=index) -> Result:
-                    st = st.step(stmt, f"if ({' '.join(stmt.args)}) is false")
+                    st = st.step(stmt, f"if ({' '.join(stmt.args)}) is false", passed=True)
                     return self._rewrite(stmts, st, conf, server_level, done, index + 1)
 
                 return self._fork(truth, why, state, inside, outside)
@@ -502,8 +510,8 @@ class Simulator:
         if op in ("=", "!="):
             if isinstance(value, str):
                 return (value == operand) != negate, ""
-            if value is EXPECTED:
-                return not negate, ""
+            if value is EXPECTED:  # non-empty, and what the configuration pins
+                return (operand != "") != negate, ""
             if value is ATTACKER and not _looks_secret(operand):
                 return ATTACKER, f"the client chooses {args[0]}"
             return UNKNOWN, f"{args[0]} is not known"
@@ -513,8 +521,8 @@ class Simulator:
                 return UNKNOWN, f"regex {operand!r} cannot be evaluated"
             if isinstance(value, str):
                 return (compiled.search(value) is not None) != negate, ""
-            if value is EXPECTED:
-                return not negate, ""
+            if value is EXPECTED:  # a test for emptiness fails, a pin matches
+                return (compiled.fullmatch("") is None) != negate, ""
             if value is ATTACKER:
                 return ATTACKER, f"the client chooses {args[0]}"
             return UNKNOWN, f"{args[0]} is not known"
@@ -685,8 +693,9 @@ class Simulator:
                     return self._decide_access(st, conf, rest, any_mode)
                 return go
 
-            return self._fork(check.allowed, f"{check.what} depends on the request", state,
-                              settle(True), settle(False))
+            why = (SPOOFED if check.what == "allow/deny" and check.allowed is ATTACKER
+                   else f"{check.what} depends on the request")
+            return self._fork(check.allowed, why, state, settle(True), settle(False))
         passed = [c for c in checks if c.allowed is True]
         failed = [c for c in checks if c.allowed is False]
         if (any_mode and passed) or not failed:
@@ -739,8 +748,36 @@ class Simulator:
                         if _own_chain(conf, name) is not None), None)
         if handler is not None:
             state = state.step(handler, f"{handler.name} {' '.join(handler.args)}")
-            return Result.leaf(Outcome("content", 200, handler, location, state.trace))
+            served = Result.leaf(Outcome("content", 200, handler, location, state.trace))
+            intercept = conf.get(handler.name.replace("_pass", "_intercept_errors"))
+            if intercept is not None and intercept.args[:1] == ["on"]:
+                # The application's own error statuses go through error_page: when one serves
+                # content, the client gets content whatever the application answers.
+                codes = sorted({int(a) for page in conf.group("error_page")
+                                for a in page.args[:-1] if a.isdigit()})
+                for code in codes:
+                    answer = self._finalize(state.step(intercept, f"the upstream answers {code}"),
+                                            conf, code, handler)
+                    if answer.verdict == YES:
+                        return answer
+            forwarded = self._forwarded_check(conf)
+            if forwarded is not None and self._client.kind not in ("valid", "probe"):
+                return Result.leaf(Outcome(
+                    "unknown", 0, forwarded, location, state.trace + (Step(forwarded, (
+                        "the application receives the certificate check and may refuse")),),
+                    f"the application receives {forwarded.args[-1]} "
+                    f"({forwarded.file}:{forwarded.line}) and may refuse"))
+            return served
         return self._static(state, conf)
+
+    @staticmethod
+    def _forwarded_check(conf: Conf) -> Stmt | None:
+        """A header or parameter handing the verification result to the application (which
+        may refuse, as nginx cannot tell)."""
+        for stmt in conf.group(*FORWARDING):
+            if any("$ssl_client_verify" in a for a in stmt.args[1:]):
+                return stmt
+        return None
 
     def _static(self, state: State, conf: Conf) -> Result:
         location = conf.location
@@ -787,9 +824,13 @@ class Simulator:
             else:
                 other = self._internal_redirect(replace(state, variables=dict(
                     state.variables)), target)
-        # Which of the files exist is the file system's business, but the client picks the
-        # URI: a site's existing files are there for the asking.
-        return client_choice([files, other])
+        # Which files exist is the file system's business, unless the configuration names
+        # one outright (`try_files /index.html ...`): a site has the files it names. The
+        # fallback first, so that when both serve content the path shown is the one the
+        # configuration decides.
+        if state.from_error_page or any("$" not in c for c in stmt.args[:-1]):
+            return client_choice([files, other])  # a URI or file the configuration names
+        return unknown_choice([other, files])
 
     # ------------------------------------------------------------------ errors
 
@@ -826,6 +867,7 @@ class Simulator:
 
 
 VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+SPOOFED = "the client chooses its address (realip trusts it)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -1051,6 +1093,16 @@ class ServerFlow:
                 return None
             first = first or path
         return first
+
+    def handler_exists(self, kinds: tuple[str, ...]) -> bool:
+        """Whether something refuses these clients on a URI where the valid client gets
+        content: a check of any shape (an `if`, `auth_request`, a pin), not a location that
+        refuses everyone."""
+        valid = Client("valid", "SUCCESS", bool(self.server.cloudflare and
+                                                 self.server.cloudflare.fronted), "GET")
+        refused = {p.uri for kind in kinds for p in self.paths(kind)
+                   if p.result.verdict == NO and not p.outcome.through("error_page")}
+        return any(self.simulator.request(valid, uri).verdict != NO for uri in refused)
 
     def serves_content(self) -> bool:
         """Whether any request could get content (every check taken both ways): false for a

@@ -17,7 +17,7 @@ from ..cafile import CAFile, CAStore
 from ..cloudflare import AOP_CAS, matching_name
 from ..findings import Finding, Fix, Related, ServerRef, Step
 from ..flow import UPSTREAM, Path, ServerFlow
-from ..model import LET_THROUGH, Config, ErrorPage, Server, Setting
+from ..model import LET_THROUGH, Config, ErrorPage, Server, Setting, flatten, walk
 from ..parser import Stmt
 from ..trust import CrlVerdict, TrustSet
 
@@ -191,14 +191,24 @@ def admitted_kinds(mode: str) -> tuple[str, ...]:
 
 def certificate_check(path: Path, server: Server) -> Stmt | None:
     """The last `if` on this path that tests the client certificate (directly, through a map
-    or a `set` variable): the handler the request passed."""
+    or a `set` variable) and let the request go past: the handler it got through."""
     found = None
     for step in path.outcome.trace:
         stmt = step.stmt
-        if stmt is not None and stmt.name == "if" and stmt.args and \
+        if step.passed and stmt is not None and stmt.args and \
                 reads_certificate(stmt.args[0], server):
             found = stmt
     return found
+
+
+def written_check(server: Server) -> Stmt | None:
+    """A check of the client certificate written anywhere in the server (an `if` that reads
+    it, or an `auth_request`), whether or not any request reaches it."""
+    for stmt in walk(server.stmt.block):
+        if stmt.name == "auth_request" or (stmt.name == "if" and stmt.args and
+                                           reads_certificate(stmt.args[0], server)):
+            return stmt
+    return None
 
 
 def reads_certificate(text: str, server: Server, depth: int = 0) -> bool:
@@ -212,6 +222,13 @@ def reads_certificate(text: str, server: Server, depth: int = 0) -> bool:
             return True
         for stmt in server.set_statements(variable):
             if len(stmt.args) > 1 and reads_certificate(stmt.args[1], server, depth + 1):
+                return True
+        # `if (<certificate test>) { set $flag ...; }`: the flag carries the test's answer.
+        for stmt in walk(server.stmt.block):
+            if stmt.name == "if" and stmt.args and "$" in stmt.args[0] and any(
+                    s.name == "set" and s.args[:1] == [variable.replace("{", "")]
+                    for s in flatten(stmt.block)) and reads_certificate(stmt.args[0], server,
+                                                                        depth + 1):
                 return True
     return False
 

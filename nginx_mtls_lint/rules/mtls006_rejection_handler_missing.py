@@ -7,7 +7,7 @@ from ..flow import YES, Path
 from ..model import Config
 from ..parser import Stmt
 from . import (Rule, RuleContext, admitted_kinds, certificate_check, finding_trace,
-               optional_in_scope, served, where)
+               optional_in_scope, served, where, written_check)
 from .fixes import SERVER_HANDLER, server_handler_fix
 
 FIX = f"Add at server level: {SERVER_HANDLER}  (or use ssl_verify_client on;)"
@@ -79,21 +79,28 @@ class RejectionHandlerMissing(Rule):
             mode, _ = server.verify_mode()
             flow = ctx.flow(server)
             kinds = admitted_kinds(mode)
+            # Paths through an error_page are MTLS104's, through a forged address MTLS107's.
             relevant = [p for kind in kinds for p in flow.paths(kind)
-                        if not p.outcome.through("error_page")]
-            if all(certificate_check(p, server) is None for p in relevant):
-                continue  # no handler on any path: MTLS002 says so
+                        if not p.outcome.through("error_page") and not p.outcome.spoofed]
+            if not (flow.handler_exists(kinds) or written_check(server)):
+                continue  # no check at all, written or working: MTLS002 says so
             by_cause: dict[int, tuple[Stmt, Path]] = {}
             for path in relevant:
                 if path.result.verdict != YES:
                     continue
-                check = certificate_check(path, server)
-                at = check or (path.outcome.location.stmt if path.outcome.location
-                               else server.stmt)
+                # The handler it got past, else the block whose configuration served it.
+                location = path.outcome.location
+                at = (certificate_check(path, server) or path.outcome.through("limit_except")
+                      or (location.stmt if location else server.stmt))
                 by_cause.setdefault(id(at), (at, path))
             for at, path in by_cause.values():
                 location = path.outcome.location
-                if at.name == "if":
+                if at.name == "limit_except":
+                    message = (f"`limit_except {' '.join(at.args)}` at {where(at)} in "
+                               f"{server.label}: for {path.client.method} the block's "
+                               "configuration applies and the location's `if` checks do not "
+                               f"run: {path.client.label} gets {served(path)}")
+                elif at.name == "if":
                     message = (f"`if ({' '.join(at.args)})` at {where(at)} in {server.label} "
                                f"lets {path.client.label} through: {path.uri} reaches "
                                f"{served(path)}")
