@@ -9,6 +9,7 @@ from typing import Callable, Iterable
 
 from . import suppressions
 from .cloudflare import CloudflareOptions, detect
+from .directives import misplaced
 from .findings import Finding, diagnostic
 from .loader import LoadOptions, Tree, Workspace, load_inputs
 from .model import Config, Model, Server, build_model
@@ -86,6 +87,10 @@ def lint(inputs: Iterable[str], options: LintOptions,
     running = [r for r in rules if options.levels.get(r.id) != "off"]
     findings = list(workspace.findings)
     findings += [diagnostic("MTLS909", None, None, e) for e in options.plugin_errors]
+    findings += [diagnostic("MTLS900", stmt.file, stmt.line,
+                            f'"{stmt.name}" directive is not allowed here (in {block}): '
+                            "`nginx -t` fails there")
+                 for tree in workspace.trees for stmt, block in misplaced(tree.stmts)]
     for rule_class in running:
         for config in model.configs:
             findings.extend(run_rule(rule_class, config, options.context))

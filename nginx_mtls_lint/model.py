@@ -647,11 +647,34 @@ def build_server(stmt: Stmt, tree: Tree, http: Scope) -> Server:
     return Server(stmt, tree, http, scope, listens, names, locations, handlers_in(scope))
 
 
+# Directives that make a fragment with no `server {}` the inside of one (a snippet).
+SERVER_BODY = frozenset(("ssl_verify_client", "location", "listen", "server_name"))
+
+
+def snippet_server(tree: Tree) -> Server | None:
+    """A fragment linted alone whose directives belong inside a `server {}` (a snippet
+    included by servers elsewhere), as the server it will be part of: TLS, since only the
+    including server's listeners are unknown."""
+    top = [s for s in flatten(tree.stmts) if s.name != "#"]
+    if not top or not any(s.name in SERVER_BODY for s in top) or any(
+            s.name in ("server", "http", "stream") for s in top):
+        return None
+    stmt = Stmt("server", [], top[0].file, top[0].line, block=tree.stmts)
+    server = build_server(stmt, tree, Scope([]))
+    if not server.scope.all("listen"):
+        server.listens = [Listen("0.0.0.0:443", stmt, ssl=True)]
+    return server
+
+
 def build_config(tree: Tree) -> Config:
     servers: list[Server] = []
     for block in http_blocks(tree):
         http = Scope(block)
         servers.extend(build_server(s, tree, http) for s in http.blocks if s.name == "server")
+    if not servers and tree.context == "http":
+        snippet = snippet_server(tree)
+        if snippet is not None:
+            servers.append(snippet)
     sockets: dict[str, Socket] = {}
     for server in servers:
         ssl = server.setting("ssl")  # `ssl on;` (removed in nginx 1.25.1) makes it TLS too

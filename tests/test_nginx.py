@@ -463,3 +463,34 @@ def test_MTLS107_trusting_every_address_lets_a_client_pick_its_own(tmp_path, pki
     assert "MTLS107" not in rules
     with nginx.start([port]):
         assert _get_with_header(port, "X-Forwarded-For", "10.1.2.3") == 403
+
+
+def test_MTLS009_unknown_directive_fails_nginx_t(tmp_path, pki):
+    port, = free_ports(1)
+    bad = server(port, pki, "    ssl_verify_clinet on;")
+    rules, nginx = run(tmp_path, "bad", bad, [port])
+    assert "MTLS009" in rules
+    check = nginx.check()
+    assert check.returncode != 0 and 'unknown directive "ssl_verify_clinet"' in check.stderr
+    rules, nginx = run(tmp_path, "fixed", server(port, pki, "    http2_max_concurrent_streams"
+                                                              " 64;"), [port])
+    assert "MTLS009" not in rules and nginx.check().returncode == 0
+
+
+@pytest.mark.parametrize("body,block", [
+    # an `if` that reaches limit_except through an include (facts §8)
+    ("    location / {{ limit_except GET {{ include {snippet}; }} }}", "limit_except"),
+    ("    location / {{ ssl_verify_client on; }}", "location"),
+])
+def test_directive_in_a_block_nginx_refuses_is_mtls900(tmp_path, pki, body, block):
+    port, = free_ports(1)
+    snippet = tmp_path / "check.conf"
+    snippet.write_text("if ($ssl_client_verify != SUCCESS) { return 403; }\n")
+    conf = server(port, pki, f"    ssl_client_certificate {pki.x};\n"
+                  + body.format(snippet=snippet))
+    prefix = tmp_path / "ctx"
+    nginx = Nginx(prefix, conf.replace("__ROOT__", str(prefix / "www")))
+    findings = [f for f in lint_in_process([nginx.conf]).findings if f.rule == "MTLS900"]
+    assert findings and f"(in {block})" in findings[0].message
+    check = nginx.check()
+    assert check.returncode != 0 and "is not allowed here" in check.stderr
