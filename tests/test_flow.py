@@ -193,3 +193,34 @@ def test_sample_uris_reach_every_location(tmp_path):
     uris = sample_uris(server)
     assert "/exact" in uris and "/p/" in uris and "/api/v0/" in uris
     assert all(u.startswith("/") for u in uris)
+
+
+def test_trace_command_shows_the_open_path_of_the_demo_finding():
+    import json
+
+    from conftest import FIXTURES, run_cli
+
+    demo = FIXTURES / "demo" / "nginx" / "nginx.conf"
+    text = run_cli("trace", str(demo), "--server", "api.example.com", "--uri", "/docs/")
+    assert text.returncode == 1, text.stderr  # a client without a certificate gets content
+    out = text.stdout.decode()
+    assert "a client without a certificate" in out and "api.conf:12" in out
+    assert "static files from root /srv/api" in out
+    result = run_cli("trace", str(demo), "--server", "api.example.com", "--uri", "/docs/",
+                     "--client", "none", "--format", "json")
+    document = json.loads(result.stdout)
+    (first,) = document["servers"][0]["results"]
+    assert first["reaches_content"] == "yes" and first["location"] == "/docs/"
+    assert [s["line"] for s in first["steps"]] == [12, 13]
+    missing = run_cli("trace", str(demo), "--server", "nowhere.example.com")
+    assert missing.returncode == 2 and b"no server matches" in missing.stderr
+
+
+def test_findings_carry_their_path():
+    from conftest import FIXTURES
+
+    from nginx_mtls_lint.lint import LintOptions, lint
+
+    result = lint([str(FIXTURES / "demo" / "nginx" / "nginx.conf")], LintOptions())
+    docs = next(f for f in result.findings if f.rule == "MTLS006" and f.line == 12)
+    assert [(step.line, step.label) for step in docs.trace][:1] == [(12, "location /docs/")]

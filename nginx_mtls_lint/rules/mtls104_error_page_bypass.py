@@ -29,8 +29,15 @@ class ErrorPageBypass(Rule):
     - leaks: a named location or URI served by the site's application (`proxy_pass`,
       `fastcgi_pass`, `try_files`, ...), or the site's own `/` or `index` page.
 
-    Only `error_page` at server or http level counts: nginx ignores a location's
-    `error_page` for these errors, which are raised before a location is chosen.
+    Only `error_page` at server or http level counts for these: nginx ignores a location's
+    `error_page` for errors raised before a location is chosen.
+
+    The same holds for the codes the server's own checks return (403, 401, 404, ...): an
+    `error_page` for them to a named location (`error_page 403 = @app;`) skips the checks and
+    serves that location; to a URI the request is redirected internally and the server's
+    checks run again (safe). A location's own `error_page` applies to a `return` in that
+    location. With `proxy_intercept_errors on`, the application's own refusal goes through
+    `error_page` too. The linter follows each of these paths as nginx does.
 
     ## Example
     ```nginx
