@@ -289,8 +289,9 @@ class Simulator:
         if tls and self.mode in ("on", "optional", "optional_no_ca"):
             status = self._handshake_status(client)
             if status:
-                step = state.step(self.server.verify_mode()[1].stmt if self.server.verify_mode()[1]
-                                  else None, f"certificate check answers {status}")
+                setting = self.server.verify_mode()[1]
+                step = state.step(setting.stmt if setting else None,
+                                  f"certificate check answers {status}")
                 return self._finalize(step, self.server_conf, status, None)
         return self._server_rewrite(state)
 
@@ -915,7 +916,8 @@ def _in_network(address: str, network: str) -> bool:
 class Geo:
     source: str
     default: str = ""
-    networks: list[tuple[object, str]] = field(default_factory=list)
+    networks: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = field(
+        default_factory=list)
 
     def lookup(self, address: Value) -> Value:
         if not isinstance(address, str):
@@ -926,9 +928,9 @@ class Geo:
             return UNKNOWN
         best: tuple[int, str] | None = None
         for network, value in self.networks:
-            if ip.version == network.version and ip in network:  # type: ignore[attr-defined]
-                if best is None or network.prefixlen > best[0]:  # type: ignore[attr-defined]
-                    best = (network.prefixlen, value)  # type: ignore[attr-defined]
+            if ip.version == network.version and ip in network:
+                if best is None or network.prefixlen > best[0]:
+                    best = (network.prefixlen, value)
         return best[1] if best else self.default
 
 

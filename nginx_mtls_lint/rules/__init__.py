@@ -175,18 +175,29 @@ def client_ca_settings(config: Config) -> Iterator[tuple[Server, str, Setting]]:
 
 def optional_in_scope(server: Server) -> bool:
     """Servers whose `optional` / `optional_no_ca` verification MTLS002 and MTLS006 judge:
-    Cloudflare-fronted and reachable, or any server where nothing reads the result."""
+    Cloudflare-fronted and reachable; any reachable server whose own checks show that it
+    means to keep clients without a valid certificate out; any server where nothing reads
+    the result of `optional_no_ca`."""
     mode, _ = server.verify_mode()
     if mode not in LET_THROUGH or not server.serves_tls:
         return False
     if server.cloudflare.fronted:
         return server.exposed_tls
-    return mode == "optional_no_ca" and not server.reads_client_verification()
+    if mode == "optional_no_ca" and not server.reads_client_verification():
+        return True
+    return server.exposed_tls and written_check(server) is not None
 
 
 def admitted_kinds(mode: str) -> tuple[str, ...]:
     """The clients a verify mode lets past the handshake without a valid certificate."""
     return ("none", "failed") if mode == "optional_no_ca" else ("none",)
+
+
+def flow_open(ctx: RuleContext, server: Server, mode: str) -> bool:
+    """Whether a client the mode lets past the handshake reaches content on some path that
+    is not an error page's (those are MTLS104's: `on` would not close them)."""
+    return any(not p.outcome.through("error_page")
+               for p in ctx.flow(server).open_paths(admitted_kinds(mode)))
 
 
 def certificate_check(path: Path, server: Server) -> Stmt | None:

@@ -5,7 +5,7 @@ from typing import Iterator
 from ..findings import Finding
 from ..model import Config
 from . import (Rule, RuleContext, admitted_kinds, ca_evidence, cloudflare_evidence,
-               finding_trace, inherits, optional_in_scope, served, where)
+               finding_trace, flow_open, inherits, optional_in_scope, served, where)
 from .fixes import AOP_CA_PATH, SERVER_HANDLER, insert_after, make_fix, replace_word
 
 
@@ -18,11 +18,15 @@ class VerifyClientNotOn(Rule):
     certificate or one from any other CA (`FAILED:...`). Unless a handler rejects those
     values before any content is served, the origin is open to direct connections.
 
-    Reported as an error when no server-level handler covers every value the mode lets
-    through, and as a warning when one does (the setup holds, but `on` says the same thing
-    without depending on the handler). `optional_no_ca` with no CA at all authenticates
-    nobody and is always an error. On servers that are not Cloudflare-fronted the rule only
-    reports `optional_no_ca` when nothing in the server reads `$ssl_client_*` at all.
+    The linter follows such clients through the server's request phases (see `trace`).
+    Reported as an error while some path gives them content, and as a warning when every
+    path refuses them (the setup holds, but `on` says the same thing without depending on
+    the checks) or when that depends on what the configuration does not tell (a file test,
+    the application receiving `$ssl_client_verify`). `optional_no_ca` with no CA at all
+    authenticates nobody and is always an error. On servers that are not Cloudflare-fronted
+    the rule judges those whose own checks (an `if` on `$ssl_client_*`, an `auth_request`)
+    show that they mean to keep such clients out, and `optional_no_ca` when nothing in the
+    server reads `$ssl_client_*` at all.
 
     ## Example
     ```nginx
@@ -70,7 +74,7 @@ class VerifyClientNotOn(Rule):
                              "not send its certificate)", to_on, unsafe=True)
             related = [*cloudflare_evidence(server), *ca_evidence(server),
                        *inherits(server, setting)]
-            if not server.cloudflare.fronted:
+            if not server.cloudflare.fronted and not server.reads_client_verification():
                 yield self.finding(
                     setting.stmt,
                     f"`ssl_verify_client optional_no_ca` at {where(setting)} and nothing in "
@@ -78,6 +82,8 @@ class VerifyClientNotOn(Rule):
                     "accepted, so the server authenticates nobody.", fix, server,
                     fixes=fixes, related=related)
                 continue
+            if not server.cloudflare.fronted and not flow_open(ctx, server, mode):
+                continue  # its own checks hold; `on` is a matter of taste off Cloudflare
             if mode == "optional_no_ca" and not server.client_ca_settings():
                 yield self.finding(
                     setting.stmt,
@@ -97,7 +103,8 @@ class VerifyClientNotOn(Rule):
                 path = open_paths[0]
                 yield self.finding(
                     setting.stmt,
-                    f"`ssl_verify_client {mode}` at {where(setting)} on Cloudflare-fronted "
+                    f"`ssl_verify_client {mode}` at {where(setting)} on "
+                    f"{'Cloudflare-fronted ' if server.cloudflare.fronted else ''}"
                     f"{server.label}: {path.client.label} requesting {path.uri} gets "
                     f"{served(path)}.", fix, server, fixes=fixes, related=related,
                     trace=finding_trace(path))

@@ -29,7 +29,8 @@ class RejectionHandlerMissing(Rule):
       through, and checks on `$ssl_client_s_dn` / `$ssl_client_i_dn` alone are passed by a
       self-signed certificate carrying the expected names.
 
-    Reported for Cloudflare-fronted servers, and for any server with `optional_no_ca` when
+    Reported for Cloudflare-fronted servers, for any server whose own checks show that it
+    means to keep such clients out, and for any server with `optional_no_ca` when
     nothing reads `$ssl_client_*`.
 
     ## Example

@@ -86,7 +86,8 @@ class HandlerRejectsValidClients(Rule):
             at = refusing_directive(path) or server.stmt
             yield self.finding(
                 at,
-                f"{path.client.label[0].upper()}{path.client.label[1:]} is refused on every URI of {server.label}: "
+                f"{path.client.label[0].upper()}{path.client.label[1:]} is refused on every "
+                f"URI of {server.label}: "
                 f"{path.uri} ends in {path.outcome.describe()} at {where(at)} "
                 f"({trace_text(path)}).",
                 "Compare with the exact value (`!= SUCCESS`, case-sensitive), and test "

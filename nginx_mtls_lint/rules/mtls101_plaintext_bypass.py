@@ -87,7 +87,7 @@ class PlaintextBypass(Rule):
             mode, setting = server.verify_mode()
             if server.verifies_clients and (server.tls_on or config.fragment):
                 yield from self._plain_listens(server, plain, config.fragment)
-            elif server.verifies_clients and not setting.inherited:
+            elif setting is not None and server.verifies_clients and not setting.inherited:
                 yield self.finding(
                     setting.stmt,
                     f"`ssl_verify_client {mode}` at {where(setting)} in {server.label}, which "

@@ -30,7 +30,8 @@ class SharedSocketCaConfusion(Rule):
     holding a CA that the protected server does not trust, and a request with such a
     certificate reaches content. A pin in the protected server that the other CA cannot
     satisfy (`$ssl_client_fingerprint`) lowers it to a warning; so does an issuer-DN check,
-    which only holds while the other CA's name differs. Sockets are told apart as nginx groups them: `listen 443` (every address) and
+    which only holds while the other CA's name differs. Sockets are told apart as nginx
+    groups them: `listen 443` (every address) and
     `listen 127.0.0.1:443` are different sets of servers, each with its own default;
     `[::]:443` is another address again. In a fragment linted alone only an explicit
     `default_server` counts, since another file may hold the socket's default.
