@@ -13,14 +13,14 @@ http://127.0.0.1:3000`), with a header:
 `client` is none | selfsigned (self-signed, the valid client's name) | forged (a home-made CA
 with the expected CA's name issued it, with the valid client's name) | other (a certificate
 of other-ca.pem) | valid (client-ca.pem) | plain (plain HTTP). `src` is direct (anyone on the
-Internet), cf (a Cloudflare edge address, sending CF-Connecting-IP) or loopback; `sni` is host
-or none; `spoof=ADDR` sends ADDR in CF-Connecting-IP, X-Forwarded-For and X-Real-IP. After
+Internet), cf (a Cloudflare edge address, sending CF-Connecting-IP) or loopback; `sni` is host,
+none or a name; `spoof=ADDR` sends ADDR in CF-Connecting-IP, X-Forwarded-For and X-Real-IP. After
 `->`: content, nocontent, a status code, or closed.
 
 The test runs nginx as written, with its real ports, inside a private network namespace (root
 only): the origin answers on 192.0.2.10, a Cloudflare edge connects from 173.245.48.5, a direct
 client from 198.51.100.7. Only paths are rewritten (certificates, roots, logs). Upstreams on
-127.0.0.1:<port> are a small application answering the marker (9000-9099: none here). Then it
+127.0.0.1:<port> (and always 3000, 3001) are a small application answering the marker. Then it
 tries every client kind x SNI x method x URI (derived from the locations) x host, and the
 sources for clients without a certificate (see sweep()):
   bypass: the proof requests got content, and so did at least one client without a valid
@@ -122,7 +122,9 @@ def parse_request(text: str) -> Request:
 
 
 def case_texts(folder: Path) -> str:
-    return "\n".join(p.read_text() for p in sorted(folder.rglob("*")) if p.is_file())
+    """Every file of the case, comments removed."""
+    return "\n".join(re.sub(r"#[^\n]*", "", p.read_text())
+                     for p in sorted(folder.rglob("*")) if p.is_file())
 
 
 def listens(text: str) -> list[tuple[str, int, bool]]:
@@ -176,8 +178,9 @@ def regex_example(pattern: str) -> str | None:
 
 def spoof_addresses(text: str) -> list[str]:
     """Addresses a direct client might claim with a real-IP header: one inside each range
-    that an allow list or a geo block names, and a Cloudflare edge address."""
-    if "real_ip_header" not in text:
+    that an allow list or a geo block names, and a Cloudflare edge address (the request also
+    carries the headers Cloudflare adds)."""
+    if "real_ip_header" not in text and "$http_cf_" not in text:
         return []
     found = ["173.245.48.77"]
     for cidr in re.findall(r"(?:allow\s+|^\s*)(\d+\.\d+\.\d+\.\d+(?:/\d+)?)[\s;]", text,
@@ -216,7 +219,7 @@ def load_case(folder: Path) -> Case:
     valid = parse_request(head["valid"][0]) if head.get("valid") else Request(client="valid")
     return Case(folder, head["label"][0], proofs, valid, list(dict.fromkeys(uris)), hosts,
                 tls, plain, loopback, spoof_addresses(text),
-                sorted({int(p) for p in UPSTREAM.findall(text)}))
+                sorted({3000, 3001} | {int(p) for p in UPSTREAM.findall(text)}))
 
 
 # --------------------------------------------------------------------------- certificates
@@ -253,12 +256,15 @@ def fingerprint(pem_file: Path) -> str:
 # --------------------------------------------------------------------------- the origin side
 
 def page_text(path: str) -> str:
-    """The marker, except in error pages and public assets (not the protected content)."""
+    """The marker, except in error pages, public assets and ACME challenges (not the
+    protected content)."""
     name = path.rsplit("/", 1)[-1]
     if re.search(r"denied|error|forbidden|maintenance|^\d(\d\d|xx)\.html$", name) \
             or "/errors/" in path:
         return "<p>error page</p>\n"
-    return "<p>public asset</p>\n" if "/public/" in path else f"<p>{CONTENT}</p>\n"
+    if "/public/" in path or "/.well-known/acme-challenge/" in path:
+        return "<p>public asset</p>\n"
+    return f"<p>{CONTENT}</p>\n"
 
 
 def prepare(case: Case, prefix: Path, pki: Path) -> Nginx:
@@ -345,6 +351,8 @@ def send(request: Request, pki: Path) -> dict:
     if request.spoof:
         for name in ("CF-Connecting-IP", "X-Forwarded-For", "X-Real-IP"):
             headers[name] = request.spoof
+    if request.spoof or request.src == "cf":
+        headers.update({"CF-Ray": "8c2f1a9b7d3e4f56-FRA", "CF-IPCountry": "DE"})
     if request.method != "GET":
         headers["Content-Length"] = "0"
     raw_request = (f"{request.method} {request.uri} HTTP/1.1\r\n"
@@ -363,8 +371,8 @@ def send(request: Request, pki: Path) -> dict:
                 context.load_cert_chain(pki / f"client-{request.client}.pem",
                                         pki / f"client-{request.client}.key")
             try:
-                sock = context.wrap_socket(sock, server_hostname=request.host
-                                           if request.sni == "host" else None)
+                sni = {"host": request.host, "none": None}.get(request.sni, request.sni)
+                sock = context.wrap_socket(sock, server_hostname=sni)
             except (ssl.SSLError, OSError) as e:
                 return {"status": None, "content": False, "detail": f"TLS: {e}"}
         sock.sendall(raw_request)
@@ -398,6 +406,8 @@ def sweep(case: Case) -> tuple[list[Request], list[Request]]:
                 for port in case.plain_ports:
                     others += [Request("plain", src, "host", method, uri, host, port, spoof)
                                for src, spoof in sources]
+                others += [Request("plain", "direct", "host", method, uri, host, port)
+                           for port in case.tls_ports]  # plain HTTP sent to a TLS port
             valid.append(replace(case.valid, uri=uri, host=host).complete(case))
     return others, valid
 
