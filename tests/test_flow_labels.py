@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
+import functools
 import hashlib
 import ipaddress
 import json
@@ -106,6 +107,7 @@ class Case:
     loopback_ports: list[int]
     spoofs: list[str]
     upstreams: list[int]
+    methods: tuple[str, ...]
 
 
 HEADER = re.compile(r"^#\s*(label|proof|facts|uris|valid):\s*(.*?)\s*$")
@@ -214,12 +216,15 @@ def load_case(folder: Path) -> Case:
     tls = sorted({p for a, p, s in found if a == "*" and s})
     plain = sorted({p for a, p, s in found if a == "*" and p not in tls})
     loopback = sorted({p for a, p, _ in found if a in ("*", "127.0.0.1")})
-    uris = ["/", "/page.html", "/zz-unmatched/page.html"] + location_uris(text)
+    uris = ["/", "/zz-unmatched/page.html"] + location_uris(text)
     uris += [r.uri for r, _ in proofs] + " ".join(head.get("uris", [])).split()
     valid = parse_request(head["valid"][0]) if head.get("valid") else Request(client="valid")
     return Case(folder, head["label"][0], proofs, valid, list(dict.fromkeys(uris)), hosts,
                 tls, plain, loopback, spoof_addresses(text),
-                sorted({3000, 3001} | {int(p) for p in UPSTREAM.findall(text)}))
+                sorted({3000, 3001} | {int(p) for p in UPSTREAM.findall(text)}),
+                # another method only matters where the configuration tells methods apart
+                ("GET", "POST") if re.search(r"limit_except|\$request_method", text)
+                else ("GET",))
 
 
 # --------------------------------------------------------------------------- certificates
@@ -275,6 +280,7 @@ def prepare(case: Case, prefix: Path, pki: Path) -> Nginx:
     shutil.copytree(case.folder, prefix, dirs_exist_ok=True)
     pin = fingerprint(pki / "client-valid.pem")
     request_uris = case.uris + ["/index.html", "/protected/report.pdf"]
+    texts = []
     for path in prefix.rglob("*"):
         if not path.is_file():
             continue
@@ -283,13 +289,14 @@ def prepare(case: Case, prefix: Path, pki: Path) -> Nginx:
         text = re.sub(r"\b(access_log|error_log)\s+/\S+", rf"\1 {prefix}/logs/flow.log", text)
         text = re.sub(r"(?<![0-9a-fA-F])[0-9a-f]{40}(?![0-9a-fA-F])", pin, text)
         path.write_text(text)
+        texts.append(text)
         request_uris += re.findall(r"error_page\s+[^;]*?(/[^\s;]*)\s*;", text)
         request_uris += re.findall(r"try_files\s+[^;]*?(/[^\s;$]+)\s*;", text)
-    text = (prefix / "nginx.conf").read_text()
-    roots = set(re.findall(rf"\broot\s+({re.escape(str(www))}/[^;\s]*)", text))
+    every = "\n".join(texts)
+    roots = set(re.findall(rf"\broot\s+({re.escape(str(www))}/[^;\s]*)", every))
     roots.add(str(prefix / "html"))  # nginx's default root under -p prefix
     aliases = re.findall(rf"location\s+\^?~?\s*(/\S*)\s*\{{[^{{}}]*?\balias\s+"
-                         rf"({re.escape(str(www))}/[^;\s]*)", text)
+                         rf"({re.escape(str(www))}/[^;\s]*)", every)
     for uri in filter(None, request_uris):
         uri = uri.split("?")[0]
         if "missing" in uri:  # a file that does not exist, for try_files fallbacks
@@ -308,8 +315,12 @@ def prepare(case: Case, prefix: Path, pki: Path) -> Nginx:
         index = Path(root) / "index.html"
         if not index.exists():
             index.write_text(page_text(str(index)))
-    text = re.sub(r"^(\s*http\s*\{)", lambda m: m[1] + "\n" + http_defaults(prefix), text,
-                  count=1, flags=re.M)
+    text = (prefix / "nginx.conf").read_text()
+    defaults = http_defaults(prefix)
+    if "default_type" in text:  # the case sets its own: a second one fails nginx -t
+        defaults = re.sub(r".*default_type.*\n", "", defaults)
+    text = re.sub(r"^(\s*http\s*\{)", lambda m: m[1] + "\n" + defaults, text, count=1,
+                  flags=re.M)
     return Nginx(prefix, conf_text=text)
 
 
@@ -341,6 +352,16 @@ class App(BaseHTTPRequestHandler):
 
 # --------------------------------------------------------------------------- the clients
 
+@functools.lru_cache(maxsize=None)
+def client_context(pki: Path, client: str) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if client != "none":
+        context.load_cert_chain(pki / f"client-{client}.pem", pki / f"client-{client}.key")
+    return context
+
+
 def send(request: Request, pki: Path) -> dict:
     """One connection, one HTTP/1.1 request. Returns status (or None), content, detail."""
     src = SOURCES[request.src]
@@ -364,15 +385,10 @@ def send(request: Request, pki: Path) -> dict:
         return {"status": None, "content": False, "detail": f"connect: {e.strerror or e}"}
     try:
         if request.client != "plain":
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            if request.client != "none":
-                context.load_cert_chain(pki / f"client-{request.client}.pem",
-                                        pki / f"client-{request.client}.key")
             try:
                 sni = {"host": request.host, "none": None}.get(request.sni, request.sni)
-                sock = context.wrap_socket(sock, server_hostname=sni)
+                sock = client_context(pki, request.client).wrap_socket(sock,
+                                                                       server_hostname=sni)
             except (ssl.SSLError, OSError) as e:
                 return {"status": None, "content": False, "detail": f"TLS: {e}"}
         sock.sendall(raw_request)
@@ -396,7 +412,7 @@ def sweep(case: Case) -> tuple[list[Request], list[Request]]:
     sources = [("cf", ""), ("direct", "")] + [("direct", s) for s in case.spoofs]
     for host in case.hosts:
         for uri in case.uris:
-            for method in ("GET", "POST"):
+            for method in case.methods:
                 for port in case.tls_ports:
                     for sni in ("host", "none"):
                         others += [Request("none", src, sni, method, uri, host, port, spoof)
@@ -471,7 +487,7 @@ def run_case(case: Case, prefix: Path, pki: Path) -> dict:
     servers = []
     for port in case.upstreams:
         httpd = ThreadingHTTPServer(("127.0.0.1", port), App)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
         servers.append(httpd)
     others, valid = sweep(case)
     proofs = [(r.complete(case), expected) for r, expected in case.proofs]
