@@ -20,6 +20,17 @@ from .rules import RuleContext
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 COMMANDS = ("lint", "inspect", "rules", "explain", "probe", "trace")
+# One line per subcommand, for `--help` (a test checks every command is listed).
+COMMAND_HELP = {
+    "lint": "lint nginx configuration (the default: `nginx-mtls-lint PATH` = `lint PATH`)",
+    "inspect": "every server as nginx runs it, each value with the file:line behind it",
+    "rules": "list the rules and the tool's own diagnostics",
+    "explain": "show a rule's documentation: why, example, fix",
+    "probe": "connect to an origin you name and show which clients without a valid "
+             "certificate get content",
+    "trace": "follow one request through a server's phases and print every directive on "
+             "its path",
+}
 FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$")
 
 
@@ -74,16 +85,46 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE")
 
 
-FORMATS = ("console", "json", "sarif", "github", "gitlab")
+FORMATS = ("console", "concise", "json", "sarif", "github", "gitlab")
+
+
+def rule_list(text: str) -> list[str]:
+    """`MTLS001,verify-client-not-on`: resolved to IDs once the rules are loaded."""
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
     prog = "nginx-mtls-lint" if command == "lint" else f"nginx-mtls-lint {command}"
-    parser = Parser(prog=prog, description=__doc__.split("\n")[0])
+    commands = "\n".join(f"  {name:<9} {text}" for name, text in COMMAND_HELP.items())
+    parser = Parser(prog=prog, description=__doc__.split("\n")[0],
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog=f"commands (nginx-mtls-lint COMMAND --help):\n{commands}"
+                    if command == "lint" else None)
     parser.add_argument("--version", action="version", version=f"nginx-mtls-lint {__version__}")
     if command == "lint":
         add_input_options(parser)
-        parser.add_argument("--format", choices=FORMATS, default="console")
+        parser.add_argument("--format", choices=FORMATS, default="console",
+                            help="console (default), concise (`file:line: RULE message`), "
+                                 "json, sarif, github, gitlab")
+        parser.add_argument("--select", type=rule_list, metavar="RULES",
+                            help="run only these rules (IDs or names, comma-separated); the "
+                                 "tool's own MTLS9xx diagnostics are always reported")
+        parser.add_argument("--ignore", type=rule_list, metavar="RULES",
+                            help="do not run or report these rules (IDs or names, "
+                                 "comma-separated)")
+        parser.add_argument("--statistics", action="store_true",
+                            help="after the report, how many findings each rule gave")
+        parser.add_argument("--baseline", metavar="FILE",
+                            help="findings recorded in FILE (by --write-baseline) are not "
+                                 "reported and do not fail the run; new ones still do")
+        parser.add_argument("--write-baseline", metavar="FILE",
+                            help="record every finding of this run in FILE and exit 0")
+        parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                            help="colours in console output (default: auto, off when not a "
+                                 "terminal or NO_COLOR is set)")
+        parser.add_argument("--sarif-category", metavar="ID",
+                            help="SARIF automationDetails.id (leave unset with upload-sarif, "
+                                 "whose `category` input sets it)")
         parser.add_argument("--fail-on", choices=("error", "warning", "note"),
                             help="lowest severity that makes the exit code 1 (default: warning)")
         parser.add_argument("--exit-zero", action="store_true",
@@ -104,6 +145,10 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     elif command == "inspect":
         add_input_options(parser)
         parser.add_argument("--format", choices=("console", "json"), default="console")
+        parser.add_argument("--server", action="append", metavar="PATTERN",
+                            help="only servers with a server_name matching PATTERN (shell "
+                                 "glob, repeatable)")
+        parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     elif command == "trace":
         parser.description = ("Follow one request through a server's phases, as nginx "
                               "would, and print every directive on its path.")
@@ -149,7 +194,8 @@ def options_from(args: argparse.Namespace, rules):
     path = args.config or find_config(os.getcwd())
     if args.config and not os.path.isfile(args.config):
         raise UsageError(f"--config {args.config}: no such file")
-    file = load_config(path, rule_resolver(rules)) if path else FileConfig()
+    resolve = rule_resolver(rules)
+    file = load_config(path, resolve) if path else FileConfig()
 
     def pick(flag, configured, default):
         return flag if flag is not None else configured if configured is not None else default
@@ -169,9 +215,31 @@ def options_from(args: argparse.Namespace, rules):
                                    file.crl_warning_hours, 24),
             expected_cas=pick(args.expect_ca, file.expected_cas, [])),
         rules=rules,
-        levels=file.rules,
+        levels=rule_levels(file, resolve, rules, getattr(args, "select", None),
+                           getattr(args, "ignore", None)),
     )
     return options, pick(getattr(args, "fail_on", None), file.fail_on, "warning")
+
+
+def rule_levels(file, resolve, rules, select: list[str] | None,
+                ignore: list[str] | None) -> dict[str, str]:
+    """The configured levels, with rules left out by select/ignore (flags over the file) off."""
+    def ids(names: list[str], flag: str) -> set[str]:
+        found = {name: resolve(name) for name in names}
+        unknown = [name for name, rule_id in found.items() if rule_id is None]
+        if unknown:
+            raise UsageError(f"{flag}: unknown rule {unknown[0]!r}; `nginx-mtls-lint rules` "
+                             "lists them")
+        return set(found.values())
+
+    levels = dict(file.rules)
+    select = select if select is not None else file.select
+    if select is not None:
+        chosen = ids(select, "--select")
+        levels.update({r.id: "off" for r in rules if r.id not in chosen})
+    levels.update({rule_id: "off" for rule_id in ids(
+        ignore if ignore is not None else file.ignore or [], "--ignore")})
+    return levels
 
 
 def open_output(args: argparse.Namespace) -> TextIO:
@@ -202,17 +270,21 @@ def emit(args: argparse.Namespace, render: Callable[[TextIO], object]) -> None:
             out.close()
 
 
-def render_findings(fmt: str, result, out: TextIO, include_suppressed: bool) -> None:
+def render_findings(args: argparse.Namespace, result, out: TextIO) -> None:
     # Each reporter is imported only when used: rich alone costs a cold start ~15 ms.
+    fmt = args.format
     if fmt == "console":
         from .report import console
-        console.render(result, out)
+        console.render(result, out, args.color)
+    elif fmt == "concise":
+        from .report import console
+        console.render_concise(result, out)
     elif fmt == "json":
         from .report import json_report
         json_report.write(result, out)
     elif fmt == "sarif":
         from .report import sarif
-        out.write(sarif.render(result, include_suppressed))
+        out.write(sarif.render(result, args.include_suppressed, args.sarif_category))
     else:
         from .report import ci_formats
         out.write({"github": ci_formats.render_github,
@@ -238,10 +310,24 @@ def run_lint(args: argparse.Namespace) -> int:
     options, fail_on = options_from(args, load_rules(import_errors))
     options.plugin_errors = import_errors
     result = lint(args.paths or [DEFAULT_ROOT], options, read_stdin)
+    if args.baseline:
+        from . import baseline
+        baseline.apply(args.baseline, result.findings)
     if args.diff:
         emit(args, lambda out: write_diff(result, args.unsafe_fixes, out))
     else:
-        emit(args, lambda out: render_findings(args.format, result, out, args.include_suppressed))
+        emit(args, lambda out: render_findings(args, result, out))
+    if args.statistics:
+        from .report.console import render_statistics
+        # after a human report on the same stream; beside a machine-readable one, on stderr
+        human = args.format in ("console", "concise") and not args.output and not args.diff
+        render_statistics(result, sys.stdout if human else sys.stderr)
+    if args.write_baseline:
+        from . import baseline
+        count = baseline.write(args.write_baseline, result.findings)
+        print(f"nginx-mtls-lint: wrote {count} findings to the baseline {args.write_baseline}",
+              file=sys.stderr)
+        return EXIT_CLEAN
     threshold = SEVERITY_RANK[fail_on]
     failing = any(SEVERITY_RANK[f.severity] >= threshold
                   for f in result.findings if not f.suppressed)
@@ -255,10 +341,14 @@ def run_inspect(args: argparse.Namespace) -> int:
 
     options, _ = options_from(args, load_rules())
     _, model = analyse(args.paths or [DEFAULT_ROOT], options, read_stdin)
+    servers = None
+    if args.server:
+        from .cloudflare import matching_name
+        servers = [s for s in model.servers if any(matching_name(s, p) for p in args.server)]
     if args.format == "json":
-        emit(args, lambda out: out.write(inspect.render_json(model)))
+        emit(args, lambda out: out.write(inspect.render_json(model, servers)))
     else:
-        emit(args, lambda out: inspect.render_table(model, out))
+        emit(args, lambda out: inspect.render_table(model, out, args.color, servers))
     return EXIT_CLEAN
 
 

@@ -38,6 +38,8 @@ class FileConfig:
     prefix: str | None = None
     path_map: list[tuple[str, str]] | None = None
     roots: list[str] | None = None
+    select: list[str] | None = None  # rule IDs or names, as written (resolved by the CLI)
+    ignore: list[str] | None = None
 
 
 def normalise_fingerprint(text: str) -> str | None:
@@ -130,9 +132,18 @@ class _Reader:
                                             self.path_value((key, source), target)))
             elif key == "roots":
                 config.roots = [self.path_value(keys, v) for v in self.strings(keys, value)]
+            elif key in ("select", "ignore"):
+                items = [v.strip() for v in value.split(",") if v.strip()] \
+                    if isinstance(value, str) else self.strings(keys, value)
+                for item in items:
+                    if self.resolve_rule(item) is None:
+                        self.fail(keys, f"unknown rule ID or name {item!r} "
+                                  "(`nginx-mtls-lint rules` lists them)")
+                setattr(config, key, [i for i in items if i])
             else:
                 self.fail(keys, "unknown key (fail-on, rules, cloudflare, expected-cas, "
-                          "expiry-warning-days, crl-warning-hours, prefix, path-map, roots)")
+                          "expiry-warning-days, crl-warning-hours, prefix, path-map, roots, "
+                          "select, ignore)")
         return config
 
 
@@ -156,7 +167,10 @@ def _yaml_lines(text: str) -> tuple[Any, Callable[[tuple], int | None]]:
 
 
 def _toml_lines(text: str) -> tuple[Any, Callable[[tuple], int | None]]:
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser, published as tomli
+        import tomli as tomllib
 
     document = tomllib.loads(text)
     data = document.get("tool", {}).get("nginx-mtls-lint")

@@ -6,12 +6,20 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from .findings import DIAGNOSTICS, Diagnostic
 from .rules import Rule, builtin_rules
 
 CATALOGUE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "rules")
+# `# expect: RULE` comments tell the tests what an example or fixture must give; readers of
+# pages, SARIF help and console output do not need them.
+EXPECT_MARKER = re.compile(r"[ \t]*#\s*expect:\s*[A-Z0-9, ]*[A-Z0-9](?=[ \t]*$)", re.MULTILINE)
+
+
+def without_markers(text: str) -> str:
+    return EXPECT_MARKER.sub("", text)
 
 
 def all_rules(rules: list[type[Rule]] | None = None) -> list[type[Rule] | Diagnostic]:
@@ -32,7 +40,7 @@ def render_page(rule: type[Rule] | Diagnostic) -> str:
                 f"Default severity: **{rule.severity}**. A diagnostic of the tool itself: the "
                 "input could not be read as nginx reads it, so the analysis is incomplete.\n\n"
                 f"## Fix\n{rule.fix}\n")
-    summary, _, body = rule.doc().partition("\n")
+    summary, _, body = without_markers(rule.doc()).partition("\n")
     tags = ", ".join(f"`{t}`" for t in rule.tags)
     origin = "" if rule.origin == "built-in" else f" From {rule.origin}."
     return (f"# {rule.id} {rule.name}\n\n{summary.strip()}\n\n"

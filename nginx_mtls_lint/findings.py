@@ -89,6 +89,13 @@ class Finding:
     trace: list[Step] = field(default_factory=list)  # filled by request-flow rules
     column: int | None = None  # 1-based, where known
     end_column: int | None = None  # exclusive
+    # The text of the responsible directive (`ssl_verify_client optional`): part of the
+    # finding's stable identity, which must not move with line numbers (see identity.py).
+    directive: str | None = None
+    # What the finding is about beyond its rule: findings with the same cause are reported
+    # once, listing every server they affect (lint.py). None: the directive's file and line.
+    cause: Any = None
+    servers: list[ServerRef] = field(default_factory=list)  # every affected server
 
     def sort_key(self) -> tuple[str, int, str, str]:
         return (self.file or "", self.line or 0, self.rule, self.message)

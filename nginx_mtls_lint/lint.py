@@ -11,6 +11,7 @@ from . import suppressions
 from .cloudflare import CloudflareOptions, detect
 from .directives import misplaced
 from .findings import Finding, diagnostic
+from .identity import message_shape
 from .loader import LoadOptions, Tree, Workspace, load_inputs
 from .model import Config, Model, Server, build_model
 from .registry import rule_resolver
@@ -96,7 +97,7 @@ def lint(inputs: Iterable[str], options: LintOptions,
             findings.extend(run_rule(rule_class, config, options.context))
     findings += suppressions.apply(workspace.file_stmts, findings, rule_resolver(rules))
     focus = _focus_files(workspace)
-    kept: dict[tuple, Finding] = {}
+    kept = []
     for finding in findings:
         level = options.levels.get(finding.rule)
         if level == "off" or (focus is not None and finding.file not in focus
@@ -104,8 +105,24 @@ def lint(inputs: Iterable[str], options: LintOptions,
             continue
         if level:
             finding.severity = level
-        kept.setdefault((finding.rule, finding.file, finding.line, finding.message), finding)
-    return Result(workspace, model, sorted(kept.values(), key=Finding.sort_key), running)
+        kept.append(finding)
+    return Result(workspace, model, group_by_cause(kept), running)
+
+
+def group_by_cause(findings: list[Finding]) -> list[Finding]:
+    """One finding per cause: the same rule, the same cause (the responsible directive, or
+    the file a rule's directive names) and the same message once the affected server's names
+    and file:line references are taken out. The first finding stands for the group and lists
+    every server in `servers`; rules report per server and never deduplicate themselves."""
+    groups: dict[tuple, Finding] = {}
+    for finding in sorted(findings, key=Finding.sort_key):
+        key = (finding.rule, finding.severity, finding.suppressed,
+               finding.cause if finding.cause is not None else (finding.file, finding.line),
+               message_shape(finding))
+        first = groups.setdefault(key, finding)
+        if finding.server is not None and finding.server not in first.servers:
+            first.servers.append(finding.server)
+    return sorted(groups.values(), key=Finding.sort_key)
 
 
 def _focus_files(workspace: Workspace) -> set[str] | None:

@@ -48,7 +48,8 @@ def test_sarif_meets_githubs_checklist(demo_repo: Path):
     (run,) = log["runs"]
     driver = run["tool"]["driver"]
     assert driver["name"] == "nginx-mtls-lint" and driver["semanticVersion"]
-    assert run["automationDetails"]["id"] == "nginx-mtls-lint/"
+    # upload-sarif sets automationDetails from its `category` only when the log has none
+    assert "automationDetails" not in run
     ids = [r["id"] for r in driver["rules"]]
     assert ids[:6] == ["MTLS001", "MTLS002", "MTLS003", "MTLS004", "MTLS005", "MTLS006"]
     for rule in driver["rules"]:
@@ -71,6 +72,9 @@ def test_sarif_meets_githubs_checklist(demo_repo: Path):
         assert artifact["uriBaseId"] == "%SRCROOT%" and not artifact["uri"].startswith("/")
         assert (demo_repo / artifact["uri"]).is_file()
         assert location["physicalLocation"]["region"]["startLine"] >= 1
+        assert re.fullmatch(r"[0-9a-f]{64}(:\d+)?", result["partialFingerprints"]["nginxMtlsLint/v1"])
+    keys = [r["partialFingerprints"]["nginxMtlsLint/v1"] for r in run["results"]]
+    assert len(set(keys)) == len(keys)
     # the suppressed MTLS001 is left out by default and present, marked, on request
     assert "MTLS001" not in {r["ruleId"] for r in run["results"]}
     with_suppressed = sarif_of(demo_repo, "--include-suppressed")["runs"][0]["results"]
@@ -109,3 +113,39 @@ def test_gitlab_code_quality(demo_repo: Path):
         assert (demo_repo / issue["location"]["path"]).is_file()
         assert isinstance(issue["location"]["lines"]["begin"], int)
     assert len({i["fingerprint"] for i in issues}) == len(issues)
+
+
+def test_sarif_category_only_when_given(demo_repo: Path):
+    (run,) = sarif_of(demo_repo, "--sarif-category", "nginx/prod")["runs"]
+    assert run["automationDetails"] == {"id": "nginx/prod/"}
+
+
+def test_sarif_uris_are_relative_to_the_git_top_level_from_any_folder(demo_repo: Path):
+    (demo_repo / ".git").mkdir()  # a work tree's top level, as `git rev-parse` finds it
+    for cwd, target in ((demo_repo, "nginx/nginx.conf"), (demo_repo / "nginx", "nginx.conf")):
+        result = run_cli("--format", "sarif", target, cwd=cwd)
+        (run,) = json.loads(result.stdout)["runs"]
+        assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == demo_repo.resolve().as_uri() + "/"
+        uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                for r in run["results"]}
+        assert "nginx/snippets/origin-pull.conf" in uris
+        assert all((demo_repo / uri).is_file() for uri in uris)
+
+
+def _identities(repo: Path, fmt: str) -> dict:
+    out = run_cli("--format", fmt, "nginx/nginx.conf", cwd=repo).stdout
+    if fmt == "gitlab":
+        return {(i["check_name"], i["location"]["path"]): i["fingerprint"]
+                for i in json.loads(out)}
+    (run,) = json.loads(out)["runs"]
+    return {(r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]):
+            r["partialFingerprints"]["nginxMtlsLint/v1"] for r in run["results"]}
+
+
+@pytest.mark.parametrize("fmt", ["gitlab", "sarif"])
+def test_fingerprints_survive_a_comment_line_added_at_the_top(demo_repo: Path, fmt: str):
+    before = _identities(demo_repo, fmt)
+    for conf in (demo_repo / "nginx").rglob("*.conf"):
+        conf.write_text("# a comment added at the top\n" + conf.read_text())
+    after = _identities(demo_repo, fmt)
+    assert before and after == before

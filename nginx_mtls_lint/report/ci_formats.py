@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from ..identity import identities, relative_path
 from ..lint import Result
 
 GITHUB_LEVEL = {"error": "error", "warning": "warning", "note": "notice"}
@@ -37,15 +38,16 @@ def render_github(result: Result) -> str:
 def render_gitlab(result: Result) -> str:
     """A GitLab Code Quality report: a JSON array of issues."""
     issues = []
-    for f in result.findings:
-        if f.suppressed:
-            continue
-        key = "\0".join([f.rule, f.file or "", f.message])
+    shown = [f for f in result.findings if not f.suppressed]
+    fingerprints = identities(shown)
+    for f in shown:
         issues.append({
             "description": f"{f.rule} {f.message}",
             "check_name": f"{f.rule} {f.name}",
-            "fingerprint": hashlib.sha256(key.encode()).hexdigest(),
+            # the stable identity, hashed again: GitLab wants one hex string per issue
+            "fingerprint": hashlib.sha256(fingerprints[id(f)].encode()).hexdigest(),
             "severity": GITLAB_SEVERITY[f.severity],
-            "location": {"path": f.file or "", "lines": {"begin": f.line or 1}},
+            "location": {"path": relative_path(f.file) or f.file if f.file else "",
+                         "lines": {"begin": f.line or 1}},
         })
     return json.dumps(issues, indent=2, ensure_ascii=False) + "\n"

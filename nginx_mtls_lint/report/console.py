@@ -9,6 +9,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
+from ..docs import without_markers
 from ..findings import Finding
 from ..lint import Result
 from .edits import preview
@@ -17,9 +18,14 @@ from .json_report import summary
 STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
 
 
-def make_console(stream: TextIO, soft_wrap: bool = True) -> Console:
-    # rich turns colour off by itself when the stream is not a terminal or NO_COLOR is set.
-    console = Console(file=stream, highlight=False, soft_wrap=soft_wrap, emoji=False)
+COLOR = {"auto": {}, "always": {"force_terminal": True},
+         "never": {"no_color": True, "color_system": None}}
+
+
+def make_console(stream: TextIO, soft_wrap: bool = True, color: str = "auto") -> Console:
+    # auto: rich turns colour off itself when the stream is not a terminal or NO_COLOR is set.
+    console = Console(file=stream, highlight=False, soft_wrap=soft_wrap, emoji=False,
+                      **COLOR[color])
     if not console.is_terminal:
         console.width = 200  # files and pipes: no folding at 80 columns
     return console
@@ -43,9 +49,13 @@ def _finding_blocks(result: Result, lines_per_block: int = 2000) -> Iterator[Tex
                 (f"{finding.rule} ", "bold"), (f"{finding.name}  ", "dim"),
                 finding.message,
             ))
+            if len(finding.servers) > 1:
+                lines.append(Text.assemble(("         affects: ", "dim"),
+                                           servers_text(finding.servers)))
             source = result.workspace.source_line(finding.file, finding.line)
             if source is not None and source.strip():
-                lines.append(Text.assemble(("         | ", "dim"), (source.strip(), "")))
+                source = without_markers(source).strip()
+                lines.append(Text.assemble(("         | ", "dim"), (source, "")))
             for step in finding.trace:
                 lines.append(Text.assemble(("         -> ", "dim"), step.label,
                                            (f"  {step.file}:{step.line}", "dim")))
@@ -80,8 +90,15 @@ def _fix_previews(result: Result, finding: Finding) -> Iterator[Text]:
                 yield Text("           + " + text, style="green")
 
 
-def render(result: Result, stream: TextIO) -> None:
-    console = make_console(stream)
+def servers_text(servers, shown: int = 3) -> str:
+    """`40 servers: a.example.com, b.example.com, c.example.com, ...`"""
+    labels = [" ".join(s.names) or f"server at {s.file}:{s.line}" for s in servers[:shown]]
+    more = ", ..." if len(servers) > shown else ""
+    return f"{plural(len(servers), 'server')}: {', '.join(labels)}{more}"
+
+
+def render(result: Result, stream: TextIO, color: str = "auto") -> None:
+    console = make_console(stream, color=color)
     for block in _finding_blocks(result):
         console.print(block)
     counts = summary(result)
@@ -107,3 +124,22 @@ def render_probe(outcomes, address: str, name: str, stream: TextIO) -> None:
         table.add_row(o.case, Text(o.verdict, style=style), str(o.status or "-"), o.detail,
                       o.server_certificate or "-")
     console.print(table)
+
+
+def render_concise(result: Result, stream: TextIO) -> None:
+    """`file:line: RULE message`, one line per finding (grep, editors, quickfix lists)."""
+    for f in result.findings:
+        if not f.suppressed:
+            where = f"{f.file or '-'}:{f.line}" if f.line else (f.file or "-")
+            stream.write(f"{where}: {f.rule} {' '.join(f.message.split())}\n")
+
+
+def render_statistics(result: Result, stream: TextIO) -> None:
+    """How many findings each rule gave, most first."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for f in result.findings:
+        if not f.suppressed:
+            key = (f.rule, f.name, f.severity)
+            counts[key] = counts.get(key, 0) + 1
+    for (rule, name, severity), count in sorted(counts.items(), key=lambda i: (-i[1], i[0])):
+        stream.write(f"{count:>6}  {rule}  {severity:<8} {name}\n")

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from typing import TextIO
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -56,11 +57,11 @@ def server_dict(server: Server) -> dict:
     }
 
 
-def render_json(model: Model) -> str:
+def render_json(model: Model, servers: list[Server] | None = None) -> str:
     document = {
         "version": 1,
         "tool": {"name": "nginx-mtls-lint", "version": __version__},
-        "servers": [server_dict(s) for s in model.servers],
+        "servers": [server_dict(s) for s in (model.servers if servers is None else servers)],
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
@@ -68,23 +69,39 @@ def render_json(model: Model) -> str:
 def _value(data: dict | None) -> Text:
     if data is None:
         return Text("-", style="dim")
-    origin = " (http)" if data["inherited"] else ""
+    origin = " (http {})" if data["inherited"] else ""
     return Text.assemble(data["value"], (f"\n{data['file']}:{data['line']}{origin}", "dim"))
 
 
-def render_table(model: Model, stream: TextIO) -> None:
-    console = make_console(stream, soft_wrap=False)
-    table = Table(show_lines=True, title="nginx servers")
-    for column in ("server", "sockets", "verify", "client CA", "trusted CA", "Cloudflare",
-                   "handlers"):
-        table.add_column(column, overflow="fold")
-    for server in model.servers:
+def render_table(model: Model, stream: TextIO, color: str = "auto",
+                 servers: list[Server] | None = None) -> None:
+    """One block per server, a value and its source per line: readable at 80 columns
+    (long values wrap under their column) and greppable by server name."""
+    console = make_console(stream, soft_wrap=False, color=color)
+    if not console.is_terminal:
+        console.width = 80
+    servers = list(model.servers if servers is None else servers)
+    block: list = []
+
+    def flush() -> None:
+        with console.capture() as captured:  # cells are padded to the width: trim the lines
+            console.print(Group(*block))
+        stream.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+        block.clear()
+
+    for server in servers:
         data = server_dict(server)
-        sockets = Text()
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(width=0)  # the indent
+        grid.add_column(style="bold", no_wrap=True, min_width=10)
+        grid.add_column(overflow="fold")
         for s in data["sockets"]:
             tags = ", ".join(t for t, on in (("TLS", s["tls"]), ("default", s["default"])) if on)
-            sockets.append(f"{s['socket']}" + (f" [{tags}]" if tags else "") + "\n")
-            sockets.append(f"{s['file']}:{s['line']}\n", style="dim")
+            grid.add_row("", "listen", Text.assemble(s["socket"] + (f" [{tags}]" if tags else ""),
+                                                 (f"\n{s['file']}:{s['line']}", "dim")))
+        for label, key in (("verify", "ssl_verify_client"), ("client CA", "ssl_client_certificate"),
+                           ("trusted CA", "ssl_trusted_certificate")):
+            grid.add_row("", label, _value(data[key]))
         cf = data["cloudflare"]
         cloudflare = Text("yes" if cf["fronted"] else "no",
                           style="bold" if cf["fronted"] else "dim")
@@ -92,11 +109,16 @@ def render_table(model: Model, stream: TextIO) -> None:
             cloudflare.append("\n" + signal.describe(), style="dim")
         if server.cloudflare.overridden_by:
             cloudflare.append("\n" + server.cloudflare.overridden_by.describe(), style="dim")
-        handlers = Text("\n".join(
-            f"{h['level']}: if ({h['condition']}) return {h['return']}  {h['file']}:{h['line']}"
-            for h in data["handlers"]) or "-")
-        table.add_row(
-            Text.assemble(server.label, (f"\n{server.file}:{server.line}", "dim")),
-            sockets, _value(data["ssl_verify_client"]), _value(data["ssl_client_certificate"]),
-            _value(data["ssl_trusted_certificate"]), cloudflare, handlers)
-    console.print(table)
+        grid.add_row("", "Cloudflare", cloudflare)
+        handlers = Text()
+        for h in data["handlers"]:
+            handlers.append(f"{h['level']}: if ({h['condition']}) return {h['return']}\n")
+            handlers.append(f"{h['file']}:{h['line']}\n", style="dim")
+        handlers.rstrip()
+        grid.add_row("", "handlers", handlers if data["handlers"] else Text("-", style="dim"))
+        block += [Text.assemble((server.label, "bold underline"),
+                                (f"  {server.file}:{server.line}", "dim")), grid, Text()]
+        if len(block) >= 600:  # rich's cost is per print call: a few hundred servers at once
+            flush()
+    flush()
+    console.print(Text(f"{len(servers)} server{'' if len(servers) == 1 else 's'}", style="dim"))

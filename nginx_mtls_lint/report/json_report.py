@@ -20,6 +20,9 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "file": finding.file,
         "line": finding.line,
         "server": asdict(finding.server) if finding.server else None,
+        # every server the finding affects (one cause, one finding); `server` is the first
+        "servers": [asdict(s) for s in finding.servers or ([finding.server] if finding.server
+                                                            else [])],
         "fix": finding.fix,
         "related": [asdict(r) for r in finding.related],
         "fixes": [{"title": fix.title, "applicability": fix.applicability,

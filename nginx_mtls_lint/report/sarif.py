@@ -1,8 +1,10 @@
 """SARIF 2.1.0 for GitHub code scanning (see docs.github.com "SARIF support for code scanning").
 
 One run; every rule that ran in tool.driver.rules; results with repository-relative URIs under
-%SRCROOT% (the working directory); unreadable or missing files as tool notifications, which do
-not open alerts; suppressed findings left out unless asked for.
+%SRCROOT% (the git top level, else the working directory) and a stable identity in
+partialFingerprints; unreadable or missing files as tool notifications, which do not open
+alerts; suppressed findings left out unless asked for; no automationDetails unless a category
+is given (upload-sarif sets it from its own `category` only when the log has none).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import urllib.parse
 from typing import Any
 
 from .. import RULES_URL, __version__, HOMEPAGE
+from ..docs import without_markers
 from ..findings import DIAGNOSTICS, Diagnostic, Finding, Fix
+from ..identity import IDENTITY_KEY, base_folder, identities, relative_path
 from ..lint import Result
 from ..rules import Rule
 
@@ -28,7 +32,7 @@ def _descriptor(rule: type[Rule] | Diagnostic) -> dict:
         properties = {"tags": tags, "precision": "very-high",
                       "problem.severity": "error" if rule.severity == "error" else "warning"}
     else:
-        summary, body, tags = rule.summary(), rule.doc(), list(rule.tags)
+        summary, body, tags = rule.summary(), without_markers(rule.doc()), list(rule.tags)
         properties = {"tags": tags, "precision": rule.precision}
         if "security" in tags:
             properties["security-severity"] = rule.security_severity
@@ -63,10 +67,11 @@ def utf16_len(text: str) -> int:
 
 
 def _uri(file: str) -> tuple[str, str | None]:
-    """(uri, uriBaseId): relative to %SRCROOT% when below the working directory."""
-    if os.path.isabs(file):
-        return "file://" + urllib.parse.quote(file), None
-    return urllib.parse.quote(file.replace(os.sep, "/")), "%SRCROOT%"
+    """(uri, uriBaseId): relative to %SRCROOT% when below it, else an absolute file URI."""
+    relative = relative_path(file)
+    if relative is None:
+        return "file://" + urllib.parse.quote(os.path.abspath(file)), None
+    return urllib.parse.quote(relative), "%SRCROOT%"
 
 
 def _artifact(file: str) -> dict[str, str]:
@@ -127,13 +132,13 @@ def _evidence(result: Result, item: dict[str, Any], finding: Finding) -> None:
             for s in finding.trace]}]}]
 
 
-def render(result: Result, include_suppressed: bool = False) -> str:
+def render(result: Result, include_suppressed: bool = False, category: str | None = None) -> str:
     descriptors = [*result.rules, *DIAGNOSTICS.values()]
     index = {rule.id: i for i, rule in enumerate(descriptors)}
     results, notifications = [], []
-    for finding in result.findings:
-        if finding.suppressed and not include_suppressed:
-            continue
+    shown = [f for f in result.findings if include_suppressed or not f.suppressed]
+    fingerprints = identities(shown)
+    for finding in shown:
         message = finding.message + (f"\nFix: {finding.fix}" if finding.fix else "")
         if finding.rule in NOTIFICATION_RULES:
             notifications.append({
@@ -148,29 +153,32 @@ def render(result: Result, include_suppressed: bool = False) -> str:
             "level": finding.severity,
             "message": {"text": message},
             "locations": [_location(result, finding)],
+            "partialFingerprints": {IDENTITY_KEY: fingerprints[id(finding)]},
         }
         _evidence(result, item, finding)
         if finding.suppressed:
             item["suppressions"] = [{"kind": "inSource",
                                      "justification": finding.suppression_reason or ""}]
         results.append(item)
-    cwd = os.getcwd().rstrip("/") + "/"
+    root = base_folder().rstrip("/") + "/"
+    run = {
+        "tool": {"driver": {
+            "name": "nginx-mtls-lint",
+            "semanticVersion": __version__,
+            "informationUri": HOMEPAGE,
+            "rules": [_descriptor(rule) for rule in descriptors],
+        }},
+        "originalUriBaseIds": {"%SRCROOT%": {"uri": "file://" + urllib.parse.quote(root)}},
+        "invocations": [{"executionSuccessful": True,
+                         "toolExecutionNotifications": notifications}],
+        "columnKind": "utf16CodeUnits",
+        "results": results,
+    }
+    if category:
+        run["automationDetails"] = {"id": category.rstrip("/") + "/"}
     log = {
         "$schema": SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "nginx-mtls-lint",
-                "semanticVersion": __version__,
-                "informationUri": HOMEPAGE,
-                "rules": [_descriptor(rule) for rule in descriptors],
-            }},
-            "automationDetails": {"id": "nginx-mtls-lint/"},
-            "originalUriBaseIds": {"%SRCROOT%": {"uri": "file://" + urllib.parse.quote(cwd)}},
-            "invocations": [{"executionSuccessful": True,
-                             "toolExecutionNotifications": notifications}],
-            "columnKind": "utf16CodeUnits",
-            "results": results,
-        }],
+        "runs": [run],
     }
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"

@@ -27,6 +27,8 @@ REFUSING_MODES = ("on", "optional")
 VARIABLE_NAME = re.compile(r"\$\{?\w+")
 RULE_ID = re.compile(r"^[A-Z]{2,8}[0-9]{3}$")
 RULE_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+# Directives naming a file whose problems are the file's, whichever server names it.
+FILE_DIRECTIVES = {"ssl_client_certificate", "ssl_trusted_certificate", "ssl_crl"}
 
 
 @dataclass(slots=True)
@@ -151,25 +153,24 @@ class Rule:
         """A finding at `at`. `fix` is the fix as text (always shown); `fixes` the same as
         edits (rules/fixes.py builds them), `related` the evidence elsewhere, `trace` the
         path a request takes to the hole."""
-        ref = None
+        ref = cause = None
         if server is not None:
             ref = ServerRef([n for n in server.names if n], server.file, server.line)
+            if at.name in FILE_DIRECTIVES and at.args:  # one CA file: one cause, any directive
+                cause = server.tree.resolve(at.args[0])
         here = (at.file, at.line)
         shown = list(dict.fromkeys(r for r in related if (r.file, r.line) != here))
         return Finding(self.id, self.name, severity or self.severity, message, at.file, at.line,
-                       ref, fix, related=shown, fixes=list(fixes), trace=list(trace))
+                       ref, fix, related=shown, fixes=list(fixes), trace=list(trace),
+                       directive=" ".join([at.name, *at.args]), cause=cause)
 
 
 def client_ca_settings(config: Config) -> Iterator[tuple[Server, str, Setting]]:
-    """Each CA directive in effect for a server that verifies clients, once per statement
-    (an http-level one shared by every server is reported once, not per server)."""
-    seen: set[int] = set()
+    """Each CA directive in effect for each server that verifies clients (findings about one
+    file or one http-level directive are merged into one by the engine, listing the servers)."""
     for server in config.servers:
-        if not server.verifies_clients:
-            continue
-        for directive, setting in server.client_ca_settings():
-            if id(setting.stmt) not in seen:
-                seen.add(id(setting.stmt))
+        if server.verifies_clients:
+            for directive, setting in server.client_ca_settings():
                 yield server, directive, setting
 
 

@@ -150,14 +150,10 @@ class ClientCaUnusable(Rule):
 
     def _no_ca_at_all(self, config: Config) -> Iterator[Finding]:
         """`on`/`optional` with no CA file: nginx -t fails (1.27.2+ accepts a trusted file)."""
-        reported: set[int] = set()
         for server in config.servers:
             mode, setting = server.verify_mode()
-            if mode not in ("on", "optional") or id(setting.stmt) in reported:
+            if mode not in ("on", "optional") or server.client_ca_settings():
                 continue
-            if server.client_ca_settings():
-                continue
-            reported.add(id(setting.stmt))
             yield self.finding(
                 setting.stmt,
                 f"`ssl_verify_client {mode}` at {where(setting)} and no ssl_client_certificate "
