@@ -85,9 +85,9 @@ def _fix_previews(result: Result, finding: Finding) -> Iterator[Text]:
             old, new = preview(lines, edit.start_line, edit)
             yield Text(f"           {edit.file}:{edit.start_line}", style="dim")
             for text in old:
-                yield Text("           - " + text, style="red")
+                yield Text("           - " + without_markers(text), style="red")
             for text in new:
-                yield Text("           + " + text, style="green")
+                yield Text("           + " + without_markers(text), style="green")
 
 
 def servers_text(servers, shown: int = 3) -> str:
