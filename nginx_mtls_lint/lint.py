@@ -114,15 +114,17 @@ def group_by_cause(findings: list[Finding]) -> list[Finding]:
     the file a rule's directive names) and the same message once the affected server's names
     and file:line references are taken out. The first finding stands for the group and lists
     every server in `servers`; rules report per server and never deduplicate themselves."""
-    groups: dict[tuple, Finding] = {}
+    groups: dict[tuple, tuple[Finding, set[tuple[str, int]]]] = {}
     for finding in sorted(findings, key=Finding.sort_key):
         key = (finding.rule, finding.severity, finding.suppressed,
                finding.cause if finding.cause is not None else (finding.file, finding.line),
                message_shape(finding))
-        first = groups.setdefault(key, finding)
-        if finding.server is not None and finding.server not in first.servers:
-            first.servers.append(finding.server)
-    return sorted(groups.values(), key=Finding.sort_key)
+        first, seen = groups.setdefault(key, (finding, set()))
+        server = finding.server
+        if server is not None and (server.file, server.line) not in seen:
+            seen.add((server.file, server.line))
+            first.servers.append(server)
+    return sorted((first for first, _ in groups.values()), key=Finding.sort_key)
 
 
 def _focus_files(workspace: Workspace) -> set[str] | None:
