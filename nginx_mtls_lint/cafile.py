@@ -59,6 +59,9 @@ class CAFile:
     der: str | None = None  # "certificate" or "crl": the file is DER, which nginx cannot load
     dangling_link: str | None = None  # the target of a symbolic link that leads nowhere
     too_large: bool = False  # beyond MAX_CA_BYTES: not read (a CRL may legitimately be)
+    # A checkout names it on the deployed host and does not have it (loader's Tree.elsewhere):
+    # "not available here", not missing. Its checks are skipped and noted once (MTLS911).
+    unavailable: bool = False
 
 
 def _inspect(path: str) -> CAFile:
@@ -177,6 +180,14 @@ class CAStore:
     def __init__(self) -> None:
         self._by_real: dict[str, CAFile] = {}
         self._by_path: dict[str, CAFile] = {}  # saves a realpath() per lookup
+
+    def not_here(self, path: str) -> CAFile:
+        """The stand-in for a file the checkout does not have (one per path)."""
+        found = self._by_path.get("\0" + path)
+        if found is None:
+            found = self._by_path["\0" + path] = CAFile(
+                path, missing=True, problem="is not available here", unavailable=True)
+        return found
 
     def inspect(self, path: str) -> CAFile:
         found = self._by_path.get(path)

@@ -70,6 +70,10 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--path-map", action="append", type=path_map, metavar="/SRC=DIR",
                         help="read absolute paths under /SRC from DIR (repeatable), e.g. "
                              "--path-map /etc/nginx=./nginx")
+    parser.add_argument("--no-infer-paths", dest="infer_paths", action="store_false",
+                        default=None,
+                        help="in a checkout, do not map /etc/nginx (or another standard "
+                             "prefix) onto the tree when the tree holds the included paths")
     parser.add_argument("--cloudflare-host", action="append", metavar="PATTERN",
                         help="treat servers whose server_name matches PATTERN (shell glob) "
                              "as Cloudflare-fronted (repeatable)")
@@ -203,7 +207,8 @@ def options_from(args: argparse.Namespace, rules):
     options = LintOptions(
         load=LoadOptions(prefix=pick(args.prefix, file.prefix, None),
                          path_map=pick(args.path_map, file.path_map, []),
-                         roots=file.roots),
+                         roots=file.roots,
+                         infer_paths=pick(args.infer_paths, file.infer_paths, True)),
         cloudflare=CloudflareOptions(
             host_patterns=pick(args.cloudflare_host, file.cloudflare_hosts, []),
             assume=pick(args.assume_cloudflare, file.assume_cloudflare, False),

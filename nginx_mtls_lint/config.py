@@ -39,6 +39,7 @@ class FileConfig:
     path_map: list[tuple[str, str]] | None = None
     roots: list[str] | None = None
     select: list[str] | None = None  # rule IDs or names, as written (resolved by the CLI)
+    infer_paths: bool | None = None
     ignore: list[str] | None = None
 
 
@@ -132,6 +133,8 @@ class _Reader:
                                             self.path_value((key, source), target)))
             elif key == "roots":
                 config.roots = [self.path_value(keys, v) for v in self.strings(keys, value)]
+            elif key == "infer-paths":
+                config.infer_paths = self.expect(keys, value, bool, "true or false")
             elif key in ("select", "ignore"):
                 items = [v.strip() for v in value.split(",") if v.strip()] \
                     if isinstance(value, str) else self.strings(keys, value)
@@ -142,8 +145,8 @@ class _Reader:
                 setattr(config, key, [i for i in items if i])
             else:
                 self.fail(keys, "unknown key (fail-on, rules, cloudflare, expected-cas, "
-                          "expiry-warning-days, crl-warning-hours, prefix, path-map, roots, "
-                          "select, ignore)")
+                          "expiry-warning-days, crl-warning-hours, prefix, path-map, "
+                          "infer-paths, roots, select, ignore)")
         return config
 
 

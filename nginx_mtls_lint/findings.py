@@ -175,6 +175,34 @@ DIAGNOSTICS = {
             "Report it to the rule's author with the traceback (set NGINX_MTLS_LINT_DEBUG=1), "
             "or turn the rule off in .nginx-mtls-lint.yaml until it is fixed.",
         ),
+        Diagnostic(
+            "MTLS910", "path-map-inferred", "note",
+            "The tree is a checkout whose absolute includes point into a standard nginx "
+            "prefix (`/etc/nginx`) that the tree's own folder holds, so that prefix was mapped "
+            "onto the folder, as `--path-map /etc/nginx=DIR` would.",
+            "Nothing to fix when the mapping is right. Give `--path-map /etc/nginx=DIR` to map "
+            "it elsewhere, or `--no-infer-paths` to turn inference off.",
+        ),
+        Diagnostic(
+            "MTLS911", "file-not-available", "note",
+            "A CA or CRL file the configuration names lives on the deployed host, outside this "
+            "checkout, and is not mapped: the checks that read it were skipped (reported once "
+            "per file).",
+            "Commit the file (CA certificates and CRLs are public) and map its folder with "
+            "`--path-map /SRC=DIR`; Cloudflare's origin-pull CA can always be committed.",
+        ),
+        Diagnostic(
+            "MTLS912", "not-nginx", "note",
+            "A file handed to the linter is not nginx configuration (for example redis.conf "
+            "or supervisord.conf); it was skipped rather than parsed.",
+            "Nothing to fix; narrow the paths you pass (or the pre-commit hook's `files:`).",
+        ),
+        Diagnostic(
+            "MTLS913", "input-not-found", "error",
+            "A path given on the command line does not exist or holds no nginx "
+            "configuration; the other paths were linted.",
+            "Fix the path.",
+        ),
     )
 }
 

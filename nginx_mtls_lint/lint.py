@@ -8,9 +8,9 @@ from types import TracebackType
 from typing import Callable, Iterable
 
 from . import suppressions
-from .cloudflare import CloudflareOptions, detect
+from .cloudflare import CA_FILE_NAME, CloudflareOptions, detect
 from .directives import misplaced
-from .findings import Finding, diagnostic
+from .findings import Finding, ServerRef, diagnostic
 from .identity import message_shape
 from .loader import LoadOptions, Tree, Workspace, load_inputs
 from .model import Config, Model, Server, build_model
@@ -34,6 +34,11 @@ class Result:
     model: Model
     findings: list[Finding]
     rules: list[type[Rule]]  # the rules that ran
+
+    @property
+    def notes(self) -> list[str]:
+        """Summary lines: what the analysis could not see (modules, skipped checks, gaps)."""
+        return list(self.workspace.notes)
 
 
 def analyse(inputs: Iterable[str], options: LintOptions,
@@ -95,6 +100,7 @@ def lint(inputs: Iterable[str], options: LintOptions,
     for rule_class in running:
         for config in model.configs:
             findings.extend(run_rule(rule_class, config, options.context))
+    findings += unavailable_notes(options.context, workspace)
     findings += suppressions.apply(workspace.file_stmts, findings, rule_resolver(rules))
     focus = _focus_files(workspace)
     kept = []
@@ -106,7 +112,38 @@ def lint(inputs: Iterable[str], options: LintOptions,
         if level:
             finding.severity = level
         kept.append(finding)
+    gaps = sum(f.rule in ("MTLS901", "MTLS904") and not f.suppressed for f in kept)
+    if gaps:
+        workspace.notes.setdefault(
+            f"analysis incomplete: {gaps} included file{'' if gaps == 1 else 's'} could not be "
+            "read (MTLS901/MTLS904); what they hold was not checked")
     return Result(workspace, model, group_by_cause(kept), running)
+
+
+def unavailable_notes(ctx: RuleContext, workspace: Workspace) -> list[Finding]:
+    """One note per CA/CRL file a checkout does not have (MTLS911), and a summary line."""
+    notes = []
+    for path, (setting, servers) in ctx.unavailable.items():
+        stmt, value = setting.stmt, setting.value
+        count = f"{len(servers)} server{'' if len(servers) == 1 else 's'}"
+        message = (f"`{stmt.name} {value}` ({count}): the file is on the deployed host, not in "
+                   "this checkout, so the checks that read it (missing, expired or wrong CA) "
+                   f"were skipped. Let them run with --path-map {os.path.dirname(value)}=DIR.")
+        if CA_FILE_NAME.search(os.path.basename(value)):
+            message += (" It is named like Cloudflare's origin-pull CA, a public file: commit "
+                        "it to the repository and map its folder.")
+        note = diagnostic("MTLS911", stmt.file, stmt.line, message)
+        note.directive = " ".join([stmt.name, *stmt.args])
+        note.servers = [ServerRef([n for n in s.names if n], s.file, s.line)
+                        for s in servers.values()]
+        note.server = note.servers[0]
+        notes.append(note)
+    if notes:
+        uses = sum(len(servers) for _, servers in ctx.unavailable.values())
+        workspace.notes.setdefault(
+            f"{uses} server CA check{'' if uses == 1 else 's'} skipped: {len(notes)} CA/CRL "
+            f"file{'' if len(notes) == 1 else 's'} not available in this checkout (MTLS911)")
+    return notes
 
 
 def group_by_cause(findings: list[Finding]) -> list[Finding]:
@@ -119,7 +156,9 @@ def group_by_cause(findings: list[Finding]) -> list[Finding]:
         key = (finding.rule, finding.severity, finding.suppressed,
                finding.cause if finding.cause is not None else (finding.file, finding.line),
                message_shape(finding))
-        first, seen = groups.setdefault(key, (finding, set()))
+        if key not in groups:
+            groups[key] = (finding, {(s.file, s.line) for s in finding.servers})
+        first, seen = groups[key]
         server = finding.server
         if server is not None and (server.file, server.line) not in seen:
             seen.add((server.file, server.line))

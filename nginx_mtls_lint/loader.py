@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .findings import Finding, diagnostic
-from .parser import Stmt, parse_text
+from .parser import Stmt, looks_like_nginx, parse_text
 
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
 # nginx sets no limit; no real tree nests includes this deep, and a cap keeps hostile chains
@@ -29,6 +29,18 @@ DEFAULT_ROOT = "/etc/nginx/nginx.conf"
 # reading them would silently lint whatever the machine running the linter has installed.
 NGINX_PREFIXES = ("/etc/nginx", "/usr/local/nginx/conf", "/usr/local/etc/nginx",
                   "/opt/nginx/conf")
+# Where a configuration repository's absolute includes usually point: the prefixes above, and
+# those of common images (linuxserver's /config/nginx, OpenResty, Homebrew). In a checkout,
+# one whose included paths the tree's folder holds is mapped onto it.
+INFER_PREFIXES = NGINX_PREFIXES + ("/config/nginx", "/usr/local/openresty/nginx/conf",
+                                   "/opt/homebrew/etc/nginx")
+# Files the nginx package ships beside nginx.conf. Missing from a checkout they cannot change a
+# verdict (MIME types, FastCGI parameters, charsets, the snakeoil certificate): no finding.
+STOCK_FILES = {
+    "mime.types", "fastcgi_params", "fastcgi.conf", "scgi_params", "uwsgi_params", "koi-utf",
+    "koi-win", "win-utf", "snippets/fastcgi-php.conf", "snippets/snakeoil.conf",
+}
+MODULES_DIR = "modules-enabled/"  # Debian's dynamic modules (stream, ...) are loaded from here
 # Directory names whose files are nginx configuration whatever their extension.
 CONFIG_DIRS = {
     "sites-available", "sites-enabled", "conf.d", "vhosts", "vhosts.d", "servers",
@@ -53,6 +65,7 @@ class UsageError(Exception):
 class LoadOptions:
     prefix: str | None = None
     path_map: list[tuple[str, str]] = field(default_factory=list)
+    infer_paths: bool = True  # in a checkout, map a standard prefix onto the tree that holds it
     roots: list[str] | None = None  # where to look for the tree a fragment belongs to
     discover_roots: bool = True  # lint a fragment inside the tree that includes it
 
@@ -70,6 +83,9 @@ class Tree:
     # files): only findings in these files, or in servers they define, are reported.
     focus: set[str] | None = None
     reached: set[str] = field(default_factory=set)  # real paths of every file it loaded
+    # A path as written -> whether it names a file of the deployed host that this checkout
+    # does not have (absolute, outside the tree, not --path-map'ed): "not available here".
+    elsewhere: Callable[[str], bool] = lambda arg: False
 
 
 @dataclass(slots=True)
@@ -81,6 +97,7 @@ class Workspace:
     # Each file's own statements (its includes not expanded into blocks): for suppressions.
     file_stmts: dict[str, list[Stmt]] = field(default_factory=dict)
     source_lines: dict[str, list[str]] = field(default_factory=dict)  # read when first shown
+    notes: dict[str, None] = field(default_factory=dict)  # summary lines, each once, in order
 
     def source_line(self, file: str | None, line: int | None) -> str | None:
         """The text of one configuration line, for reporters (each file read once)."""
@@ -118,6 +135,29 @@ def map_path(path: str, path_map: list[tuple[str, str]]) -> str:
         return path
     rest = path[len(best[0]):].lstrip("/")
     return os.path.join(best[1], rest) if rest else best[1]
+
+
+def inside(base: str, path: str) -> bool:
+    return path == base or path.startswith(base.rstrip("/") + "/")
+
+
+def live_tree(path: str) -> bool:
+    """A tree under a standard nginx prefix of this machine is the live system; every other
+    tree is a checkout (a repository, a copy)."""
+    real = os.path.realpath(path)
+    return any(inside(os.path.realpath(p), real) for p in NGINX_PREFIXES if os.path.isdir(p))
+
+
+def stock_file(arg: str) -> bool:
+    """`include mime.types;`, `/etc/nginx/fastcgi_params`, `modules-enabled/*.conf`: a file of
+    the nginx package rather than of the configuration."""
+    rest = os.path.normpath(arg)
+    if os.path.isabs(arg):
+        base = next((p for p in INFER_PREFIXES if inside(p, rest)), None)
+        if base is None:
+            return False
+        rest = rest[len(base):].lstrip("/")
+    return rest in STOCK_FILES or rest.startswith(MODULES_DIR)
 
 
 # --------------------------------------------------------------------------- reading files
@@ -265,12 +305,14 @@ class Loader:
     """Parses files once each and expands `include` as nginx does, for one prefix."""
 
     def __init__(self, files: DiskFiles | DumpFiles, options: LoadOptions, prefix: str,
-                 workspace: Workspace, map_includes: bool = True):
+                 workspace: Workspace, map_includes: bool = True, checkout: bool = False):
         self.files = files
         self.options = options
         self.prefix = prefix
         self.workspace = workspace
         self.map_includes = map_includes
+        self.checkout = checkout  # a repository or copy, not this machine's live nginx
+        self.inferred: list[tuple[str, str]] = []  # standard prefix -> this tree's folder
         self.expanded: dict[str, list[Stmt]] = {}
         self.realpaths: dict[str, str] = {}  # path as resolved -> real path
         self.in_progress: list[str] = []
@@ -286,21 +328,53 @@ class Loader:
         """A path as written in the config (include, certificate) -> the path to read."""
         path = arg if os.path.isabs(arg) else os.path.join(self.prefix, arg)
         if self.map_includes:
-            path = map_path(path, self.options.path_map)
+            mapped = map_path(path, self.options.path_map)  # --path-map first, then inferred
+            path = map_path(path, self.inferred) if mapped == path else mapped
         return path
+
+    def elsewhere(self, arg: str) -> bool:
+        """An absolute path a checkout names on the deployed host, outside the tree and not
+        mapped with --path-map (an inferred mapping is a guess for includes, so it counts)."""
+        if not self.checkout or not os.path.isabs(arg):
+            return False
+        if map_path(arg, self.options.path_map) != arg:
+            return False
+        return not inside(os.path.realpath(self.prefix), os.path.realpath(arg))
 
     def foreign_prefix(self, arg: str, path: str) -> str | None:
         """The nginx prefix an unmapped absolute include points into, when the tree is
         somewhere else."""
         if not self.map_includes or path != arg or not os.path.isabs(arg):
             return None
-
-        def inside(base: str, p: str) -> bool:
-            return p == base or p.startswith(base.rstrip("/") + "/")
-
         if inside(os.path.realpath(self.prefix), os.path.realpath(arg)):
             return None
-        return next((p for p in NGINX_PREFIXES if inside(p, arg)), None)
+        return next((p for p in INFER_PREFIXES if inside(p, arg)), None)
+
+    def infer_prefix(self, stmt: Stmt, arg: str) -> bool:
+        """Map the standard prefix an absolute include points into onto this tree's folder
+        when the folder holds what it names (`/etc/nginx/sites-enabled/*` and a
+        sites-enabled/ here), once per prefix, saying so in a note (MTLS910)."""
+        base = next((p for p in INFER_PREFIXES if inside(p, arg)), None)
+        if base is None or not self.options.infer_paths:
+            return False
+        rest = os.path.normpath(arg)[len(base):].lstrip("/")
+        target = os.path.join(self.prefix, rest)
+        top = rest.split("/", 1)[0]
+        if glob.has_magic(rest):
+            holds = bool(self.files.glob(target)) or ("/" in rest and os.path.isdir(
+                os.path.join(self.prefix, top)))
+        else:
+            holds = bool(rest) and os.path.lexists(target)
+        if not holds:
+            return False
+        self.inferred.append((base, self.prefix))
+        shown = display_path(self.prefix)
+        held = f"{top}/" if "/" in rest else top
+        self.report("MTLS910", stmt.file, stmt.line,
+                    f"absolute paths under {base} are read from {shown}, which holds {held}: "
+                    f"the mapping --path-map {base}={shown} was inferred. Give --path-map "
+                    f"{base}=DIR to map it elsewhere, or --no-infer-paths to turn this off.")
+        return True
 
     def load(self, path: str, included_by: Stmt | None = None,
              preread: ReadResult | None = None) -> list[Stmt] | None:
@@ -374,13 +448,30 @@ class Loader:
             self.report("MTLS900", stmt.file, stmt.line,
                         'invalid number of arguments in "include" directive')
             return
-        path = self.resolve(stmt.args[0])
-        foreign = self.foreign_prefix(stmt.args[0], path)
+        arg = stmt.args[0]
+        path = self.resolve(arg)
+        if self.checkout and path == arg and self.foreign_prefix(arg, path) and \
+                self.infer_prefix(stmt, arg):
+            path = self.resolve(arg)
+        foreign = self.foreign_prefix(arg, path)
+        stock = self.checkout and stock_file(arg)
+        if stock and (foreign or not (self.files.glob(path) if glob.has_magic(path)
+                                      else os.path.lexists(path))):
+            # the package's file, not in the checkout: it cannot change a verdict
+            stmt.included = []
+            if MODULES_DIR in arg:
+                self.workspace.notes.setdefault(
+                    f"loaded modules unknown: `include {arg}` ({stmt.file}:{stmt.line}) names "
+                    "the nginx package's module files, which this checkout does not hold; "
+                    "whether dynamic modules such as stream are loaded is not known")
+            return
         if foreign:
+            rest = os.path.normpath(arg)[len(foreign):].lstrip("/")
+            held = f", which does not hold {rest}" if self.options.infer_paths else ""
             self.report("MTLS901", stmt.file, stmt.line,
-                        f"include {stmt.args[0]}: points into {foreign} on this machine, outside "
-                        f"the linted tree ({display_path(self.prefix)}); not read. Map it onto "
-                        f"the tree with --path-map {foreign}={display_path(self.prefix)}")
+                        f"include {arg}: points into {foreign} on this machine, outside the "
+                        f"linted tree ({display_path(self.prefix)}){held}; not read. Map "
+                        f"{foreign} onto the folder that holds it with --path-map {foreign}=DIR")
             stmt.included = []
             return
         if glob.has_magic(path):
@@ -459,7 +550,8 @@ class WorkspaceBuilder:
     def loader_for(self, prefix: str) -> Loader:
         prefix = os.path.abspath(prefix)
         if prefix not in self.loaders:
-            self.loaders[prefix] = Loader(self.disk, self.options, prefix, self.workspace)
+            self.loaders[prefix] = Loader(self.disk, self.options, prefix, self.workspace,
+                                          checkout=not live_tree(prefix))
         return self.loaders[prefix]
 
     def load_tree(self, path: str, probe: ReadResult, main: bool,
@@ -481,7 +573,7 @@ class WorkspaceBuilder:
                 self.workspace.findings.extend(self.held.pop(real))
             return None
         tree = Tree(self.disk.display(path), "main" if main else "http", stmts, loader.prefix,
-                    loader.resolve, focus, reached)
+                    loader.resolve, focus, reached, loader.elsewhere)
         self.trees[real] = tree
         if focus is None:
             self.workspace.findings.extend(self.held.pop(real))
@@ -501,15 +593,24 @@ class WorkspaceBuilder:
                 return []
             folder = parent
 
-    def add_file(self, path: str, discover: bool = True) -> None:
+    def add_file(self, path: str, discover: bool = True) -> bool:
+        """Lint a file (in the tree that includes it); False when it is not nginx at all."""
         real = os.path.realpath(path)
         if real in self.trees:
             tree = self.trees[real]
             if tree.focus is not None:  # first loaded for a fragment, now asked for itself
                 tree.focus = None
                 self.workspace.findings.extend(self.held.pop(real, []))
-            return
+            return True
         probe = self.disk.read(path)
+        if os.path.basename(path) != "nginx.conf" and probe.text is not None and \
+                not looks_like_nginx(probe.text):
+            shown = self.disk.display(path)
+            self.workspace.findings.append(diagnostic(
+                "MTLS912", shown, None,
+                f"{shown} is not nginx configuration (its statements neither end in `;` nor "
+                "start with nginx directives); skipped"))
+            return False
         main = os.path.basename(path) == "nginx.conf" or (
             probe.text is not None and MAIN_BLOCK.search(probe.text) is not None)
         if not main and discover and self.options.discover_roots:
@@ -518,8 +619,9 @@ class WorkspaceBuilder:
                 if tree is not None and real in tree.reached:
                     if tree.focus is not None:
                         tree.focus.add(self.disk.display(path))
-                    return
+                    return True
         self.load_tree(path, probe, main)
+        return True
 
     def discovered_tree(self, root: str) -> Tree | None:
         real = os.path.realpath(root)
@@ -535,14 +637,17 @@ class WorkspaceBuilder:
                     f for f in self.held.pop(real, []) if f.file in tree.focus)
         return self.workspace
 
-    def add_directory(self, folder: str) -> None:
+    def add_directory(self, folder: str) -> bool:
+        """Lint every tree below `folder`; False when it holds no nginx configuration."""
         roots, others = scan_directory(folder)
+        linted = False
         for root in roots:
-            self.add_file(root)
+            linted |= self.add_file(root)
         reached = {real for tree in self.trees.values() for real in tree.reached}
         for path in others:
             if os.path.realpath(path) not in reached:
-                self.add_file(path, discover=False)
+                linted |= self.add_file(path, discover=False)
+        return linted
 
     def add_dump(self, text: str) -> None:
         files = split_dump(text)
@@ -558,13 +663,19 @@ class WorkspaceBuilder:
         if stmts is None:
             return
         disk_loader = self.loader_for(prefix)  # certificates are read from disk, mapped
+        # A dump is live for the files that exist here; one piped from another host is not:
+        # its CA files are "not available here" rather than missing.
+        disk_loader.checkout = not os.path.exists(root)
         self.workspace.trees.append(
-            Tree(root, top_level_context(stmts), stmts, prefix, disk_loader.resolve))
+            Tree(root, top_level_context(stmts), stmts, prefix, disk_loader.resolve,
+                 elsewhere=disk_loader.elsewhere))
 
 
 def load_inputs(inputs: Iterable[str], options: LoadOptions,
                 read_stdin: Callable[[], bytes] | None = None) -> Workspace:
     builder = WorkspaceBuilder(options)
+    problems: list[tuple[str, str]] = []  # (input, why nothing was linted there)
+    inputs = list(inputs)
     for item in inputs:
         if item == "-":
             data = read_stdin() if read_stdin else b""
@@ -573,9 +684,14 @@ def load_inputs(inputs: Iterable[str], options: LoadOptions,
                 raise UsageError(f"standard input: {decoded.problem}")
             builder.add_dump(decoded.text)
         elif os.path.isdir(item):
-            builder.add_directory(item)
+            if not builder.add_directory(item):
+                problems.append((item, f"no nginx configuration found under {item}"))
         elif os.path.lexists(item):
             builder.add_file(item)
         else:
-            raise UsageError(f"{item}: no such file or directory")
+            problems.append((item, f"{item}: no such file or directory"))
+    if problems and len(problems) == len(inputs):
+        raise UsageError(problems[0][1])  # nothing to lint: a wrong path must not pass CI
+    for item, problem in problems:  # the other inputs were linted
+        builder.workspace.findings.append(diagnostic("MTLS913", item, None, problem))
     return builder.finish()

@@ -89,6 +89,30 @@ def _tokens(text: str, stopped: list[ParseError]) -> Iterator[tuple[str, int, bo
         stopped.append(ParseError(e.lineno, f"{e.strerror}; the rest of the file is not analysed"))
 
 
+def looks_like_nginx(text: str, sample: int = 200) -> bool:
+    """Whether a file handed over is nginx configuration at all, from its first statements'
+    tokens: nginx statements end in `;` or open a `{` block, and most start with a directive
+    nginx knows. redis.conf (no `;` at all) and supervisord.conf (INI sections, `;` comments)
+    fail both; a broken nginx file passes and gets its parse error."""
+    from crossplane.analyzer import DIRECTIVES  # names only: the value format varies by fork
+
+    statements = known = 0
+    first: str | None = None
+    for token, _, quoted in _tokens(text, []):
+        if not quoted and token in SPECIAL:
+            if token != "}" and first is not None:
+                statements += 1
+                known += first in DIRECTIVES
+                if statements >= sample:
+                    break
+            first = None
+        elif first is None and (quoted or not token.startswith("#")):
+            first = token
+    if statements == 0:
+        return first is None  # empty or only comments: nothing to lint, nothing to skip
+    return known * 4 >= statements
+
+
 def _strip_if_parens(args: list[str]) -> list[str]:
     """`if ($a = b)` lexes as ['($a', '=', 'b)']; nginx reads the condition inside."""
     if args and args[0].startswith("(") and args[-1].endswith(")"):

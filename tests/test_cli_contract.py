@@ -61,15 +61,23 @@ def test_json_contract_with_path_map(repo_tree: Path):
     assert all("inherited from http {}" in f["message"] for f in inherited)
 
 
-def test_without_path_map_the_absolute_includes_are_reported(repo_tree: Path):
-    # Never the host's /etc/nginx: the include is reported with the mapping that fixes it.
-    result = run_cli("--format", "json", str(repo_tree / "nginx.conf"), cwd=repo_tree)
+def test_without_path_map_the_absolute_includes_are_inferred_or_reported(repo_tree: Path):
+    # The tree holds sites-enabled/ and snippets/: /etc/nginx is mapped onto it, with a note,
+    # and the findings are those of the explicit --path-map.
+    document = lint_json(str(repo_tree / "nginx.conf"), cwd=repo_tree)
+    (inferred,) = [f for f in document["findings"] if f["rule"].startswith("MTLS9")]
+    assert (inferred["file"], inferred["line"], inferred["rule"]) == ("nginx.conf", 8, "MTLS910")
+    assert "--path-map /etc/nginx=." in inferred["message"]
+    assert finding_keys({"findings": [f for f in document["findings"] if f is not inferred]},
+                        repo_tree) == expectations(repo_tree)
+    # Never the host's /etc/nginx: without inference the include is reported, not read.
+    result = run_cli("--format", "json", "--no-infer-paths", str(repo_tree / "nginx.conf"),
+                     cwd=repo_tree)
     document = json.loads(result.stdout)
     missing = [(f["file"], f["line"], f["rule"]) for f in document["findings"]
                if f["rule"].startswith("MTLS9")]
     assert missing == [("nginx.conf", 8, "MTLS901")]
-    assert "--path-map /etc/nginx=." in document["findings"][0]["message"] or any(
-        "--path-map /etc/nginx=" in f["message"] for f in document["findings"])
+    assert any("--path-map /etc/nginx=" in f["message"] for f in document["findings"])
     assert result.returncode == 1
 
 

@@ -50,6 +50,15 @@ def test_precommit_hook_fails_a_bad_commit_and_passes_a_good_one(tmp_path: Path)
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "Passed" in passing.stdout and "legacy.conf" not in passing.stdout
 
+    # A commit touching only other software's *.conf: the hook's `files:` leaves redis.conf
+    # out, and supervisord.conf below nginx/ (selected) is skipped as not nginx, with a note.
+    (repo / "redis.conf").write_text("bind 127.0.0.1\nport 6379\nsave 3600 1\n")
+    (repo / "nginx" / "supervisord.conf").write_text(
+        "[supervisord]\nlogfile=/var/log/supervisord.log ; main log\n")
+    others = try_repo("--files", "redis.conf", "nginx/supervisord.conf")
+    assert others.returncode == 0, others.stdout + others.stderr
+    assert "MTLS912" in others.stdout and "redis.conf" not in others.stdout
+
     (repo / "nginx" / "sites-enabled" / "shop.conf").write_text(BAD)
     run("git", "add", "nginx/sites-enabled/shop.conf")
     failing = try_repo()  # the staged files

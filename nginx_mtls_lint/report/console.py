@@ -110,6 +110,8 @@ def render(result: Result, stream: TextIO, color: str = "auto") -> None:
         text += f"; {suppressed} suppressed (see --format json)"
     style = "bold red" if counts["errors"] else ("yellow" if counts["warnings"] else "green")
     console.print(Text(text, style=style))
+    for note in result.notes:
+        console.print(Text("note: " + note, style="dim"))
 
 
 def render_probe(outcomes, address: str, name: str, stream: TextIO) -> None:

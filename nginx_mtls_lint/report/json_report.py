@@ -53,6 +53,7 @@ def write(result: Result, out: TextIO) -> None:
         "tool": {"name": "nginx-mtls-lint", "version": __version__},
         "findings": [finding_dict(f) for f in result.findings],
         "summary": summary(result),
+        "analysis_notes": result.notes,  # what it could not see (modules, skipped checks)
     }
     json.dump(document, out, indent=2, ensure_ascii=False)
     out.write("\n")

@@ -23,7 +23,7 @@ from ..rules import Rule
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 # Environment problems, not configuration defects: notifications rather than alerts.
-NOTIFICATION_RULES = {"MTLS901", "MTLS904", "MTLS909"}
+NOTIFICATION_RULES = {"MTLS901", "MTLS904", "MTLS909", "MTLS910", "MTLS911", "MTLS912", "MTLS913"}
 
 
 def _descriptor(rule: type[Rule] | Diagnostic) -> dict:

@@ -48,6 +48,8 @@ class RuleContext:
     _trust_by_files: dict[tuple, TrustSet] = field(default_factory=dict)  # per set of files
     _expected: dict[int, frozenset[str]] = field(default_factory=dict)  # per server
     _crl_verdicts: dict[int, list[CrlVerdict]] = field(default_factory=dict)  # per server
+    # CA/CRL files not available in this checkout: path -> (first directive, servers' ids)
+    unavailable: dict[str, tuple[Setting, dict[int, Server]]] = field(default_factory=dict)
     _flows: dict[int, ServerFlow] = field(default_factory=dict)  # per server, once
 
     def flow(self, server: Server) -> ServerFlow:
@@ -58,7 +60,11 @@ class RuleContext:
         return found
 
     def ca_file(self, server: Server, setting: Setting) -> CAFile:
-        return self.cas.inspect(server.tree.resolve(setting.value))
+        ca = self.cas.inspect(server.tree.resolve(setting.value))
+        if ca.missing and server.tree.elsewhere(setting.value):
+            ca = self.cas.not_here(ca.path)
+            self.unavailable.setdefault(ca.path, (setting, {}))[1][id(server)] = server
+        return ca
 
     def trust(self, server: Server) -> TrustSet:
         """The X509 store that verifies a server's clients: its client and trusted CA files,

@@ -39,10 +39,12 @@ class ClientCaUnusable(Rule):
       the linter reads (4 MiB) is a warning: it was not checked.
 
     Checked for every server that verifies client certificates, Cloudflare-fronted or not.
-    Paths are resolved like nginx does (relative to the prefix, through `--path-map`). When
-    the file exists only on the server and not in your checkout, map its folder with
-    `--path-map /etc/nginx/certs=DIR`, or lower this rule to a warning in
-    `.nginx-mtls-lint.yaml`.
+    Paths are resolved like nginx does (relative to the prefix, through `--path-map`). In a
+    checkout (a tree that is not this machine's live nginx), a file named by an absolute path
+    outside the tree and not mapped with `--path-map` is "not available here" rather than
+    missing: it is not reported, and one note per file (MTLS911) says which checks were
+    skipped and which `--path-map` lets them run. A live audit, or an `nginx -T` dump of this
+    machine, reports it.
 
     ## Example
     ```nginx
@@ -88,7 +90,7 @@ class ClientCaUnusable(Rule):
                     "with the configuration; the key is exposed to everyone who reads them.",
                     "Remove the private key from the file (keep only CERTIFICATE blocks) and "
                     "replace the key, since it must be considered leaked.", server)
-            if ca.problem is None:
+            if ca.problem is None or ca.unavailable:  # not in this checkout: noted once
                 continue
             shown_path = display_path(ca.path)
             read = "" if shown_path == setting.value else f" (looked for {shown_path})"
