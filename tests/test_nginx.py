@@ -135,7 +135,9 @@ def test_MTLS003_missing_or_garbage_ca_file_breaks_nginx(tmp_path, pki):
     port, = free_ports(1)
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate\n")
-    for broken in (str(tmp_path / "missing.pem"), str(garbage), None):
+    # the missing file is one the tree should hold (in its own folder): in a checkout, a CA
+    # file outside the tree is "not available here" (tests/test_checkout.py), not missing
+    for broken in (str(tmp_path / "bad-missing" / "certs" / "missing.pem"), str(garbage), None):
         ca = f"    ssl_client_certificate {broken};\n" if broken else ""  # None: no CA at all
         bad = server(port, pki, ca + "    ssl_verify_client on;")
         rules, nginx = run(tmp_path, f"bad-{Path(broken or 'none').stem}", bad, [port])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Iterable, Iterator
@@ -61,7 +62,7 @@ class RuleContext:
 
     def ca_file(self, server: Server, setting: Setting) -> CAFile:
         ca = self.cas.inspect(server.tree.resolve(setting.value))
-        if ca.missing and server.tree.elsewhere(setting.value):
+        if ca.missing and server.tree.elsewhere(setting.value) and not os.path.lexists(ca.path):
             ca = self.cas.not_here(ca.path)
             self.unavailable.setdefault(ca.path, (setting, {}))[1][id(server)] = server
         return ca
