@@ -446,8 +446,7 @@ class Simulator:
         redirect = flag in ("redirect", "permanent") or replacement.startswith(
             ("http://", "https://", "$scheme"))
         if redirect:
-            status = 301 if flag == "permanent" else 302
-            return Result.leaf(Outcome("redirect", status, stmt, conf.location, state.trace))
+            return self._finalize(state, conf, 301 if flag == "permanent" else 302, stmt)
         if not isinstance(target, str):
             return Result.leaf(Outcome("unknown", 0, stmt, conf.location, state.trace,
                                        "the rewritten URI depends on the request"))
@@ -459,16 +458,16 @@ class Simulator:
         return self._rewrite(stmts, state, conf, server_level, done, index + 1)
 
     def _return(self, state: State, conf: Conf, stmt: Stmt) -> Result:
+        """ngx_http_script_return_code: a redirect, or a code of 400 and above without text,
+        is a status that error_page may take; anything else is sent as it is."""
         code_text = stmt.args[0]
-        if not code_text.isdigit():  # return URL: 302
-            return Result.leaf(Outcome("redirect", 302, stmt, conf.location, state.trace))
+        if not code_text.isdigit():  # `return URL`: 302
+            return self._finalize(state, conf, 302, stmt)
         code = int(code_text)
         text = stmt.args[1] if len(stmt.args) > 1 else None
         if code == 444:
             return Result.leaf(Outcome("close", 444, stmt, conf.location, state.trace))
-        if code in (301, 302, 303, 307, 308):
-            return Result.leaf(Outcome("redirect", code, stmt, conf.location, state.trace))
-        if code >= 400 or (text is None and code >= 300):
+        if 301 <= code <= 308 and code != 304 or (code >= 400 and text is None):
             return self._finalize(state, conf, code, stmt)
         return Result.leaf(Outcome("text", code, stmt, conf.location, state.trace))
 

@@ -224,3 +224,15 @@ def test_findings_carry_their_path():
     result = lint([str(FIXTURES / "demo" / "nginx" / "nginx.conf")], LintOptions())
     docs = next(f for f in result.findings if f.rule == "MTLS006" and f.line == 12)
     assert [(step.line, step.label) for step in docs.trace][:1] == [(12, "location /docs/")]
+
+
+@pytest.mark.parametrize("location,expected", [
+    ('return 403 "no";', NO),  # a text is sent as it is: no error_page
+    ("return 403;", YES),  # a bare status goes through error_page
+    ("return 302 /elsewhere;", YES),  # so does a redirect (seen on nginx 1.22.1)
+    ("rewrite ^ /elsewhere redirect;", YES),
+])
+def test_which_returns_error_page_takes(tmp_path, location, expected):
+    body = ("error_page 403 302 = @app;\nlocation @app { proxy_pass http://b; }\n"
+            f"location / {{ {location} }}")
+    assert gets(tmp_path, body) == expected

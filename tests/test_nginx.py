@@ -496,3 +496,34 @@ def test_directive_in_a_block_nginx_refuses_is_mtls900(tmp_path, pki, body, bloc
     assert findings and f"(in {block})" in findings[0].message
     check = nginx.check()
     assert check.returncode != 0 and "is not allowed here" in check.stderr
+
+
+def test_which_returns_go_through_error_page(tmp_path):
+    """ngx_http_script_return_code: a text is sent as it is; a bare 4xx status and any
+    redirect (return or rewrite) go through error_page (tests/test_flow.py models the same)."""
+    import urllib.error
+    import urllib.request
+
+    port, = free_ports(1)
+    http = (f"server {{\n    listen 127.0.0.1:{port};\n"
+            "    error_page 403 302 = @app;\n    location @app { return 200 APP; }\n"
+            "    location /text { return 403 no; }\n    location /bare { return 403; }\n"
+            "    location /redirect { return 302 /elsewhere; }\n"
+            "    location /rewrite { rewrite ^ /elsewhere redirect; }\n}\n")
+    nginx = Nginx(tmp_path / "returns", http)
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+
+    def body(path: str) -> str:
+        try:
+            return opener.open(f"http://127.0.0.1:{port}{path}", timeout=5).read().decode()
+        except urllib.error.HTTPError as e:
+            return e.read().decode()
+
+    with nginx.start([port]):
+        assert body("/text") == "no"
+        assert body("/bare") == body("/redirect") == body("/rewrite") == "APP"
