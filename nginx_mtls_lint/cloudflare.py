@@ -37,7 +37,8 @@ CLOUDFLARE_RANGES = tuple(ipaddress.ip_network(n) for n in (
     "2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32",
     "2405:8100::/32", "2a06:98c0::/29", "2c0f:f248::/32",
 ))
-CF_VARIABLES = re.compile(r"\$\{?(?:http_cf_connecting_ip|http_cf_ray)\b", re.IGNORECASE)
+# Request headers only Cloudflare sets: CF-Connecting-IP, CF-Ray, CF-IPCountry, CF-Visitor, ...
+CF_VARIABLES = re.compile(r"\$\{?http_cf_[a-z0-9_]+", re.IGNORECASE)
 CA_FILE_NAME = re.compile(r"cloudflare|origin[-_]?pull", re.IGNORECASE)
 ANNOTATION = re.compile(r"^\s*nginx-mtls-lint\s*:\s*(not-cloudflare|cloudflare)\s*$", re.IGNORECASE)
 

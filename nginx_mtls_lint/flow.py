@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
-from .model import Location, Scope, Server, Stmt, VariableMap, flatten
+from .model import Location, Scope, Server, Stmt, VariableMap, flatten, walk
 from . import pcre
 
 YES, MAYBE, NO = "yes", "maybe", "no"
@@ -93,6 +93,7 @@ class Step:
     file: str | None = None
     line: int | None = None
     passed: bool = False  # an `if` whose condition was false: the request went past it
+    status: int = 0  # for an error_page step: the status it took
 
     @property
     def where(self) -> tuple[str | None, int | None]:
@@ -158,10 +159,12 @@ def client_choice(results: list[Result]) -> Result:
 
 def unknown_choice(results: list[Result]) -> Result:
     """Something outside the configuration picks the branch: content only if every branch
-    gives it, none only if no branch does."""
+    gives it, none only if no branch does. When every branch gives content, the path shown
+    is one through an error_page if there is one: that page is what serves content either
+    way."""
     verdicts = {r.verdict for r in results}
     if verdicts == {YES}:
-        return results[0]
+        return next((r for r in results if r.witness.through("error_page")), results[0])
     if verdicts == {NO}:
         return results[0]
     return Result(MAYBE, next(r for r in results if r.verdict != NO).witness)
@@ -261,6 +264,12 @@ class Simulator:
         self.server_stmts = [s for s in flatten(server.stmt.block)]
         mode, _ = server.verify_mode()
         self.mode = mode
+        # Under `optional` with no check of its own, a server that hands $ssl_client_verify
+        # to its application leaves the refusal to it: what the application does is unknown.
+        self.delegates = mode in ("optional", "optional_no_ca") and not any(
+            s.name == "auth_request" or (s.name == "if" and any(
+                "$ssl_client_" in a or a in self.maps for a in s.args))
+            for s in walk(server.stmt.block))
         self.probing = False  # every check taken both ways: can anything be served?
 
     def _compile(self, location: Location, parent: Conf) -> None:
@@ -663,8 +672,8 @@ class Simulator:
             checks.append(Check("allow/deny", allowed, stmt or rules[-1], 403))
         auth = conf.get("auth_request")
         if auth is not None and auth.args and auth.args[0] != "off":
-            allowed, status = self._auth_request(auth, state)
-            checks.append(Check("auth_request", allowed, auth, status))
+            allowed, status, page = self._auth_request(auth, state)
+            checks.append(Check("auth_request", allowed, auth, status, page))
         basic = conf.get("auth_basic")
         if basic is not None and basic.args and basic.args[0] != "off":
             # Cloudflare's visitors may hold the password; a client going around it does not.
@@ -701,6 +710,9 @@ class Simulator:
         if (any_mode and passed) or not failed:
             for check in passed:
                 state = state.step(check.stmt, f"{check.what} allows")
+                if check.page is not None:  # the subrequest's error page allowed it
+                    state = replace(state, trace=state.trace + (replace(
+                        check.page, label="the auth subrequest's " + check.page.label),))
             return self._content(state, conf)
         check = failed[0]
         return self._finalize(state.step(check.stmt, f"{check.what} denies"), conf,
@@ -718,24 +730,37 @@ class Simulator:
                 return rule.name == "allow", rule
         return True, None
 
-    def _auth_request(self, stmt: Stmt, state: State) -> tuple[object, int]:
-        """The subrequest's answer: 2xx allows, 401/403 deny, anything else is a 500."""
+    def _auth_request(self, stmt: Stmt, state: State) -> tuple[object, int, Step | None]:
+        """The subrequest's answer: 2xx allows, 401/403 deny, anything else is a 500. An
+        error_page may answer the subrequest too, with its own status (`=`) or the original
+        one; the step returned says so when it made the difference."""
         sub = State(uri=stmt.args[0].split("?", 1)[0], method="GET", internal=True,
-                    redirects=state.redirects, subrequest=True, remote_addr=state.remote_addr,
-                    realip_done=state.realip_done, variables=dict(state.variables))
+                    redirects=state.redirects, subrequest=True,
+                    remote_addr=state.remote_addr, realip_done=state.realip_done,
+                    variables=dict(state.variables))
         result = self._server_rewrite(sub)
         outcome = result.witness
         if result.verdict == MAYBE:
-            return UNKNOWN, 403
-        if outcome.kind == "content":
-            # An upstream answers: what it says is not in the configuration. A file: 200.
-            upstream = outcome.stmt is not None and outcome.stmt.name in UPSTREAM
-            return (UNKNOWN if upstream else True), 403
-        if outcome.kind == "text" and 200 <= outcome.status < 300:
-            return True, 0
-        if outcome.status in (401, 403):
-            return False, outcome.status
-        return False, 500
+            return UNKNOWN, 403, None
+        page = next((s for s in reversed(outcome.trace)
+                     if s.stmt is not None and s.stmt.name == "error_page"), None)
+        if outcome.kind == "content" and outcome.stmt is not None and \
+                outcome.stmt.name in UPSTREAM and page is None:
+            # The auth location's own upstream (an auth service): its answer is not in the
+            # configuration. (Sent there by an error_page, it is the site itself: 200.)
+            return UNKNOWN, 403, None
+        status = outcome.status if outcome.kind != "content" else 200
+        if page is not None:
+            equals = next((a for a in page.stmt.args if a.startswith("=")), None)  # type: ignore[union-attr]
+            if equals is None:
+                status = page.status  # the subrequest keeps its status
+            elif len(equals) > 1 and equals[1:].isdigit():
+                status = int(equals[1:])
+        if 200 <= status < 300:
+            return True, 0, page
+        if status in (401, 403):
+            return False, status, None
+        return False, 500, None
 
     # ------------------------------------------------------------------ content
 
@@ -760,7 +785,7 @@ class Simulator:
                                             conf, code, handler)
                     if answer.verdict == YES:
                         return answer
-            forwarded = self._forwarded_check(conf)
+            forwarded = self._forwarded_check(conf) if self.delegates else None
             if forwarded is not None and self._client.kind not in ("valid", "probe"):
                 return Result.leaf(Outcome(
                     "unknown", 0, forwarded, location, state.trace + (Step(forwarded, (
@@ -851,7 +876,9 @@ class Simulator:
 
     def _error_page(self, state: State, conf: Conf, status: int, page: Stmt) -> Result:
         target = page.args[-1]
-        state = state.step(page, f"error_page {status} -> {target}")
+        state = replace(state, trace=state.trace + (
+            Step(page, f"error_page {status} -> {target}", status=status),),
+            variables=dict(state.variables))
         state.error_page_used = True
         if target.startswith("@"):
             return self._named(state, target[1:])
@@ -878,6 +905,7 @@ class Check:
     allowed: object  # True, False, ATTACKER or UNKNOWN
     stmt: Stmt
     status: int
+    page: Step | None = None  # an error_page that answered the auth subrequest
 
 
 def _looks_secret(operand: str) -> bool:
