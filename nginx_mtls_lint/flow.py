@@ -504,12 +504,14 @@ class Simulator:
         if args[0] in ("-f", "!-f", "-d", "!-d", "-e", "!-e", "-x", "!-x"):
             return UNKNOWN, f"`{' '.join(args)}` depends on the file system"
         value = self._interpolate(args[0], state)
+        chosen = SPOOFED if self._forged(args[0], state) else f"the client chooses {args[0]}"
         if len(args) == 1:
             if isinstance(value, str):
                 return value not in ("", "0"), ""
             if value is EXPECTED:
                 return True, ""
-            return (ATTACKER if value is ATTACKER else UNKNOWN), f"{args[0]} is not known"
+            return (ATTACKER, chosen) if value is ATTACKER else (UNKNOWN,
+                                                                  f"{args[0]} is not known")
         if len(args) != 3:
             return UNKNOWN, f"condition {' '.join(args)}"
         op, operand = args[1], self._interpolate(args[2], state)
@@ -522,7 +524,7 @@ class Simulator:
             if value is EXPECTED:  # non-empty, and what the configuration pins
                 return (operand != "") != negate, ""
             if value is ATTACKER and not _looks_secret(operand):
-                return ATTACKER, f"the client chooses {args[0]}"
+                return ATTACKER, chosen
             return UNKNOWN, f"{args[0]} is not known"
         if op in ("~", "~*", "!~", "!~*"):
             compiled = pcre.compile(operand, ignore_case="*" in op)
@@ -533,9 +535,19 @@ class Simulator:
             if value is EXPECTED:  # a test for emptiness fails, a pin matches
                 return (compiled.fullmatch("") is None) != negate, ""
             if value is ATTACKER:
-                return ATTACKER, f"the client chooses {args[0]}"
+                return ATTACKER, chosen
             return UNKNOWN, f"{args[0]} is not known"
         return UNKNOWN, f"operator {op}"
+
+    def _forged(self, text: str, state: State) -> bool:
+        """Whether this value is the client's forged address (realip trusting it), or a
+        `geo` on it."""
+        if state.remote_addr is not ATTACKER:
+            return False
+        names = {m.group(1) or m.group(2) for m in VARIABLE.finditer(text)}
+        return "remote_addr" in names or any(
+            "$" + n in self.geos and self.geos["$" + n].source == "$remote_addr"
+            for n in names)
 
     def _interpolate(self, text: str, state: State) -> Value:
         if "$" not in text:
@@ -1011,7 +1023,9 @@ def sample_uris(server: Server) -> list[str]:
 
 
 def _rewrite_regexes(server: Server) -> Iterator[str]:
-    for stmt in flatten(server.stmt.block):
+    """The regexes and strings the server's rewrites and `if`s test the URI against, at any
+    level: the URIs they pick out may take another path."""
+    for stmt in walk(server.stmt.block):
         if stmt.name == "rewrite" and stmt.args:
             yield stmt.args[0]
         elif stmt.name == "if" and len(stmt.args) == 3 and stmt.args[0] in (
@@ -1020,9 +1034,6 @@ def _rewrite_regexes(server: Server) -> Iterator[str]:
                 yield stmt.args[2]
             else:
                 yield "^" + re.escape(stmt.args[2]) + "$"
-            for inner in flatten(stmt.block):
-                if inner.name == "rewrite" and inner.args:
-                    yield inner.args[0]
 
 
 # --------------------------------------------------------------------------- per server

@@ -208,14 +208,14 @@ def flow_open(ctx: RuleContext, server: Server, mode: str) -> bool:
                for p in ctx.flow(server).open_paths(admitted_kinds(mode)))
 
 
-def certificate_check(path: Path, server: Server) -> Stmt | None:
+def certificate_check(path: Path, server: Server, passed: bool = True) -> Stmt | None:
     """The last `if` on this path that tests the client certificate (directly, through a map
-    or a `set` variable) and let the request go past: the handler it got through."""
+    or a `set` variable) and let the request go past (passed), or stopped it (not passed)."""
     found = None
     for step in path.outcome.trace:
         stmt = step.stmt
-        if step.passed and stmt is not None and stmt.args and \
-                reads_certificate(stmt.args[0], server):
+        if stmt is not None and stmt.name == "if" and step.passed == passed and stmt.args \
+                and reads_certificate(stmt.args[0], server):
             found = stmt
     return found
 

@@ -85,12 +85,17 @@ class VerifyClientNotOn(Rule):
             if not server.cloudflare.fronted and not flow_open(ctx, server, mode):
                 continue  # its own checks hold; `on` is a matter of taste off Cloudflare
             if mode == "optional_no_ca" and not server.client_ca_settings():
+                pinned = not flow_open(ctx, server, mode)
                 yield self.finding(
                     setting.stmt,
                     f"`ssl_verify_client optional_no_ca` at {where(setting)} with no CA file: "
-                    f"{server.label} cannot tell Cloudflare from anyone else.",
+                    + (f"only the checks of {server.label} tell Cloudflare's certificate from "
+                       "others; they hold, but a pinned certificate is refused once Cloudflare "
+                       "renews it, and the origin-pull CA outlives it." if pinned else
+                       f"{server.label} cannot tell Cloudflare from anyone else."),
                     "ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;\n"
                     "ssl_verify_client on;", server, related=related,
+                    severity="warning" if pinned else None,
                     fixes=make_fix("verify against the origin-pull CA", to_on, insert_after(
                         ctx.source, setting.stmt, f"ssl_client_certificate {AOP_CA_PATH};")))
                 continue

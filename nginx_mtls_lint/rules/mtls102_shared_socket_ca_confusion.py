@@ -120,7 +120,7 @@ class SharedSocketCaConfusion(Rule):
                 f"{said}: a client with that CA's certificate sends no SNI and `Host: "
                 f"{name}` and gets {served(open_paths[0])}.", fix, server)
             return
-        pin = next((check for p in paths if (check := certificate_check(p, server))
+        pin = next((check for p in paths if (check := certificate_check(p, server, False))
                     is not None), None)
         if pin is None:
             return  # the server serves nothing such a client could get
