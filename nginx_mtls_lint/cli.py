@@ -351,7 +351,7 @@ def run_inspect(args: argparse.Namespace) -> int:
         from .cloudflare import matching_name
         servers = [s for s in model.servers if any(matching_name(s, p) for p in args.server)]
     if args.format == "json":
-        emit(args, lambda out: out.write(inspect.render_json(model, servers)))
+        emit(args, lambda out: out.write(inspect.render_json(model, servers, options.context)))
     else:
         emit(args, lambda out: inspect.render_table(model, out, args.color, servers))
     return EXIT_CLEAN

@@ -139,3 +139,22 @@ def test_bad_crl_or_ca_file_gets_a_diagnostic(tmp_path, certs_dir, label, make, 
     at_line = {f["rule"] for f in document["findings"]
                if f["line"] == (7 if directive == "ssl_crl" else 5)}
     assert "MTLS003" in at_line, document["findings"]
+
+
+def test_inspect_shows_each_servers_roots_intermediates_and_what_they_chain_to(tmp_path,
+                                                                                certs_dir):
+    path = conf(tmp_path, certs_dir / "chain-root-int2.pem")
+    result = run_cli("inspect", "--format", "json", str(path), cwd=tmp_path)
+    chains = json.loads(result.stdout)["servers"][0]["client_chains"]
+    assert [(r["subject"], r["intermediates_above"]) for r in chains["roots"]] == [
+        ("CN=Chain Root CA", 0)]
+    lacking, = chains["intermediates"]
+    assert (lacking["subject"], lacking["issuer"], lacking["chains_to"]) == (
+        "CN=Chain Intermediate 2", "CN=Chain Intermediate 1", None)
+    full = json.loads(run_cli("inspect", "--format", "json",
+                              str(conf(tmp_path, certs_dir / "chain-full.pem")),
+                              cwd=tmp_path).stdout)["servers"][0]["client_chains"]
+    assert {(i["subject"], i["intermediates_above"], i["chains_to"])
+            for i in full["intermediates"]} == {
+        ("CN=Chain Intermediate 1", 1, "CN=Chain Root CA"),
+        ("CN=Chain Intermediate 2", 2, "CN=Chain Root CA")}

@@ -12,6 +12,8 @@ from rich.text import Text
 
 from .. import __version__
 from ..model import Model, Server, Setting
+from ..rules import RuleContext
+from ..trust import TrustSet
 from .console import make_console
 
 SETTINGS = ("ssl_verify_client", "ssl_client_certificate", "ssl_trusted_certificate",
@@ -57,11 +59,33 @@ def server_dict(server: Server) -> dict:
     }
 
 
-def render_json(model: Model, servers: list[Server] | None = None) -> str:
+def client_chains(trust: TrustSet, expected: frozenset[str]) -> dict:
+    """What a server's CA files make of client chains: roots, intermediates (and the root
+    each chains to, or the issuer it lacks), the expected clients' chains."""
+    def cert(c) -> dict:
+        chain = trust.chain_names(c)
+        return {"subject": c.subject, "sha256": c.sha256, "issuer": c.issuer,
+                "anchored": c.sha256 in trust.anchored, "expected": c.sha256 in expected,
+                "intermediates_above": trust.level.get(c.subject),
+                "chains_to": chain[-1] if c.sha256 in trust.anchored else None}
+
+    return {"roots": [cert(c) for c in trust.roots],
+            "intermediates": [cert(c) for c in trust.certs if not c.self_signed]}
+
+
+def render_json(model: Model, servers: list[Server] | None = None,
+                ctx: RuleContext | None = None) -> str:
+    """`ctx` (the run's CA store and expected CAs) adds each server's client chains."""
+    shown = []
+    for server in (model.servers if servers is None else servers):
+        data = server_dict(server)
+        if ctx is not None and server.client_ca_settings():
+            data["client_chains"] = client_chains(ctx.trust(server), ctx.expected_chains(server))
+        shown.append(data)
     document = {
         "version": 1,
         "tool": {"name": "nginx-mtls-lint", "version": __version__},
-        "servers": [server_dict(s) for s in (model.servers if servers is None else servers)],
+        "servers": shown,
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
