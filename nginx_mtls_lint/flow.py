@@ -639,12 +639,13 @@ class Simulator:
         variable_map = self.maps[key]
         source = self._interpolate(variable_map.source, state)
         if isinstance(source, str):
-            return self._interpolate(variable_map.lookup(source), state)
+            found = variable_map.lookup(source)
+            return UNKNOWN if found is None else self._interpolate(found, state)
+        if source is EXPECTED and variable_map.source == "$ssl_client_verify":
+            found = variable_map.lookup("SUCCESS")  # what the valid client's value maps to
+            return UNKNOWN if found is None else self._interpolate(found, state)
         if source is EXPECTED:
-            # The valid client: the value the map gives for SUCCESS or a pinned name.
-            values = {variable_map.lookup("SUCCESS")} if variable_map.source == \
-                "$ssl_client_verify" else set()
-            return values.pop() if len(values) == 1 else UNKNOWN
+            return UNKNOWN
         return source
 
     def _geo_source(self, geo: "Geo", state: State) -> Value:

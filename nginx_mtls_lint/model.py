@@ -14,21 +14,13 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from .loader import Tree, Workspace
+from . import pcre
 from .parser import Stmt
 
-REJECT_CODES = re.compile(r"^(4\d\d|444)$")
-# Directives that hand a request to an application: such a location serves the site itself.
-CONTENT_HANDLERS = ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
-                    "memcached_pass", "try_files")
-VERIFY_VARIABLE = "$ssl_client_verify"
 CLIENT_CA_DIRECTIVES = ("ssl_client_certificate", "ssl_trusted_certificate")
-# What $ssl_client_verify can hold when a request reaches the rewrite phase, per mode: under
-# `optional` nginx itself rejects a failed certificate; under `optional_no_ca` it does not.
-LET_THROUGH = {
-    "optional": ("NONE",),
-    "optional_no_ca": ("NONE", "FAILED:self-signed certificate",
-                       "FAILED:unable to get local issuer certificate"),
-}
+# Modes that let a client without a valid certificate past the handshake (flow.py follows
+# them): under `optional` only one without a certificate, under `optional_no_ca` a failed one.
+LET_THROUGH = ("optional", "optional_no_ca")
 
 
 def flatten(stmts: list[Stmt] | None) -> Iterator[Stmt]:
@@ -97,15 +89,17 @@ class VariableMap:
     exact: dict[str, str] = field(default_factory=dict)
     regexes: list[tuple[str, int, str]] = field(default_factory=list)
 
-    def lookup(self, value: str) -> str:
+    def lookup(self, value: str) -> str | None:
+        """What the map gives for `value`; None when a regex before the answer cannot be
+        evaluated faithfully (a PCRE feature Python lacks)."""
         if value in self.exact:
             return self.exact[value]
         for pattern, flags, result in self.regexes:
-            try:
-                if re.search(pattern, value, flags):
-                    return result
-            except re.error:
-                continue
+            compiled = pcre.compile(pattern, ignore_case=bool(flags))
+            if compiled is None:
+                return None
+            if compiled.search(value):
+                return result
         return self.default
 
 
@@ -239,53 +233,13 @@ def is_loopback(socket: str) -> bool:
 
 @dataclass(slots=True)
 class Handler:
-    """`if (COND) { return CODE; }`: runs in the rewrite phase of its server or location."""
+    """`if (COND) { return CODE; }` as written (what `inspect` lists; the request-flow
+    simulation in flow.py decides what it does)."""
 
     if_stmt: Stmt
     condition: list[str]
     return_stmt: Stmt
     code: str
-
-    @property
-    def rejects(self) -> bool:
-        return bool(REJECT_CODES.match(self.code))
-
-    def matches(self, variable: str, value: str,
-                maps: dict[str, VariableMap] | None = None) -> bool | None:
-        """Whether the condition is true when `variable` holds `value`; None if the
-        condition is not a test of that variable (directly or through a `map`)."""
-        cond = self.condition
-        if not cond:
-            return None
-        if cond[0] != variable:
-            mapped = (maps or {}).get(cond[0])
-            if mapped is None or mapped.source != variable:
-                return None
-            value = mapped.lookup(value)
-        if len(cond) == 1:
-            return value not in ("", "0")
-        if len(cond) != 3:
-            return None
-        op, operand = cond[1], cond[2]
-        if op == "=":
-            return value == operand
-        if op == "!=":
-            return value != operand
-        if op in ("~", "~*", "!~", "!~*"):
-            flags = re.IGNORECASE if "*" in op else 0
-            try:
-                found = re.search(operand, value, flags) is not None
-            except re.error:
-                return None
-            return not found if op.startswith("!") else found
-        return None
-
-
-def unrejected(handlers: list[Handler], values: tuple[str, ...],
-               maps: dict[str, VariableMap] | None = None) -> list[str]:
-    """The $ssl_client_verify values that no handler rejects."""
-    return [v for v in values
-            if not any(h.rejects and h.matches(VERIFY_VARIABLE, v, maps) for h in handlers)]
 
 
 def handlers_in(scope: Scope) -> list[Handler]:
@@ -308,31 +262,6 @@ class Location:
     scope: Scope
     handlers: list[Handler]
     locations: list["Location"]
-
-    @property
-    def serves_content(self) -> bool:
-        """False for named and internal locations and for ones that only deny or return."""
-        if self.modifier == "@" or self.scope.first("internal") is not None:
-            return False
-        deny = self.scope.first("deny")
-        if deny is not None and deny.args == ["all"]:
-            return False
-        # A location-level `return` answers in the rewrite phase, before any content is read.
-        return self.scope.first("return") is None
-
-    @property
-    def catch_all(self) -> bool:
-        return self.modifier in ("", "^~") and self.pattern == "/"
-
-    @property
-    def dynamic(self) -> bool:
-        """Hands requests to an application (the site's own content, whatever the URI)."""
-        return any(self.scope.first(d) is not None for d in CONTENT_HANDLERS)
-
-    @property
-    def fixed_response(self) -> bool:
-        """Answers with a fixed `return` (a status, a redirect or a short text)."""
-        return self.scope.first("return") is not None
 
     def matches(self, uri: str) -> bool:
         if self.modifier == "=":
@@ -500,11 +429,6 @@ class Server:
                 and not is_loopback(listen.socket)]
 
     @property
-    def server_return(self) -> Stmt | None:
-        """A `return` at server level runs before any location is chosen."""
-        return self.scope.first("return")
-
-    @property
     def maps(self) -> dict[str, VariableMap]:
         return self.http.maps()
 
@@ -526,26 +450,6 @@ class Server:
     def rejects_handshakes_without_sni(self) -> bool:
         setting = self.setting("ssl_reject_handshake")
         return setting is not None and setting.value == "on"
-
-    @property
-    def refuses_plain_http(self) -> bool:
-        """A plain-HTTP request gets a redirect or a refusal, never content: a server-level
-        `return` (3xx to https, 4xx, 444), a server-level check that rejects an unverified
-        (empty) `$ssl_client_verify` or `$scheme = http`, or locations that all answer so
-        (ACME challenges under /.well-known/ aside)."""
-        ret = self.server_return
-        if ret is not None and ret.args:
-            code, target = ret.args[0], (ret.args[1] if len(ret.args) > 1 else "")
-            if code.startswith("4") or (code.startswith("3") and target.startswith("https://")):
-                return True
-        for handler in self.handlers:
-            if (handler.rejects or handler.code.startswith("3")) and (
-                    handler.matches(VERIFY_VARIABLE, "", self.maps)
-                    or handler.matches("$scheme", "http") or handler.matches("$https", "")):
-                return True
-        return any(loc.catch_all for loc in self.locations) and all(
-            loc.pattern.startswith("/.well-known/") or loc.fixed_response
-            or not loc.serves_content for loc in self.all_locations())
 
     def verify_mode(self) -> tuple[str, Setting | None]:
         setting = self.setting("ssl_verify_client")

@@ -70,7 +70,7 @@ class VerifyClientNotOn(Rule):
             fix = (f"ssl_verify_client on;  # or keep {mode} and add at server level: "
                    f"{SERVER_HANDLER}")
             to_on = replace_word(ctx.source, setting.stmt, 1, "on")
-            fixes = make_fix(f"`ssl_verify_client on` (refuses visitors while Cloudflare does "
+            fixes = make_fix("`ssl_verify_client on` (refuses visitors while Cloudflare does "
                              "not send its certificate)", to_on, unsafe=True)
             related = [*cloudflare_evidence(server), *ca_evidence(server),
                        *inherits(server, setting)]
