@@ -92,8 +92,8 @@ class VariableMap:
     def lookup(self, value: str) -> str | None:
         """What the map gives for `value`; None when a regex before the answer cannot be
         evaluated faithfully (a PCRE feature Python lacks)."""
-        if value in self.exact:
-            return self.exact[value]
+        if value.lower() in self.exact:  # ngx_http_map_find: string keys are caseless
+            return self.exact[value.lower()]
         for pattern, flags, result in self.regexes:
             compiled = pcre.compile(pattern, ignore_case=bool(flags))
             if compiled is None:
@@ -120,7 +120,7 @@ def parse_map(stmt: Stmt) -> tuple[str, VariableMap] | None:
         elif key.startswith("~"):
             variable_map.regexes.append((key[1:], 0, value))
         else:
-            variable_map.exact[key.removeprefix("\\")] = value
+            variable_map.exact.setdefault(key.removeprefix("\\").lower(), value)
     return stmt.args[1], variable_map
 
 
