@@ -356,10 +356,9 @@ class Simulator:
     def _location_rewrite(self, state: State, conf: Conf, location: Location | None) -> Result:
         if location is None:
             # No location: the server's own configuration handles the request, and the
-            # rewrite module runs the server-level directives once more.
-            stmts = self.server_stmts
-        else:
-            stmts = list(flatten(location.stmt.block))
+            # location rewrite phase is skipped for it (ngx_http_rewrite_handler).
+            return self._access(state, conf)
+        stmts = list(flatten(location.stmt.block))
         original = state.uri
 
         def done(st: State, active: Conf, how: str) -> Result:
