@@ -14,7 +14,8 @@ http://127.0.0.1:3000`), with a header:
 with the expected CA's name issued it, with the valid client's name) | other (a certificate
 of other-ca.pem) | valid (client-ca.pem) | plain (plain HTTP). `src` is direct (anyone on the
 Internet), cf (a Cloudflare edge address, sending CF-Connecting-IP) or loopback; `sni` is host,
-none or a name; `spoof=ADDR` sends ADDR in CF-Connecting-IP, X-Forwarded-For and X-Real-IP. After
+none or a name; `spoof=ADDR` sends ADDR in CF-Connecting-IP, X-Forwarded-For and X-Real-IP;
+`method=MALFORMED` is a GET with a header line that has no colon. After
 `->`: content, nocontent, a status code, or closed.
 
 The test runs nginx as written, with its real ports, inside a private network namespace (root
@@ -69,6 +70,7 @@ ORIGIN, EDGE, DIRECT = "192.0.2.10", "173.245.48.5", "198.51.100.7"
 VISITOR = "203.0.113.50"  # the visitor Cloudflare names in CF-Connecting-IP
 SOURCES = {"direct": DIRECT, "cf": EDGE, "loopback": "127.0.0.1"}
 NOT_VALID = ("none", "selfsigned", "forged", "other")
+MALFORMED = "MALFORMED"  # a GET with a header line nginx cannot parse
 CLIENT_NAME, CA_NAME = "edge.client.example", "Example Client CA"
 CASE_TIMEOUT = 240
 
@@ -377,10 +379,14 @@ def send(request: Request, pki: Path) -> dict:
             headers[name] = request.spoof
     if request.spoof or request.src == "cf":
         headers.update({"CF-Ray": "8c2f1a9b7d3e4f56-FRA", "CF-IPCountry": "DE"})
-    if request.method != "GET":
+    if request.method not in ("GET", MALFORMED):
         headers["Content-Length"] = "0"
-    raw_request = (f"{request.method} {request.uri} HTTP/1.1\r\n"
-                   + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
+    lines = [f"{k}: {v}" for k, v in headers.items()]
+    if request.method == MALFORMED:  # nginx answers 400 before it looks at the certificate
+        lines.append("this header line has no colon")
+    method = "GET" if request.method == MALFORMED else request.method
+    raw_request = (f"{method} {request.uri} HTTP/1.1\r\n" + "".join(f"{line}\r\n" for line in lines)
+                   + "\r\n").encode()
     try:
         sock = socket.create_connection((dst, request.port), timeout=5,
                                         source_address=(src, 0))
@@ -427,6 +433,8 @@ def sweep(case: Case) -> tuple[list[Request], list[Request]]:
                                for src, spoof in sources]
                 others += [Request("plain", "direct", "host", method, uri, host, port)
                            for port in case.tls_ports]  # plain HTTP sent to a TLS port
+            others += [Request("none", "direct", "host", MALFORMED, uri, host, port)
+                       for port in case.tls_ports]
             valid.append(replace(case.valid, uri=uri, host=host).complete(case))
     return others, valid
 
