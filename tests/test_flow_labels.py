@@ -21,7 +21,8 @@ none or a name; `spoof=ADDR` sends ADDR in CF-Connecting-IP, X-Forwarded-For and
 The test runs nginx as written, with its real ports, inside a private network namespace (root
 only): the origin answers on 192.0.2.10, a Cloudflare edge connects from 173.245.48.5, a direct
 client from 198.51.100.7. Only paths are rewritten (certificates, roots, logs). Upstreams on
-127.0.0.1:<port> (and always 3000, 3001) are a small application answering the marker. Then it
+127.0.0.1:<port> (and always 3000, 3001) are a small application answering the marker; a
+40-hex fingerprint pin becomes the valid client's fingerprint. Then it
 tries every client kind x SNI x method x URI (derived from the locations) x host, and the
 sources for clients without a certificate (see sweep()):
   bypass: the proof requests got content, and so did at least one client without a valid
@@ -89,11 +90,11 @@ class Request:
     spoof: str = ""
 
     def complete(self, case: "Case") -> "Request":
-        plain = self.client == "plain"
+        """Defaults: the valid client comes from a Cloudflare edge, others directly; the
+        first plain or TLS port of the case; its first host."""
+        ports = (case.plain_ports or [80]) if self.client == "plain" else (case.tls_ports or [443])
         return replace(self, src=self.src or ("cf" if self.client == "valid" else "direct"),
-                       host=self.host or case.hosts[0],
-                       port=self.port or (case.plain_ports or [80])[0] if plain else
-                       self.port or (case.tls_ports or [443])[0])
+                       host=self.host or case.hosts[0], port=self.port or ports[0])
 
     def __str__(self) -> str:
         return " ".join(f"{k}={v}" for k, v in asdict(self).items() if v)
@@ -135,7 +136,8 @@ def case_texts(folder: Path) -> str:
 
 
 def listens(text: str) -> list[tuple[str, int, bool]]:
-    """(address, port, ssl) for each IPv4 or wildcard listen; address '*' for every one."""
+    """(address, port, ssl) for each IPv4 or wildcard listen; address '*' for every address
+    and for the origin's public one."""
     found = []
     for args in LISTEN.findall(text):
         words = args.split()
@@ -144,7 +146,7 @@ def listens(text: str) -> list[tuple[str, int, bool]]:
             continue
         if not port.isdigit():  # `listen 8080` or `listen 127.0.0.1` (port 80)
             address, port = (words[0], "80") if "." in words[0] else ("*", words[0])
-        found.append((address if address not in ("", "*", "0.0.0.0") else "*", int(port),
+        found.append((address if address not in ("", "*", "0.0.0.0", ORIGIN) else "*", int(port),
                       "ssl" in words[1:]))
     return found
 
