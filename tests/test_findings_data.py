@@ -226,3 +226,36 @@ def test_sarif_renders_a_trace_as_a_code_flow(tmp_path: Path):
     assert json_report.finding_dict(result.findings[-1])["trace"] == [
         {"file": str(conf), "line": 1, "label": "no certificate: NONE"},
         {"file": str(conf), "line": 3, "label": "served"}]
+
+
+# --------------------------------------------------------------------------- every fix, applied
+
+def test_every_structured_fix_of_the_rule_fixtures_closes_its_finding(tmp_path, certs_dir):
+    """Each fix, applied alone to a copy of its fixture, leaves fewer findings of its rule
+    and nothing nginx could not parse."""
+    from nginx_mtls_lint.report.edits import apply
+    from test_rule_fixtures import CASES, lint_case
+
+    checked = set()
+    for n, case in enumerate(CASES):
+        findings = lint_case(case, certs_dir).findings
+        fixes = {(f.rule, fix) for f in findings for fix in f.fixes}  # one cause, one fix
+        for m, (rule, fix) in enumerate(sorted(fixes, key=repr)):
+            copy = tmp_path / f"{n}-{m}" / case.name
+            if case.is_dir():
+                shutil.copytree(case, copy)
+            else:
+                copy.parent.mkdir()
+                shutil.copyfile(case, copy)
+            base = case if case.is_dir() else case.parent
+            target = copy if case.is_dir() else copy.parent
+            for file in {e.file for e in fix.edits}:
+                path = target / Path(file).resolve().relative_to(base.resolve())
+                path.write_text(apply(path.read_text(), [e for e in fix.edits if e.file == file]))
+            after = lint_case(copy, certs_dir).findings
+            assert not [f for f in after if f.rule == "MTLS900"], (case, fix)
+            assert len([f for f in after if f.rule == rule]) < len(
+                [f for f in findings if f.rule == rule]), (case, fix)
+            checked.add(rule)
+    assert {"MTLS001", "MTLS002", "MTLS003", "MTLS004", "MTLS005", "MTLS006", "MTLS101",
+            "MTLS102", "MTLS103", "MTLS104"} <= checked

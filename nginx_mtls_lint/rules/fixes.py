@@ -67,6 +67,7 @@ def delete_statement(source: Source, stmt: Stmt) -> Edit | None:
     spans = _spans(source, stmt)
     if spans is None or stmt.block is not None:
         return None
+    assert source is not None
     first, last = spans[0], spans[-1]
     line = source(stmt.file, first.line) or ""
     rest = line[last.end_column - 1:].strip()
@@ -82,13 +83,52 @@ def insert_after(source: Source, stmt: Stmt, text: str) -> Edit | None:
     spans = _spans(source, stmt)
     if spans is None:
         return None
+    assert source is not None
     end = spans[-1]
     line = source(stmt.file, end.line) or ""
+    rest = line[end.end_column - 1:].strip()
+    if rest and not rest.startswith("#"):  # more statements follow on this line: stay on it
+        return Edit(stmt.file, end.line, end.end_column, end.line, end.end_column,
+                    " " + " ".join(text.split("\n")))
     indent = _indent(source(stmt.file, stmt.line) or "")
     if stmt.block is not None:
         indent += "    "
     lines = "".join("\n" + indent + part for part in text.split("\n"))
     return Edit(stmt.file, end.line, len(line) + 1, end.line, len(line) + 1, lines)
+
+
+def insert_before(source: Source, stmt: Stmt, text: str) -> Edit | None:
+    """Insert lines before the line the statement starts on, indented like it."""
+    spans = _spans(source, stmt)
+    if spans is None:
+        return None
+    assert source is not None
+    line = source(stmt.file, stmt.line) or ""
+    if line[:spans[0].column - 1].strip():
+        return None  # something else is written before it on its line
+    indent = _indent(line)
+    lines = "".join(indent + part + "\n" for part in text.split("\n"))
+    return Edit(stmt.file, stmt.line, 1, stmt.line, 1, lines)
+
+
+def append_word(source: Source, stmt: Stmt, text: str) -> Edit | None:
+    """Add an argument at the end of a statement (before its `;`)."""
+    spans = _spans(source, stmt)
+    if spans is None or len(spans) < 2:
+        return None
+    last = spans[-2]
+    return Edit(stmt.file, last.end_line, last.end_column, last.end_line, last.end_column,
+                " " + text)
+
+
+def remove_word(source: Source, stmt: Stmt, index: int) -> Edit | None:
+    """Remove argument `index` (1 is the first argument) and the blank before it."""
+    spans = _spans(source, stmt)
+    if spans is None or not 1 <= index < len(spans) - 1:
+        return None
+    before, word = spans[index - 1], spans[index]
+    return Edit(stmt.file, before.end_line, before.end_column, word.end_line, word.end_column,
+                "")
 
 
 def make_fix(title: str, *edits: Edit | None, unsafe: bool = False) -> list[Fix]:
@@ -118,3 +158,25 @@ def without_codes(source: Source, stmt: Stmt, codes: set[str]) -> Edit | None:
     if not any(a.isdigit() for a in kept):
         return delete_statement(source, stmt)
     return replace_statement(source, stmt, " ".join(["error_page", *kept, stmt.args[-1]]) + ";")
+
+
+# listen parameters a second server on the same address:port may repeat; anything else (bind
+# options such as backlog= or reuseport) may be given once per address:port only.
+REPEATABLE_LISTEN_FLAGS = ("ssl", "http2", "proxy_protocol")
+
+
+def reject_handshake_default(source: Source, default_stmt: Stmt, listen_stmt: Stmt) -> list[Fix]:
+    """A new default server for the socket of `listen_stmt` that ends handshakes without a
+    known name, inserted before the current default server (which loses `default_server`)."""
+    args = listen_stmt.args
+    flags = [a for a in args[1:] if a not in ("default_server", "default")]
+    if not args or any(f not in REPEATABLE_LISTEN_FLAGS for f in flags):
+        return []
+    flags = list(dict.fromkeys(["ssl", *flags]))
+    block = (f"server {{\n    listen {args[0]} {' '.join(flags)} default_server;\n"
+             "    ssl_reject_handshake on;\n}")
+    edits = [insert_before(source, default_stmt, block)]
+    edits += [remove_word(source, listen_stmt, i) for i, a in enumerate(args, 1)
+              if a in ("default_server", "default") and i > 1]
+    return make_fix("a default server that refuses handshakes without a known name (clients "
+                    "that send no SNI, or an unknown name, are refused)", *edits, unsafe=True)

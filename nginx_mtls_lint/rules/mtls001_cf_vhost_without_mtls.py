@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..findings import Finding
-from ..model import Config, Server
-from . import Rule, RuleContext, where
-from .fixes import AOP_CA_SOURCE, ENFORCE_AOP
+from ..findings import Finding, Fix
+from ..model import Config, Server, Setting
+from . import Rule, RuleContext, cloudflare_evidence, evidence, inherits, where
+from .fixes import (AOP_CA_PATH, AOP_CA_SOURCE, ENFORCE_AOP, insert_after, make_fix,
+                    replace_statement)
 
 
 class CfVhostWithoutMtls(Rule):
@@ -84,7 +85,7 @@ class CfVhostWithoutMtls(Rule):
             if server.exposed_tls:
                 if not flow.serves_content():
                     continue  # redirects, refusals, 444 or fixed text only
-                yield self._unverified_tls(server, setting)
+                yield self._unverified_tls(server, setting, ctx)
             elif server.exposed_plain_listens and not protected_names & {
                     n.lower() for n in server.names if n} and \
                     flow.open_paths(("plain",), tls=False):
@@ -98,10 +99,14 @@ class CfVhostWithoutMtls(Rule):
                     "finds the origin's address reaches it directly, skipping Cloudflare.",
                     "Listen on loopback only for a tunnel (listen 127.0.0.1:PORT;), or serve "
                     f"TLS with Authenticated Origin Pulls:\n{ENFORCE_AOP}\n{AOP_CA_SOURCE}",
-                    server)
+                    server, related=cloudflare_evidence(server))
 
-    def _unverified_tls(self, server: Server, setting) -> Finding:
+    def _unverified_tls(self, server: Server, setting: Setting | None,
+                        ctx: RuleContext) -> Finding:
         proxy = server.setting("proxy_ssl_certificate") or server.setting("proxy_ssl_verify")
+        related = [*cloudflare_evidence(server), *inherits(server, setting)]
+        if proxy is not None:
+            related.append(evidence(proxy, f"`{proxy.stmt.name}` (nginx to its upstream)"))
         if setting is not None:
             at, said = setting.stmt, f"`ssl_verify_client off` at {where(setting)}"
         elif proxy is not None:
@@ -115,7 +120,24 @@ class CfVhostWithoutMtls(Rule):
             f"{server.label} is fronted by Cloudflare ({self._signal(server)}) but {said}: "
             f"anyone who finds the origin's address reaches it directly, skipping "
             f"Cloudflare{self._false_guard(server)}.",
-            f"Add to the server block:\n{ENFORCE_AOP}\n{AOP_CA_SOURCE}", server)
+            f"Add to the server block:\n{ENFORCE_AOP}\n{AOP_CA_SOURCE}", server,
+            related=related, fixes=self._fix(ctx, server, setting))
+
+    @staticmethod
+    def _fix(ctx: RuleContext, server: Server, setting: Setting | None) -> list[Fix]:
+        """`ssl_verify_client on` where `off` is written in the server, else added to the
+        server block; with the origin-pull CA when the server trusts no CA yet."""
+        needs_ca = not server.client_ca_settings()
+        title = "verify Cloudflare's client certificate (refuses visitors while Cloudflare " \
+                "does not send it: enable Authenticated Origin Pulls first)"
+        if setting is not None and not setting.inherited:
+            edits = [replace_statement(ctx.source, setting.stmt, "ssl_verify_client on;")]
+            if needs_ca:
+                edits.append(insert_after(ctx.source, setting.stmt,
+                                          f"ssl_client_certificate {AOP_CA_PATH};"))
+            return make_fix(title, *edits, unsafe=True)
+        text = ENFORCE_AOP if needs_ca else "ssl_verify_client on;"
+        return make_fix(title, insert_after(ctx.source, server.stmt, text), unsafe=True)
 
     @staticmethod
     def _signal(server: Server) -> str:

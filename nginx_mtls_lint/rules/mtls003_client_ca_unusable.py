@@ -7,7 +7,8 @@ from ..cafile import CAFile
 from ..findings import Finding
 from ..loader import display_path
 from ..model import Config, Setting
-from . import Rule, RuleContext, client_ca_settings, where
+from . import Rule, RuleContext, client_ca_settings, inherits, where
+from .fixes import AOP_CA_PATH, insert_after, make_fix
 
 
 class ClientCaUnusable(Rule):
@@ -79,17 +80,19 @@ class ClientCaUnusable(Rule):
     security_severity = "5.0"
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        yield from self._no_ca_at_all(config)
+        yield from self._no_ca_at_all(config, ctx)
         for server, directive, setting in client_ca_settings(config):
             ca = ctx.ca_file(server, setting)
             shown = f"`{directive} {setting.value}` at {where(setting)}"
+            related = inherits(server, setting)
             if ca.has_private_key:
                 yield self.finding(
                     setting.stmt,
                     f"{shown}: the file holds a private key. CA files are public and travel "
                     "with the configuration; the key is exposed to everyone who reads them.",
                     "Remove the private key from the file (keep only CERTIFICATE blocks) and "
-                    "replace the key, since it must be considered leaked.", server)
+                    "replace the key, since it must be considered leaked.", server,
+                    related=related)
             if ca.problem is None or ca.unavailable:  # not in this checkout: noted once
                 continue
             shown_path = display_path(ca.path)
@@ -110,7 +113,7 @@ class ClientCaUnusable(Rule):
                            "any client certificate with it.")
                 fix = (f"Point {directive} at a PEM file holding the CA certificate(s) that "
                        "issue your clients' certificates.")
-            yield self.finding(setting.stmt, message, fix, server)
+            yield self.finding(setting.stmt, message, fix, server, related=related)
         yield from self._crl_files(config, ctx)
 
     def _crl_files(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
@@ -150,7 +153,7 @@ class ClientCaUnusable(Rule):
                                  "chains, or remove ssl_crl.")
             yield self.finding(setting.stmt, *form, server)
 
-    def _no_ca_at_all(self, config: Config) -> Iterator[Finding]:
+    def _no_ca_at_all(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
         """`on`/`optional` with no CA file: nginx -t fails (1.27.2+ accepts a trusted file)."""
         for server in config.servers:
             mode, setting = server.verify_mode()
@@ -162,7 +165,10 @@ class ClientCaUnusable(Rule):
                 f"for {server.label}: nginx refuses the configuration (\"no "
                 "ssl_client_certificate for ssl_verify_client\").",
                 "ssl_client_certificate /etc/nginx/certs/client-ca.pem;  (for Cloudflare: the "
-                "origin-pull CA)", server)
+                "origin-pull CA)", server, related=inherits(server, setting),
+                fixes=make_fix("name the CA file that issues your clients' certificates",
+                               insert_after(ctx.source, setting.stmt,
+                                            f"ssl_client_certificate {AOP_CA_PATH};")))
 
 
 def _file_form(directive: str, setting: Setting, ca: CAFile,

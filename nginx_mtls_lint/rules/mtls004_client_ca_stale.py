@@ -5,10 +5,10 @@ from typing import Iterator
 
 from ..cafile import CertInfo
 from ..cloudflare import AOP_CA_2015, AOP_CAS
-from ..findings import Finding
+from ..findings import Finding, Fix
 from ..model import Config, Server, Setting
-from . import REFUSING_MODES, Rule, RuleContext, client_ca_settings, where
-from .fixes import AOP_CA_SOURCE
+from . import REFUSING_MODES, Rule, RuleContext, client_ca_settings, inherits, where
+from .fixes import AOP_CA_PATH, AOP_CA_SOURCE, make_fix, replace_word
 
 
 class ClientCaStale(Rule):
@@ -86,6 +86,7 @@ class ClientCaStale(Rule):
             valid_subjects = {c.subject for c in trust.certs
                               if c.not_before <= ctx.now <= c.not_after}
             shown = f"`{directive} {setting.value}` at {where(setting)}"
+            related = inherits(server, setting)
             for cert in certs:
                 name = describe(cert)
                 fix = "Replace it with the current issue of the CA." + (
@@ -100,26 +101,36 @@ class ClientCaStale(Rule):
                             f"{shown}: {expired}; a valid issue of the same CA in the file "
                             "keeps verification working. Remove the stale copy.",
                             "Delete the expired certificate from the file.", server,
-                            severity="note")
+                            severity="note", related=related)
                     else:
                         yield self.finding(
                             setting.stmt,
                             f"{shown}: {expired}, so nginx rejects every client "
                             "certificate it issued (Cloudflare's requests get 400).",
-                            fix, server)
+                            fix, server, related=related, fixes=self._fix(ctx, setting, cert))
                 elif cert.not_before > ctx.now:
                     yield self.finding(
                         setting.stmt,
                         f"{shown}: {name} is not valid before {cert.not_before:%Y-%m-%d}; "
                         "until then nginx rejects every client certificate it issued.",
-                        "Check the system clock and the certificate's dates.", server)
+                        "Check the system clock and the certificate's dates.", server,
+                        related=related)
                 elif cert.not_after < soon:
                     yield self.finding(
                         setting.stmt,
                         f"{shown}: {name} expires on {cert.not_after:%Y-%m-%d}; after that "
                         "nginx rejects every client certificate it issued.",
-                        fix, server, severity="warning")
+                        fix, server, severity="warning", related=related,
+                        fixes=self._fix(ctx, setting, cert))
         yield from self._stale_crls(config, ctx)
+
+    @staticmethod
+    def _fix(ctx: RuleContext, setting: Setting, cert: CertInfo) -> list[Fix]:
+        """For a Cloudflare origin-pull CA: the current issue at the conventional path."""
+        if cert.sha256 not in AOP_CAS or setting.value == AOP_CA_PATH:
+            return []
+        return make_fix("trust the current Cloudflare origin-pull CA (valid to 2029-11-01)",
+                        replace_word(ctx.source, setting.stmt, 1, AOP_CA_PATH))
 
     def _off_chain(self, server: Server, setting: Setting, shown: str, name: str,
                    cert: CertInfo, now: dt.datetime) -> Iterator[Finding]:

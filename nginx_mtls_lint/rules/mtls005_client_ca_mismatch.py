@@ -3,10 +3,10 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..cloudflare import AOP_CAS, ORIGIN_CA_ROOTS
-from ..findings import Finding
-from ..model import Config
-from . import Rule, RuleContext, where
-from .fixes import AOP_CA_SOURCE
+from ..findings import Finding, Fix
+from ..model import Config, Server, Setting
+from . import Rule, RuleContext, ca_evidence, cloudflare_evidence, inherits, where
+from .fixes import AOP_CA_PATH, AOP_CA_SOURCE, delete_statement, make_fix, replace_word
 
 
 class ClientCaMismatch(Rule):
@@ -81,6 +81,7 @@ class ClientCaMismatch(Rule):
             wanted = "the CA you declared for this host" if declared else \
                 "the Cloudflare origin-pull CA"
             reported = False
+            related = [*cloudflare_evidence(server), *ca_evidence(server)]
             for directive, setting, ca in sources:
                 shown = f"`{directive} {setting.value}` at {where(setting)}"
                 for cert in ca.certs:
@@ -102,7 +103,10 @@ class ClientCaMismatch(Rule):
                         setting.stmt, f"{shown} {why}.",
                         f"Trust only {wanted}: ssl_client_certificate "
                         "/etc/nginx/certs/origin-pull-ca.pem; and no other CA in that file or "
-                        f"in ssl_trusted_certificate. {AOP_CA_SOURCE}", server)
+                        f"in ssl_trusted_certificate. {AOP_CA_SOURCE}", server,
+                        related=[*related, *inherits(server, setting)],
+                        fixes=self._fix(ctx, server, setting, declared,
+                                        trust.anchored & expected))
             if not reported and not trust.anchored & expected:
                 setting = sources[0][1]
                 yield self.finding(
@@ -110,4 +114,23 @@ class ClientCaMismatch(Rule):
                     f"`{sources[0][0]} {setting.value}` at {where(setting)} does not hold "
                     f"{wanted}: requests that come through Cloudflare are rejected.",
                     f"ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;  "
-                    f"{AOP_CA_SOURCE}", server)
+                    f"{AOP_CA_SOURCE}", server, related=[*related, *inherits(server, setting)],
+                    fixes=self._fix(ctx, server, setting, declared, frozenset()))
+
+    @staticmethod
+    def _fix(ctx: RuleContext, server: Server, setting: Setting, declared: frozenset[str],
+             expected_kept: set[str] | frozenset[str]) -> list[Fix]:
+        """Drop an `ssl_trusted_certificate` (safe when the client CA file keeps the expected
+        CA and the directive is the server's own); point `ssl_client_certificate` at the
+        origin-pull CA (not when the user declared another CA for the host)."""
+        if setting.stmt.name == "ssl_trusted_certificate":
+            client = server.setting("ssl_client_certificate")
+            kept = client is not None and any(
+                c.sha256 in expected_kept for c in ctx.ca_file(server, client).certs)
+            return make_fix("stop trusting the CAs of this file for client certificates",
+                            delete_statement(ctx.source, setting.stmt),
+                            unsafe=setting.inherited or not kept)
+        if declared or setting.value == AOP_CA_PATH:
+            return []
+        return make_fix("trust only the Cloudflare origin-pull CA",
+                        replace_word(ctx.source, setting.stmt, 1, AOP_CA_PATH))

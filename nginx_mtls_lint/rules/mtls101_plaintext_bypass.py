@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..findings import Finding
+from ..findings import Finding, Fix, Related
 from ..model import Config, Listen, Server
-from . import Rule, RuleContext, where
+from . import Rule, RuleContext, evidence, where
+from .fixes import append_word, insert_after, make_fix
 
 HTTPS_REDIRECT = "return 301 https://$host$request_uri;"
 
@@ -86,19 +87,36 @@ class PlaintextBypass(Rule):
                 continue  # plain HTTP gets redirects, refusals or fixed answers only
             mode, setting = server.verify_mode()
             if server.verifies_clients and (server.tls_on or config.fragment):
-                yield from self._plain_listens(server, plain, config.fragment)
+                yield from self._plain_listens(server, plain, config.fragment, ctx)
             elif setting is not None and server.verifies_clients and not setting.inherited:
                 yield self.finding(
                     setting.stmt,
                     f"`ssl_verify_client {mode}` at {where(setting)} in {server.label}, which "
                     "has no TLS listener: nginx never asks for a certificate and plain HTTP "
-                    "gets the content.", "Make the listener TLS: listen 443 ssl;", server)
+                    "gets the content.", "Make the listener TLS: listen 443 ssl;", server,
+                    related=[evidence(listen.stmt, "plain listener") for listen in plain],
+                    fixes=self._tls_listens(ctx, server, plain))
             elif not server.tls_on:
-                yield from self._plain_twin(server, by_name)
+                yield from self._plain_twin(server, by_name, ctx)
+
+    @staticmethod
+    def _tls_listens(ctx: RuleContext, server: Server, plain: list[Listen]) -> list[Fix]:
+        """`ssl` on plain listeners of a server that has a certificate: safe when the server
+        already speaks TLS on the same port elsewhere (the listener was meant to), else
+        unsafe (plain-HTTP clients of that port are refused)."""
+        if server.setting("ssl_certificate") is None:
+            return []
+        tls_ports = {socket.rsplit(":", 1)[-1] for socket in server.tls_on}
+        unsafe = any(listen.socket.rsplit(":", 1)[-1] not in tls_ports for listen in plain)
+        return make_fix("make the listener TLS", *(append_word(ctx.source, listen.stmt, "ssl")
+                                                   for listen in plain), unsafe=unsafe)
 
     def _plain_listens(self, server: Server, plain: list[Listen],
-                       fragment: bool) -> Iterator[Finding]:
+                       fragment: bool, ctx: RuleContext) -> Iterator[Finding]:
+        mode, setting = server.verify_mode()
+        related = [evidence(setting, f"`ssl_verify_client {mode}`")] if setting else []
         for listen in plain:
+            fixes = self._tls_listens(ctx, server, [listen])
             arg = " ".join(listen.stmt.args)
             fix = f"listen {arg} ssl;  (or move this listener to its own server with " \
                   f"{HTTPS_REDIRECT})"
@@ -110,15 +128,17 @@ class PlaintextBypass(Rule):
                     f"`ssl` for {listen.socket}; unless another file does, {server.label} "
                     "answers plain HTTP there and skips client certificate verification "
                     "(lint the nginx.conf that includes this file to know).", fix, server,
-                    severity="warning")
+                    severity="warning", related=related, fixes=fixes)
             else:
                 yield self.finding(
                     listen.stmt,
                     f"`listen {arg}` at {where(listen.stmt)}: no server declares `ssl` for "
                     f"{listen.socket}, so {server.label} answers plain HTTP there and skips "
-                    "client certificate verification.", fix, server)
+                    "client certificate verification.", fix, server, related=related,
+                    fixes=fixes)
 
-    def _plain_twin(self, server: Server, by_name: dict[str, Server]) -> Iterator[Finding]:
+    def _plain_twin(self, server: Server, by_name: dict[str, Server],
+                    ctx: RuleContext) -> Iterator[Finding]:
         shared = next((n for n in server.names if n and n.lower() in by_name), None)
         if shared is None:
             return
@@ -128,4 +148,9 @@ class PlaintextBypass(Rule):
             f"{shared} verifies client certificates in the server at {twin.file}:{twin.line}, "
             f"but this plain-HTTP server for the same name serves content: a client without "
             "a certificate uses http:// instead.",
-            f"Serve nothing over plain HTTP: {HTTPS_REDIRECT}", server)
+            f"Serve nothing over plain HTTP: {HTTPS_REDIRECT}", server,
+            related=[Related(twin.file, twin.line, f"{shared} verifies client certificates "
+                             "here")],
+            fixes=make_fix("redirect every plain-HTTP request to https:// (plain-HTTP clients "
+                           "of this server get a redirect instead of content)",
+                           insert_after(ctx.source, server.stmt, HTTPS_REDIRECT), unsafe=True))

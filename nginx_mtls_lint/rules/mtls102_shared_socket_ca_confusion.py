@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..findings import Finding
+from ..findings import Finding, Related
 from ..flow import YES
 from ..model import Config
-from . import Rule, RuleContext, certificate_check, served, where
+from . import Rule, RuleContext, ca_evidence, certificate_check, evidence, served, where
+from .fixes import reject_handshake_default
 
 REJECT_DEFAULT = "ssl_reject_handshake on;"
 
@@ -114,11 +115,20 @@ class SharedSocketCaConfusion(Rule):
         fix = (f"Add `{REJECT_DEFAULT}` to a default server for {socket.name} (a new "
                f"`server {{ listen {listen.stmt.args[0]} ssl default_server; "
                f"{REJECT_DEFAULT} }}`), or listen on a separate address.")
+        default_listen = socket.default_listen[1]
+        related = [evidence(default_listen.stmt, f"default server of {socket.name}: "
+                            f"{default.label}"),
+                   evidence(setting, f"the default server's `ssl_verify_client {mode}`"),
+                   *(Related(r.file, r.line, "default server's " + r.label)
+                     for r in ca_evidence(default)),
+                   *ca_evidence(server)]
+        fixes = reject_handshake_default(ctx.source, default.stmt, default_listen.stmt)
         if open_paths:
             yield self.finding(
                 listen.stmt,
                 f"{said}: a client with that CA's certificate sends no SNI and `Host: "
-                f"{name}` and gets {served(open_paths[0])}.", fix, server)
+                f"{name}` and gets {served(open_paths[0])}.", fix, server,
+                related=related, fixes=fixes)
             return
         pin = next((check for p in paths if (check := certificate_check(p, server, False))
                     is not None), None)
@@ -130,4 +140,5 @@ class SharedSocketCaConfusion(Rule):
             f"{said}: `if ({' '.join(pin.args)})` at {where(pin)} keeps that CA's "
             f"certificates out" + (", but only while that CA's name differs from the "
                                    "expected issuer's: a CA chooses its own name"
-                                   if weak else "") + ".", fix, server, severity="warning")
+                                   if weak else "") + ".", fix, server, severity="warning",
+            related=related, fixes=fixes)

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..findings import Finding
+from ..findings import Finding, Related
 from ..model import Config, is_loopback
-from . import Rule, RuleContext
+from . import Rule, RuleContext, cloudflare_evidence
+from .fixes import reject_handshake_default
 
 
 class DefaultServerExposesOrigin(Rule):
@@ -70,4 +71,8 @@ class DefaultServerExposesOrigin(Rule):
                 f"{whose} certificate: scanners of the address space read it and find the "
                 f"origin of Cloudflare-fronted {fronted.label}.",
                 f"Add a default server: server {{ listen {listen.stmt.args[0]} ssl "
-                "default_server; ssl_reject_handshake on; }", default)
+                "default_server; ssl_reject_handshake on; }", default,
+                related=[Related(fronted.file, fronted.line,
+                                 f"Cloudflare-fronted {fronted.label}"),
+                         *cloudflare_evidence(fronted)],
+                fixes=reject_handshake_default(ctx.source, default.stmt, listen.stmt))
