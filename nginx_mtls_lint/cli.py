@@ -349,7 +349,8 @@ def run_inspect(args: argparse.Namespace) -> int:
     servers = None
     if args.server:
         from .cloudflare import matching_name
-        servers = [s for s in model.servers if any(matching_name(s, p) for p in args.server)]
+        servers = [s for s in model.tls_servers
+                   if any(matching_name(s, p) for p in args.server)]
     if args.format == "json":
         emit(args, lambda out: out.write(inspect.render_json(model, servers, options.context)))
     else:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 from .cafile import CAStore
-from .model import Detection, Model, Server, Signal, walk  # Signal, Detection: re-exported
+from .model import Detection, Model, Signal, TlsServer, walk  # Signal, Detection: re-exported
 
 # SHA-256 over DER, from Cloudflare's published files (see rules/ for sources).
 AOP_CA = "9A1AC2B4BE15F9F27EEE20A734CBA4E9898F61001B3BD7C84B69B56A3E25A2B9"
@@ -59,12 +59,12 @@ def is_cloudflare_range(text: str) -> bool:
                for cf in CLOUDFLARE_RANGES)
 
 
-def matching_name(server: Server, pattern: str) -> str | None:
+def matching_name(server: TlsServer, pattern: str) -> str | None:
     return next((n for n in server.names
                  if n and fnmatch.fnmatchcase(n.lower(), pattern.lower())), None)
 
 
-def detect_server(server: Server, cas: CAStore, options: CloudflareOptions) -> Detection:
+def detect_server(server: TlsServer, cas: CAStore, options: CloudflareOptions) -> Detection:
     detection = Detection()
     signals = detection.signals
     for pattern in options.exclude_patterns:
@@ -156,5 +156,5 @@ def _usage_signals(server: Server) -> list[Signal]:
 
 
 def detect(model: Model, cas: CAStore, options: CloudflareOptions) -> None:
-    for server in model.servers:
+    for server in model.tls_servers:
         server.cloudflare = detect_server(server, cas, options)

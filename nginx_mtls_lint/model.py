@@ -11,7 +11,7 @@ import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import ClassVar, Generic, Iterator, TypeVar
 
 from .loader import Tree, Workspace
 from . import pcre
@@ -21,6 +21,15 @@ CLIENT_CA_DIRECTIVES = ("ssl_client_certificate", "ssl_trusted_certificate")
 # Modes that let a client without a valid certificate past the handshake (flow.py follows
 # them): under `optional` only one without a certificate, under `optional_no_ca` a failed one.
 LET_THROUGH = ("optional", "optional_no_ca")
+VERIFY_VARIABLE = "$ssl_client_verify"
+# The $ssl_client_verify values with which a client without a valid certificate gets past the
+# handshake, per mode (Verification.lets_through; `off` asks for no certificate at all).
+PAST_THE_HANDSHAKE = {
+    "on": (),
+    "optional": ("NONE",),
+    "optional_no_ca": ("NONE", "FAILED:self-signed certificate",
+                       "FAILED:unable to get local issuer certificate"),
+}
 
 
 def flatten(stmts: list[Stmt] | None) -> Iterator[Stmt]:
@@ -46,6 +55,7 @@ class Setting:
 
     stmt: Stmt
     inherited: bool
+    context: str = "http"  # the block it is inherited from: http or stream
 
     @property
     def value(self) -> str:
@@ -79,6 +89,12 @@ class Detection:
     signals: list[Signal] = field(default_factory=list)
     overridden_by: Signal | None = None  # a `not-cloudflare` annotation
 
+    @property
+    def declared(self) -> bool:
+        """The user said so (an annotation or a command-line option), not only the
+        configuration's own signals."""
+        return any(s.kind in ("annotation", "cli") for s in self.signals)
+
 
 @dataclass(slots=True)
 class VariableMap:
@@ -88,6 +104,7 @@ class VariableMap:
     default: str = ""
     exact: dict[str, str] = field(default_factory=dict)
     regexes: list[tuple[str, int, str]] = field(default_factory=list)
+    stmt: Stmt | None = None  # the `map` block
 
     def lookup(self, value: str) -> str | None:
         """What the map gives for `value`; None when a regex before the answer cannot be
@@ -106,7 +123,7 @@ class VariableMap:
 def parse_map(stmt: Stmt) -> tuple[str, VariableMap] | None:
     if len(stmt.args) != 2:
         return None
-    variable_map = VariableMap(stmt.args[0])
+    variable_map = VariableMap(stmt.args[0], stmt=stmt)
     for entry in flatten(stmt.block):
         if entry.name == "#" or not entry.args:
             continue
@@ -195,6 +212,8 @@ def parse_listen(stmt: Stmt) -> Listen:
     )
     if listen.quic:
         listen.socket += "/quic"  # UDP: a separate socket from TCP on the same port
+    elif "udp" in flags:
+        listen.socket += "/udp"  # stream {}: likewise
     return listen
 
 
@@ -345,21 +364,48 @@ def parse_error_page(setting: "Setting") -> ErrorPage:
     return ErrorPage(setting.stmt, codes, args[-1] if args else "", setting.inherited)
 
 
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """How a server verifies client certificates: the mode, the directive that set it (None:
+    nginx's default, `off`), and the `$ssl_client_verify` values with which a client without
+    a valid certificate gets past the handshake (for a later check to reject, if any)."""
+
+    mode: str  # off | on | optional | optional_no_ca (as written, lower-cased)
+    setting: Setting | None
+    lets_through: tuple[str, ...]
+
+    @property
+    def verifies(self) -> bool:
+        return self.mode in ("on", "optional", "optional_no_ca")
+
+
+def verification(setting: Setting | None) -> Verification:
+    mode = setting.value.lower() if setting else "off"
+    lets_through = PAST_THE_HANDSHAKE.get(mode, ("NONE",))
+    return Verification(mode, setting, lets_through)
+
+
 @dataclass(slots=True, eq=False)
-class Server:
+class TlsServer:
+    """What every `server` block has, in http {} and in stream {}: listeners, names, the
+    TLS settings with their inheritance, client verification, the trust files, Cloudflare
+    detection. `http` is the enclosing block's scope (http {} or stream {})."""
+
+    context: ClassVar[str] = "http"
     stmt: Stmt
     tree: Tree
     http: Scope
     scope: Scope
     listens: list[Listen]
     names: list[str]
-    locations: list[Location]
-    handlers: list[Handler]
-    default_on: list[str] = field(default_factory=list)  # sockets it is the default server of
-    tls_on: list[str] = field(default_factory=list)  # its sockets that speak TLS
-    cloudflare: Detection = field(default_factory=Detection)  # filled by cloudflare.detect()
-    _settings: dict[str, Setting | None] = field(default_factory=dict)  # every rule asks
-    _names: frozenset[str] | None = None
+    # sockets it is the default server of
+    default_on: list[str] = field(default_factory=list, kw_only=True)
+    tls_on: list[str] = field(default_factory=list, kw_only=True)  # its sockets that speak TLS
+    # filled by cloudflare.detect()
+    cloudflare: Detection = field(default_factory=Detection, kw_only=True)
+    # every rule asks
+    _settings: dict[str, Setting | None] = field(default_factory=dict, kw_only=True)
+    _names: frozenset[str] | None = field(default=None, kw_only=True)
 
     @property
     def file(self) -> str:
@@ -379,8 +425,9 @@ class Server:
         if name not in self._settings:
             own = self.scope.first(name)
             inherited = self.http.first(name) if own is None else None
-            self._settings[name] = (Setting(own, False) if own is not None else
-                                    Setting(inherited, True) if inherited is not None else None)
+            self._settings[name] = (
+                Setting(own, False, self.context) if own is not None else
+                Setting(inherited, True, self.context) if inherited is not None else None)
         return self._settings[name]
 
     def settings(self, name: str) -> list[Setting]:
@@ -388,8 +435,56 @@ class Server:
         a server that sets any replaces the whole group from http {}."""
         own = self.scope.all(name)
         if own:
-            return [Setting(s, False) for s in own]
-        return [Setting(s, True) for s in self.http.all(name)]
+            return [Setting(s, False, self.context) for s in own]
+        return [Setting(s, True, self.context) for s in self.http.all(name)]
+
+    @property
+    def serves_tls(self) -> bool:
+        return bool(self.tls_on)
+
+    @property
+    def exposed_tls(self) -> bool:
+        """Serves TLS on an address other hosts can reach (not only loopback or unix:)."""
+        return any(not is_loopback(socket) for socket in self.tls_on)
+
+    @property
+    def maps(self) -> dict[str, VariableMap]:
+        return self.http.maps()
+
+    def client_ca_settings(self) -> list[tuple[str, Setting]]:
+        """(directive, Setting) for each file that verifies client certificates: the client CA
+        file and the trusted CA file (which verifies clients too, it is only not advertised)."""
+        found = []
+        for name in CLIENT_CA_DIRECTIVES:
+            setting = self.setting(name)
+            if setting is not None and setting.stmt.args:
+                found.append((name, setting))
+        return found
+
+    @property
+    def verification(self) -> Verification:
+        return verification(self.setting("ssl_verify_client"))
+
+    @property
+    def verifies_clients(self) -> bool:
+        return self.verify_mode()[0] in ("on", "optional", "optional_no_ca")
+
+    @property
+    def rejects_handshakes_without_sni(self) -> bool:
+        setting = self.setting("ssl_reject_handshake")
+        return setting is not None and setting.value == "on"
+
+    def verify_mode(self) -> tuple[str, Setting | None]:
+        setting = self.setting("ssl_verify_client")
+        return (setting.value.lower() if setting else "off"), setting
+
+
+@dataclass(slots=True, eq=False)
+class Server(TlsServer):
+    """An http {} server: the TLS part, and locations, rewrite-phase handlers, error pages."""
+
+    locations: list[Location]
+    handlers: list[Handler]
 
     def find_location(self, uri: str) -> Location | None:
         """The location nginx picks for `uri`: exact match, else the longest prefix (which
@@ -413,47 +508,11 @@ class Server:
             stack.extend(reversed(location.locations))
 
     @property
-    def serves_tls(self) -> bool:
-        return bool(self.tls_on)
-
-    @property
-    def exposed_tls(self) -> bool:
-        """Serves TLS on an address other hosts can reach (not only loopback or unix:)."""
-        return any(not is_loopback(socket) for socket in self.tls_on)
-
-    @property
     def exposed_plain_listens(self) -> list[Listen]:
         """Listeners that speak plain HTTP to other hosts (not TLS, QUIC or loopback)."""
         return [listen for listen in self.listens
                 if listen.socket not in self.tls_on and not listen.quic
                 and not is_loopback(listen.socket)]
-
-    @property
-    def maps(self) -> dict[str, VariableMap]:
-        return self.http.maps()
-
-    def client_ca_settings(self) -> list[tuple[str, Setting]]:
-        """(directive, Setting) for each file that verifies client certificates: the client CA
-        file and the trusted CA file (which verifies clients too, it is only not advertised)."""
-        found = []
-        for name in CLIENT_CA_DIRECTIVES:
-            setting = self.setting(name)
-            if setting is not None and setting.stmt.args:
-                found.append((name, setting))
-        return found
-
-    @property
-    def verifies_clients(self) -> bool:
-        return self.verify_mode()[0] in ("on", "optional", "optional_no_ca")
-
-    @property
-    def rejects_handshakes_without_sni(self) -> bool:
-        setting = self.setting("ssl_reject_handshake")
-        return setting is not None and setting.value == "on"
-
-    def verify_mode(self) -> tuple[str, Setting | None]:
-        setting = self.setting("ssl_verify_client")
-        return (setting.value.lower() if setting else "off"), setting
 
     def directive_names(self) -> frozenset[str]:
         """The names of every directive in the server block (through includes)."""
@@ -473,20 +532,58 @@ class Server:
                    for arg in stmt.args)
 
 
+@dataclass(slots=True, eq=False)
+class StreamServer(TlsServer):
+    """A stream {} server: TLS and `proxy_pass`, no request phases. Under `optional` nothing
+    later can reject a client without a certificate, unless the `proxy_pass` target itself
+    is chosen by `$ssl_client_verify` (through a `map`)."""
+
+    context: ClassVar[str] = "stream"
+
+    @property
+    def label(self) -> str:
+        names = [n for n in self.names if n]
+        return "stream server " + (" ".join(names) if names else f"at {self.file}:{self.line}")
+
+    @property
+    def proxy_pass(self) -> Setting | None:
+        return self.setting("proxy_pass")
+
+    def verify_map(self) -> tuple[str, VariableMap] | None:
+        """(variable, map) when the `proxy_pass` target is a variable that a `map` (or a
+        chain of maps) derives from `$ssl_client_verify`."""
+        proxy = self.proxy_pass
+        if proxy is None or not proxy.value.startswith("$"):
+            return None
+        name, seen = proxy.value.replace("{", "").replace("}", ""), set()
+        variable_map = self.maps.get(name)
+        first = (name, variable_map) if variable_map else None
+        while variable_map is not None and name not in seen:
+            seen.add(name)
+            if variable_map.source == VERIFY_VARIABLE:
+                return first
+            name = variable_map.source
+            variable_map = self.maps.get(name)
+        return None
+
+
+S = TypeVar("S", bound=TlsServer)
+
+
 @dataclass(slots=True)
-class Socket:
+class Socket(Generic[S]):
     """One listen address:port and the servers on it, in configuration order."""
 
     name: str
-    entries: list[tuple[Server, Listen]] = field(default_factory=list)
+    entries: list[tuple[S, Listen]] = field(default_factory=list)
     tls: bool = False
 
     @property
-    def default(self) -> Server:
+    def default(self) -> S:
         return self.default_listen[0]
 
     @property
-    def default_listen(self) -> tuple[Server, Listen]:
+    def default_listen(self) -> tuple[S, Listen]:
         """The default server and its `listen` for this socket: the one marked
         `default_server`, else the first listed."""
         return next((entry for entry in self.entries if entry[1].default_server),
@@ -497,8 +594,8 @@ class Socket:
         return any(listen.default_server for _, listen in self.entries)
 
     @property
-    def servers(self) -> list[Server]:
-        seen: dict[int, Server] = {}
+    def servers(self) -> list[S]:
+        seen: dict[int, S] = {}
         for server, _ in self.entries:
             seen.setdefault(id(server), server)
         return list(seen.values())
@@ -509,8 +606,15 @@ class Config:
     """The servers of one tree (one nginx instance) and its listen sockets."""
 
     tree: Tree
-    servers: list[Server]
-    sockets: dict[str, Socket]
+    servers: list[Server]  # http {} servers
+    sockets: dict[str, Socket[Server]]
+    stream_servers: list[StreamServer] = field(default_factory=list)
+    stream_sockets: dict[str, Socket[StreamServer]] = field(default_factory=dict)
+
+    @property
+    def tls_servers(self) -> list[TlsServer]:
+        """http {} and stream {} servers: what the TLS-level rules read."""
+        return [*self.servers, *self.stream_servers]
 
     @property
     def fragment(self) -> bool:
@@ -518,7 +622,7 @@ class Config:
         may add servers to its sockets (a default server, the `ssl` flag)."""
         return self.tree.context == "http"
 
-    def known_default(self, socket: Socket) -> Server | None:
+    def known_default(self, socket: Socket[S]) -> S | None:
         """The socket's default server, when this tree alone can tell it."""
         if self.fragment and not socket.default_is_explicit:
             return None
@@ -533,6 +637,11 @@ class Model:
     def servers(self) -> Iterator[Server]:
         for config in self.configs:
             yield from config.servers
+
+    @property
+    def tls_servers(self) -> Iterator[TlsServer]:
+        for config in self.configs:
+            yield from config.tls_servers
 
 
 def http_blocks(tree: Tree) -> list[list[Stmt]]:
@@ -570,19 +679,25 @@ def snippet_server(tree: Tree) -> Server | None:
     return server
 
 
-def build_config(tree: Tree) -> Config:
-    servers: list[Server] = []
-    for block in http_blocks(tree):
-        http = Scope(block)
-        servers.extend(build_server(s, tree, http) for s in http.blocks if s.name == "server")
-    if not servers and tree.context == "http":
-        snippet = snippet_server(tree)
-        if snippet is not None:
-            servers.append(snippet)
-    sockets: dict[str, Socket] = {}
+def stream_blocks(tree: Tree) -> list[list[Stmt]]:
+    if tree.context == "http":
+        return []
+    return [s.block for s in flatten(tree.stmts) if s.name == "stream" and s.block is not None]
+
+
+def build_stream_server(stmt: Stmt, tree: Tree, stream: Scope) -> StreamServer:
+    scope = Scope(stmt.block)
+    names = [name for s in scope.all("server_name") for name in s.args] or [""]
+    return StreamServer(stmt, tree, stream, scope, [parse_listen(s) for s in scope.all("listen")],
+                        names)
+
+
+def group_sockets(servers: list[S], legacy_ssl: bool = False) -> dict[str, Socket[S]]:
+    """The listen sockets of some servers; fills each server's default_on and tls_on."""
+    sockets: dict[str, Socket[S]] = {}
     for server in servers:
-        ssl = server.setting("ssl")  # `ssl on;` (removed in nginx 1.25.1) makes it TLS too
-        legacy_ssl_on = ssl is not None and ssl.value == "on"
+        ssl = server.setting("ssl") if legacy_ssl else None
+        legacy_ssl_on = ssl is not None and ssl.value == "on"  # `ssl on;` (until nginx 1.25.1)
         for listen in server.listens:
             socket = sockets.setdefault(listen.socket, Socket(listen.socket))
             socket.entries.append((server, listen))
@@ -593,7 +708,25 @@ def build_config(tree: Tree) -> Config:
         for server in socket.servers:
             if socket.tls:
                 server.tls_on.append(socket.name)
-    return Config(tree, servers, sockets)
+    return sockets
+
+
+def build_config(tree: Tree) -> Config:
+    servers: list[Server] = []
+    for block in http_blocks(tree):
+        http = Scope(block)
+        servers.extend(build_server(s, tree, http) for s in http.blocks if s.name == "server")
+    if not servers and tree.context == "http":
+        snippet = snippet_server(tree)
+        if snippet is not None:
+            servers.append(snippet)
+    streams: list[StreamServer] = []
+    for block in stream_blocks(tree):
+        stream = Scope(block)
+        streams.extend(build_stream_server(s, tree, stream) for s in stream.blocks
+                       if s.name == "server")
+    return Config(tree, servers, group_sockets(servers, legacy_ssl=True), streams,
+                  group_sockets(streams))
 
 
 def build_model(workspace: Workspace) -> Model:

@@ -46,11 +46,27 @@ def http_defaults(prefix: Path) -> str:
                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")))
 
 
+def stream_module() -> str:
+    """The `load_module` line stream {} needs (Debian builds it as a dynamic module, from
+    libnginx-mod-stream), or "" when the binary has it built in."""
+    result = subprocess.run([nginx_binary(), "-V"], capture_output=True, text=True, timeout=10)
+    if "--with-stream=dynamic" not in result.stderr:
+        if "--with-stream" not in result.stderr:
+            skip_or_fail("this nginx has no stream module")
+        return ""
+    module = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
+    if not module.exists():
+        skip_or_fail(f"{module} is absent (apt-get install libnginx-mod-stream)")
+    return f"load_module {module};\n"
+
+
 class Nginx:
     """One nginx master in `prefix`, with `http_body` inside http {} (or `conf_text`, a
-    complete nginx.conf holding events {} and http {})."""
+    complete nginx.conf holding events {} and http {}), and `stream_body` inside stream {}
+    when given."""
 
-    def __init__(self, prefix: Path, http_body: str = "", conf_text: str | None = None):
+    def __init__(self, prefix: Path, http_body: str = "", conf_text: str | None = None,
+                 stream_body: str | None = None):
         self.prefix = prefix
         self.prefix.mkdir(parents=True, exist_ok=True)
         (prefix / "logs").mkdir(exist_ok=True)
@@ -60,11 +76,13 @@ class Nginx:
             (www / page).write_text(f"<p>{CONTENT}</p>\n")
         user = "user root;\n" if os.geteuid() == 0 else ""  # workers read the test's files
         self.conf = prefix / "nginx.conf"
-        head = (f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\n"
+        modules = stream_module() if stream_body is not None else ""
+        stream = f"stream {{\n{stream_body}\n}}\n" if stream_body is not None else ""
+        head = (f"{modules}{user}worker_processes 1;\npid {prefix}/nginx.pid;\n"
                 f"error_log {prefix}/logs/error.log info;\n")
         self.conf.write_text(head + conf_text if conf_text is not None else
             head + "events { worker_connections 64; }\n"
-            "http {\n" + http_defaults(prefix) + http_body + "\n}\n")
+            "http {\n" + http_defaults(prefix) + http_body + "\n}\n" + stream)
         self.process: subprocess.Popen | None = None
 
     def check(self) -> subprocess.CompletedProcess:

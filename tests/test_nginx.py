@@ -94,12 +94,38 @@ def fix_text(rule: str, http: str, tmp_path: Path) -> str:
     return findings[0].fix
 
 
+def fixed_by(rule: str, text: str, tmp_path: Path, ca: str | None = None,
+             stream: bool = False) -> str:
+    """`text` (an http {} body, or a stream {} body) with the structured fixes of `rule`
+    applied: the edits the linter reports, unsafe ones included, overlapping ones left out
+    as `--diff` does; the conventional CA path replaced by `ca` (what the fix asks of you)."""
+    from nginx_mtls_lint.report.edits import apply, chosen_fixes
+    from nginx_mtls_lint.rules.fixes import AOP_CA_PATH
+
+    conf = tmp_path / f"fix-{rule}-{len(list(tmp_path.glob('fix-*')))}.conf"
+    wrapped = f"events {{}}\nstream {{\n{text}\n}}\n" if stream else text
+    conf.write_text(wrapped.replace("__ROOT__", "/srv"))
+    findings = [f for f in lint_in_process([conf]).findings if f.rule == rule]
+    edits: list = []
+    for _, fix in chosen_fixes(findings, unsafe=True):
+        if all(e in edits for e in fix.edits) or any(
+                e.overlaps(other) for e in fix.edits for other in edits):
+            continue
+        edits.extend(fix.edits)
+    assert edits, f"{rule} gave no structured fix"
+    fixed = apply(wrapped, edits)
+    if ca is not None:
+        fixed = fixed.replace(AOP_CA_PATH, ca)
+    if stream:
+        fixed = fixed[fixed.index("stream {\n") + len("stream {\n"):fixed.rindex("\n}\n")]
+    return fixed
+
+
 def test_MTLS001_no_verification_serves_anyone(tmp_path, pki):
     port, = free_ports(1)
     bad = server(port, pki, "    real_ip_header CF-Connecting-IP;")
     assert "ssl_verify_client on;" in fix_text("MTLS001", bad, tmp_path)
-    fixed = server(port, pki, "    real_ip_header CF-Connecting-IP;\n"
-                   f"    ssl_client_certificate {aop_ca(pki)};\n    ssl_verify_client on;")
+    fixed = fixed_by("MTLS001", bad, tmp_path, ca=aop_ca(pki))
     rules, nginx = run(tmp_path, "bad", bad, [port])
     assert "MTLS001" in rules
     with nginx.start([port]):
@@ -114,9 +140,9 @@ def test_MTLS001_no_verification_serves_anyone(tmp_path, pki):
 def test_MTLS002_optional_lets_a_client_without_certificate_in(tmp_path, pki):
     port, = free_ports(1)
     body = f"    real_ip_header CF-Connecting-IP;\n    ssl_client_certificate {pki.x};\n"
-    bad, fixed = (server(port, pki, body + f"    ssl_verify_client {mode};")
-                  for mode in ("optional", "on"))
+    bad = server(port, pki, body + "    ssl_verify_client optional;")
     assert fix_text("MTLS002", bad, tmp_path).startswith("ssl_verify_client on;")
+    fixed = fixed_by("MTLS002", bad, tmp_path)
     rules, nginx = run(tmp_path, "bad", bad, [port])
     assert "MTLS002" in rules and "MTLS006" not in rules  # one cause, one finding
     with nginx.start([port]):
@@ -143,7 +169,9 @@ def test_MTLS003_missing_or_garbage_ca_file_breaks_nginx(tmp_path, pki):
         rules, nginx = run(tmp_path, f"bad-{Path(broken or 'none').stem}", bad, [port])
         assert "MTLS003" in rules
         assert nginx.check().returncode != 0  # nginx refuses the configuration
-    fixed = server(port, pki, f"    ssl_client_certificate {pki.x};\n    ssl_verify_client on;")
+    # no CA at all: the fix names one (the conventional path, here the test's CA X)
+    fixed = fixed_by("MTLS003", server(port, pki, "    ssl_verify_client on;"), tmp_path,
+                     ca=pki.x)
     rules, nginx = run(tmp_path, "fixed", fixed, [port])
     assert "MTLS003" not in rules and nginx.check().returncode == 0
     with nginx.start([port]):
@@ -164,6 +192,15 @@ def test_MTLS004_expired_ca_rejects_valid_clients(tmp_path, pki):
     fixed = server(port, pki, f"    ssl_client_certificate {pki.x};\n    ssl_verify_client on;")
     rules, nginx = run(tmp_path, "fixed", fixed, [port])
     assert "MTLS004" not in rules
+    # the expired 2015 Cloudflare CA: the fix points at the current one, which nginx loads
+    expired = pki.folder / "origin-pull-ca-2015.pem"
+    shutil.copyfile(shared_file("data/cloudflare/origin-pull-ca-2015-expired.pem"), expired)
+    cloudflare = server(port, pki, f"    ssl_client_certificate {expired};\n"
+                        "    ssl_verify_client on;")
+    assert "MTLS004" in run(tmp_path, "cf-2015", cloudflare, [port])[0]
+    cf_rules, cf_nginx = run(tmp_path, "cf-fixed",
+                             fixed_by("MTLS004", cloudflare, tmp_path, ca=aop_ca(pki)), [port])
+    assert "MTLS004" not in cf_rules and cf_nginx.check().returncode == 0
     with nginx.start([port]):
         outcomes = probe_outcomes(port, pki, **client(pki, "x"))
     assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
@@ -181,7 +218,7 @@ def test_MTLS005_extra_ca_in_the_bundle_lets_its_holders_in(tmp_path, pki):
     with nginx.start([port]):
         outcomes = probe_outcomes(port, pki, **client(pki, "y"))
     assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
-    fixed = server(port, pki, body + f"    ssl_client_certificate {aop_ca(pki)};")
+    fixed = fixed_by("MTLS005", bad, tmp_path, ca=aop_ca(pki))
     rules, nginx = run(tmp_path, "fixed", fixed, [port])
     assert "MTLS005" not in rules
     with nginx.start([port]):
@@ -199,6 +236,11 @@ def test_MTLS005_trusted_certificate_verifies_clients_too(tmp_path, pki):
     with nginx.start([port]):
         outcomes = probe_outcomes(port, pki, **client(pki, "y"))
     assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
+    rules, nginx = run(tmp_path, "fixed", fixed_by("MTLS005", bad, tmp_path), [port])
+    assert "MTLS005" not in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "y"))
+    assert all(o.verdict == "rejected" for o in outcomes.values())
 
 
 def test_MTLS006_handler_in_one_location_only(tmp_path, pki):
@@ -208,8 +250,7 @@ def test_MTLS006_handler_in_one_location_only(tmp_path, pki):
     guard = "if ($ssl_client_verify != SUCCESS) { return 403; }"
     bad = server(port, pki, body + f"    location /app/ {{ {guard} }}\n    location / {{ }}")
     assert guard in fix_text("MTLS006", bad, tmp_path)
-    fixed = server(port, pki, body + f"    {guard}\n    location /app/ {{ }}\n"
-                   "    location / { }")
+    fixed = fixed_by("MTLS006", bad, tmp_path)
     rules, nginx = run(tmp_path, "bad", bad, [port])
     assert "MTLS006" in rules
     with nginx.start([port]):
@@ -235,11 +276,10 @@ def test_MTLS101_plain_http_twin_and_plain_ipv6_style_listener(tmp_path, pki):
         outcomes = probe_outcomes(tls, pki, plain_port=plain)
     assert outcomes["plain HTTP"].verdict == "CONTENT SERVED"
     assert outcomes["SNI, no certificate"].verdict == "rejected"
-    redirect = (f"server {{\n    listen {plain};\n    server_name {NAME};\n"
-                "    return 301 https://$host$request_uri;\n}\n")
     assert "return 301 https://$host$request_uri;" in fix_text("MTLS101", protected + twin,
                                                                tmp_path)
-    rules, nginx = run(tmp_path, "fixed", protected + redirect, [tls, plain])
+    fixed = fixed_by("MTLS101", protected + twin, tmp_path)
+    rules, nginx = run(tmp_path, "fixed", fixed, [tls, plain])
     assert "MTLS101" not in rules
     with nginx.start([tls, plain]):
         assert probe_outcomes(tls, pki, plain_port=plain)["plain HTTP"].verdict == "redirected"
@@ -258,6 +298,13 @@ def test_MTLS101_ssl_flag_belongs_to_the_address_port(tmp_path, pki):
     # another server's `ssl` on the same address:port makes it TLS for this one too
     fixed = server(port, pki, name="www.test", flags="ssl default_server") + bad
     rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    assert "MTLS101" not in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, plain_port=port)
+    assert outcomes["plain HTTP"].verdict == "rejected"
+    assert outcomes["SNI, no certificate"].verdict == "rejected"
+    # and the rule's own fix: `ssl` on the listener
+    rules, nginx = run(tmp_path, "own-fix", fixed_by("MTLS101", bad, tmp_path), [port])
     assert "MTLS101" not in rules
     with nginx.start([port]):
         outcomes = probe_outcomes(port, pki, plain_port=port)
@@ -284,9 +331,7 @@ def test_MTLS102_default_server_of_another_ca_lets_its_clients_in(tmp_path, pki)
     assert outcomes["no SNI, given certificate"].verdict == "CONTENT SERVED"
     assert outcomes["SNI, given certificate"].verdict == "rejected"
     assert "ssl_reject_handshake on;" in fix_text("MTLS102", partner + protected, tmp_path)
-    reject = (f"server {{\n    listen {port} ssl default_server;\n"
-              "    ssl_reject_handshake on;\n}\n")
-    fixed = reject + partner.replace(" default_server", "") + protected
+    fixed = fixed_by("MTLS102", partner + protected, tmp_path)
     rules, nginx = run(tmp_path, "fixed", fixed, [port])
     assert "MTLS102" not in rules
     with nginx.start([port]):
@@ -306,10 +351,7 @@ def test_MTLS103_default_server_shows_its_certificate_without_sni(tmp_path, pki)
         outcome = probe_outcomes(port, pki)["no SNI, no certificate"]
     assert NAME in (outcome.server_certificate or "")
     assert outcome.verdict == "rejected"  # no content: only the certificate leaks
-    reject = (f"server {{\n    listen {port} ssl default_server;\n"
-              "    ssl_reject_handshake on;\n}\n")
-    rules, nginx = run(tmp_path, "fixed", reject + protected.replace(" default_server", ""),
-                       [port])
+    rules, nginx = run(tmp_path, "fixed", fixed_by("MTLS103", protected, tmp_path), [port])
     assert "MTLS103" not in rules
     with nginx.start([port]):
         outcome = probe_outcomes(port, pki)["no SNI, no certificate"]
@@ -331,14 +373,8 @@ def test_MTLS104_error_page_serves_the_content(tmp_path, pki, directive, case):
     with nginx.start([port]):
         outcome = probe_outcomes(port, pki)[case]
     assert outcome.verdict == "CONTENT SERVED", outcome
-    errors = tmp_path / "errors"
-    errors.mkdir(exist_ok=True)
-    (errors / "cert-required.html").write_text("certificate required\n")
-    fixed = server(port, pki, body + "    error_page 495 496 400 =403 /cert-required.html;\n"
-                   "    error_page 497 =301 https://$host$request_uri;\n"
-                   f"    location = /cert-required.html {{ internal; root {errors}; }}")
     assert "=403 /cert-required.html" in fix_text("MTLS104", bad, tmp_path)
-    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    rules, nginx = run(tmp_path, "fixed", fixed_by("MTLS104", bad, tmp_path), [port])
     assert "MTLS104" not in rules
     with nginx.start([port]):
         outcomes = probe_outcomes(port, pki)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from .. import __version__
-from ..model import Model, Server, Setting
+from ..model import Model, Server, Setting, TlsServer
 from ..rules import RuleContext
 from ..trust import TrustSet
 from .console import make_console
@@ -27,9 +27,10 @@ def setting_dict(setting: Setting | None) -> dict | None:
             "line": setting.stmt.line, "inherited": setting.inherited}
 
 
-def server_dict(server: Server) -> dict:
+def server_dict(server: TlsServer) -> dict[str, Any]:
     detection = server.cloudflare
     return {
+        "context": server.context,  # http or stream
         "names": [n for n in server.names if n],
         "file": server.file,
         "line": server.line,
@@ -49,14 +50,18 @@ def server_dict(server: Server) -> dict:
             "signals": [asdict(s) for s in detection.signals],
             "overridden_by": asdict(detection.overridden_by) if detection.overridden_by else None,
         },
-        "handlers": [{
-            "condition": " ".join(h.condition), "return": h.code, "level": "server",
-            "file": h.if_stmt.file, "line": h.if_stmt.line,
-        } for h in server.handlers] + [{
-            "condition": " ".join(h.condition), "return": h.code,
-            "level": f"location {loc.label}", "file": h.if_stmt.file, "line": h.if_stmt.line,
-        } for loc in server.all_locations() for h in loc.handlers],
+        "handlers": handler_dicts(server) if isinstance(server, Server) else [],
     }
+
+
+def handler_dicts(server: Server) -> list[dict[str, Any]]:
+    return [{
+        "condition": " ".join(h.condition), "return": h.code, "level": "server",
+        "file": h.if_stmt.file, "line": h.if_stmt.line,
+    } for h in server.handlers] + [{
+        "condition": " ".join(h.condition), "return": h.code,
+        "level": f"location {loc.label}", "file": h.if_stmt.file, "line": h.if_stmt.line,
+    } for loc in server.all_locations() for h in loc.handlers]
 
 
 def client_chains(trust: TrustSet, expected: frozenset[str]) -> dict:
@@ -73,11 +78,11 @@ def client_chains(trust: TrustSet, expected: frozenset[str]) -> dict:
             "intermediates": [cert(c) for c in trust.certs if not c.self_signed]}
 
 
-def render_json(model: Model, servers: list[Server] | None = None,
+def render_json(model: Model, servers: list[TlsServer] | None = None,
                 ctx: RuleContext | None = None) -> str:
     """`ctx` (the run's CA store and expected CAs) adds each server's client chains."""
     shown = []
-    for server in (model.servers if servers is None else servers):
+    for server in (model.tls_servers if servers is None else servers):
         data = server_dict(server)
         if ctx is not None and server.client_ca_settings():
             data["client_chains"] = client_chains(ctx.trust(server), ctx.expected_chains(server))
@@ -98,13 +103,13 @@ def _value(data: dict | None) -> Text:
 
 
 def render_table(model: Model, stream: TextIO, color: str = "auto",
-                 servers: list[Server] | None = None) -> None:
+                 servers: list[TlsServer] | None = None) -> None:
     """One block per server, a value and its source per line: readable at 80 columns
     (long values wrap under their column) and greppable by server name."""
     console = make_console(stream, soft_wrap=False, color=color)
     if not console.is_terminal:
         console.width = 80
-    servers = list(model.servers if servers is None else servers)
+    servers = list(model.tls_servers if servers is None else servers)
     block: list = []
 
     def flush() -> None:

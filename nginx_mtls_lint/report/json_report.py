@@ -42,7 +42,7 @@ def summary(result: Result) -> dict:
         "warnings": sum(f.severity == "warning" for f in active),
         "notes": sum(f.severity == "note" for f in active),
         "files": len(result.workspace.files),
-        "servers": sum(len(c.servers) for c in result.model.configs),
+        "servers": sum(len(c.tls_servers) for c in result.model.configs),
     }
 
 

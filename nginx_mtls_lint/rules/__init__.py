@@ -18,7 +18,7 @@ from ..cafile import CAFile, CAStore
 from ..cloudflare import AOP_CAS, matching_name
 from ..findings import Finding, Fix, Related, ServerRef, Step
 from ..flow import UPSTREAM, Path, ServerFlow
-from ..model import LET_THROUGH, Config, ErrorPage, Server, Setting, flatten, walk
+from ..model import LET_THROUGH, Config, ErrorPage, Server, Setting, TlsServer, flatten, walk
 from ..parser import Stmt
 from ..trust import CrlVerdict, TrustSet
 
@@ -60,14 +60,14 @@ class RuleContext:
             found = self._flows[id(server)] = ServerFlow(server)
         return found
 
-    def ca_file(self, server: Server, setting: Setting) -> CAFile:
+    def ca_file(self, server: TlsServer, setting: Setting) -> CAFile:
         ca = self.cas.inspect(server.tree.resolve(setting.value))
         if ca.missing and server.tree.elsewhere(setting.value) and not os.path.lexists(ca.path):
             ca = self.cas.not_here(ca.path)
             self.unavailable.setdefault(ca.path, (setting, {}))[1][id(server)] = server
         return ca
 
-    def trust(self, server: Server) -> TrustSet:
+    def trust(self, server: TlsServer) -> TrustSet:
         """The X509 store that verifies a server's clients: its client and trusted CA files,
         built once per distinct set of files."""
         found = self._trust.get(id(server))
@@ -81,12 +81,12 @@ class RuleContext:
             self._trust[id(server)] = found
         return found
 
-    def trust_set(self, server: Server) -> frozenset[str]:
+    def trust_set(self, server: TlsServer) -> frozenset[str]:
         """What verifies a server's client certificates: the anchored CAs of its client and
         trusted CA files, or a file's real path where it cannot be read."""
         return self.trust(server).admits
 
-    def expected_chains(self, server: Server) -> frozenset[str]:
+    def expected_chains(self, server: TlsServer) -> frozenset[str]:
         """The fingerprints on the chains of the clients the server is meant for: the CAs
         declared for it (`expected-cas`, a root or an issuing intermediate), else Cloudflare's
         origin-pull CA for a Cloudflare-fronted server holding it, else what its
@@ -105,14 +105,14 @@ class RuleContext:
             found = self._expected[id(server)] = trust.hierarchy(seeds)
         return found
 
-    def crl(self, server: Server) -> tuple[Setting, CAFile] | None:
+    def crl(self, server: TlsServer) -> tuple[Setting, CAFile] | None:
         """The server's `ssl_crl` and its file, when it has one."""
         setting = server.setting("ssl_crl")
         if setting is None or not setting.stmt.args:
             return None
         return setting, self.ca_file(server, setting)
 
-    def crl_verdicts(self, server: Server) -> list[CrlVerdict]:
+    def crl_verdicts(self, server: TlsServer) -> list[CrlVerdict]:
         """How the CRLs in effect (the ssl_crl file's, and any in the CA files: OpenSSL loads
         those too) judge each CA on the expected chains; empty without a usable ssl_crl."""
         found = self._crl_verdicts.get(id(server))
@@ -126,7 +126,7 @@ class RuleContext:
             self._crl_verdicts[id(server)] = found
         return found
 
-    def expected_for(self, server: Server) -> frozenset[str]:
+    def expected_for(self, server: TlsServer) -> frozenset[str]:
         found: set[str] = set()
         for pattern, fingerprints in self.expected_cas:
             if matching_name(server, pattern):
@@ -154,7 +154,7 @@ class Rule:
     def summary(cls) -> str:
         return cls.doc().split("\n", 1)[0].strip()
 
-    def finding(self, at: Stmt, message: str, fix: str | None, server: Server | None = None,
+    def finding(self, at: Stmt, message: str, fix: str | None, server: TlsServer | None = None,
                 severity: str | None = None, *, related: Iterable[Related] = (),
                 fixes: Iterable[Fix] = (), trace: Iterable[Step] = ()) -> Finding:
         """A finding at `at`. `fix` is the fix as text (always shown); `fixes` the same as
@@ -172,10 +172,11 @@ class Rule:
                        directive=" ".join([at.name, *at.args]), cause=cause)
 
 
-def client_ca_settings(config: Config) -> Iterator[tuple[Server, str, Setting]]:
-    """Each CA directive in effect for each server that verifies clients (findings about one
+def client_ca_settings(config: Config) -> Iterator[tuple[TlsServer, str, Setting]]:
+    """Each CA directive in effect for each server (http or stream) that verifies clients
+    (findings about one
     file or one http-level directive are merged into one by the engine, listing the servers)."""
-    for server in config.servers:
+    for server in config.tls_servers:
         if server.verifies_clients:
             for directive, setting in server.client_ca_settings():
                 yield server, directive, setting
@@ -293,33 +294,38 @@ def where(item: Setting | ErrorPage | Stmt) -> str:
     stmt = item if isinstance(item, Stmt) else item.stmt
     text = f"{stmt.file}:{stmt.line}"
     if not isinstance(item, Stmt) and item.inherited:
-        text += " (inherited from http {})"
+        text += f" (inherited from {_context(item)} {{}})"
     return text
+
+
+def _context(item: Setting | ErrorPage) -> str:
+    return item.context if isinstance(item, Setting) else "http"
 
 
 def evidence(item: Setting | ErrorPage | Stmt, label: str) -> Related:
     """A related location for a directive; one inherited from http {} says so."""
     stmt = item if isinstance(item, Stmt) else item.stmt
     if not isinstance(item, Stmt) and item.inherited:
-        label += " (inherited from http {})"
+        label += f" (inherited from {_context(item)} {{}})"
     return Related(stmt.file, stmt.line, label)
 
 
-def cloudflare_evidence(server: Server) -> list[Related]:
+def cloudflare_evidence(server: TlsServer) -> list[Related]:
     """Every Cloudflare signal of a server that is written somewhere (not command-line ones)."""
     return [Related(s.file, s.line, "Cloudflare signal: " + s.detail +
                     (" (inherited from http {})" if s.inherited else ""))
             for s in server.cloudflare.signals if s.file and s.line]
 
 
-def inherits(server: Server, setting: Setting | ErrorPage | None) -> list[Related]:
-    """The server a setting from http {} applies to, as a related location."""
+def inherits(server: TlsServer, setting: Setting | ErrorPage | None) -> list[Related]:
+    """The server a setting from http {} (or stream {}) applies to, as a related location."""
     if setting is None or not setting.inherited:
         return []
-    return [Related(server.file, server.line, f"{server.label} inherits it from http {{}}")]
+    return [Related(server.file, server.line,
+                    f"{server.label} inherits it from {_context(setting)} {{}}")]
 
 
-def ca_evidence(server: Server) -> list[Related]:
+def ca_evidence(server: TlsServer) -> list[Related]:
     """The files that verify a server's client certificates."""
     labels = {"ssl_client_certificate": "client CA file",
               "ssl_trusted_certificate": "trusted CA file (verifies clients too)"}

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding, Fix
-from ..model import Config, Server, Setting
+from ..model import Config, Server, Setting, TlsServer
 from . import Rule, RuleContext, cloudflare_evidence, evidence, inherits, where
 from .fixes import (AOP_CA_PATH, AOP_CA_SOURCE, ENFORCE_AOP, insert_after, make_fix,
                     replace_statement)
@@ -31,7 +31,10 @@ class CfVhostWithoutMtls(Rule):
     unix sockets cannot be reached around Cloudflare and are not reported; nor are servers
     that serve nothing (every request redirected, refused, closed or answered with fixed
     text, or `ssl_reject_handshake on`). A server with only plain listeners on every
-    address (`listen 8080;` for a tunnel) is reported at that `listen`.
+    address (`listen 8080;` for a tunnel) is reported at that `listen`. A `stream {}` server
+    (Cloudflare Spectrum, say) is judged only when you declare it Cloudflare-fronted (the
+    annotation or `--cloudflare-host` / `--assume-cloudflare`): in stream a client CA without
+    `ssl_verify_client` checks nothing either.
 
     Checks that stand in for a certificate do not hold: an `if` on `$http_cf_ray` or
     `$http_cf_connecting_ip` (any client sends those headers), or an allow-list of
@@ -62,7 +65,8 @@ class CfVhostWithoutMtls(Rule):
     ## Verified
     With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: a client without a certificate
     gets the content; with the printed fix (the real origin-pull CA, `on`) every client
-    without a Cloudflare certificate is rejected.
+    without a Cloudflare certificate is rejected. In `stream {}`, a client CA without
+    `ssl_verify_client` lets every client through, with or without a certificate.
     Reproduce: `pytest -m nginx -k MTLS001`.
     """
 
@@ -73,6 +77,7 @@ class CfVhostWithoutMtls(Rule):
     security_severity = "8.6"
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        yield from self._stream(config, ctx)
         protected_names = {n.lower() for s in config.servers if s.verifies_clients
                            for n in s.names if n}
         for server in config.servers:
@@ -101,7 +106,15 @@ class CfVhostWithoutMtls(Rule):
                     f"TLS with Authenticated Origin Pulls:\n{ENFORCE_AOP}\n{AOP_CA_SOURCE}",
                     server, related=cloudflare_evidence(server))
 
-    def _unverified_tls(self, server: Server, setting: Setting | None,
+    def _stream(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        """stream {} servers, only when the user declares them Cloudflare-fronted (they
+        carry no Cloudflare headers to detect)."""
+        for server in config.stream_servers:
+            mode, setting = server.verify_mode()
+            if server.cloudflare.declared and server.exposed_tls and mode == "off":
+                yield self._unverified_tls(server, setting, ctx)
+
+    def _unverified_tls(self, server: TlsServer, setting: Setting | None,
                         ctx: RuleContext) -> Finding:
         proxy = server.setting("proxy_ssl_certificate") or server.setting("proxy_ssl_verify")
         related = [*cloudflare_evidence(server), *inherits(server, setting)]
@@ -124,7 +137,7 @@ class CfVhostWithoutMtls(Rule):
             related=related, fixes=self._fix(ctx, server, setting))
 
     @staticmethod
-    def _fix(ctx: RuleContext, server: Server, setting: Setting | None) -> list[Fix]:
+    def _fix(ctx: RuleContext, server: TlsServer, setting: Setting | None) -> list[Fix]:
         """`ssl_verify_client on` where `off` is written in the server, else added to the
         server block; with the origin-pull CA when the server trusts no CA yet."""
         needs_ca = not server.client_ca_settings()
@@ -140,11 +153,11 @@ class CfVhostWithoutMtls(Rule):
         return make_fix(title, insert_after(ctx.source, server.stmt, text), unsafe=True)
 
     @staticmethod
-    def _signal(server: Server) -> str:
+    def _signal(server: TlsServer) -> str:
         return server.cloudflare.signals[0].describe()
 
     @staticmethod
-    def _false_guard(server: Server) -> str:
+    def _false_guard(server: TlsServer) -> str:
         """What the server does instead of verifying, and why that does not hold."""
         kinds = {signal.kind for signal in server.cloudflare.signals}
         if "cf-header-check" in kinds:

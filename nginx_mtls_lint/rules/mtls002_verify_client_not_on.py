@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import Config
-from . import (Rule, RuleContext, admitted_kinds, ca_evidence, cloudflare_evidence,
+from ..model import LET_THROUGH, VERIFY_VARIABLE, Config
+from . import (Rule, RuleContext, admitted_kinds, ca_evidence, cloudflare_evidence, evidence,
                finding_trace, flow_open, inherits, optional_in_scope, served, where)
 from .fixes import AOP_CA_PATH, SERVER_HANDLER, insert_after, make_fix, replace_word
 
@@ -27,6 +27,11 @@ class VerifyClientNotOn(Rule):
     the rule judges those whose own checks (an `if` on `$ssl_client_*`, an `auth_request`)
     show that they mean to keep such clients out, and `optional_no_ca` when nothing in the
     server reads `$ssl_client_*` at all.
+
+    In `stream {}` there is no later phase to reject a client: `optional` proxies a client
+    without a certificate, so it is an error for every stream server, unless
+    `$ssl_client_verify` chooses the `proxy_pass` target through a `map` (a warning naming
+    the map; an error when the map sends such clients where SUCCESS goes).
 
     ## Example
     ```nginx
@@ -52,7 +57,10 @@ class VerifyClientNotOn(Rule):
     ## Verified
     With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: under `optional` a client
     without a certificate gets the content while a certificate from another CA is still
-    refused; `on` rejects it and a valid client still gets in.
+    refused; `on` rejects it and a valid client still gets in. In `stream {}` (Debian's
+    libnginx-mod-stream): `optional` proxies a client without a certificate, `on` closes the
+    connection with no response, and a `map` on `$ssl_client_verify` choosing the
+    `proxy_pass` target holds while it sends NONE elsewhere than SUCCESS.
     Reproduce: `pytest -m nginx -k MTLS002`.
     """
 
@@ -63,6 +71,7 @@ class VerifyClientNotOn(Rule):
     security_severity = "8.1"
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        yield from self._stream(config, ctx)
         for server in config.servers:
             if not optional_in_scope(server):
                 continue
@@ -131,3 +140,56 @@ class VerifyClientNotOn(Rule):
                     "ssl_verify_client on;", server, severity="warning", related=related,
                     fixes=make_fix("`ssl_verify_client on` (the checks already refuse the "
                                    "same clients)", to_on))
+
+    def _stream(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        """stream {} servers: no later phase can reject a client without a certificate, so
+        `optional` is an error, unless `$ssl_client_verify` picks the proxy_pass target."""
+        for server in config.stream_servers:
+            verification = server.verification
+            setting = verification.setting
+            if setting is None or verification.mode not in LET_THROUGH \
+                    or not server.exposed_tls:
+                continue
+            mode, lets = verification.mode, verification.lets_through
+            shown = " or ".join(dict.fromkeys(v.split(":")[0] for v in lets))
+            proxy = server.proxy_pass
+            target = f"`proxy_pass {proxy.value}`" if proxy else "the stream's handler"
+            related = [*cloudflare_evidence(server), *ca_evidence(server),
+                       *inherits(server, setting)]
+            if proxy is not None:
+                related.append(evidence(proxy, "where the connection goes"))
+            to_on = replace_word(ctx.source, setting.stmt, 1, "on")
+            edits = [to_on]
+            if not server.client_ca_settings():
+                edits.append(insert_after(ctx.source, setting.stmt,
+                                          f"ssl_client_certificate {AOP_CA_PATH};"))
+            fixes = make_fix("`ssl_verify_client on` (connections without a valid certificate "
+                             "are closed)", *edits, unsafe=True)
+            chosen = server.verify_map()
+            how = "stream {} has no later phase that could reject it"
+            if chosen is not None and chosen[1].stmt is not None:
+                name, variable_map = chosen
+                map_stmt = chosen[1].stmt
+                related.append(evidence(map_stmt, f"`map` that sets {name}"))
+                direct = variable_map.source == VERIFY_VARIABLE
+                same = [v.split(":")[0] for v in lets
+                        if direct and variable_map.lookup(v) == variable_map.lookup("SUCCESS")]
+                if not same:
+                    yield self.finding(
+                        setting.stmt,
+                        f"`ssl_verify_client {mode}` at {where(setting)} in "
+                        f"{server.label}: {target} is chosen by the `map` at "
+                        f"{where(map_stmt)} from $ssl_client_verify; it holds only while every "
+                        f"value but SUCCESS ({shown}) leads to a target that refuses the "
+                        "connection. `on` needs no map.",
+                        "ssl_verify_client on;", server, severity="warning",
+                        related=related, fixes=fixes)
+                    continue
+                how = (f"the `map` at {where(map_stmt)} sends {' and '.join(same)} where "
+                       "SUCCESS goes")
+            yield self.finding(
+                setting.stmt,
+                f"`ssl_verify_client {mode}` at {where(setting)} in {server.label}: "
+                f"a client without a valid certificate ({shown}) is "
+                f"proxied by {target}; {how}.", "ssl_verify_client on;", server,
+                related=related, fixes=fixes)

@@ -39,7 +39,8 @@ class ClientCaUnusable(Rule):
       reading client request headers` (error log, level info). An `ssl_crl` file larger than
       the linter reads (4 MiB) is a warning: it was not checked.
 
-    Checked for every server that verifies client certificates, Cloudflare-fronted or not.
+    Checked for every server that verifies client certificates, Cloudflare-fronted or not,
+    in `http {}` and in `stream {}`.
     Paths are resolved like nginx does (relative to the prefix, through `--path-map`). In a
     checkout (a tree that is not this machine's live nginx), a file named by an absolute path
     outside the tree and not mapped with `--path-map` is "not available here" rather than
@@ -119,7 +120,7 @@ class ClientCaUnusable(Rule):
     def _crl_files(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
         """`ssl_crl` naming a file nginx cannot load, one with no CRL, or a private key."""
         reported: set[int] = set()
-        for server in config.servers:
+        for server in config.tls_servers:
             found = ctx.crl(server) if server.verifies_clients else None
             if found is None or id(found[0].stmt) in reported:
                 continue
@@ -155,7 +156,7 @@ class ClientCaUnusable(Rule):
 
     def _no_ca_at_all(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
         """`on`/`optional` with no CA file: nginx -t fails (1.27.2+ accepts a trusted file)."""
-        for server in config.servers:
+        for server in config.tls_servers:
             mode, setting = server.verify_mode()
             if mode not in ("on", "optional") or server.client_ca_settings():
                 continue

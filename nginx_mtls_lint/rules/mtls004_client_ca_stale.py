@@ -23,7 +23,8 @@ class ClientCaStale(Rule):
 
     A file that holds both an expired and a current issue of the same CA works (OpenSSL picks
     the valid one); the expired copy is then reported as a note. Certificates expiring within
-    30 days (`expiry-warning-days`) are a warning.
+    30 days (`expiry-warning-days`) are a warning. `stream {}` servers are checked the same
+    way.
 
     Only certificates on the chains of the clients the server expects can refuse them (the
     CAs declared with `expected-cas`, else Cloudflare's origin-pull CA on a Cloudflare-fronted
@@ -61,7 +62,8 @@ class ClientCaStale(Rule):
 
     ## Verified
     With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: an expired CA rejects a client
-    whose own certificate is in date; the current CA lets it in. An expired CRL of the root
+    whose own certificate is in date (in `http {}` and in `stream {}`); the current CA lets
+    it in. An expired CRL of the root
     refuses its clients with the log line above and a current one admits them; an expired CRL
     of another CA next to a current one of the root changes nothing; a CRL expiring in 5 hours
     still admits; an expired intermediate of another CA kept in `ssl_trusted_certificate`
@@ -150,7 +152,7 @@ class ClientCaStale(Rule):
     def _stale_crls(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
         """`ssl_crl`: a CA on the expected chains whose CRL has expired (or is not yet valid)
         refuses every client under it; one that expires within crl-warning-hours warns."""
-        for server in config.servers:
+        for server in config.tls_servers:
             if server.verify_mode()[0] not in REFUSING_MODES:
                 continue
             for verdict in ctx.crl_verdicts(server):

@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..cloudflare import AOP_CAS, ORIGIN_CA_ROOTS
 from ..findings import Finding, Fix
-from ..model import Config, Server, Setting
+from ..model import Config, Setting, TlsServer
 from . import Rule, RuleContext, ca_evidence, cloudflare_evidence, inherits, where
 from .fixes import AOP_CA_PATH, AOP_CA_SOURCE, delete_statement, make_fix, replace_word
 
@@ -27,6 +27,7 @@ class ClientCaMismatch(Rule):
     that can anchor a chain count: a lone intermediate whose root is not in the files admits
     nobody (nginx does not set X509_V_FLAG_PARTIAL_CHAIN; MTLS008 reports it when it is on the
     expected chain).
+    `stream {}` servers are checked the same way.
 
     ## Example
     ```nginx
@@ -64,7 +65,7 @@ class ClientCaMismatch(Rule):
     security_severity = "8.1"
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        for server in config.servers:
+        for server in config.tls_servers:
             if not (server.cloudflare.fronted and server.exposed_tls):
                 continue
             if server.verify_mode()[0] == "off":
@@ -118,7 +119,7 @@ class ClientCaMismatch(Rule):
                     fixes=self._fix(ctx, server, setting, declared, frozenset()))
 
     @staticmethod
-    def _fix(ctx: RuleContext, server: Server, setting: Setting, declared: frozenset[str],
+    def _fix(ctx: RuleContext, server: TlsServer, setting: Setting, declared: frozenset[str],
              expected_kept: set[str] | frozenset[str]) -> list[Fix]:
         """Drop an `ssl_trusted_certificate` (safe when the client CA file keeps the expected
         CA and the directive is the server's own); point `ssl_client_certificate` at the

@@ -1,0 +1,125 @@
+"""stream {} servers against a real nginx (facts §7, last point): `on` closes a connection
+without a valid certificate, `optional` proxies it, a client CA alone checks nothing, and a
+`map` on $ssl_client_verify that picks the proxy_pass target can hold. The linter agrees,
+and MTLS002's structured fix, applied, closes the hole and quiets it.
+
+Debian's nginx needs `load_module` for stream {} (package libnginx-mod-stream).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+
+from conftest import lint_in_process
+from nginx_harness import CONTENT, Nginx, free_ports
+from test_nginx import NAME, Pki, fixed_by, pki  # noqa: F401  (pki is a fixture)
+
+pytestmark = pytest.mark.nginx
+BACKEND = "server {{\n    listen 127.0.0.1:{port};\n    return 200 '{content}';\n}}\n"
+
+
+def stream_server(port: int, pki: Pki, body: str, target: str) -> str:
+    return (f"server {{\n    listen {port} ssl;\n    ssl_certificate {pki.server};\n"
+            f"    ssl_certificate_key {pki.server_key};\n{body}\n"
+            f"    proxy_pass {target};\n}}\n")
+
+
+def run_stream(tmp_path: Path, label: str, stream: str, backend: int) -> tuple[set, Nginx]:
+    """Lint `stream` as written (listen PORT); run it bound to loopback with an http
+    backend on `backend` that answers CONTENT. Returns (rules with severities, nginx)."""
+    prefix = tmp_path / label
+    nginx = Nginx(prefix, BACKEND.format(port=backend, content=CONTENT), stream_body=stream)
+    rules = {(f.rule, f.severity) for f in lint_in_process([nginx.conf]).findings}
+    nginx.conf.write_text(re.sub(r"listen (\d+) ssl", r"listen 127.0.0.1:\1 ssl",
+                                 nginx.conf.read_text()))
+    return rules, nginx
+
+
+def fetch(port: int, cert: str | None = None, key: str | None = None) -> str:
+    """What a TLS client gets through the stream server: the response text, or why none."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if cert:
+        context.load_cert_chain(cert, key)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname=NAME) as tls:
+                tls.sendall(b"GET / HTTP/1.0\r\nHost: backend\r\n\r\n")
+                data = b""
+                while len(data) < 65536:
+                    chunk = tls.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                return data.decode(errors="replace") or "closed without a response"
+    except (OSError, ssl.SSLError) as e:
+        return f"closed: {type(e).__name__}"
+
+
+def test_MTLS002_stream_on_closes_optional_proxies_and_the_fix_closes_it(tmp_path, pki):
+    port, backend = free_ports(2)
+    body = f"    ssl_client_certificate {pki.x};\n    ssl_verify_client optional;"
+    bad = stream_server(port, pki, body, f"127.0.0.1:{backend}")
+    rules, nginx = run_stream(tmp_path, "optional", bad, backend)
+    assert ("MTLS002", "error") in rules
+    with nginx.start([port, backend]):
+        assert CONTENT in fetch(port)  # no certificate: proxied
+        assert CONTENT in fetch(port, pki.client_x, pki.client_x_key)
+        assert CONTENT not in fetch(port, pki.client_y, pki.client_y_key)  # a bad one is not
+    fixed = fixed_by("MTLS002", bad, tmp_path, stream=True)
+    assert "ssl_verify_client on;" in fixed
+    rules, nginx = run_stream(tmp_path, "on", fixed, backend)
+    assert not {r for r, _ in rules} & {"MTLS002", "MTLS003"}
+    with nginx.start([port, backend]):
+        assert fetch(port).startswith("closed")  # no response at all
+        assert CONTENT not in fetch(port, pki.client_y, pki.client_y_key)
+        assert CONTENT in fetch(port, pki.client_x, pki.client_x_key)
+
+
+def test_MTLS001_stream_client_ca_without_verify_client_checks_nothing(tmp_path, pki):
+    port, backend = free_ports(2)
+    conf = stream_server(port, pki, f"    ssl_client_certificate {pki.x};",
+                         f"127.0.0.1:{backend}")
+    conf = conf.replace("server {\n", "server {\n    # nginx-mtls-lint: cloudflare\n", 1)
+    rules, nginx = run_stream(tmp_path, "ca-only", conf, backend)
+    assert ("MTLS001", "error") in rules  # declared Cloudflare-fronted, verifies nothing
+    with nginx.start([port, backend]):
+        assert CONTENT in fetch(port)
+        assert CONTENT in fetch(port, pki.client_y, pki.client_y_key)
+
+
+def test_MTLS002_stream_map_on_ssl_client_verify_can_hold(tmp_path, pki):
+    port, backend, refusing = free_ports(3)
+    maps = ("map $ssl_client_verify $backend {\n"
+            f"    SUCCESS 127.0.0.1:{backend};\n    default 127.0.0.1:{refusing};\n}}\n")
+    body = f"    ssl_client_certificate {pki.x};\n    ssl_verify_client optional;"
+    rules, nginx = run_stream(tmp_path, "map", maps + stream_server(port, pki, body, "$backend"),
+                              backend)
+    assert ("MTLS002", "warning") in rules  # holds; `on` would need no map
+    with nginx.start([port, backend]):
+        assert CONTENT not in fetch(port)  # sent to a port where nothing listens
+        assert CONTENT in fetch(port, pki.client_x, pki.client_x_key)
+    # the same map sending NONE where SUCCESS goes is an error
+    leaky = ("map $ssl_client_verify $backend {\n"
+             f"    ~^FAILED 127.0.0.1:{refusing};\n    default 127.0.0.1:{backend};\n}}\n")
+    rules, nginx = run_stream(tmp_path, "leaky", leaky + stream_server(port, pki, body,
+                                                                       "$backend"), backend)
+    assert ("MTLS002", "error") in rules
+    with nginx.start([port, backend]):
+        assert CONTENT in fetch(port)
+
+
+def test_MTLS004_stream_expired_ca_rejects_valid_clients(tmp_path, pki):
+    port, backend = free_ports(2)
+    conf = stream_server(port, pki, f"    ssl_client_certificate {pki.expired_ca};\n"
+                         "    ssl_verify_client on;", f"127.0.0.1:{backend}")
+    rules, nginx = run_stream(tmp_path, "expired", conf, backend)
+    assert ("MTLS004", "error") in rules
+    with nginx.start([port, backend]):
+        assert CONTENT not in fetch(port, pki.client_old, pki.client_old_key)
