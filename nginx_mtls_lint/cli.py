@@ -10,7 +10,7 @@ import gc
 import os
 import re
 import sys
-from typing import Callable, Sequence, TextIO
+from typing import Callable, NoReturn, Sequence, TextIO
 
 from . import __version__
 from .cloudflare import CloudflareOptions
@@ -35,7 +35,7 @@ FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$")
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like argparse but shorter
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like argparse but shorter
         raise UsageError(message)
 
 

@@ -170,4 +170,4 @@ def _focus_files(workspace: Workspace) -> set[str] | None:
     """When every tree was loaded for fragments' sake, the files to report diagnostics on."""
     if not workspace.trees or any(t.focus is None for t in workspace.trees):
         return None
-    return set().union(*(t.focus for t in workspace.trees))
+    return set[str]().union(*(t.focus for t in workspace.trees if t.focus is not None))

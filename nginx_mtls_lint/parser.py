@@ -175,8 +175,8 @@ def parse_text(text: str, path: str) -> Parsed:
                     too_deep_reported = True
             elif stmt.name != "{":
                 current.append(stmt)
-            stack.append((stmt.block, stmt))
-            current = stmt.block
+            current = stmt.block if stmt.block is not None else []
+            stack.append((current, stmt))
         else:  # "}"
             if words:
                 error(line, f'unexpected "}}": directive "{words[0]}" on line {word_line} is '
@@ -186,7 +186,8 @@ def parse_text(text: str, path: str) -> Parsed:
                 error(line, 'unexpected "}"')
             else:
                 _, closed = stack.pop()
-                closed.end_line = line
+                if closed is not None:
+                    closed.end_line = line
                 current = stack[-1][0]
 
     if stopped:  # the lexer gave up: no guesses about what the rest would have closed

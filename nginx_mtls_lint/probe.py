@@ -181,7 +181,7 @@ def run_case(target: Target, case: Case, self_signed: tuple[str, str]) -> Outcom
         context.verify_mode = ssl.CERT_NONE
         if case.certificate == "self-signed":
             context.load_cert_chain(*self_signed)
-        elif case.certificate == "given":
+        elif case.certificate == "given" and target.client_cert:
             context.load_cert_chain(target.client_cert, target.client_key)
         try:
             with context.wrap_socket(raw, server_hostname=case.sni) as conn:

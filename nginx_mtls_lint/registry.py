@@ -7,7 +7,7 @@ import inspect
 import os
 import sys
 
-from .findings import DIAGNOSTICS
+from .findings import DIAGNOSTICS, Diagnostic
 from .loader import UsageError
 from .rules import RULE_ID, RULE_NAME, Rule, builtin_rules
 
@@ -91,7 +91,8 @@ def load_rules(import_errors: list[str] | None = None) -> list[type[Rule]]:
 def rule_resolver(rules: list[type[Rule]]):
     """ID or name (any case) -> ID, for configuration and suppressions; None if unknown."""
     table = {}
-    for item in [*rules, *DIAGNOSTICS.values()]:
+    items: list[type[Rule] | Diagnostic] = [*rules, *DIAGNOSTICS.values()]
+    for item in items:
         table[item.id.upper()] = item.id
         table[item.name.lower()] = item.id
     return lambda key: table.get(key.upper()) or table.get(key.lower())

@@ -85,7 +85,7 @@ def unified_diff(findings: list[Finding], unsafe: bool, dump_files: set[str],
             continue
         for edit in fix.edits:
             by_file.setdefault(edit.file, []).append(edit)
-    chunks = []
+    chunks: list[str] = []
     for file in sorted(by_file):
         data, _, problem = read_limited(os.path.join(cwd, file), MAX_CONFIG_BYTES)
         if data is None:

@@ -76,6 +76,7 @@ class VerifyClientNotOn(Rule):
             if not optional_in_scope(server):
                 continue
             mode, setting = server.verify_mode()
+            assert setting is not None  # optional_in_scope: `optional` is written somewhere
             fix = (f"ssl_verify_client on;  # or keep {mode} and add at server level: "
                    f"{SERVER_HANDLER}")
             to_on = replace_word(ctx.source, setting.stmt, 1, "on")
