@@ -57,7 +57,7 @@ class TrustSet:
         self.roots = [c for c in self.certs if c.self_signed]
         # Intermediates between each anchored CA name and its root (0 for a root), shortest.
         self.level: dict[str, int] = {}
-        queue = deque()
+        queue: deque[str] = deque()
         for root in self.roots:
             if root.subject not in self.level:
                 self.level[root.subject] = 0

@@ -95,7 +95,7 @@ class RuleContext:
         if found is None:
             trust = self.trust(server)
             present = {c.sha256 for c in trust.certs}
-            seeds = self.expected_for(server) & present
+            seeds: frozenset[str] | set[str] = self.expected_for(server) & present
             if not seeds and server.cloudflare is not None and server.cloudflare.fronted:
                 seeds = AOP_CAS.keys() & present
             if not seeds:

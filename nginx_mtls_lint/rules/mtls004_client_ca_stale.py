@@ -6,7 +6,7 @@ from typing import Iterator
 from ..cafile import CertInfo
 from ..cloudflare import AOP_CA_2015, AOP_CAS
 from ..findings import Finding, Fix
-from ..model import Config, Server, Setting
+from ..model import Config, Setting, TlsServer
 from . import REFUSING_MODES, Rule, RuleContext, client_ca_settings, inherits, where
 from .fixes import AOP_CA_PATH, AOP_CA_SOURCE, make_fix, replace_word
 
@@ -134,7 +134,7 @@ class ClientCaStale(Rule):
         return make_fix("trust the current Cloudflare origin-pull CA (valid to 2029-11-01)",
                         replace_word(ctx.source, setting.stmt, 1, AOP_CA_PATH))
 
-    def _off_chain(self, server: Server, setting: Setting, shown: str, name: str,
+    def _off_chain(self, server: TlsServer, setting: Setting, shown: str, name: str,
                    cert: CertInfo, now: dt.datetime) -> Iterator[Finding]:
         """A certificate on no expected client's chain (an OCSP stapling chain kept in
         ssl_trusted_certificate, say) cannot refuse those clients: its expiry is a note."""
@@ -156,7 +156,8 @@ class ClientCaStale(Rule):
             if server.verify_mode()[0] not in REFUSING_MODES:
                 continue
             for verdict in ctx.crl_verdicts(server):
-                setting, _ = ctx.crl(server)
+                setting, _ = ctx.crl(server) or (None, None)
+                assert setting is not None  # verdicts come from an ssl_crl
                 shown = f"`ssl_crl {setting.value}` at {where(setting)}"
                 issuer = verdict.ca.subject or "(empty subject)"
                 renew = (f"Put a current CRL from {issuer} into {setting.value} and renew it "

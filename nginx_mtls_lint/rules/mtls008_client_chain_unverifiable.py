@@ -96,6 +96,7 @@ class ClientChainUnverifiable(Rule):
         for cert in trust.lacking_issuer(expected):
             directive = trust.directive_of[cert.sha256]
             setting = server.setting(directive)
+            assert setting is not None  # the trust set was read from it
             shown = f"`{directive} {setting.value}` at {where(setting)}"
             if not trust.anchored:
                 refused = ("no certificate of the CA files is a self-signed root, and nginx "
@@ -145,7 +146,8 @@ class ClientChainUnverifiable(Rule):
 
     def _crls(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
         for verdict in ctx.crl_verdicts(server):
-            setting, _ = ctx.crl(server)
+            setting, _ = ctx.crl(server) or (None, None)
+            assert setting is not None  # verdicts come from an ssl_crl
             shown = f"`ssl_crl {setting.value}` at {where(setting)}"
             name = verdict.ca.subject or "(empty subject)"
             if verdict.revoked:
