@@ -55,7 +55,7 @@ def is_cloudflare_range(text: str) -> bool:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         return False
-    return any(network.version == cf.version and network.subnet_of(cf)
+    return any(network.version == cf.version and network.subnet_of(cf)  # type: ignore[arg-type]
                for cf in CLOUDFLARE_RANGES)
 
 
@@ -118,7 +118,7 @@ def detect_server(server: TlsServer, cas: CAStore, options: CloudflareOptions) -
     return detection
 
 
-def _usage_signals(server: Server) -> list[Signal]:
+def _usage_signals(server: TlsServer) -> list[Signal]:
     """Signals in what the server does: Cloudflare headers read (an `if` on one is also a
     guard that holds nothing), an allow-list of Cloudflare ranges, a Cloudflare log format,
     a map over a Cloudflare header whose result it reads."""

@@ -17,8 +17,8 @@ try:  # Python 3.11+
         ASSERT, ASSERT_NOT,
     )
 except ImportError:  # Python 3.10
-    import sre_parse  # type: ignore[no-redef]
-    from sre_constants import (  # type: ignore[no-redef]
+    import sre_parse  # type: ignore[no-redef,unused-ignore]
+    from sre_constants import (  # type: ignore[no-redef,unused-ignore]
         ANY, AT, BRANCH, CATEGORY, IN, LITERAL, MAX_REPEAT, MIN_REPEAT, NEGATE, NOT_LITERAL,
         RANGE, SUBPATTERN, CATEGORY_DIGIT, CATEGORY_WORD, CATEGORY_SPACE, GROUPREF,
         ASSERT, ASSERT_NOT,
