@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from .loader import UsageError
 
@@ -56,7 +56,7 @@ class _Reader:
         self.path, self.line_of, self.resolve_rule = path, line_of, resolve_rule
         self.base = os.path.dirname(os.path.abspath(path))
 
-    def fail(self, keys: tuple, message: str) -> None:
+    def fail(self, keys: tuple, message: str) -> NoReturn:
         line = self.line_of(keys)
         where = f"{self.path}:{line}" if line else self.path
         raise ConfigError(f"{where}: {'.'.join(map(str, keys))}: {message}")
@@ -117,7 +117,8 @@ class _Reader:
                                   self.strings((key, pattern), prints)]
                     if None in normalised or not normalised:
                         self.fail((key, pattern), "expected SHA-256 fingerprints (64 hex digits)")
-                    config.expected_cas.append((str(pattern), frozenset(normalised)))
+                    config.expected_cas.append(
+                        (str(pattern), frozenset(p for p in normalised if p is not None)))
             elif key == "expiry-warning-days":
                 config.expiry_warning_days = self.expect(keys, value, int, "a whole number")
             elif key == "crl-warning-hours":
@@ -171,9 +172,9 @@ def _yaml_lines(text: str) -> tuple[Any, Callable[[tuple], int | None]]:
 
 def _toml_lines(text: str) -> tuple[Any, Callable[[tuple], int | None]]:
     try:
-        import tomllib
+        import tomllib  # type: ignore[import-not-found,unused-ignore]
     except ModuleNotFoundError:  # Python 3.10: the same parser, published as tomli
-        import tomli as tomllib
+        import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
 
     document = tomllib.loads(text)
     data = document.get("tool", {}).get("nginx-mtls-lint")

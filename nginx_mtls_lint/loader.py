@@ -387,7 +387,8 @@ class Loader:
                 closure |= self.closures[real]
             return self.expanded[real]
         shown = self.files.display_real(real)
-        where = (included_by.file, included_by.line) if included_by else (shown, None)
+        where: tuple[str, int | None] = (
+            (included_by.file, included_by.line) if included_by else (shown, None))
         if real in self.in_progress:
             chain = " -> ".join(self.files.display(p) for p in self.in_progress + [real])
             self.report("MTLS902", *where, f"include cycle: {chain}")
@@ -615,10 +616,10 @@ class WorkspaceBuilder:
             probe.text is not None and MAIN_BLOCK.search(probe.text) is not None)
         if not main and discover and self.options.discover_roots:
             for root in self.root_candidates(path):
-                tree = self.discovered_tree(root)
-                if tree is not None and real in tree.reached:
-                    if tree.focus is not None:
-                        tree.focus.add(self.disk.display(path))
+                found = self.discovered_tree(root)
+                if found is not None and real in found.reached:
+                    if found.focus is not None:
+                        found.focus.add(self.disk.display(path))
                     return True
         self.load_tree(path, probe, main)
         return True

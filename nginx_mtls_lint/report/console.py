@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import groupby
 from collections.abc import Iterator
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.text import Text
@@ -18,7 +18,7 @@ from .json_report import summary
 STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
 
 
-COLOR = {"auto": {}, "always": {"force_terminal": True},
+COLOR: dict[str, dict[str, Any]] = {"auto": {}, "always": {"force_terminal": True},
          "never": {"no_color": True, "color_system": None}}
 
 

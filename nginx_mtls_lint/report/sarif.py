@@ -133,7 +133,7 @@ def _evidence(result: Result, item: dict[str, Any], finding: Finding) -> None:
 
 
 def render(result: Result, include_suppressed: bool = False, category: str | None = None) -> str:
-    descriptors = [*result.rules, *DIAGNOSTICS.values()]
+    descriptors: list[type[Rule] | Diagnostic] = [*result.rules, *DIAGNOSTICS.values()]
     index = {rule.id: i for i, rule in enumerate(descriptors)}
     results, notifications = [], []
     shown = [f for f in result.findings if include_suppressed or not f.suppressed]

@@ -50,7 +50,7 @@ class RuleContext:
     _expected: dict[int, frozenset[str]] = field(default_factory=dict)  # per server
     _crl_verdicts: dict[int, list[CrlVerdict]] = field(default_factory=dict)  # per server
     # CA/CRL files not available in this checkout: path -> (first directive, servers' ids)
-    unavailable: dict[str, tuple[Setting, dict[int, Server]]] = field(default_factory=dict)
+    unavailable: dict[str, tuple[Setting, dict[int, TlsServer]]] = field(default_factory=dict)
     _flows: dict[int, ServerFlow] = field(default_factory=dict)  # per server, once
 
     def flow(self, server: Server) -> ServerFlow:

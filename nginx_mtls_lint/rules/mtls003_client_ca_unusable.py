@@ -158,7 +158,7 @@ class ClientCaUnusable(Rule):
         """`on`/`optional` with no CA file: nginx -t fails (1.27.2+ accepts a trusted file)."""
         for server in config.tls_servers:
             mode, setting = server.verify_mode()
-            if mode not in ("on", "optional") or server.client_ca_settings():
+            if setting is None or mode not in ("on", "optional") or server.client_ca_settings():
                 continue
             yield self.finding(
                 setting.stmt,
