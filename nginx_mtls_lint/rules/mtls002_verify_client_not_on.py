@@ -174,7 +174,8 @@ class VerifyClientNotOn(Rule):
                 related.append(evidence(map_stmt, f"`map` that sets {name}"))
                 direct = variable_map.source == VERIFY_VARIABLE
                 same = [v.split(":")[0] for v in lets
-                        if direct and variable_map.lookup(v) == variable_map.lookup("SUCCESS")]
+                        if direct and variable_map.lookup(v) is not None
+                        and variable_map.lookup(v) == variable_map.lookup("SUCCESS")]
                 if not same:
                     yield self.finding(
                         setting.stmt,
