@@ -259,3 +259,33 @@ def test_every_structured_fix_of_the_rule_fixtures_closes_its_finding(tmp_path, 
             checked.add(rule)
     assert {"MTLS001", "MTLS002", "MTLS003", "MTLS004", "MTLS005", "MTLS006", "MTLS101",
             "MTLS102", "MTLS103", "MTLS104"} <= checked
+
+
+@pytest.mark.nginx
+def test_diff_with_unsafe_fixes_is_accepted_by_nginx_and_closes_mtls002_and_mtls006(
+        tmp_path: Path, certs_dir: Path):
+    """The checked-by of issue 10: `--diff --unsafe-fixes`, applied with `patch -p1`, gives a
+    configuration `nginx -t` accepts, and MTLS002/MTLS006 are gone. Linted as written
+    (`listen PORT`); nginx checks it bound to loopback."""
+    from nginx_harness import Nginx, free_ports
+
+    port, = free_ports(1)
+    tree = tmp_path / "tree"
+    nginx = Nginx(tree, "    include conf.d/*.conf;\n    include sites-enabled/*.conf;\n")
+    (tree / "conf.d").mkdir()
+    (tree / "conf.d" / "cloudflare.conf").write_text(CLOUDFLARE_CONF)
+    (tree / "sites-enabled").mkdir()
+    shutil.copytree(certs_dir, tree / "certs", symlinks=True)
+    site = tree / "sites-enabled" / "api.conf"
+    site.write_text(API_CONF.replace("listen 443 ssl", f"listen {port} ssl").replace(
+        "internal-ca.pem", "origin-pull-ca.pem").replace("certs/", f"{tree}/certs/"))
+    before = json.loads(run_cli("--format", "json", "nginx.conf", cwd=tree).stdout)
+    assert "MTLS002" in by_rule(before)
+    diff = run_cli("--diff", "--unsafe-fixes", "nginx.conf", cwd=tree)
+    subprocess.run(["patch", "-p1", "--quiet"], input=diff.stdout, cwd=tree, check=True,
+                   timeout=30)
+    after = json.loads(run_cli("--format", "json", "nginx.conf", cwd=tree).stdout)
+    assert not {"MTLS002", "MTLS006"} & set(by_rule(after))
+    site.write_text(site.read_text().replace(f"listen {port}", f"listen 127.0.0.1:{port}"))
+    checked = nginx.check()
+    assert checked.returncode == 0, checked.stderr
