@@ -20,11 +20,14 @@ none or a name; `spoof=ADDR` sends ADDR in CF-Connecting-IP, X-Forwarded-For and
 
 The test runs nginx as written, with its real ports, inside a private network namespace (root
 only): the origin answers on 192.0.2.10, a Cloudflare edge connects from 173.245.48.5, a direct
-client from 198.51.100.7. Only paths are rewritten (certificates, roots, logs). Upstreams on
-127.0.0.1:<port> (and always 3000, 3001) are a small application answering the marker; a
-40-hex fingerprint pin becomes the valid client's fingerprint. Then it
-tries every client kind x SNI x method x URI (derived from the locations) x host, and the
-sources for clients without a certificate (see sweep()):
+client from 198.51.100.7. Only paths are rewritten (certificates, roots, logs), and a 40-hex
+fingerprint pin becomes the valid client's fingerprint. Upstreams on 127.0.0.1:<port> (always
+3000 and 3001) are a small application answering the marker, and every root gets a page with
+the marker for each URI tried, except error pages (denied*, error*, 4xx.html, /errors/...),
+ACME challenges, public assets (a root under /public/) and the distribution's default site
+(/var/www/html, /usr/share/nginx/html), which are not the protected content. Then it tries
+every client kind x SNI x method x URI (derived from the locations) x host, and the sources
+for clients without a certificate (see sweep()):
   bypass: the proof requests got content, and so did at least one client without a valid
           certificate of the expected CA;
   held:   no such client got content on any request, the valid client did;
@@ -268,14 +271,16 @@ def fingerprint(pem_file: Path) -> str:
 # --------------------------------------------------------------------------- the origin side
 
 def page_text(path: str) -> str:
-    """The marker, except in error pages, public assets and ACME challenges (not the
-    protected content)."""
+    """The marker, except in error pages, public assets, ACME challenges and the
+    distribution's default site (not the protected content)."""
     name = path.rsplit("/", 1)[-1]
     if re.search(r"denied|error|forbidden|maintenance|^\d(\d\d|xx)\.html$", name) \
             or "/errors/" in path:
         return "<p>error page</p>\n"
     if "/public/" in path or "/.well-known/acme-challenge/" in path:
         return "<p>public asset</p>\n"
+    if "/var/www/html/" in path or "/usr/share/nginx/html/" in path:
+        return "<p>Welcome to nginx!</p>\n"  # the distribution's default site
     return f"<p>{CONTENT}</p>\n"
 
 
