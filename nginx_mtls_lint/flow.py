@@ -72,6 +72,7 @@ class Client:
     verify: str  # $ssl_client_verify ("" over plain HTTP)
     via_cloudflare: bool = False
     method: str = "GET"
+    tunnel: bool = False  # cloudflared on this host: plain HTTP from the loopback address
 
     @property
     def label(self) -> str:
@@ -251,8 +252,11 @@ class Simulator:
     """Requests through one server. Build once per server; `request()` per client and URI."""
 
     def __init__(self, server: Server, maps: dict[str, VariableMap] | None = None,
-                 geos: dict[str, "Geo"] | None = None):
+                 geos: dict[str, "Geo"] | None = None, issuers: frozenset[str] = frozenset()):
         self.server = server
+        # The names (RFC 2253, as $ssl_client_i_dn shows them) of the CAs that may issue the
+        # valid client's certificate, when the CA files tell.
+        self.issuers = issuers
         self.http_conf = Conf(server.http, None)
         self.server_conf = Conf(server.scope, self.http_conf)
         self.maps = maps if maps is not None else server.maps
@@ -285,7 +289,9 @@ class Simulator:
         self._client, self._tls, self._budget = client, tls, Budget()
         state = State(uri=uri, method=client.method)
         state.remote_addr = CLOUDFLARE_ADDRESS if client.via_cloudflare else DIRECT_ADDRESS
-        if client.kind in ("valid", "probe") and not client.via_cloudflare:
+        if client.tunnel:
+            state.remote_addr = "127.0.0.1"
+        elif client.kind in ("valid", "probe") and not client.via_cloudflare:
             state.remote_addr = UNKNOWN  # a client of an internal CA may come from anywhere
         state = self._realip(state, self.server_conf)
         if client.kind in ("malformed", "tls-port-plain"):
@@ -520,6 +526,9 @@ class Simulator:
         if op in ("=", "!="):
             if isinstance(value, str):
                 return (value == operand) != negate, ""
+            if value is EXPECTED and operand.startswith("/") and args[0] in (
+                    "$ssl_client_s_dn", "$ssl_client_i_dn"):
+                return negate, ""  # nginx writes these as RFC 2253 (CN=...), never /CN=...
             if value is EXPECTED:  # non-empty, and what the configuration pins
                 return (operand != "") != negate, ""
             if value is ATTACKER and not _looks_secret(operand):
@@ -623,6 +632,8 @@ class Simulator:
         if client.kind in ("none", "plain"):
             return ""
         if client.kind == "valid":
+            if name == "i_dn" and len(self.issuers) == 1:
+                return next(iter(self.issuers))
             return EXPECTED
         if name in ("cert", "escaped_cert", "raw_cert"):
             return "-----BEGIN CERTIFICATE-----"
@@ -727,8 +738,10 @@ class Simulator:
                         check.page, label="the auth subrequest's " + check.page.label),))
             return self._content(state, conf)
         check = failed[0]
-        return self._finalize(state.step(check.stmt, f"{check.what} denies"), conf,
-                              check.status, check.stmt)
+        state = state.step(check.stmt, f"{check.what} denies")
+        if check.page is not None:  # the auth subrequest's own check that refused
+            state = replace(state, trace=state.trace + (check.page,))
+        return self._finalize(state, conf, check.status, check.stmt)
 
     def _access_rules(self, rules: list[Stmt], address: Value) -> tuple[object, Stmt | None]:
         """ngx_http_access: the first rule that matches the address decides; none: allowed."""
@@ -770,9 +783,11 @@ class Simulator:
                 status = int(equals[1:])
         if 200 <= status < 300:
             return True, 0, page
-        if status in (401, 403):
-            return False, status, None
-        return False, 500, None
+        refusal = next((s for s in reversed(outcome.trace)
+                        if s.stmt is not None and s.stmt.name == "if" and not s.passed), None)
+        if refusal is not None:  # the subrequest's check that answered, shown on the path
+            refusal = replace(refusal, label="the auth subrequest's " + refusal.label)
+        return False, (status if status in (401, 403) else 500), refusal
 
     # ------------------------------------------------------------------ content
 
@@ -917,7 +932,7 @@ class Check:
     allowed: object  # True, False, ATTACKER or UNKNOWN
     stmt: Stmt
     status: int
-    page: Step | None = None  # an error_page that answered the auth subrequest
+    page: Step | None = None  # the auth subrequest's step that decided (error_page, if)
 
 
 def _looks_secret(operand: str) -> bool:
@@ -1063,8 +1078,9 @@ class Path:
 class ServerFlow:
     """Every answer a rule needs about one server, each computed on first use."""
 
-    def __init__(self, server: Server):
+    def __init__(self, server: Server, issuers: frozenset[str] = frozenset()):
         self.server = server
+        self.issuers = issuers
         self._simulator: Simulator | None = None
         self._uris: list[str] | None = None
         self._cache: dict[tuple, list[Path]] = {}
@@ -1072,7 +1088,7 @@ class ServerFlow:
     @property
     def simulator(self) -> Simulator:
         if self._simulator is None:
-            self._simulator = Simulator(self.server)
+            self._simulator = Simulator(self.server, issuers=self.issuers)
         return self._simulator
 
     @property
@@ -1125,10 +1141,14 @@ class ServerFlow:
         the first URI that serves it)."""
         if not self.may_refuse:
             return None
-        client = Client("valid", "SUCCESS", via_cloudflare, "GET")
+        # A Cloudflare-fronted server with no TLS listener is a tunnel's origin: cloudflared
+        # on this host sends plain HTTP from the loopback address.
+        tunnel = via_cloudflare and not self.server.tls_on
+        client = Client("valid", "" if tunnel else "SUCCESS", via_cloudflare and not tunnel,
+                        "GET", tunnel=tunnel)
         first = None
         for uri in self.uris:
-            path = Path(client, uri, self.simulator.request(client, uri))
+            path = Path(client, uri, self.simulator.request(client, uri, tls=not tunnel))
             if path.result.verdict != NO:
                 return None
             first = first or path

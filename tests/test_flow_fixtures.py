@@ -23,9 +23,11 @@ def flow_certs(tmp_path_factory) -> tuple[Path, str]:
     """client-ca.pem (the expected CA), other-ca.pem, server.pem/key."""
     from cryptography.hazmat.primitives import hashes
 
+    from test_flow_labels import CA_NAME  # the names the labelling run gave its CAs
+
     folder = tmp_path_factory.mktemp("flow-certs")
-    ca, ca_key = make_cert("Flow Client CA")
-    other, _ = make_cert("Flow Other CA")
+    ca, ca_key = make_cert(CA_NAME)
+    other, _ = make_cert("Other Client CA")
     server, server_key = make_cert("server.example.com", issuer=(ca, ca_key), ca=False)
     for name, data in {"client-ca.pem": pem(ca), "other-ca.pem": pem(other),
                        "server.pem": pem(server), "server.key": b""}.items():

@@ -57,7 +57,9 @@ class RuleContext:
         """The request-flow answers for a server (simulated on first use, then kept)."""
         found = self._flows.get(id(server))
         if found is None:
-            found = self._flows[id(server)] = ServerFlow(server)
+            issuers = frozenset(c.subject for c in self.trust(server).members(
+                self.expected_chains(server))) if server.verifies_clients else frozenset()
+            found = self._flows[id(server)] = ServerFlow(server, issuers)
         return found
 
     def ca_file(self, server: TlsServer, setting: Setting) -> CAFile:

@@ -4,19 +4,27 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..flow import Path
-from ..model import Config, Server
+from ..model import Config, Server, flatten
 from ..parser import Stmt
 from . import Rule, RuleContext, trace_text, where
 
 
+# An application the server hands requests to: content it means to serve, even when an
+# unconditional `return` after the checks makes it unreachable.
+CONTENT = frozenset(("proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
+                     "memcached_pass"))
+
+
 def refusing_directive(path: Path) -> Stmt | None:
-    """The check that turned the valid client away: the last `if` on its path, else the
-    directive that answered (a `deny`, an `auth_request`, a `return`)."""
-    check = None
-    for step in path.outcome.trace:
-        if step.stmt is not None and step.stmt.name == "if":
-            check = step.stmt
-    return check or path.outcome.stmt
+    """The check that turned the valid client away: the `if` whose block answered, else the
+    directive that answered (a `return` after the checks, a `deny`, an `auth_request`)."""
+    answered = path.outcome.stmt
+    last_if = next((s.stmt for s in reversed(path.outcome.trace)
+                    if s.stmt is not None and s.stmt.name == "if" and not s.passed), None)
+    if last_if is not None and (answered is None or answered.name == "auth_request"
+                                or answered in flatten(last_if.block)):
+        return last_if
+    return answered
 
 
 class HandlerRejectsValidClients(Rule):
@@ -81,8 +89,10 @@ class HandlerRejectsValidClients(Rule):
                 continue
             flow = ctx.flow(server)
             path = flow.valid_refused(server.cloudflare.fronted)
-            if path is None or not flow.serves_content():
-                continue  # served somewhere, or it serves nothing on purpose
+            if path is None or path.outcome.kind not in ("reject", "close"):
+                continue  # served somewhere, or answered on purpose (a redirect, a text)
+            if not (flow.serves_content() or CONTENT & server.directive_names()):
+                continue  # it has nothing to serve
             at = refusing_directive(path) or server.stmt
             yield self.finding(
                 at,
