@@ -22,12 +22,12 @@ The test runs nginx as written, with its real ports, inside a private network na
 only): the origin answers on 192.0.2.10, a Cloudflare edge connects from 173.245.48.5, a direct
 client from 198.51.100.7. Only paths are rewritten (certificates, roots, logs), and a 40-hex
 fingerprint pin becomes the valid client's fingerprint. Upstreams on 127.0.0.1:<port> (always
-3000 and 3001) are a small application answering the marker, and every root gets a page with
-the marker for each URI tried, except error pages (denied*, error*, 4xx.html, /errors/...),
-ACME challenges, public assets (a root under /public/) and the distribution's default site
-(/var/www/html, /usr/share/nginx/html), which are not the protected content. Then it tries
-every client kind x SNI x method x URI (derived from the locations) x host, and the sources
-for clients without a certificate (see sweep()):
+3000 and 3001; FastCGI on 9000-9009) are a small application answering the marker, and every
+root gets a page with the marker for each URI tried, except error pages (denied*, error*,
+4xx.html, /errors/...), ACME challenges, public assets (a root under /public/) and the
+distribution's default site (/var/www/html, /usr/share/nginx/html), which are not the
+protected content. Then it tries every client kind x SNI x method x URI (derived from the
+locations) x host, and the sources for clients without a certificate (see sweep()):
   bypass: the proof requests got content, and so did at least one client without a valid
           certificate of the expected CA;
   held:   no such client got content on any request, the valid client did;
@@ -48,7 +48,9 @@ import select
 import shutil
 import signal
 import socket
+import socketserver
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -122,7 +124,8 @@ class Case:
 HEADER = re.compile(r"^#\s*(label|proof|facts|uris|valid):\s*(.*?)\s*$")
 LISTEN = re.compile(r"^\s*listen\s+([^;#]+);", re.M)
 LOCATION = re.compile(r"\blocation\s+(=|\^~|~\*?)?\s*(\"[^\"]+\"|[^\s{]+)\s*\{")
-UPSTREAM = re.compile(r"(?:_pass\s+https?://|^\s*server\s+)127\.0\.0\.1:(\d+)", re.M)
+UPSTREAM = re.compile(r"(?:_pass\s+(?:https?://)?|^\s*server\s+)127\.0\.0\.1:(\d+)", re.M)
+FASTCGI_PORTS = range(9000, 9010)  # php-fpm's place: a FastCGI application
 
 
 def parse_request(text: str) -> Request:
@@ -362,6 +365,25 @@ class App(BaseHTTPRequestHandler):
         pass
 
 
+class FastCgiApp(socketserver.StreamRequestHandler):
+    """The protected application behind `fastcgi_pass`: the marker for every request."""
+
+    def handle(self):
+        request_id = 1
+        while True:  # records until the empty FCGI_STDIN that ends the request
+            header = self.rfile.read(8)
+            if len(header) < 8:
+                return
+            _, kind, request_id, length, padding = struct.unpack("!BBHHBx", header)
+            self.rfile.read(length + padding)
+            if kind == 5 and length == 0:
+                break
+        body = f"Status: 200 OK\r\nContent-Type: text/html\r\n\r\n<p>{CONTENT}</p>\n".encode()
+        for kind, content in ((6, body), (6, b""), (3, bytes(8))):  # STDOUT, its end, END
+            self.wfile.write(struct.pack("!BBHHBx", 1, kind, request_id, len(content), 0)
+                             + content)
+
+
 # --------------------------------------------------------------------------- the clients
 
 @functools.lru_cache(maxsize=None)
@@ -504,7 +526,8 @@ def run_case(case: Case, prefix: Path, pki: Path) -> dict:
         return {"error": "nginx -t: " + checked.stderr}
     servers = []
     for port in case.upstreams:
-        httpd = ThreadingHTTPServer(("127.0.0.1", port), App)
+        httpd = ThreadingHTTPServer(("127.0.0.1", port),
+                                    FastCgiApp if port in FASTCGI_PORTS else App)
         threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
         servers.append(httpd)
     others, valid = sweep(case)
