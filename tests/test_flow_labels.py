@@ -401,7 +401,7 @@ def send(request: Request, pki: Path) -> dict:
     src = SOURCES[request.src]
     dst = "127.0.0.1" if request.src == "loopback" else ORIGIN
     headers = {"Host": request.host, "Connection": "close", "User-Agent": "flow-test"}
-    if request.src == "cf":
+    if request.src in ("cf", "loopback"):  # a Cloudflare edge, or cloudflared on this host
         headers["CF-Connecting-IP"] = VISITOR
     if request.spoof:
         for name in ("CF-Connecting-IP", "X-Forwarded-For", "X-Real-IP"):
