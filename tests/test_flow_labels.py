@@ -248,7 +248,11 @@ def flow_pki(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("flow-pki")
     ca, ca_key = make_cert(CA_NAME, key_ids=True)
     other, other_key = make_cert("Other Client CA", key_ids=True)
-    home, home_key = make_cert(CA_NAME, key_ids=True)  # same name, another key
+    # Same name, another key. The forged client's authority key identifier names this CA, so
+    # OpenSSL does not take the real CA (which has a subject key identifier, as Cloudflare's
+    # has) for its issuer: "unable to verify the first certificate", which optional_no_ca lets
+    # through. Without key identifiers it would be "certificate signature failure": 400.
+    home, home_key = make_cert(CA_NAME, key_ids=True)
     clients = {
         "valid": make_cert(CLIENT_NAME, issuer=(ca, ca_key), ca=False, key_ids=True),
         "other": make_cert("partner.client.example", issuer=(other, other_key), ca=False,
