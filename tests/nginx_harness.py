@@ -1,4 +1,5 @@
-"""Start the Debian nginx binary in its own prefix on loopback high ports, and stop it."""
+"""Start an nginx binary (Debian's, or an upstream build of tests/nginx_builds.py) in its own
+prefix on loopback high ports, and stop it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import nginx_builds
 from conftest import skip_or_fail
 
 CONTENT = "PROTECTED-CONTENT"
@@ -20,6 +22,14 @@ def nginx_binary() -> str:
         if candidate and Path(candidate).exists():
             return candidate
     skip_or_fail("no nginx binary (apt-get install nginx)")
+
+
+def built_binary(version: str) -> str:
+    """An upstream nginx `version` built from ../shared/data/nginx-src (cached per machine)."""
+    try:
+        return str(nginx_builds.binary(version))
+    except nginx_builds.BuildUnavailable as error:
+        skip_or_fail(str(error))
 
 
 def free_ports(count: int) -> list[int]:
@@ -34,8 +44,9 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def nginx_version() -> str:
-    result = subprocess.run([nginx_binary(), "-v"], capture_output=True, text=True, timeout=10)
+def nginx_version(binary: str | None = None) -> str:
+    result = subprocess.run([binary or nginx_binary(), "-v"], capture_output=True, text=True,
+                            timeout=10)
     return result.stderr.strip().split("/")[-1]
 
 
@@ -46,10 +57,10 @@ def http_defaults(prefix: Path) -> str:
                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")))
 
 
-def stream_module() -> str:
+def stream_module(binary: str | None = None) -> str:
     """The `load_module` line stream {} needs (Debian builds it as a dynamic module, from
     libnginx-mod-stream), or "" when the binary has it built in."""
-    result = subprocess.run([nginx_binary(), "-V"], capture_output=True, text=True, timeout=10)
+    result = subprocess.run([binary or nginx_binary(), "-V"], capture_output=True, text=True, timeout=10)
     if "--with-stream=dynamic" not in result.stderr:
         if "--with-stream" not in result.stderr:
             skip_or_fail("this nginx has no stream module")
@@ -63,10 +74,12 @@ def stream_module() -> str:
 class Nginx:
     """One nginx master in `prefix`, with `http_body` inside http {} (or `conf_text`, a
     complete nginx.conf holding events {} and http {}), and `stream_body` inside stream {}
-    when given."""
+    when given; `binary` defaults to Debian's nginx (built_binary(version) gives an upstream
+    one)."""
 
     def __init__(self, prefix: Path, http_body: str = "", conf_text: str | None = None,
-                 stream_body: str | None = None):
+                 stream_body: str | None = None, binary: str | None = None):
+        self.binary = binary or nginx_binary()
         self.prefix = prefix
         self.prefix.mkdir(parents=True, exist_ok=True)
         (prefix / "logs").mkdir(exist_ok=True)
@@ -76,7 +89,7 @@ class Nginx:
             (www / page).write_text(f"<p>{CONTENT}</p>\n")
         user = "user root;\n" if os.geteuid() == 0 else ""  # workers read the test's files
         self.conf = prefix / "nginx.conf"
-        modules = stream_module() if stream_body is not None else ""
+        modules = stream_module(self.binary) if stream_body is not None else ""
         stream = f"stream {{\n{stream_body}\n}}\n" if stream_body is not None else ""
         head = (f"{modules}{user}worker_processes 1;\npid {prefix}/nginx.pid;\n"
                 f"error_log {prefix}/logs/error.log info;\n")
@@ -86,13 +99,13 @@ class Nginx:
         self.process: subprocess.Popen | None = None
 
     def check(self) -> subprocess.CompletedProcess:
-        return subprocess.run([nginx_binary(), "-t", "-p", str(self.prefix), "-c",
+        return subprocess.run([self.binary, "-t", "-p", str(self.prefix), "-c",
                                str(self.conf), "-e", str(self.prefix / "logs/error.log")],
                               capture_output=True, text=True, timeout=30)
 
     def start(self, ports: list[int]) -> "Nginx":
         self.process = subprocess.Popen(
-            [nginx_binary(), "-p", str(self.prefix), "-c", str(self.conf), "-e",
+            [self.binary, "-p", str(self.prefix), "-c", str(self.conf), "-e",
              str(self.prefix / "logs/error.log"), "-g", "daemon off;"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
