@@ -17,6 +17,7 @@ from .cloudflare import CloudflareOptions
 from .findings import SEVERITY_RANK
 from .loader import DEFAULT_ROOT, LoadOptions, UsageError
 from .rules import RuleContext
+from .versions import UNKNOWN
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 COMMANDS = ("lint", "inspect", "rules", "explain", "probe", "trace")
@@ -89,6 +90,15 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE")
 
 
+def nginx_version(text: str):
+    from .versions import VersionError, parse_target
+
+    try:
+        return parse_target(text, "--nginx-version")
+    except VersionError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 FORMATS = ("console", "concise", "json", "sarif", "github", "gitlab")
 
 
@@ -146,6 +156,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--crl-warning-hours", type=int, metavar="HOURS",
                             help="warn when a CRL of ssl_crl expires within HOURS "
                                  "(default: 24)")
+        parser.add_argument("--nginx-version", type=nginx_version, metavar="VERSION",
+                            help="the nginx the configuration runs on: 1.26.2, or a package "
+                                 "version (1.22.1-9+deb12u9, debian:12/1.22.1-9+deb12u9). "
+                                 "Default: `nginx -V` lines before an `nginx -T` dump on "
+                                 "stdin, this machine's nginx for its own /etc/nginx, else "
+                                 "unknown (version-dependent findings become warnings)")
     elif command == "inspect":
         add_input_options(parser)
         parser.add_argument("--format", choices=("console", "json"), default="console")
@@ -218,7 +234,8 @@ def options_from(args: argparse.Namespace, rules):
                                      file.expiry_warning_days, 30),
             crl_warning_hours=pick(getattr(args, "crl_warning_hours", None),
                                    file.crl_warning_hours, 24),
-            expected_cas=pick(args.expect_ca, file.expected_cas, [])),
+            expected_cas=pick(args.expect_ca, file.expected_cas, []),
+            target=pick(getattr(args, "nginx_version", None), file.nginx_version, UNKNOWN)),
         rules=rules,
         levels=rule_levels(file, resolve, rules, getattr(args, "select", None),
                            getattr(args, "ignore", None)),

@@ -41,6 +41,7 @@ class FileConfig:
     select: list[str] | None = None  # rule IDs or names, as written (resolved by the CLI)
     infer_paths: bool | None = None
     ignore: list[str] | None = None
+    nginx_version: object = None  # versions.Target, from `nginx-version:`
 
 
 def normalise_fingerprint(text: str) -> str | None:
@@ -134,6 +135,14 @@ class _Reader:
                                             self.path_value((key, source), target)))
             elif key == "roots":
                 config.roots = [self.path_value(keys, v) for v in self.strings(keys, value)]
+            elif key == "nginx-version":
+                from .versions import VersionError, parse_target
+
+                try:
+                    config.nginx_version = parse_target(
+                        str(value), f"nginx-version: in {self.path}")
+                except VersionError as e:
+                    self.fail(keys, str(e))
             elif key == "infer-paths":
                 config.infer_paths = self.expect(keys, value, bool, "true or false")
             elif key in ("select", "ignore"):
@@ -147,7 +156,7 @@ class _Reader:
             else:
                 self.fail(keys, "unknown key (fail-on, rules, cloudflare, expected-cas, "
                           "expiry-warning-days, crl-warning-hours, prefix, path-map, "
-                          "infer-paths, roots, select, ignore)")
+                          "infer-paths, roots, select, ignore, nginx-version)")
         return config
 
 

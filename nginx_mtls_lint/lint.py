@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -16,6 +17,7 @@ from .loader import LoadOptions, Tree, Workspace, load_inputs
 from .model import Config, Model, Server, build_model
 from .registry import rule_resolver
 from .rules import Rule, RuleContext, builtin_rules
+from .versions import LIVE_ROOT, Target, from_nginx_v, from_this_machine
 
 
 @dataclass(slots=True)
@@ -34,6 +36,7 @@ class Result:
     model: Model
     findings: list[Finding]
     rules: list[type[Rule]]  # the rules that ran
+    target: Target | None = None  # the nginx judged for, and where its version came from
 
     @property
     def notes(self) -> list[str]:
@@ -47,6 +50,21 @@ def analyse(inputs: Iterable[str], options: LintOptions,
     model = build_model(workspace)
     detect(model, options.context.cas, options.cloudflare)
     return workspace, model
+
+
+def judged_target(given: Target, workspace: Workspace, options: LoadOptions) -> Target:
+    """The target given (--nginx-version, nginx-version:), else `nginx -V` lines before a
+    dump, else, for the live configuration of this machine, its nginx and package."""
+    if given.known:
+        return given
+    found = from_nginx_v(workspace.dump_preamble, "nginx -V in the input")
+    if found is not None:
+        return found
+    live = (not options.path_map and options.prefix is None and not workspace.dump_texts
+            and bool(workspace.trees) and all(
+                (os.path.realpath(tree.prefix) + "/").startswith(LIVE_ROOT)
+                for tree in workspace.trees))
+    return (from_this_machine() if live else None) or given
 
 
 def in_focus(finding: Finding, tree: Tree) -> bool:
@@ -89,6 +107,10 @@ def lint(inputs: Iterable[str], options: LintOptions,
          read_stdin: Callable[[], bytes] | None = None) -> Result:
     workspace, model = analyse(inputs, options, read_stdin)
     options.context.source = workspace.source_line  # fix builders read lines as reporters do
+    target = judged_target(options.context.target, workspace, options.load)
+    context = options.context
+    if target is not context.target:
+        context = dataclasses.replace(context, target=target)
     rules = options.rules if options.rules is not None else builtin_rules()
     running = [r for r in rules if options.levels.get(r.id) != "off"]
     findings = list(workspace.findings)
@@ -99,8 +121,8 @@ def lint(inputs: Iterable[str], options: LintOptions,
                  for tree in workspace.trees for stmt, block in misplaced(tree.stmts)]
     for rule_class in running:
         for config in model.configs:
-            findings.extend(run_rule(rule_class, config, options.context))
-    findings += unavailable_notes(options.context, workspace)
+            findings.extend(run_rule(rule_class, config, context))
+    findings += unavailable_notes(context, workspace)
     findings += suppressions.apply(workspace.file_stmts, findings, rule_resolver(rules))
     focus = _focus_files(workspace)
     kept = []
@@ -117,7 +139,7 @@ def lint(inputs: Iterable[str], options: LintOptions,
         workspace.notes.setdefault(
             f"analysis incomplete: {gaps} included file{'' if gaps == 1 else 's'} could not be "
             "read (MTLS901/MTLS904); what they hold was not checked")
-    return Result(workspace, model, group_by_cause(kept), running)
+    return Result(workspace, model, group_by_cause(kept), running, target)
 
 
 def unavailable_notes(ctx: RuleContext, workspace: Workspace) -> list[Finding]:

@@ -94,6 +94,7 @@ class Workspace:
     findings: list[Finding] = field(default_factory=list)
     files: set[str] = field(default_factory=set)  # display paths of every file read
     dump_texts: dict[str, str] = field(default_factory=dict)  # files that came from `nginx -T`
+    dump_preamble: str = ""  # a dump's lines before its first file (`nginx -V` output)
     # Each file's own statements (its includes not expanded into blocks): for suppressions.
     file_stmts: dict[str, list[Stmt]] = field(default_factory=dict)
     source_lines: dict[str, list[str]] = field(default_factory=dict)  # read when first shown
@@ -653,6 +654,8 @@ class WorkspaceBuilder:
     def add_dump(self, text: str) -> None:
         files = split_dump(text)
         self.workspace.dump_texts.update(files)
+        first = re.search(r"^# configuration file ", text, re.MULTILINE)
+        self.workspace.dump_preamble += text[:first.start() if first else 0]
         if not files:
             raise UsageError("standard input holds no '# configuration file PATH:' markers; "
                              "pipe the output of `nginx -T` into the linter")

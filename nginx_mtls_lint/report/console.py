@@ -108,6 +108,8 @@ def render(result: Result, stream: TextIO, color: str = "auto") -> None:
     suppressed = sum(f.suppressed for f in result.findings)
     if suppressed:
         text += f"; {suppressed} suppressed (see --format json)"
+    if result.target is not None:
+        text += f"; judged for {result.target.describe()}"
     style = "bold red" if counts["errors"] else ("yellow" if counts["warnings"] else "green")
     console.print(Text(text, style=style))
     for note in result.notes:

@@ -55,5 +55,7 @@ def write(result: Result, out: TextIO) -> None:
         "summary": summary(result),
         "analysis_notes": result.notes,  # what it could not see (modules, skipped checks)
     }
+    if result.target is not None:
+        document["target"] = result.target.as_dict()
     json.dump(document, out, indent=2, ensure_ascii=False)
     out.write("\n")

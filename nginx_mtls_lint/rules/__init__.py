@@ -21,6 +21,7 @@ from ..flow import UPSTREAM, Path, ServerFlow
 from ..model import LET_THROUGH, Config, ErrorPage, Server, Setting, TlsServer, flatten, walk
 from ..parser import Stmt
 from ..trust import CrlVerdict, TrustSet
+from ..versions import UNKNOWN, Target
 
 # Modes in which nginx itself refuses a client certificate that fails verification (under
 # `optional_no_ca` the failure reaches the handlers as FAILED:...).
@@ -41,6 +42,8 @@ class RuleContext:
     expiry_warning_days: int = 30
     # (server_name pattern, fingerprints) for zone-level or per-hostname AOP certificates.
     expected_cas: list[tuple[str, frozenset[str]]] = field(default_factory=list)
+    # The nginx judged for (--nginx-version, `nginx -V` in a dump, this machine's nginx).
+    target: Target = UNKNOWN
     # (file, line) -> the text of that line, for fix builders that need columns; the engine
     # sets it to the reporters' own reader (each file read once). None: no structured fixes.
     source: Callable[[str | None, int | None], str | None] | None = None

@@ -6,9 +6,13 @@ from typing import Iterator
 from ..cafile import CAFile
 from ..findings import Finding
 from ..loader import display_path
+from .. import versions
 from ..model import Config, Setting
 from . import Rule, RuleContext, client_ca_settings, inherits, where
 from .fixes import AOP_CA_PATH, insert_after, make_fix
+
+OLDER_WORDING = versions.UNKNOWN.no_client_ca_message()
+NEWER_WORDING = versions.Target(versions.parse_upstream("1.27.2")).no_client_ca_message()
 
 
 class ClientCaUnusable(Rule):
@@ -21,8 +25,11 @@ class ClientCaUnusable(Rule):
     certificate rejects every client, Cloudflare included. A private key in a CA or CRL file
     is a leak: those files are public by nature and get copied around with the configuration.
 
-    `ssl_verify_client on` or `optional` with no CA file at all fails `nginx -t` too (from
-    nginx 1.27.2 an `ssl_trusted_certificate` alone is accepted).
+    `ssl_verify_client on` or `optional` with no CA file at all fails `nginx -t` too. With
+    only `ssl_trusted_certificate` it depends on the version: nginx before 1.27.2 refuses it
+    ("no ssl_client_certificate for ssl_verify_client"), 1.27.2 and later accept it and
+    verify against it. Reported as an error for a target before 1.27.2, not at all from
+    1.27.2, and as a warning when the nginx version is unknown (`--nginx-version`).
 
     File forms, as nginx 1.22.1 (OpenSSL 3.0) treats them:
 
@@ -70,7 +77,9 @@ class ClientCaUnusable(Rule):
     The private-key case is not a runtime failure (nginx ignores the key); it is reported as
     a leak. A DER CA file and a DER CRL fail `nginx -t` with "no certificate or crl found"
     and the printed `openssl ... -inform der` command makes them load; a symlinked CA file
-    verifies clients and a dangling one fails `nginx -t`.
+    verifies clients and a dangling one fails `nginx -t`. `ssl_trusted_certificate` alone:
+    refused by `nginx -t` on upstream 1.26.2 and Debian's 1.22.1, accepted by 1.28.0 and
+    1.30.4 (which then let a client of that CA in).
     Reproduce: `pytest -m nginx -k MTLS003`.
     """
 
@@ -155,21 +164,50 @@ class ClientCaUnusable(Rule):
             yield self.finding(setting.stmt, *form, server)
 
     def _no_ca_at_all(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        """`on`/`optional` with no CA file: nginx -t fails (1.27.2+ accepts a trusted file)."""
+        """`on`/`optional` with no client CA file: nginx -t fails; with only
+        ssl_trusted_certificate it fails before 1.27.2 (a warning when the version is
+        unknown) and is accepted from 1.27.2."""
+        target = ctx.target
         for server in config.tls_servers:
             mode, setting = server.verify_mode()
-            if setting is None or mode not in ("on", "optional") or server.client_ca_settings():
+            if setting is None or mode not in ("on", "optional"):
                 continue
+            files = dict(server.client_ca_settings())
+            trusted = files.get("ssl_trusted_certificate")
+            if "ssl_client_certificate" in files or (trusted and target.trusted_only_accepted):
+                continue
+            refuses = f"nginx {versions.shown(target.upstream)}" if target.upstream else "nginx"
+            if trusted is None:
+                said = f"(\"{target.no_client_ca_message()}\")"
+                if not target.known:
+                    said = f"(\"{OLDER_WORDING}\"; 1.27.2 and later: \"{NEWER_WORDING}\")"
+                yield self.finding(
+                    setting.stmt,
+                    f"`ssl_verify_client {mode}` at {where(setting)} and no "
+                    f"ssl_client_certificate for {server.label}: {refuses} refuses the "
+                    f"configuration {said}.",
+                    "ssl_client_certificate /etc/nginx/certs/client-ca.pem;  (for Cloudflare: "
+                    "the origin-pull CA)", server, related=inherits(server, setting),
+                    fixes=make_fix("name the CA file that issues your clients' certificates",
+                                   insert_after(ctx.source, setting.stmt,
+                                                f"ssl_client_certificate {AOP_CA_PATH};")))
+                continue
+            # only nginx before 1.27.2 refuses it, in these words
+            message = (f"`ssl_verify_client {mode}` at {where(setting)} with only "
+                       f"`ssl_trusted_certificate` ({where(trusted)}) for {server.label}: ")
+            if target.known:
+                message += (f"{refuses} refuses the configuration (\"{OLDER_WORDING}\"); nginx "
+                            "accepts a trusted certificate file alone only from 1.27.2.")
+            else:
+                message += (f"nginx before 1.27.2 refuses the configuration (\"{OLDER_WORDING}"
+                            f"\"); 1.27.2 and later accept it. The nginx version is unknown "
+                            f"({target.source}): give --nginx-version.")
             yield self.finding(
-                setting.stmt,
-                f"`ssl_verify_client {mode}` at {where(setting)} and no ssl_client_certificate "
-                f"for {server.label}: nginx refuses the configuration (\"no "
-                "ssl_client_certificate for ssl_verify_client\").",
-                "ssl_client_certificate /etc/nginx/certs/client-ca.pem;  (for Cloudflare: the "
-                "origin-pull CA)", server, related=inherits(server, setting),
-                fixes=make_fix("name the CA file that issues your clients' certificates",
-                               insert_after(ctx.source, setting.stmt,
-                                            f"ssl_client_certificate {AOP_CA_PATH};")))
+                setting.stmt, message,
+                f"ssl_client_certificate {trusted.value};  (in place of ssl_trusted_certificate,"
+                " or upgrade nginx to 1.27.2 or later)", server,
+                severity=None if target.known else "warning",
+                related=inherits(server, setting) + inherits(server, trusted))
 
 
 def _file_form(directive: str, setting: Setting, ca: CAFile,
