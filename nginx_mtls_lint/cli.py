@@ -186,6 +186,11 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     elif command == "probe":
         parser.description = ("Connect to an origin directly (only where you point it) and "
                               "show which clients without a valid certificate get content.")
+        parser.epilog = ("Exit codes: 1 some client got content; 2 no case reached the origin "
+                         "(refused, timed out, no route, not TLS), or a usage error; 0 "
+                         "otherwise, with unreachable cases listed as such. A TLS alert from "
+                         "the origin counts as a rejection, an origin that cannot be reached "
+                         "never does.")
         parser.add_argument("address", metavar="HOST:PORT", help="the origin's TLS address")
         parser.add_argument("--name", required=True, help="the protected server_name")
         parser.add_argument("--client-cert", metavar="PEM",
@@ -195,7 +200,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--plain-port", type=int, metavar="PORT",
                             help="port for the plain-HTTP case (default: the TLS port)")
         parser.add_argument("--other-name", metavar="NAME",
-                            help="another server_name on the same address, sent as SNI")
+                            help="another server_name on the same address, sent as SNI; with "
+                                 "--client-cert (a certificate that server accepts) also "
+                                 "resumes its TLS 1.3 session with --name (CVE-2025-23419)")
         parser.add_argument("--content-marker", metavar="TEXT",
                             help="text only the protected content holds: a response holding "
                                  "it counts as CONTENT SERVED whatever its status")
@@ -443,14 +450,23 @@ def run_probe(args: argparse.Namespace) -> int:
         outcomes = probe.probe(target)
     except OSError as e:  # ssl.SSLError included: an unreadable or mismatched certificate
         raise UsageError(f"cannot use the client certificate: {e}") from None
+    names = probe.client_ca_names(target)
+    code = probe.exit_code(outcomes)
     if args.format == "json":
         print(json.dumps({"target": f"{host}:{port}", "name": args.name,
                           "results": probe.as_dicts(outcomes),
-                          "bypassed": probe.bypassed(outcomes)}, indent=2))
+                          "bypassed": probe.bypassed(outcomes),
+                          "unreachable": [o.case for o in probe.unreachable(outcomes)],
+                          "client_ca_names": names,
+                          "asks_cloudflare_origin_pull_ca": probe.asks_cloudflare(names)},
+                         indent=2))
     else:
         from .report.console import render_probe
-        render_probe(outcomes, f"{host}:{port}", args.name, sys.stdout)
-    return EXIT_FINDINGS if probe.bypassed(outcomes) else EXIT_CLEAN
+        render_probe(outcomes, f"{host}:{port}", args.name, sys.stdout, names)
+    if code == EXIT_USAGE:
+        print(f"nginx-mtls-lint: probe: no case reached the origin: {outcomes[0].detail}",
+              file=sys.stderr)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

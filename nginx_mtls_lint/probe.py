@@ -1,21 +1,31 @@
 """`probe`: connect to an origin directly, the way an attacker who found its address would.
 
 It only connects to the address it is given. Each case is one TLS (or plain) connection and
-one HTTP/1.1 request; the verdict is "rejected", "redirected" or "CONTENT SERVED".
+one HTTP/1.1 request (the resumption cases: two connections, the second resuming the TLS 1.3
+session of the first); the verdict is "rejected" (an HTTP refusal or a TLS alert from the
+server), "redirected", "CONTENT SERVED", or "unreachable" (refused, timed out, no route, or not
+TLS): an origin the probe could not reach proved nothing.
+
+Exit codes of the command: 1 some client got content; 2 no case reached the origin; 0
+otherwise (unreachable cases are listed as such).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import select
 import socket
 import ssl
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 
 UNKNOWN_SNI = "nginx-mtls-lint-probe.invalid"
 MAX_RESPONSE = 256 * 1024
 STATUS = re.compile(rb"^HTTP/\d(?:\.\d)? (\d{3})")
+# Subject of Cloudflare's origin-pull CA (the global Authenticated Origin Pulls certificate).
+CLOUDFLARE_AOP_CN = "origin-pull.cloudflare.net"
 
 
 @dataclass(slots=True)
@@ -26,12 +36,14 @@ class Case:
     plain: bool = False
     malformed: bool = False
     host_header: str | None = None  # default: the probed name
+    # Resume a TLS 1.3 session first made with this SNI ("" = no SNI); None: no resumption.
+    session_from: str | None = None
 
 
 @dataclass(slots=True)
 class Outcome:
     case: str
-    verdict: str  # rejected | redirected | CONTENT SERVED
+    verdict: str  # rejected | redirected | CONTENT SERVED | unreachable
     status: int | None
     detail: str
     server_certificate: str | None = None  # subject of the certificate the origin showed
@@ -79,6 +91,12 @@ def default_cases(target: Target) -> list[Case]:
         cases += [Case("SNI, given certificate", target.name, certificate="given"),
                   Case("no SNI, given certificate", None, certificate="given"),
                   Case("unknown SNI, given certificate", UNKNOWN_SNI, certificate="given")]
+    if target.client_cert and target.other_name:
+        cases += [Case(f"TLS 1.3 session of SNI {target.other_name} resumed with SNI, given "
+                       "certificate", target.name, certificate="given",
+                       session_from=target.other_name),
+                  Case("TLS 1.3 session without SNI resumed with SNI, given certificate",
+                       target.name, certificate="given", session_from="")]
     return cases
 
 
@@ -164,35 +182,137 @@ def _certificate_subject(conn: ssl.SSLSocket) -> str | None:
     return cert.subject.rfc4514_string() + (f" (DNS: {', '.join(names)})" if names else "")
 
 
-def run_case(target: Target, case: Case, self_signed: tuple[str, str]) -> Outcome:
-    port = target.plain_port if case.plain and target.plain_port else target.port
+def _handshake_failure(case: Case, error: Exception) -> Outcome:
+    """A TLS alert from the server is a rejection; anything else (reset, EOF, a reply that is
+    not TLS, a timeout) means the probe did not reach a TLS server it could judge."""
+    reason = getattr(error, "reason", None) or str(error)
+    if isinstance(error, ssl.SSLError) and "ALERT" in str(reason).upper() or \
+            str(reason).upper() == "TLSV1_UNRECOGNIZED_NAME":
+        return Outcome(case.name, "rejected", None, f"TLS handshake failed: alert {reason}")
+    return Outcome(case.name, "unreachable", None,
+                   f"TLS handshake failed: {reason} (no TLS alert: not TLS, or cut off)")
+
+
+def _context(case: Case, target: Target, self_signed: tuple[str, str]) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if case.session_from is not None:
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
+    if case.certificate == "self-signed":
+        context.load_cert_chain(*self_signed)
+    elif case.certificate == "given":
+        context.load_cert_chain(target.client_cert, target.client_key)
+    return context
+
+
+def _connect(target: Target, port: int, case: Case) -> socket.socket | Outcome:
     try:
         raw = socket.create_connection((target.host, port), timeout=target.timeout)
     except OSError as e:
-        return Outcome(case.name, "rejected", None, f"cannot connect: {e.strerror or e}",
-                       None)
+        return Outcome(case.name, "unreachable", None, f"cannot connect: {e.strerror or e}")
+    raw.settimeout(target.timeout)
+    return raw
+
+
+def _session(target: Target, case: Case, context: ssl.SSLContext) -> ssl.SSLSession | Outcome:
+    """A TLS 1.3 session made with SNI `case.session_from` (a full request, so that the
+    server's session tickets arrive)."""
+    raw = _connect(target, target.port, case)
+    if isinstance(raw, Outcome):
+        return raw
+    first = Case(case.name, case.session_from or None, case.certificate,
+                 host_header=case.session_from or target.name)
     with raw:
-        raw.settimeout(target.timeout)
-        if case.plain:
-            raw.sendall(_request(target, case))
-            return _verdict(target, case, _read(raw), None)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        if case.certificate == "self-signed":
-            context.load_cert_chain(*self_signed)
-        elif case.certificate == "given" and target.client_cert:
-            context.load_cert_chain(target.client_cert, target.client_key)
         try:
-            with context.wrap_socket(raw, server_hostname=case.sni) as conn:
+            with context.wrap_socket(raw, server_hostname=first.sni) as conn:
+                conn.sendall(_request(target, first))
+                _read(conn)
+                session = conn.session
+        except (ssl.SSLError, OSError) as e:
+            failed = _handshake_failure(case, e)
+            failed.detail = "could not make the session to resume: " + failed.detail
+            return failed
+    if session is None or not session.has_ticket and not session.id:
+        return Outcome(case.name, "rejected", None, "the server issued no resumable session")
+    return session
+
+
+def run_case(target: Target, case: Case, self_signed: tuple[str, str]) -> Outcome:
+    port = target.plain_port if case.plain and target.plain_port else target.port
+    context = None if case.plain else _context(case, target, self_signed)
+    session = None
+    if case.session_from is not None:
+        session = _session(target, case, context)
+        if isinstance(session, Outcome):
+            return session
+    raw = _connect(target, port, case)
+    if isinstance(raw, Outcome):
+        return raw
+    with raw:
+        if case.plain:
+            try:
+                raw.sendall(_request(target, case))
+            except OSError as e:
+                return Outcome(case.name, "unreachable", None, f"connection ended: {e}")
+            return _verdict(target, case, _read(raw), None)
+        try:
+            with context.wrap_socket(raw, server_hostname=case.sni, session=session) as conn:
                 certificate = _certificate_subject(conn)
+                reused = conn.session_reused
                 conn.sendall(_request(target, case))
-                return _verdict(target, case, _read(conn), certificate)
-        except ssl.SSLError as e:
-            return Outcome(case.name, "rejected", None,
-                           f"TLS handshake failed: {e.reason or e}", None)
-        except (ConnectionError, socket.timeout) as e:
-            return Outcome(case.name, "rejected", None, f"connection ended: {e}")
+                outcome = _verdict(target, case, _read(conn), certificate)
+        except (ssl.SSLError, ConnectionError, socket.timeout) as e:
+            return _handshake_failure(case, e)
+        if session is not None:
+            outcome.detail += ("; session resumed" if reused else
+                               "; not resumed (full handshake)")
+        return outcome
+
+
+def client_ca_names(target: Target) -> list[str] | None:
+    """The CA names the origin asks client certificates from (TLS CertificateRequest), for
+    SNI --name; None when pyOpenSSL is missing or the origin cannot be reached."""
+    try:
+        from OpenSSL import SSL
+    except ImportError:
+        return None
+    raw = _connect(target, target.port, Case("CA names", target.name))
+    if isinstance(raw, Outcome):
+        return None
+    with raw:
+        context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+        conn = SSL.Connection(context, raw)
+        conn.set_tlsext_host_name(target.name.encode("idna"))
+        conn.set_connect_state()
+        deadline = time.monotonic() + target.timeout
+        try:
+            while True:  # the socket has a timeout, so OpenSSL sees it as non-blocking
+                try:
+                    conn.do_handshake()
+                    break
+                except SSL.WantReadError:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not select.select([raw], [], [], left)[0]:
+                        return None
+            names = conn.get_client_ca_list()
+        except (SSL.Error, OSError):
+            return None
+        finally:
+            try:
+                conn.shutdown()
+            except (SSL.Error, OSError):
+                pass
+    # RFC 4514 order and escaping, as nginx's $ssl_client_i_dn shows names
+    return [",".join(f"{k.decode()}=" + re.sub(r'([,+"\\<>;=])', r"\\\1",
+                                                v.decode(errors="replace"))
+                     for k, v in reversed(name.get_components())) for name in names]
+
+
+def asks_cloudflare(names: list[str] | None) -> bool | None:
+    if names is None:
+        return None
+    return any(f"CN={CLOUDFLARE_AOP_CN}" in name for name in names)
 
 
 def probe(target: Target) -> list[Outcome]:
@@ -200,6 +320,17 @@ def probe(target: Target) -> list[Outcome]:
     with tempfile.TemporaryDirectory(prefix="nginx-mtls-lint-probe-") as scratch:
         self_signed = _self_signed(scratch, target.name)
         return [run_case(target, case, self_signed) for case in cases]
+
+
+def unreachable(outcomes: list[Outcome]) -> list[Outcome]:
+    return [o for o in outcomes if o.verdict == "unreachable"]
+
+
+def exit_code(outcomes: list[Outcome]) -> int:
+    """1: some client got content; 2: no case reached the origin; 0: otherwise."""
+    if bypassed(outcomes):
+        return 1
+    return 2 if outcomes and len(unreachable(outcomes)) == len(outcomes) else 0
 
 
 def bypassed(outcomes: list[Outcome]) -> bool:

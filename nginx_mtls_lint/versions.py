@@ -169,6 +169,15 @@ class Target:
             return False
         return None if self.upstream is None else True
 
+    def lacks(self, directive: str) -> str | None:
+        """Why a fix cannot use `directive` on this nginx; None when it can (or may)."""
+        if self.has(directive) is not False:
+            return None
+        entry = facts()["directives"][directive]
+        when = (f"added in {entry['since']}" if "since" in entry
+                else f"removed in {entry['until']}")
+        return f"nginx {shown(self.upstream)} has no `{directive}` ({when})"
+
     @property
     def tls13_default(self) -> bool | None:
         """TLS 1.3 enabled when no ssl_protocols says otherwise (from 1.23.4)."""
@@ -197,7 +206,8 @@ class Target:
     def cve(self, name: str) -> Verdict:
         data = facts()["cves"][name]
         if self.upstream is None:
-            return Verdict("unknown", f"the nginx version is unknown ({self.source})")
+            return Verdict("unknown", f"the nginx version is unknown ({self.source}; give "
+                           "--nginx-version)")
         version = shown(self.upstream)
         start, end = (parse_upstream(v) for v in data["affected"])
         in_range = start <= self.upstream < end and not any(

@@ -116,7 +116,8 @@ def render(result: Result, stream: TextIO, color: str = "auto") -> None:
         console.print(Text("note: " + note, style="dim"))
 
 
-def render_probe(outcomes, address: str, name: str, stream: TextIO) -> None:
+def render_probe(outcomes, address: str, name: str, stream: TextIO,
+                 ca_names: list[str] | None = None) -> None:
     from rich.table import Table
 
     console = make_console(stream, soft_wrap=False)
@@ -124,10 +125,24 @@ def render_probe(outcomes, address: str, name: str, stream: TextIO) -> None:
     for column in ("case", "result", "status", "detail", "server certificate"):
         table.add_column(column, overflow="fold")
     for o in outcomes:
-        style = "bold red" if o.verdict == "CONTENT SERVED" else "green"
+        style = {"CONTENT SERVED": "bold red", "unreachable": "yellow"}.get(o.verdict, "green")
         table.add_row(o.case, Text(o.verdict, style=style), str(o.status or "-"), o.detail,
                       o.server_certificate or "-")
     console.print(table)
+    if ca_names is None:
+        console.print(Text("client CA names: not read (origin unreachable, or pyOpenSSL "
+                           "missing: pip install 'nginx-mtls-lint[probe]')"))
+    else:
+        from ..probe import asks_cloudflare
+
+        console.print(Text(f"client CA names the origin asks for ({name}): "
+                           + ("; ".join(ca_names) if ca_names else "none")))
+        console.print(Text("Cloudflare's origin-pull CA is " + (
+            "" if asks_cloudflare(ca_names) else "NOT ") + "among them"))
+    unreachable = [o.case for o in outcomes if o.verdict == "unreachable"]
+    if unreachable:
+        console.print(Text(f"{len(unreachable)} of {len(outcomes)} cases unreachable (they "
+                           f"prove nothing): {'; '.join(unreachable)}", style="yellow"))
 
 
 def render_concise(result: Result, stream: TextIO) -> None:

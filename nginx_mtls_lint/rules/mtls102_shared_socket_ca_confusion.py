@@ -40,7 +40,7 @@ class SharedSocketCaConfusion(Rule):
     ## Example
     ```nginx
     server {
-        listen 443 ssl default_server;
+        listen 443 ssl default_server;  # expect: MTLS105
         server_name partners.example.com;
         ssl_certificate     /etc/nginx/certs/server.pem;
         ssl_certificate_key /etc/nginx/certs/server.key;
@@ -48,7 +48,7 @@ class SharedSocketCaConfusion(Rule):
         ssl_verify_client on;
     }
     server {
-        listen 443 ssl;  # expect: MTLS102
+        listen 443 ssl;  # expect: MTLS102, MTLS105
         server_name admin.example.com;
         ssl_certificate     /etc/nginx/certs/server.pem;
         ssl_certificate_key /etc/nginx/certs/server.key;
@@ -66,7 +66,9 @@ class SharedSocketCaConfusion(Rule):
     }
     ```
     or put the protected server on its own address or port. An issuer check
-    (`$ssl_client_i_dn`) is no fix: a CA can choose any name.
+    (`$ssl_client_i_dn`) is no fix: a CA can choose any name. (The example is MTLS105 too:
+    on an nginx affected by CVE-2025-23419 the two CAs also cross by TLS 1.3 resumption,
+    which `ssl_reject_handshake` does not stop.)
 
     ## Verified
     With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: a certificate from the default
@@ -112,9 +114,7 @@ class SharedSocketCaConfusion(Rule):
         said = (f"{server.label} shares {socket.name} with the default server "
                 f"{default.label} ({default.file}:{default.line}), which verifies clients "
                 f"against another CA (`ssl_verify_client {mode}` at {where(setting)})")
-        fix = (f"Add `{REJECT_DEFAULT}` to a default server for {socket.name} (a new "
-               f"`server {{ listen {listen.stmt.args[0]} ssl default_server; "
-               f"{REJECT_DEFAULT} }}`), or listen on a separate address.")
+        fix = self._fix(socket.name, listen.stmt.args[0], server, ctx)
         default_listen = socket.default_listen[1]
         related = [evidence(default_listen.stmt, f"default server of {socket.name}: "
                             f"{default.label}"),
@@ -122,7 +122,8 @@ class SharedSocketCaConfusion(Rule):
                    *(Related(r.file, r.line, "default server's " + r.label)
                      for r in ca_evidence(default)),
                    *ca_evidence(server)]
-        fixes = reject_handshake_default(ctx.source, default.stmt, default_listen.stmt)
+        fixes = [] if ctx.target.lacks("ssl_reject_handshake") else \
+            reject_handshake_default(ctx.source, default.stmt, default_listen.stmt)
         if open_paths:
             yield self.finding(
                 listen.stmt,
@@ -142,3 +143,14 @@ class SharedSocketCaConfusion(Rule):
                                    "expected issuer's: a CA chooses its own name"
                                    if weak else "") + ".", fix, server, severity="warning",
             related=related, fixes=fixes)
+
+    @staticmethod
+    def _fix(socket: str, address: str, server, ctx: RuleContext) -> str:
+        lacking = ctx.target.lacks("ssl_reject_handshake")
+        if lacking:  # only what the target has
+            return (f"Listen on a separate address or port for {server.label} ({lacking}; "
+                    f"upgrading to 1.19.4 or later allows a default server with "
+                    f"`{REJECT_DEFAULT}`).")
+        return (f"Add `{REJECT_DEFAULT}` to a default server for {socket} (a new "
+                f"`server {{ listen {address} ssl default_server; {REJECT_DEFAULT} }}`), or "
+                "listen on a separate address.")

@@ -65,14 +65,21 @@ class DefaultServerExposesOrigin(Rule):
                 continue
             listen = socket.default_listen[1]
             whose = "its own" if default is fronted else f"{default.label}'s"
+            lacking = ctx.target.lacks("ssl_reject_handshake")
+            fix = (f"Add a default server: server {{ listen {listen.stmt.args[0]} ssl "
+                   "default_server; ssl_reject_handshake on; }")
+            if lacking:  # only what the target has
+                fix = (f"Upgrade nginx to 1.19.4 or later for `ssl_reject_handshake on;` in a "
+                       f"default server ({lacking}); until then give the socket a default "
+                       "server whose certificate names none of your hosts.")
             yield self.finding(
                 listen.stmt,
                 f"A client that sends no SNI to {socket.name} completes the handshake with "
                 f"{whose} certificate: scanners of the address space read it and find the "
                 f"origin of Cloudflare-fronted {fronted.label}.",
-                f"Add a default server: server {{ listen {listen.stmt.args[0]} ssl "
-                "default_server; ssl_reject_handshake on; }", default,
+                fix, default,
                 related=[Related(fronted.file, fronted.line,
                                  f"Cloudflare-fronted {fronted.label}"),
                          *cloudflare_evidence(fronted)],
-                fixes=reject_handshake_default(ctx.source, default.stmt, listen.stmt))
+                fixes=[] if lacking else reject_handshake_default(ctx.source, default.stmt,
+                                                                  listen.stmt))

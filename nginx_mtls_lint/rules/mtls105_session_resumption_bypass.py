@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..findings import Finding, Related
+from ..flow import YES, Path
+from ..model import Config, Server, Socket
+from ..versions import Target, Verdict
+from . import Rule, RuleContext, ca_evidence, finding_trace, served, where
+
+CVE = "CVE-2025-23419"
+NO_CACHE = ("off", "none")
+
+
+class SessionResumptionBypass(Rule):
+    """Servers on one address:port verify different client CAs and TLS 1.3 sessions cross between them (CVE-2025-23419).
+
+    ## Why
+    On nginx affected by CVE-2025-23419 (upstream 1.11.4 to 1.27.3, except 1.26.3 and later
+    1.26.x), a client holding a certificate from the CA of *one* server makes a TLS 1.3
+    session with that server's name (SNI), then resumes the session with the SNI of another
+    server on the same address:port. The resumed handshake carries the first certificate's
+    verification result: the protected server sees `$ssl_client_verify = SUCCESS` and
+    serves its content, whatever CA it trusts. An `ssl_reject_handshake on` default server
+    does not stop it, nor does `optional` with a `!= SUCCESS` check.
+
+    Reported when two or more servers on one address:port verify clients (`on`,
+    `optional`, `optional_no_ca`) against different CA sets (client plus trusted CA files),
+    TLS 1.3 is on for that socket and sessions can be resumed. Before nginx 1.29.2 the
+    handshake's protocol and session handling come from the socket's *default server*,
+    not from the server the SNI names (verified on 1.26.2):
+    - TLS 1.3: the default server's `ssl_protocols`, else the version's default (TLS 1.3 is
+      on by default from 1.23.4; Debian's 1.22.1 has TLS 1.2 only by default);
+    - resumption: session tickets (on by default) when both the default server and the
+      server that made the session leave `ssl_session_tickets` on, or an
+      `ssl_session_cache` other than `off`/`none` in the default server.
+
+    An error when the target nginx is affected, a warning when its version or patch level
+    is unknown (give `--nginx-version`, or pipe `nginx -V` before `nginx -T`), nothing when
+    it is fixed: 1.26.3+, 1.27.4+, and distribution packages known to carry the fix
+    (Debian 12 1.22.1-9+deb12u9, Ubuntu 20.04 1.18.0-0ubuntu1.7, 22.04 1.18.0-6ubuntu14.6,
+    24.10 1.26.0-2ubuntu3.2). A fixed nginx up to 1.29.1 still resumes a session made
+    *without* SNI on a default server that verifies another CA: that is MTLS102's case.
+    A server-level check of the issuer or certificate fingerprint
+    (`if ($ssl_client_i_dn != "...") { return 403; }`) in the protected server silences it.
+
+    ## Example
+    ```nginx
+    server {
+        listen 443 ssl default_server;
+        ssl_reject_handshake on;  # does not help
+    }
+    server {
+        listen 443 ssl;  # expect: MTLS105
+        server_name partners.example.com;
+        ssl_certificate     /etc/nginx/certs/server.pem;
+        ssl_certificate_key /etc/nginx/certs/server.key;
+        ssl_client_certificate /etc/nginx/certs/other-ca.pem;
+        ssl_verify_client on;
+    }
+    server {
+        listen 443 ssl;  # expect: MTLS105
+        server_name admin.example.com;
+        ssl_certificate     /etc/nginx/certs/server.pem;
+        ssl_certificate_key /etc/nginx/certs/server.key;
+        ssl_client_certificate /etc/nginx/certs/internal-ca.pem;
+        ssl_verify_client on;
+    }
+    ```
+
+    ## Fix
+    In this order:
+    1. Upgrade: nginx 1.26.3+ or 1.27.4+ (1.29.2+ does not resume across servers at
+       all), or your distribution's fixed package.
+    2. `ssl_session_tickets off;` at http level, with no `ssl_session_cache` in the
+       socket's default server: no session is resumed.
+    3. Pin the issuer in the protected server:
+       `if ($ssl_client_i_dn != "CN=Internal Client CA") { return 403; }` (holds while the
+       other CA's issuer name differs; a CA chooses its own name).
+    4. Give each client CA its own address:port.
+    5. Last resort: `ssl_protocols TLSv1.2;` in the default server (at http level).
+
+    ## Verified
+    With nginx 1.26.2, 1.28.0 and 1.30.4 built from the upstream sources, and Debian's
+    1.22.1-9+deb12u11, on loopback (`pytest -m nginx -k MTLS105`): on 1.26.2 a session made
+    with the other server's name and a certificate of its CA, resumed with the protected
+    name, gets the protected content; 1.28.0 and Debian's nginx abort that handshake
+    (`access_denied`); 1.30.4 does not resume it (full handshake, 400). On 1.26.2 each fix
+    above closes it: `ssl_session_tickets off` at http level (no resumption: 400), the
+    issuer pin (resumed, then 403), separate ports (not resumed: 400), `ssl_protocols
+    TLSv1.2` (421). Also verified on 1.26.2: `ssl_protocols TLSv1.2` or
+    `ssl_session_tickets off` in the default server alone closes it, the same directives in
+    the protected server alone do not; a shared `ssl_session_cache` in the default server
+    reopens it with tickets off. `stream {}` servers are not modelled yet (1.28.0 added the
+    same check to the stream module).
+    """
+
+    id = "MTLS105"
+    name = "session-resumption-bypass"
+    severity = "error"
+    tags = ("security", "mtls", "external/cwe/cwe-863")
+    security_severity = "8.1"
+
+    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        verdict = ctx.target.cve_2025_23419
+        if verdict.state == "fixed":
+            return
+        for socket in config.sockets.values():
+            servers = [s for s in socket.servers if s.verifies_clients]
+            if not socket.tls or len(servers) < 2:
+                continue
+            decider = config.known_default(socket)
+            tls13 = self._tls13(decider, ctx.target)
+            if tls13 is None:
+                continue
+            # Servers grouped by what verifies them (linear in servers, quadratic only in
+            # distinct CA sets); per set, one server whose sessions can be resumed.
+            groups: dict[frozenset[str], list[Server]] = {}
+            for server in servers:
+                groups.setdefault(ctx.trust_set(server), []).append(server)
+            makers = {trusted: next((s for s in members if self._resumes(decider, s)), None)
+                      for trusted, members in groups.items()}
+            for trusted, members in groups.items():
+                donor = next((maker for cas, maker in makers.items()
+                              if maker is not None and not cas <= trusted), None)
+                for victim in members if donor is not None else ():
+                    # what a client verified against another CA gets (a resumed session
+                    # carries that verification): nothing, when a check pins the issuer
+                    opened = next((p for p in ctx.flow(victim).paths("other-ca")
+                                   if p.result.verdict == YES), None)
+                    if opened is not None:
+                        yield self._finding(socket, victim, donor, decider, tls13, ctx,
+                                            verdict, opened)
+
+    @staticmethod
+    def _tls13(decider: Server | None, target: Target) -> str | None:
+        """Why TLS 1.3 is on for the socket (the default server's `ssl_protocols` decides),
+        or None when it is off."""
+        setting = decider.setting("ssl_protocols") if decider else None
+        if setting is not None:
+            return (f"`ssl_protocols` at {where(setting)} enables TLSv1.3"
+                    if "TLSv1.3" in setting.stmt.args else None)
+        default = target.tls13_default
+        if default is False:
+            return None
+        if default:
+            return f"TLS 1.3 is on by default in nginx {'.'.join(map(str, target.upstream))}"
+        return "TLS 1.3 is on by default from nginx 1.23.4"
+
+    @staticmethod
+    def _resumes(decider: Server | None, maker: Server) -> str | None:
+        """How a session made with `maker` can be resumed on the socket, or None."""
+        cache = decider.setting("ssl_session_cache") if decider else None
+        if cache is not None and cache.value not in NO_CACHE:
+            return f"the default server's `ssl_session_cache` at {where(cache)}"
+        for server in (decider, maker):
+            tickets = server.setting("ssl_session_tickets") if server else None
+            if tickets is not None and tickets.value == "off":
+                return None
+        return "session tickets (on by default)"
+
+    def _finding(self, socket: Socket, victim: Server, donor: Server,
+                 decider: Server | None, tls13: str, ctx: RuleContext,
+                 verdict: Verdict, opened: Path) -> Finding:
+        target = ctx.target
+        listen = next(entry[1] for entry in socket.entries if entry[0] is victim)
+        name = next((n for n in victim.names if n), "this server")
+        other = next((n for n in donor.names if n), "its name")
+        resumed = self._resumes(decider, donor)
+        if verdict.affected:
+            judged = f"Judged for {target.describe()}: {verdict.reason}."
+        else:
+            judged = (f"It holds if this nginx is affected by {CVE} (upstream 1.11.4 to "
+                      f"1.27.3, fixed in 1.26.3 and 1.27.4; distributions backport it): "
+                      f"{verdict.reason}.")
+        message = (
+            f"{victim.label} shares {socket.name} with {donor.label} ({donor.file}:"
+            f"{donor.line}), which verifies clients against another CA; {tls13} and sessions "
+            f"resume through {resumed}. A client with a certificate of {donor.label}'s CA "
+            f"makes a TLS 1.3 session with SNI {other}, resumes it with SNI {name} and gets "
+            f"{served(opened)} ({CVE}). {judged}")
+        default = decider.label if decider else "the socket's default server"
+        fix = "\n".join([
+            f"1. {target.upgrade_hint[0].upper()}{target.upgrade_hint[1:]}.",
+            f"2. ssl_session_tickets off;  (at http level) and no ssl_session_cache in "
+            f"{default}.",
+            f"3. In {victim.label}: if ($ssl_client_i_dn != \"{self._issuer(victim, ctx)}\") "
+            "{ return 403; }",
+            f"4. Give {victim.label} its own address:port.",
+            f"5. Last resort: ssl_protocols TLSv1.2;  (in {default}, or at http level)."])
+        related = [Related(donor.file, donor.line,
+                           f"{donor.label}: verifies clients against another CA")]
+        related += ca_evidence(donor)
+        if decider is not None and decider is not victim:
+            related.append(Related(decider.file, decider.line,
+                                   f"default server of {socket.name}: its protocols and "
+                                   "session settings decide the handshake"))
+        return self.finding(listen.stmt, message, fix, victim,
+                            severity=None if verdict.affected else "warning", related=related,
+                            trace=finding_trace(opened))
+
+    @staticmethod
+    def _issuer(server: Server, ctx: RuleContext) -> str:
+        """The subject of the server's one client CA, as $ssl_client_i_dn shows it."""
+        subjects = {cert.subject for _, setting in server.client_ca_settings()
+                    for cert in ctx.ca_file(server, setting).certs}
+        return subjects.pop() if len(subjects) == 1 else "<issuer DN of its client CA>"
