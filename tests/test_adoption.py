@@ -101,7 +101,7 @@ def test_baseline_survives_moved_lines_and_new_findings_still_fail(demo_copy: Pa
     code, lines = concise(demo_copy, "--baseline", str(baseline))
     assert (code, lines) == (0, [])
     (demo_copy / "nginx" / "sites-enabled" / "new.conf").write_text(
-        "server { listen 443 ssl; server_name new.example.com;\n"
+        "server { listen 8443 ssl; server_name new.example.com;\n"
         "    ssl_client_certificate certs/new-ca.pem; ssl_verify_client on; }\n")
     code, lines = concise(demo_copy, "--baseline", str(baseline))
     assert code == 1 and ["nginx/sites-enabled/new.conf:2:", "MTLS003"] in [
