@@ -201,7 +201,7 @@ def _context(case: Case, target: Target, self_signed: tuple[str, str]) -> ssl.SS
         context.minimum_version = ssl.TLSVersion.TLSv1_3
     if case.certificate == "self-signed":
         context.load_cert_chain(*self_signed)
-    elif case.certificate == "given":
+    elif case.certificate == "given" and target.client_cert:
         context.load_cert_chain(target.client_cert, target.client_key)
     return context
 
@@ -240,22 +240,27 @@ def _session(target: Target, case: Case, context: ssl.SSLContext) -> ssl.SSLSess
 
 def run_case(target: Target, case: Case, self_signed: tuple[str, str]) -> Outcome:
     port = target.plain_port if case.plain and target.plain_port else target.port
-    context = None if case.plain else _context(case, target, self_signed)
-    session = None
-    if case.session_from is not None:
-        session = _session(target, case, context)
-        if isinstance(session, Outcome):
-            return session
-    raw = _connect(target, port, case)
-    if isinstance(raw, Outcome):
-        return raw
-    with raw:
-        if case.plain:
+    if case.plain:
+        raw = _connect(target, port, case)
+        if isinstance(raw, Outcome):
+            return raw
+        with raw:
             try:
                 raw.sendall(_request(target, case))
             except OSError as e:
                 return Outcome(case.name, "unreachable", None, f"connection ended: {e}")
             return _verdict(target, case, _read(raw), None)
+    context = _context(case, target, self_signed)
+    session = None
+    if case.session_from is not None:
+        made = _session(target, case, context)
+        if isinstance(made, Outcome):
+            return made
+        session = made
+    raw = _connect(target, port, case)
+    if isinstance(raw, Outcome):
+        return raw
+    with raw:
         try:
             with context.wrap_socket(raw, server_hostname=case.sni, session=session) as conn:
                 certificate = _certificate_subject(conn)

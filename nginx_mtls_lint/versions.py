@@ -70,19 +70,24 @@ def _order(char: str) -> int:
     return ord(char) + 256
 
 
+def _run_of(pattern: str, text: str) -> str:
+    found = re.match(pattern, text)
+    return found.group() if found else ""
+
+
 def _compare_part(a: str, b: str) -> int:
     """dpkg's verrevcmp: alternate non-digit runs (letters first, ~ before all) and numbers."""
     while a or b:
-        a_text = re.match(r"[^0-9]*", a).group()
-        b_text = re.match(r"[^0-9]*", b).group()
+        a_text = _run_of(r"[^0-9]*", a)
+        b_text = _run_of(r"[^0-9]*", b)
         for i in range(max(len(a_text), len(b_text))):
             ca = _order(a_text[i]) if i < len(a_text) else 0
             cb = _order(b_text[i]) if i < len(b_text) else 0
             if ca != cb:
                 return -1 if ca < cb else 1
         a, b = a[len(a_text):], b[len(b_text):]
-        a_num = re.match(r"[0-9]*", a).group()
-        b_num = re.match(r"[0-9]*", b).group()
+        a_num = _run_of(r"[0-9]*", a)
+        b_num = _run_of(r"[0-9]*", b)
         if int(a_num or 0) != int(b_num or 0):
             return -1 if int(a_num or 0) < int(b_num or 0) else 1
         a, b = a[len(a_num):], b[len(b_num):]
@@ -171,7 +176,7 @@ class Target:
 
     def lacks(self, directive: str) -> str | None:
         """Why a fix cannot use `directive` on this nginx; None when it can (or may)."""
-        if self.has(directive) is not False:
+        if self.has(directive) is not False or self.upstream is None:
             return None
         entry = facts()["directives"][directive]
         when = (f"added in {entry['since']}" if "since" in entry
@@ -231,9 +236,10 @@ class Target:
                        f"{fixed_upstream})")
 
     def _package_verdict(self, name: str, data: dict) -> Verdict:
+        package = self.package or ""
         releases = data["packages"].get(self.distribution or "", {})
         entry_release = self.release if self.release in releases else next(
-            (r for r, e in releases.items() if e.get("match") and e["match"] in self.package),
+            (r for r, e in releases.items() if e.get("match") and e["match"] in package),
             None)
         entry = releases.get(entry_release) if entry_release else None
         label = f"{self.distribution or 'distribution'} package {self.package}"
@@ -244,7 +250,7 @@ class Target:
         source = entry["source"]
         if fixed is None:
             return Verdict("unknown", f"{label}: {source}")
-        if compare_packages(self.package, fixed) >= 0:
+        if compare_packages(package, fixed) >= 0:
             return Verdict("fixed", f"{label} carries the fix ({fixed} or later; {source})")
         if entry.get("exact"):
             return Verdict("affected", f"{label} is older than the fixed {fixed} ({source})")

@@ -123,7 +123,9 @@ class SessionResumptionBypass(Rule):
             for trusted, members in groups.items():
                 donor = next((maker for cas, maker in makers.items()
                               if maker is not None and not cas <= trusted), None)
-                for victim in members if donor is not None else ():
+                if donor is None:
+                    continue
+                for victim in members:
                     # what a client verified against another CA gets (a resumed session
                     # carries that verification): nothing, when a check pins the issuer
                     opened = next((p for p in ctx.flow(victim).paths("other-ca")
@@ -143,7 +145,7 @@ class SessionResumptionBypass(Rule):
         default = target.tls13_default
         if default is False:
             return None
-        if default:
+        if default and target.upstream:
             return f"TLS 1.3 is on by default in nginx {'.'.join(map(str, target.upstream))}"
         return "TLS 1.3 is on by default from nginx 1.23.4"
 
