@@ -368,3 +368,31 @@ def test_version_is_read_from_nginx_V_before_a_dump(tmp_path, pki):
     assert severities == {"error"}
     console = run_cli("-", stdin=dump).stdout.decode()
     assert "judged for nginx 1.26.2, from nginx -V in the input" in console
+
+
+# --------------------------------------------------------------------------- stream {}
+
+@pytest.mark.nginx
+@pytest.mark.parametrize("version,expected", [("1.26.2", "CONTENT SERVED"),
+                                              ("1.28.0", "rejected")])
+def test_MTLS105_stream_servers_cross_the_same_way(tmp_path, pki, version, expected):
+    """stream {} virtual servers (1.25.5+): a session of other.test resumed with the
+    protected name is proxied on 1.26.2; 1.28.0 checks the session's name there too."""
+    port, backend = free_ports(2)
+
+    def stream_server(name: str, ca: str) -> str:
+        return (f"server {{\n    listen 127.0.0.1:{port} ssl;\n    server_name {name};\n"
+                f"    ssl_certificate {pki.server};\n    ssl_certificate_key {pki.server_key};\n"
+                f"{verify(pki, ca)}\n    proxy_pass 127.0.0.1:{backend};\n}}\n")
+
+    stream = "ssl_protocols TLSv1.2 TLSv1.3;\n" + stream_server(OTHER, "y") + \
+        stream_server(NAME, "x")
+    backend_http = (f"server {{\n    listen 127.0.0.1:{backend};\n"
+                    f"    return 200 '{CONTENT}';\n}}\n")
+    prefix = tmp_path / "stream"
+    nginx = Nginx(prefix, backend_http, stream_body=stream, binary=binary(version))
+    found = {f.rule: f.severity for f in lint_findings(nginx, version)}
+    assert ("MTLS105" in found) == (expected == "CONTENT SERVED")
+    with nginx.start([port, backend]):
+        crossing = resumption(port, pki)[f"TLS 1.3 session of SNI {OTHER}"]
+    assert crossing.verdict == expected, crossing

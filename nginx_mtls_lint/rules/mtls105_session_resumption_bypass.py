@@ -3,12 +3,13 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding, Related
-from ..flow import YES, Path
-from ..model import Config, Server, Socket
+from ..flow import YES
+from ..model import Config, Server, Socket, TlsServer
 from ..versions import Target, Verdict
 from . import Rule, RuleContext, ca_evidence, finding_trace, served, where
 
 CVE = "CVE-2025-23419"
+STREAM_SERVERS_SINCE = "1.25.5"  # virtual servers (server_name) in stream {}
 NO_CACHE = ("off", "none")
 
 
@@ -43,6 +44,8 @@ class SessionResumptionBypass(Rule):
     *without* SNI on a default server that verifies another CA: that is MTLS102's case.
     A server-level check of the issuer or certificate fingerprint
     (`if ($ssl_client_i_dn != "...") { return 403; }`) in the protected server silences it.
+    `stream {}` servers on one address:port (virtual servers, nginx 1.25.5 and later) are
+    judged the same way, with the stream's own protocol and session settings.
 
     ## Example
     ```nginx
@@ -91,8 +94,8 @@ class SessionResumptionBypass(Rule):
     TLSv1.2` (421). Also verified on 1.26.2: `ssl_protocols TLSv1.2` or
     `ssl_session_tickets off` in the default server alone closes it, the same directives in
     the protected server alone do not; a shared `ssl_session_cache` in the default server
-    reopens it with tickets off. `stream {}` servers are not modelled yet (1.28.0 added the
-    same check to the stream module).
+    reopens it with tickets off. `stream {}` virtual servers (from 1.25.5) cross the same way:
+    on 1.26.2 the resumed session is proxied, 1.28.0 refuses it.
     """
 
     id = "MTLS105"
@@ -106,36 +109,51 @@ class SessionResumptionBypass(Rule):
         if verdict.state == "fixed":
             return
         for socket in config.sockets.values():
-            servers = [s for s in socket.servers if s.verifies_clients]
-            if not socket.tls or len(servers) < 2:
+            yield from self._crossings(socket, config.known_default(socket), ctx, verdict)
+        if ctx.target.at_least(STREAM_SERVERS_SINCE) is not False:
+            for stream in config.stream_sockets.values():
+                yield from self._crossings(stream, config.known_default(stream), ctx, verdict)
+
+    def _crossings(self, socket: Socket, decider: TlsServer | None, ctx: RuleContext,
+                   verdict: Verdict) -> Iterator[Finding]:
+        servers = [s for s in socket.servers if s.verifies_clients]
+        if not socket.tls or len(servers) < 2:
+            return
+        tls13 = self._tls13(decider, ctx.target)
+        if tls13 is None:
+            return
+        # Servers grouped by what verifies them (linear in servers, quadratic only in
+        # distinct CA sets); per set, one server whose sessions can be resumed.
+        groups: dict[frozenset[str], list[TlsServer]] = {}
+        for server in servers:
+            groups.setdefault(ctx.trust_set(server), []).append(server)
+        makers = {trusted: next((s for s in members if self._resumes(decider, s)), None)
+                  for trusted, members in groups.items()}
+        for trusted, members in groups.items():
+            donor = next((maker for cas, maker in makers.items()
+                          if maker is not None and not cas <= trusted), None)
+            if donor is None:
                 continue
-            decider = config.known_default(socket)
-            tls13 = self._tls13(decider, ctx.target)
-            if tls13 is None:
-                continue
-            # Servers grouped by what verifies them (linear in servers, quadratic only in
-            # distinct CA sets); per set, one server whose sessions can be resumed.
-            groups: dict[frozenset[str], list[Server]] = {}
-            for server in servers:
-                groups.setdefault(ctx.trust_set(server), []).append(server)
-            makers = {trusted: next((s for s in members if self._resumes(decider, s)), None)
-                      for trusted, members in groups.items()}
-            for trusted, members in groups.items():
-                donor = next((maker for cas, maker in makers.items()
-                              if maker is not None and not cas <= trusted), None)
-                if donor is None:
-                    continue
-                for victim in members:
-                    # what a client verified against another CA gets (a resumed session
-                    # carries that verification): nothing, when a check pins the issuer
-                    opened = next((p for p in ctx.flow(victim).paths("other-ca")
-                                   if p.result.verdict == YES), None)
-                    if opened is not None:
-                        yield self._finding(socket, victim, donor, decider, tls13, ctx,
-                                            verdict, opened)
+            for victim in members:
+                gets = self._gets(victim, ctx)
+                if gets is not None:
+                    yield self._finding(socket, victim, donor, decider, tls13, ctx, verdict,
+                                        *gets)
 
     @staticmethod
-    def _tls13(decider: Server | None, target: Target) -> str | None:
+    def _gets(victim: TlsServer, ctx: RuleContext) -> tuple[str, list] | None:
+        """What a client verified against another CA gets from `victim` (a resumed session
+        carries that verification), and the way there; None when nothing (a check pins the
+        issuer, or nothing is served)."""
+        if not isinstance(victim, Server):  # a stream {} server proxies whoever it verified
+            proxy = victim.setting("proxy_pass")
+            return (f"proxied to `proxy_pass {proxy.value}`" if proxy else "the stream", [])
+        opened = next((p for p in ctx.flow(victim).paths("other-ca")
+                       if p.result.verdict == YES), None)
+        return None if opened is None else (served(opened), finding_trace(opened))
+
+    @staticmethod
+    def _tls13(decider: TlsServer | None, target: Target) -> str | None:
         """Why TLS 1.3 is on for the socket (the default server's `ssl_protocols` decides),
         or None when it is off."""
         setting = decider.setting("ssl_protocols") if decider else None
@@ -150,7 +168,7 @@ class SessionResumptionBypass(Rule):
         return "TLS 1.3 is on by default from nginx 1.23.4"
 
     @staticmethod
-    def _resumes(decider: Server | None, maker: Server) -> str | None:
+    def _resumes(decider: TlsServer | None, maker: TlsServer) -> str | None:
         """How a session made with `maker` can be resumed on the socket, or None."""
         cache = decider.setting("ssl_session_cache") if decider else None
         if cache is not None and cache.value not in NO_CACHE:
@@ -161,9 +179,9 @@ class SessionResumptionBypass(Rule):
                 return None
         return "session tickets (on by default)"
 
-    def _finding(self, socket: Socket, victim: Server, donor: Server,
-                 decider: Server | None, tls13: str, ctx: RuleContext,
-                 verdict: Verdict, opened: Path) -> Finding:
+    def _finding(self, socket: Socket, victim: TlsServer, donor: TlsServer,
+                 decider: TlsServer | None, tls13: str, ctx: RuleContext,
+                 verdict: Verdict, gets: str, trace: list) -> Finding:
         target = ctx.target
         listen = next(entry[1] for entry in socket.entries if entry[0] is victim)
         name = next((n for n in victim.names if n), "this server")
@@ -180,16 +198,18 @@ class SessionResumptionBypass(Rule):
             f"{donor.line}), which verifies clients against another CA; {tls13} and sessions "
             f"resume through {resumed}. A client with a certificate of {donor.label}'s CA "
             f"makes a TLS 1.3 session with SNI {other}, resumes it with SNI {name} and gets "
-            f"{served(opened)} ({CVE}). {judged}")
+            f"{gets} ({CVE}). {judged}")
         default = decider.label if decider else "the socket's default server"
-        fix = "\n".join([
-            f"1. {target.upgrade_hint[0].upper()}{target.upgrade_hint[1:]}.",
-            f"2. ssl_session_tickets off;  (at http level) and no ssl_session_cache in "
-            f"{default}.",
-            f"3. In {victim.label}: if ($ssl_client_i_dn != \"{self._issuer(victim, ctx)}\") "
-            "{ return 403; }",
-            f"4. Give {victim.label} its own address:port.",
-            f"5. Last resort: ssl_protocols TLSv1.2;  (in {default}, or at http level)."])
+        level = victim.context  # http or stream
+        hints = [f"{target.upgrade_hint[0].upper()}{target.upgrade_hint[1:]}.",
+                 f"ssl_session_tickets off;  (at {level} level) and no ssl_session_cache in "
+                 f"{default}."]
+        if isinstance(victim, Server):  # stream {} has no `if`
+            hints.append(f"In {victim.label}: if ($ssl_client_i_dn != "
+                         f"\"{self._issuer(victim, ctx)}\") {{ return 403; }}")
+        hints += [f"Give {victim.label} its own address:port.",
+                  f"Last resort: ssl_protocols TLSv1.2;  (in {default}, or at {level} level)."]
+        fix = "\n".join(f"{number}. {hint}" for number, hint in enumerate(hints, 1))
         related = [Related(donor.file, donor.line,
                            f"{donor.label}: verifies clients against another CA")]
         related += ca_evidence(donor)
@@ -199,7 +219,7 @@ class SessionResumptionBypass(Rule):
                                    "session settings decide the handshake"))
         return self.finding(listen.stmt, message, fix, victim,
                             severity=None if verdict.affected else "warning", related=related,
-                            trace=finding_trace(opened))
+                            trace=trace)
 
     @staticmethod
     def _issuer(server: Server, ctx: RuleContext) -> str:
