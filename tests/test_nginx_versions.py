@@ -176,6 +176,8 @@ def test_ssl_on_and_http2_on_by_version(tmp_path, pki, version, ssl_on, http2_on
                           server(port, pki, NAME, f"    {directive} on;"))
         assert (nginx.check().returncode == 0) == exists
         assert target.has(directive) is exists
+        unknown = [f for f in lint_findings(nginx, judged_as(version)) if f.rule == "MTLS009"]
+        assert bool(unknown) is not exists  # the linter agrees with `nginx -t`
 
 
 # --------------------------------------------------------------------------- CVE-2025-23419

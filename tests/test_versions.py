@@ -125,3 +125,18 @@ def test_fix_hints_use_only_directives_the_target_has():
     fix_new = next(f["fix"] for f in new["findings"] if f["rule"] == "MTLS102")
     assert "ssl_reject_handshake on;" in fix_new
     assert "separate address" in fix_old and "has no `ssl_reject_handshake`" in fix_old
+
+
+def test_directives_the_target_lacks_are_unknown(tmp_path):
+    conf = tmp_path / "site.conf"
+    conf.write_text("server {\n    listen 443;\n    ssl on;\n    http2 on;\n"
+                    "    ssl_certificate /x.pem;\n    ssl_certificate_key /x.key;\n}\n")
+
+    def unknown(version: str) -> list[int]:
+        done = run_cli("--format", "json", str(conf), "--nginx-version", version)
+        return sorted(f["line"] for f in json.loads(done.stdout)["findings"]
+                      if f["rule"] == "MTLS009")
+
+    assert unknown("1.22.1") == [4]  # http2 on: not yet
+    assert unknown("1.26.2") == [3]  # ssl on: no more
+    assert unknown("1.18.0-6ubuntu14.6") == [4]

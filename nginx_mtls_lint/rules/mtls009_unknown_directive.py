@@ -38,7 +38,9 @@ class UnknownDirective(Rule):
     The linter knows every directive of upstream nginx 1.26 to 1.30 (all modules), NGINX
     Plus's, and the common third-party modules' by their prefixes (headers-more, Lua,
     brotli, set-misc, njs, ModSecurity, ...). The entries of `map`, `geo`, `types` and Lua
-    blocks are data, not directives.
+    blocks are data, not directives. For a target nginx (`--nginx-version`), directives that
+    version does not have are unknown too: `ssl on;` from 1.25.1 (removed), `http2 on;`
+    before 1.25.1, `ssl_reject_handshake` before 1.19.4.
 
     ## Example
     ```nginx
@@ -60,7 +62,9 @@ class UnknownDirective(Rule):
 
     ## Verified
     With nginx 1.22.1 (Debian 12): `nginx -t` fails with `unknown directive
-    "ssl_verify_clinet_depth"`.
+    "ssl_verify_clinet_depth"`. By version: `ssl on;` passes `nginx -t` on Debian's 1.22.1
+    and fails on 1.26.2; `http2 on;` fails on 1.22.1 and passes on 1.26.2
+    (`pytest -m nginx -k ssl_on_and_http2_on`).
     Reproduce: `pytest -m nginx -k MTLS009`.
     """
 
@@ -73,9 +77,20 @@ class UnknownDirective(Rule):
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
         seen: set[tuple[str, int, str]] = set()
         for stmt in statements(config.tree.stmts):
-            if known(stmt.name) or (stmt.file, stmt.line, stmt.name) in seen:
+            lacking = ctx.target.lacks(stmt.name)  # a directive of other nginx versions
+            if (known(stmt.name) and lacking is None) or (stmt.file, stmt.line,
+                                                           stmt.name) in seen:
                 continue
             seen.add((stmt.file, stmt.line, stmt.name))
+            if lacking:
+                yield self.finding(
+                    stmt,
+                    f"unknown directive \"{stmt.name}\" at {stmt.file}:{stmt.line}: "
+                    f"{lacking}, so `nginx -t` fails and nginx keeps running its old "
+                    "configuration.",
+                    "Remove the line, or use what this version has instead (`listen ... ssl` "
+                    "for `ssl on`, `listen ... http2` for `http2 on`).")
+                continue
             yield self.finding(
                 stmt,
                 f"unknown directive \"{stmt.name}\" at {stmt.file}:{stmt.line}: `nginx -t` "
