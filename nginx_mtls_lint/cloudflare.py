@@ -127,6 +127,8 @@ def _usage_signals(server: TlsServer) -> list[Signal]:
     cf_formats = {s.args[0] for s in http.all("log_format")
                   if s.args and any("cf_" in a and CF_VARIABLES.search(a) for a in s.args[1:])}
     cf_maps = {name for name, m in http.maps().items() if CF_VARIABLES.search(m.source)}
+    cf_maps |= {s.args[1] for s in http.blocks  # `geo $http_cf_connecting_ip $x { ... }`
+                if s.name == "geo" and len(s.args) == 2 and CF_VARIABLES.search(s.args[0])}
     stmts = list(walk(server.stmt.block))
     for stmt in http.all("allow") + http.all("access_log") + stmts:
         if stmt.name == "#":
@@ -150,7 +152,7 @@ def _usage_signals(server: TlsServer) -> list[Signal]:
         elif cf_maps and any(m in text for m in cf_maps):
             name = next(m for m in cf_maps if m in text)
             found.setdefault("cf-map", Signal(
-                "cf-map", f"{stmt.name} reads {name}, a map over a Cloudflare header",
+                "cf-map", f"{stmt.name} reads {name}, a map or geo over a Cloudflare header",
                 stmt.file, stmt.line))
     return list(found.values())
 

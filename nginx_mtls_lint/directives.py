@@ -216,34 +216,63 @@ def known(name: str) -> bool:
         name.endswith(("_by_lua", "_by_lua_block", "_by_lua_file"))
 
 
-# Directives nginx refuses in some blocks (`nginx -t`: "... directive is not allowed here").
-# The rewrite module's directives are not allowed in limit_except (NGX_HTTP_LMT_CONF); the
-# client-certificate directives only in http and server (NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF).
-NOT_ALLOWED_IN = {
-    "limit_except": frozenset(("if", "return", "rewrite", "set", "break")),
-    "location": frozenset(("ssl_verify_client", "ssl_client_certificate", "ssl_verify_depth",
-                           "ssl_crl", "ssl_trusted_certificate", "ssl_certificate",
-                           "ssl_certificate_key", "ssl_reject_handshake", "listen",
-                           "server_name")),
-}
-NOT_ALLOWED_IN["if"] = NOT_ALLOWED_IN["location"]
+# Where nginx refuses a directive (`nginx -t`: "... directive is not allowed here"): the
+# NGX_HTTP_SIF_CONF (an `if` in a server), NGX_HTTP_LIF_CONF (an `if` in a location) and
+# NGX_HTTP_LMT_CONF (limit_except) flags of the command tables of nginx 1.26 to 1.30.
+IN_SERVER_IF = frozenset((
+    "break", "return", "rewrite", "rewrite_log", "set", "uninitialized_variable_warn",
+))
+
+IN_LOCATION_IF = frozenset((
+    "access_log", "add_header", "add_header_inherit", "add_trailer", "add_trailer_inherit",
+    "break", "charset", "error_page", "expires", "fastcgi_pass", "grpc_pass", "gzip",
+    "limit_rate", "limit_rate_after", "memcached_pass", "override_charset", "post_action",
+    "proxy_pass", "return", "rewrite", "rewrite_log", "root", "scgi_pass", "sendfile", "set",
+    "source_charset", "ssi", "uninitialized_variable_warn", "uwsgi_pass",
+))
+
+IN_LIMIT_EXCEPT = frozenset((
+    "access_log", "allow", "auth_basic", "auth_basic_user_file", "deny", "perl", "proxy_pass",
+))
+
+ANYWHERE = frozenset((
+    "include",
+))
+
+# Client-certificate directives belong to http and server blocks only.
+NOT_IN_LOCATION = frozenset(("ssl_verify_client", "ssl_client_certificate", "ssl_verify_depth",
+                             "ssl_crl", "ssl_trusted_certificate", "ssl_certificate",
+                             "ssl_certificate_key", "ssl_reject_handshake", "listen",
+                             "server_name"))
+
+
+def _refused(name: str, parent: str, grandparent: str) -> bool:
+    if name in ANYWHERE or name not in NGINX_DIRECTIVES:
+        return False  # a third-party module's directive: its contexts are its own
+    if parent == "limit_except":
+        return name not in IN_LIMIT_EXCEPT
+    if parent == "if" and grandparent == "server":
+        return name not in IN_SERVER_IF
+    if parent == "if" and grandparent == "location":
+        return name not in IN_LOCATION_IF
+    return parent == "location" and name in NOT_IN_LOCATION
 
 
 def misplaced(stmts) -> list:
-    """(statement, block name) for each directive written where nginx refuses it, through
-    includes (an `if` included into a `limit_except` is refused all the same)."""
+    """(statement, block name) for each nginx directive written where nginx refuses it,
+    through includes (an `if` included into a `limit_except` is refused all the same)."""
     from .model import flatten
 
     found = []
-    stack = [(iter(flatten(stmts)), "")]
+    stack = [(iter(flatten(stmts)), "", "")]
     while stack:
         stmt = next(stack[-1][0], None)
         if stmt is None:
             stack.pop()
             continue
-        parent = stack[-1][1]
-        if stmt.name in NOT_ALLOWED_IN.get(parent, ()):
+        _, parent, grandparent = stack[-1]
+        if stmt.name != "#" and _refused(stmt.name, parent, grandparent):
             found.append((stmt, parent))
         if stmt.block is not None and stmt.name not in FREE_FORM_BLOCKS:
-            stack.append((iter(flatten(stmt.block)), stmt.name))
+            stack.append((iter(flatten(stmt.block)), stmt.name, parent))
     return found

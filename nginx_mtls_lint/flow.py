@@ -288,11 +288,7 @@ class Simulator:
         """What `client` gets for `uri` on this server."""
         self._client, self._tls, self._budget = client, tls, Budget()
         state = State(uri=uri, method=client.method)
-        state.remote_addr = CLOUDFLARE_ADDRESS if client.via_cloudflare else DIRECT_ADDRESS
-        if client.tunnel:
-            state.remote_addr = "127.0.0.1"
-        elif client.kind in ("valid", "probe") and not client.via_cloudflare:
-            state.remote_addr = UNKNOWN  # a client of an internal CA may come from anywhere
+        state.remote_addr = self._connection_address()
         state = self._realip(state, self.server_conf)
         if client.kind in ("malformed", "tls-port-plain"):
             # 400 is raised while reading the headers, 497 for plain HTTP on a TLS port:
@@ -614,10 +610,10 @@ class Simulator:
         if name == "remote_addr" or name == "binary_remote_addr":
             return state.remote_addr
         if name == "realip_remote_addr":
-            return CLOUDFLARE_ADDRESS if client.via_cloudflare else DIRECT_ADDRESS
+            return self._connection_address()
         if name.startswith(("http_", "cookie_", "arg_", "sent_http_")):
             if client.kind == "valid":
-                if name == "http_cf_connecting_ip":
+                if name == "http_cf_connecting_ip":  # Cloudflare's edge and cloudflared
                     return VISITOR_ADDRESS
                 if name == "http_cf_ray":
                     return "8f0e1d2c3b4a5968-AMS"
@@ -626,6 +622,17 @@ class Simulator:
                 return VISITOR_ADDRESS
             return ATTACKER
         return UNKNOWN
+
+    def _connection_address(self) -> Value:
+        """The address the TCP connection comes from (before realip)."""
+        client = self._client
+        if client.tunnel:
+            return "127.0.0.1"  # cloudflared on this host
+        if client.via_cloudflare:
+            return CLOUDFLARE_ADDRESS
+        if client.kind in ("valid", "probe"):
+            return UNKNOWN  # a client of an internal CA may come from anywhere
+        return DIRECT_ADDRESS
 
     def _certificate_variable(self, name: str) -> Value:
         client = self._client
@@ -673,8 +680,9 @@ class Simulator:
         if header is None or not trusted or not header.args:
             return state
         state = replace(state, realip_done=True, variables=dict(state.variables))
-        connection = CLOUDFLARE_ADDRESS if self._client.via_cloudflare else DIRECT_ADDRESS
-        if not any(_in_network(connection, s.args[0]) for s in trusted if s.args):
+        connection = self._connection_address()
+        if not isinstance(connection, str) or not any(
+                _in_network(connection, s.args[0]) for s in trusted if s.args):
             return state
         value = self.variable("http_" + header.args[0].lower().replace("-", "_"), state)
         if header.args[0].lower() in ("x-real-ip", "x-forwarded-for", "cf-connecting-ip") \

@@ -519,6 +519,10 @@ def test_MTLS009_unknown_directive_fails_nginx_t(tmp_path, pki):
     # an `if` that reaches limit_except through an include (facts §8)
     ("    location / {{ limit_except GET {{ include {snippet}; }} }}", "limit_except"),
     ("    location / {{ ssl_verify_client on; }}", "location"),
+    # only the rewrite module's directives in a server-level `if` (NGX_HTTP_SIF_CONF)
+    ("    if ($ssl_client_verify != SUCCESS) {{ add_header X-Client none; }}", "if"),
+    # and no `if` inside an `if`
+    ("    location / {{ if ($https) {{ if ($ssl_client_verify) {{ return 403; }} }} }}", "if"),
 ])
 def test_directive_in_a_block_nginx_refuses_is_mtls900(tmp_path, pki, body, block):
     port, = free_ports(1)
