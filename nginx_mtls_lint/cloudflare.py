@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass, field
 
 from .cafile import CAStore
-from .model import Detection, Model, Signal, TlsServer, walk  # Signal, Detection: re-exported
+# Signal and Detection are re-exported: plugins imported them from here.
+from .model import Detection, Model, Scope, Signal, TlsServer, walk
 
 # SHA-256 over DER, from Cloudflare's published files (see rules/ for sources).
 AOP_CA = "9A1AC2B4BE15F9F27EEE20A734CBA4E9898F61001B3BD7C84B69B56A3E25A2B9"
@@ -118,17 +119,27 @@ def detect_server(server: TlsServer, cas: CAStore, options: CloudflareOptions) -
     return detection
 
 
+def _http_names(http: Scope) -> tuple[set[str], set[str]]:
+    """The log formats of http {} that log Cloudflare headers, and the variables its maps and
+    geos compute from one; once per http {} (its servers share them)."""
+    cached = getattr(http, "_cloudflare_names", None)
+    if cached is None:
+        formats = {s.args[0] for s in http.all("log_format") if s.args and any(
+            "cf_" in a and CF_VARIABLES.search(a) for a in s.args[1:])}
+        variables = {name for name, m in http.maps().items() if CF_VARIABLES.search(m.source)}
+        variables |= {s.args[1] for s in http.blocks  # `geo $http_cf_connecting_ip $x {}`
+                      if s.name == "geo" and len(s.args) == 2 and CF_VARIABLES.search(s.args[0])}
+        cached = http._cloudflare_names = (formats, variables)  # type: ignore[attr-defined]
+    return cached
+
+
 def _usage_signals(server: TlsServer) -> list[Signal]:
     """Signals in what the server does: Cloudflare headers read (an `if` on one is also a
     guard that holds nothing), an allow-list of Cloudflare ranges, a Cloudflare log format,
     a map over a Cloudflare header whose result it reads."""
     found: dict[str, Signal] = {}
     http = server.http
-    cf_formats = {s.args[0] for s in http.all("log_format")
-                  if s.args and any("cf_" in a and CF_VARIABLES.search(a) for a in s.args[1:])}
-    cf_maps = {name for name, m in http.maps().items() if CF_VARIABLES.search(m.source)}
-    cf_maps |= {s.args[1] for s in http.blocks  # `geo $http_cf_connecting_ip $x { ... }`
-                if s.name == "geo" and len(s.args) == 2 and CF_VARIABLES.search(s.args[0])}
+    cf_formats, cf_maps = _http_names(http)
     stmts = list(walk(server.stmt.block))
     for stmt in http.all("allow") + http.all("access_log") + stmts:
         if stmt.name == "#":

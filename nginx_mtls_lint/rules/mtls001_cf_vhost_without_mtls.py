@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding, Fix
-from ..model import Config, Server, Setting, TlsServer
+from ..model import Config, Setting, TlsServer
 from . import Rule, RuleContext, cloudflare_evidence, evidence, inherits, where
 from .fixes import (AOP_CA_PATH, AOP_CA_SOURCE, ENFORCE_AOP, insert_after, make_fix,
                     replace_statement)

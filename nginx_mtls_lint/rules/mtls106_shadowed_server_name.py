@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..findings import Finding
+from ..findings import Finding, Related, Step
 from ..model import Config, Server
-from . import Rule, RuleContext
+from . import Rule, RuleContext, finding_trace
 
 
 class ShadowedServerName(Rule):
@@ -70,9 +70,11 @@ class ShadowedServerName(Rule):
                         continue
                     if not server.verifies_clients or first.verifies_clients:
                         continue
-                    if not ctx.flow(first).serves_content():
-                        continue
+                    open_paths = ctx.flow(first).open_paths(("none",))
+                    if not open_paths:
+                        continue  # the server that answers serves nothing
                     reported.add(id(server))
+                    path = open_paths[0]
                     yield self.finding(
                         server.stmt,
                         f"{name} on {socket.name} is answered by the server at "
@@ -80,4 +82,9 @@ class ShadowedServerName(Rule):
                         f"certificate; this protected copy is ignored for that name (nginx "
                         f"-t only warns: conflicting server name).",
                         f"Remove server_name {name} from the server at "
-                        f"{first.file}:{first.line}.", server)
+                        f"{first.file}:{first.line}.", server,
+                        related=[Related(first.file, first.line,
+                                         f"answers {name} on {socket.name}")],
+                        trace=[Step(first.file, first.line, f"Host: {name} on {socket.name} "
+                                    "goes to the first server with that name"),
+                               *finding_trace(path)])
