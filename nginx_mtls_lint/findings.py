@@ -96,6 +96,8 @@ class Finding:
     # once, listing every server they affect (lint.py). None: the directive's file and line.
     cause: Any = None
     servers: list[ServerRef] = field(default_factory=list)  # every affected server
+    # The responsible statement (a parser.Stmt), for the engine to find its columns.
+    statement: Any = field(default=None, repr=False)
 
     def sort_key(self) -> tuple[str, int, str, str]:
         return (self.file or "", self.line or 0, self.rule, self.message)

@@ -15,6 +15,7 @@ from .findings import Finding, ServerRef, diagnostic
 from .identity import message_shape
 from .loader import LoadOptions, Tree, Workspace, load_inputs
 from .model import Config, Model, Server, build_model
+from .parser import locate
 from .registry import rule_resolver
 from .rules import Rule, RuleContext, builtin_rules
 from .versions import LIVE_ROOT, Target, from_nginx_v, from_this_machine
@@ -133,6 +134,7 @@ def lint(inputs: Iterable[str], options: LintOptions,
             continue
         if level:
             finding.severity = level
+        _columns(finding, workspace)
         kept.append(finding)
     gaps = sum(f.rule in ("MTLS901", "MTLS904") and not f.suppressed for f in kept)
     if gaps:
@@ -193,3 +195,15 @@ def _focus_files(workspace: Workspace) -> set[str] | None:
     if not workspace.trees or any(t.focus is None for t in workspace.trees):
         return None
     return set[str]().union(*(t.focus for t in workspace.trees if t.focus is not None))
+
+
+def _columns(finding: Finding, workspace: Workspace) -> None:
+    """The responsible statement's columns on its first line, where the text shows it."""
+    stmt = finding.statement
+    if stmt is None or finding.column is not None:
+        return
+    spans = locate(stmt, lambda number: workspace.source_line(stmt.file, number))
+    if spans:
+        finding.column = spans[0].column
+        last = spans[-1]
+        finding.end_column = last.end_column if last.line == spans[0].line else None

@@ -289,3 +289,18 @@ def test_diff_with_unsafe_fixes_is_accepted_by_nginx_and_closes_mtls002_and_mtls
     site.write_text(site.read_text().replace(f"listen {port}", f"listen 127.0.0.1:{port}"))
     checked = nginx.check()
     assert checked.returncode == 0, checked.stderr
+
+
+def test_findings_carry_the_columns_of_their_directive(tmp_path):
+    """1-based, end exclusive, in JSON and as the SARIF region."""
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\n  server {\n    listen 443 ssl;\n"
+                    "    server_name a.example.com;\n    real_ip_header CF-Connecting-IP;\n"
+                    "    ssl_verify_client   off;\n  }\n}\n")
+    document = json.loads(run_cli("--format", "json", str(conf)).stdout)
+    (finding,) = [f for f in document["findings"] if f["rule"] == "MTLS001"]
+    assert (finding["line"], finding["column"], finding["end_column"]) == (7, 5, 29)
+    sarif = json.loads(run_cli("--format", "sarif", str(conf)).stdout)
+    (result,) = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "MTLS001"]
+    region = result["locations"][0]["physicalLocation"]["region"]
+    assert (region["startLine"], region["startColumn"], region["endColumn"]) == (7, 5, 29)

@@ -19,6 +19,8 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "message": finding.message,
         "file": finding.file,
         "line": finding.line,
+        "column": finding.column,
+        "end_column": finding.end_column,
         "server": asdict(finding.server) if finding.server else None,
         # every server the finding affects (one cause, one finding); `server` is the first
         "servers": [asdict(s) for s in finding.servers or ([finding.server] if finding.server

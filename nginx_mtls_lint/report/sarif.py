@@ -93,7 +93,15 @@ def _line_location(result: Result, file: str | None, line: int | None) -> dict[s
 
 
 def _location(result: Result, finding: Finding) -> dict[str, Any]:
-    return _line_location(result, finding.file, finding.line)
+    """The responsible directive's columns where known, else its whole line."""
+    location = _line_location(result, finding.file, finding.line)
+    if finding.column is not None and finding.file and finding.line:
+        region = location["physicalLocation"]["region"]
+        region["startColumn"] = _utf16_column(result, finding.file, finding.line, finding.column)
+        if finding.end_column is not None:
+            region["endColumn"] = _utf16_column(result, finding.file, finding.line,
+                                                finding.end_column)
+    return location
 
 
 def _utf16_column(result: Result, file: str, line: int, column: int) -> int:

@@ -174,7 +174,7 @@ class Rule:
         shown = list(dict.fromkeys(r for r in related if (r.file, r.line) != here))
         return Finding(self.id, self.name, severity or self.severity, message, at.file, at.line,
                        ref, fix, related=shown, fixes=list(fixes), trace=list(trace),
-                       directive=" ".join([at.name, *at.args]), cause=cause)
+                       directive=" ".join([at.name, *at.args]), cause=cause, statement=at)
 
 
 def client_ca_settings(config: Config) -> Iterator[tuple[TlsServer, str, Setting]]:
