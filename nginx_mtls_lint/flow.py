@@ -270,10 +270,8 @@ class Simulator:
         self.mode = mode
         # Under `optional` with no check of its own, a server that hands $ssl_client_verify
         # to its application leaves the refusal to it: what the application does is unknown.
-        self.delegates = mode in ("optional", "optional_no_ca") and not any(
-            s.name == "auth_request" or (s.name == "if" and any(
-                "$ssl_client_" in a or a in self.maps for a in s.args))
-            for s in walk(server.stmt.block))
+        self.delegates = mode in ("optional", "optional_no_ca") and \
+            server.written_check() is None
         self.probing = False  # every check taken both ways: can anything be served?
 
     def _compile(self, location: Location, parent: Conf) -> None:

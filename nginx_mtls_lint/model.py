@@ -17,6 +17,7 @@ from .loader import Tree, Workspace
 from . import pcre
 from .parser import Stmt
 
+VARIABLE_NAME = re.compile(r"\$\{?\w+")
 CLIENT_CA_DIRECTIVES = ("ssl_client_certificate", "ssl_trusted_certificate")
 # Modes that let a client without a valid certificate past the handshake (flow.py follows
 # them): under `optional` only one without a certificate, under `optional_no_ca` a failed one.
@@ -406,6 +407,7 @@ class TlsServer:
     # every rule asks
     _settings: dict[str, Setting | None] = field(default_factory=dict, kw_only=True)
     _names: frozenset[str] | None = field(default=None, kw_only=True)
+    _written_check: list[Stmt] | None = field(default=None, kw_only=True)  # [] : none
 
     @property
     def file(self) -> str:
@@ -525,6 +527,38 @@ class Server(TlsServer):
         name = variable.replace("{", "")
         return [s for s in walk(self.stmt.block) if s.name == "set" and s.args
                 and s.args[0] == name]
+
+    def reads_certificate(self, text: str, depth: int = 0) -> bool:
+        """Whether a value tests the client certificate: `$ssl_client_*` itself, a map over
+        it, or a `set` variable holding it or set inside an `if` that tests it."""
+        if "$ssl_client_" in text:
+            return True
+        if depth > 8 or "$" not in text:
+            return False
+        for variable in VARIABLE_NAME.findall(text):
+            mapped = self.maps.get(variable)
+            if mapped is not None and self.reads_certificate(mapped.source, depth + 1):
+                return True
+            if any(len(s.args) > 1 and self.reads_certificate(s.args[1], depth + 1)
+                   for s in self.set_statements(variable)):
+                return True
+            # `if (<certificate test>) { set $flag ...; }`: the flag carries the answer.
+            for stmt in walk(self.stmt.block):
+                if stmt.name == "if" and stmt.args and "$" in stmt.args[0] and any(
+                        s.name == "set" and s.args[:1] == [variable.replace("{", "")]
+                        for s in flatten(stmt.block)) and self.reads_certificate(
+                            stmt.args[0], depth + 1):
+                    return True
+        return False
+
+    def written_check(self) -> Stmt | None:
+        """A check of the client certificate written anywhere in the server (an `if` that
+        tests it, or an `auth_request`), whether or not any request reaches it."""
+        if self._written_check is None:
+            self._written_check = [
+                s for s in walk(self.stmt.block) if s.name == "auth_request" or (
+                    s.name == "if" and s.args and self.reads_certificate(s.args[0]))][:1]
+        return self._written_check[0] if self._written_check else None
 
     def reads_client_verification(self) -> bool:
         """Whether anything in the server reads $ssl_client_* (a check, or passing it on)."""

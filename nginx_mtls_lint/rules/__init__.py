@@ -18,7 +18,7 @@ from ..cafile import CAFile, CAStore
 from ..cloudflare import AOP_CAS, matching_name
 from ..findings import Finding, Fix, Related, ServerRef, Step
 from ..flow import UPSTREAM, Path, ServerFlow
-from ..model import LET_THROUGH, Config, ErrorPage, Server, Setting, TlsServer, flatten, walk
+from ..model import LET_THROUGH, Config, ErrorPage, Server, Setting, TlsServer
 from ..parser import Stmt
 from ..trust import CrlVerdict, TrustSet
 from ..versions import UNKNOWN, Target
@@ -26,7 +26,6 @@ from ..versions import UNKNOWN, Target
 # Modes in which nginx itself refuses a client certificate that fails verification (under
 # `optional_no_ca` the failure reaches the handlers as FAILED:...).
 REFUSING_MODES = ("on", "optional")
-VARIABLE_NAME = re.compile(r"\$\{?\w+")
 RULE_ID = re.compile(r"^[A-Z]{2,8}[0-9]{3}$")
 RULE_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # Directives naming a file whose problems are the file's, whichever server names it.
@@ -199,7 +198,7 @@ def optional_in_scope(server: Server) -> bool:
         return server.exposed_tls
     if mode == "optional_no_ca" and not server.reads_client_verification():
         return True
-    return server.exposed_tls and written_check(server) is not None
+    return server.exposed_tls and server.written_check() is not None
 
 
 def admitted_kinds(mode: str) -> tuple[str, ...]:
@@ -221,41 +220,9 @@ def certificate_check(path: Path, server: Server, passed: bool = True) -> Stmt |
     for step in path.outcome.trace:
         stmt = step.stmt
         if stmt is not None and stmt.name == "if" and step.passed == passed and stmt.args \
-                and reads_certificate(stmt.args[0], server):
+                and server.reads_certificate(stmt.args[0]):
             found = stmt
     return found
-
-
-def written_check(server: Server) -> Stmt | None:
-    """A check of the client certificate written anywhere in the server (an `if` that reads
-    it, or an `auth_request`), whether or not any request reaches it."""
-    for stmt in walk(server.stmt.block):
-        if stmt.name == "auth_request" or (stmt.name == "if" and stmt.args and
-                                           reads_certificate(stmt.args[0], server)):
-            return stmt
-    return None
-
-
-def reads_certificate(text: str, server: Server, depth: int = 0) -> bool:
-    if "$ssl_client_" in text:
-        return True
-    if depth > 8 or "$" not in text:
-        return False
-    for variable in VARIABLE_NAME.findall(text):
-        mapped = server.maps.get(variable)
-        if mapped is not None and reads_certificate(mapped.source, server, depth + 1):
-            return True
-        for stmt in server.set_statements(variable):
-            if len(stmt.args) > 1 and reads_certificate(stmt.args[1], server, depth + 1):
-                return True
-        # `if (<certificate test>) { set $flag ...; }`: the flag carries the test's answer.
-        for stmt in walk(server.stmt.block):
-            if stmt.name == "if" and stmt.args and "$" in stmt.args[0] and any(
-                    s.name == "set" and s.args[:1] == [variable.replace("{", "")]
-                    for s in flatten(stmt.block)) and reads_certificate(stmt.args[0], server,
-                                                                        depth + 1):
-                return True
-    return False
 
 
 def served(path: Path) -> str:

@@ -7,7 +7,7 @@ from ..flow import YES, Path
 from ..model import Config
 from ..parser import Stmt
 from . import (Rule, RuleContext, admitted_kinds, certificate_check, finding_trace,
-               optional_in_scope, served, where, written_check)
+               optional_in_scope, served, where)
 from .fixes import SERVER_HANDLER, server_handler_fix
 
 FIX = f"Add at server level: {SERVER_HANDLER}  (or use ssl_verify_client on;)"
@@ -83,7 +83,7 @@ class RejectionHandlerMissing(Rule):
             # Paths through an error_page are MTLS104's, through a forged address MTLS107's.
             relevant = [p for kind in kinds for p in flow.paths(kind)
                         if not p.outcome.through("error_page") and not p.outcome.spoofed]
-            if not (flow.handler_exists(kinds) or written_check(server)):
+            if not (flow.handler_exists(kinds) or server.written_check()):
                 continue  # no check at all, written or working: MTLS002 says so
             by_cause: dict[int, tuple[Stmt, Path]] = {}
             for path in relevant:
