@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import Config, Server
+from ..model import Config, TlsServer
 from ..trust import TrustSet
 from . import REFUSING_MODES, Rule, RuleContext, ca_evidence, evidence, where
 from .fixes import insert_after, make_fix, replace_statement
@@ -80,8 +80,8 @@ class ClientChainUnverifiable(Rule):
     security_severity = "4.0"
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        for server in config.servers:
-            if server.verify_mode()[0] not in REFUSING_MODES:
+        for server in config.tls_servers:  # stream {} servers verify the same way
+            if server.verification.mode not in REFUSING_MODES:
                 continue
             trust = ctx.trust(server)
             if not trust.sources or not trust.readable:
@@ -91,7 +91,7 @@ class ClientChainUnverifiable(Rule):
             yield from self._depth(server, trust, expected, ctx)
             yield from self._crls(server, ctx)
 
-    def _missing_issuers(self, server: Server, trust: TrustSet,
+    def _missing_issuers(self, server: TlsServer, trust: TrustSet,
                          expected: frozenset[str]) -> Iterator[Finding]:
         for cert in trust.lacking_issuer(expected):
             directive = trust.directive_of[cert.sha256]
@@ -117,7 +117,7 @@ class ClientChainUnverifiable(Rule):
                 related=[evidence(s, f"{d} {s.value}") for d, s in server.client_ca_settings()
                          if s is not setting])
 
-    def _depth(self, server: Server, trust: TrustSet, expected: frozenset[str],
+    def _depth(self, server: TlsServer, trust: TrustSet, expected: frozenset[str],
                ctx: RuleContext) -> Iterator[Finding]:
         deepest = trust.deepest(expected)
         setting = server.setting("ssl_verify_depth")
@@ -144,7 +144,7 @@ class ClientChainUnverifiable(Rule):
             fix, server, related=ca_evidence(server),
             fixes=make_fix(f"allow {needed} intermediates", edit))
 
-    def _crls(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
+    def _crls(self, server: TlsServer, ctx: RuleContext) -> Iterator[Finding]:
         for verdict in ctx.crl_verdicts(server):
             setting, _ = ctx.crl(server) or (None, None)
             assert setting is not None  # verdicts come from an ssl_crl
