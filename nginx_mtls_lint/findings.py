@@ -172,8 +172,10 @@ DIAGNOSTICS = {
         ),
         Diagnostic(
             "MTLS909", "rule-crashed", "error",
-            "A rule raised an exception, or a plugin failed to import: its findings are missing "
-            "from this run (the other rules' findings are complete).",
+            "A rule raised an exception, or a plugin failed to import: its findings for the "
+            "subject it was checking (the server or listen socket named, at its file:line) are "
+            "missing from this run; it still checked the other subjects, and the other rules' "
+            "findings are complete.",
             "Report it to the rule's author with the traceback (set NGINX_MTLS_LINT_DEBUG=1), "
             "or turn the rule off in .nginx-mtls-lint.yaml until it is fixed.",
         ),

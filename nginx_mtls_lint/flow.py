@@ -266,8 +266,7 @@ class Simulator:
         for location in server.locations:
             self._compile(location, self.server_conf)
         self.server_stmts = [s for s in flatten(server.stmt.block)]
-        mode, _ = server.verify_mode()
-        self.mode = mode
+        mode = self.mode = server.verification.mode
         # Under `optional` with no check of its own, a server that hands $ssl_client_verify
         # to its application leaves the refusal to it: what the application does is unknown.
         self.delegates = mode in ("optional", "optional_no_ca") and \
@@ -298,7 +297,7 @@ class Simulator:
         if tls and self.mode in ("on", "optional", "optional_no_ca"):
             status = self._handshake_status(client)
             if status:
-                setting = self.server.verify_mode()[1]
+                setting = self.server.verification.setting
                 step = state.step(setting.stmt if setting else None,
                                   f"certificate check answers {status}")
                 return self._finalize(step, self.server_conf, status, None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Callable, Iterable
+from functools import partial
+from typing import Callable, Iterable, Iterator
 
 from . import suppressions
 from .cloudflare import CA_FILE_NAME, CloudflareOptions, detect
@@ -14,8 +14,8 @@ from .directives import misplaced
 from .findings import Finding, ServerRef, diagnostic
 from .identity import message_shape
 from .loader import LoadOptions, Tree, Workspace, load_inputs
-from .model import Config, Model, Server, build_model
-from .parser import locate
+from .model import Config, Model, build_model
+from .parser import Stmt, locate
 from .registry import rule_resolver
 from .rules import Rule, RuleContext, builtin_rules
 from .versions import LIVE_ROOT, Target, from_nginx_v, from_this_machine
@@ -74,34 +74,73 @@ def in_focus(finding: Finding, tree: Tree) -> bool:
         finding.server is not None and finding.server.file in tree.focus)
 
 
+@dataclass(slots=True)
+class Subject:
+    """One call of a rule's check method: what it looks at, and where a failure is shown."""
+
+    label: str
+    stmt: Stmt | None
+    check: Callable[[], Iterable[Finding]]
+
+
+def subjects(rule: Rule, config: Config, ctx: RuleContext) -> Iterator[Subject]:
+    """Every call the engine makes of one rule over one configuration: each check method
+    the rule defines, once per subject of its kind."""
+    def defines(method: str) -> bool:
+        return getattr(type(rule), method) is not getattr(Rule, method)
+
+    if defines("check"):
+        yield Subject(f"the configuration of {config.tree.root}", None,
+                      partial(rule.check, config, ctx))
+    for server in config.servers:
+        for method in ("check_tls_server", "check_server"):
+            if defines(method):
+                yield Subject(server.label, server.stmt,
+                              partial(getattr(rule, method), server, ctx))
+    for stream in config.stream_servers:
+        for method in ("check_tls_server", "check_stream_server"):
+            if defines(method):
+                yield Subject(stream.label, stream.stmt,
+                              partial(getattr(rule, method), stream, ctx))
+    for method, sockets in (("check_socket", config.sockets),
+                            ("check_stream_socket", config.stream_sockets)):
+        if defines(method):
+            for socket in sockets.values():
+                yield Subject(f"listen socket {socket.name}", socket.default_listen[1].stmt,
+                              partial(getattr(rule, method), socket, config, ctx))
+
+
 def run_rule(rule_class: type[Rule], config: Config, ctx: RuleContext) -> list[Finding]:
-    """One rule over one configuration. A rule that raises keeps what it found so far and
-    adds MTLS909 naming itself and the exception, at the server it was checking if known."""
-    found: list[Finding] = []
+    """One rule over one configuration, subject by subject. A subject whose check raises
+    keeps what it found so far; the rule goes on with the next, and one MTLS909 names the
+    rule, the exception and the first subject it failed on."""
+    whole = f"the configuration of {config.tree.root}"
     try:
-        found.extend(f for f in rule_class().check(config, ctx) if in_focus(f, config.tree))
-    except Exception as e:
-        if os.environ.get("NGINX_MTLS_LINT_DEBUG"):
-            raise
-        server = _server_in_traceback(e.__traceback__)
-        where = f" while checking {server.label}" if server is not None else ""
-        found.append(diagnostic(
-            "MTLS909", server.file if server else None, server.line if server else None,
-            f"rule {rule_class.id} {rule_class.name} ({rule_class.origin}) raised "
-            f"{type(e).__name__}: {e}{where}; its findings for {config.tree.root} may be "
-            "incomplete."))
+        calls = list(subjects(rule_class(), config, ctx))
+    except Exception as e:  # a plugin's own constructor
+        return [_crashed(rule_class, Subject(whole, None, tuple), e, 0)]
+    found: list[Finding] = []
+    failed: list[tuple[Subject, Exception]] = []
+    for subject in calls:
+        try:
+            found.extend(f for f in subject.check() if in_focus(f, config.tree))
+        except Exception as e:
+            if os.environ.get("NGINX_MTLS_LINT_DEBUG"):
+                raise
+            failed.append((subject, e))
+    if failed:
+        found.append(_crashed(rule_class, *failed[0], len(failed) - 1))
     return found
 
 
-def _server_in_traceback(tb: TracebackType | None) -> Server | None:
-    """The innermost `server` a failing rule was looking at (a local variable by that name)."""
-    server = None
-    while tb is not None:
-        candidate = tb.tb_frame.f_locals.get("server")
-        if isinstance(candidate, Server):
-            server = candidate
-        tb = tb.tb_next
-    return server
+def _crashed(rule_class: type[Rule], subject: Subject, error: Exception, more: int) -> Finding:
+    others = f" (and {more} other subject{'s' if more > 1 else ''})" if more else ""
+    stmt = subject.stmt
+    return diagnostic(
+        "MTLS909", stmt.file if stmt else None, stmt.line if stmt else None,
+        f"rule {rule_class.id} {rule_class.name} ({rule_class.origin}) raised "
+        f"{type(error).__name__}: {error} while checking {subject.label}{others}; its "
+        "findings there may be incomplete.")
 
 
 def lint(inputs: Iterable[str], options: LintOptions,

@@ -404,10 +404,13 @@ class TlsServer:
     tls_on: list[str] = field(default_factory=list, kw_only=True)  # its sockets that speak TLS
     # filled by cloudflare.detect()
     cloudflare: Detection = field(default_factory=Detection, kw_only=True)
+    # the configuration it belongs to (set by Config once every server is built)
+    config: "Config" = field(init=False, repr=False)
     # every rule asks
     _settings: dict[str, Setting | None] = field(default_factory=dict, kw_only=True)
     _names: frozenset[str] | None = field(default=None, kw_only=True)
     _written_check: list[Stmt] | None = field(default=None, kw_only=True)  # [] : none
+    _verification: Verification | None = field(default=None, kw_only=True)
 
     @property
     def file(self) -> str:
@@ -465,20 +468,18 @@ class TlsServer:
 
     @property
     def verification(self) -> Verification:
-        return verification(self.setting("ssl_verify_client"))
+        if self._verification is None:
+            self._verification = verification(self.setting("ssl_verify_client"))
+        return self._verification
 
     @property
     def verifies_clients(self) -> bool:
-        return self.verify_mode()[0] in ("on", "optional", "optional_no_ca")
+        return self.verification.verifies
 
     @property
     def rejects_handshakes_without_sni(self) -> bool:
         setting = self.setting("ssl_reject_handshake")
         return setting is not None and setting.value == "on"
-
-    def verify_mode(self) -> tuple[str, Setting | None]:
-        setting = self.setting("ssl_verify_client")
-        return (setting.value.lower() if setting else "off"), setting
 
 
 @dataclass(slots=True, eq=False)
@@ -611,6 +612,17 @@ class Socket(Generic[S]):
     name: str
     entries: list[tuple[S, Listen]] = field(default_factory=list)
     tls: bool = False
+    _by_name: dict[str, S] | None = field(default=None, repr=False)
+
+    def answering(self, name: str) -> S | None:
+        """The server that answers an exact server_name here: the first listing it (nginx
+        -t only warns about the others)."""
+        if self._by_name is None:
+            self._by_name = {}
+            for server, _ in self.entries:
+                for each in server.names:
+                    self._by_name.setdefault(each.lower(), server)
+        return self._by_name.get(name.lower())
 
     @property
     def default(self) -> S:
@@ -644,6 +656,27 @@ class Config:
     sockets: dict[str, Socket[Server]]
     stream_servers: list[StreamServer] = field(default_factory=list)
     stream_sockets: dict[str, Socket[StreamServer]] = field(default_factory=dict)
+    _protected: dict[str, Server] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for server in self.tls_servers:
+            server.config = self
+
+    def protected_twin(self, server: Server) -> tuple[str, Server] | None:
+        """A name `server` shares with an http {} server that verifies client certificates
+        over TLS, and the first such server (itself when it is one)."""
+        if self._protected is None:
+            self._protected = {}
+            for each in self.servers:
+                if each.verifies_clients and each.tls_on:
+                    for name in each.names:
+                        if name and name != "_":
+                            self._protected.setdefault(name.lower(), each)
+        for name in server.names:
+            twin = self._protected.get(name.lower())
+            if twin is not None:
+                return name, twin
+        return None
 
     @property
     def tls_servers(self) -> list[TlsServer]:

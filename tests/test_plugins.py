@@ -99,3 +99,95 @@ def test_rule_that_raises_and_plugin_that_fails_to_import_are_mtls909(tmp_path_f
     sarif = json.loads(cli(env, "--format", "sarif", str(conf), cwd=tmp_path).stdout)
     notes = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]
     assert sum(n["descriptor"]["id"] == "MTLS909" for n in notes) == 2
+
+    # The engine calls the rule once per server: a failure on one server does not stop the
+    # rule on the next, and the run reports it once, at the first server it failed on.
+    (tmp_path / "two.conf").write_text(CATCH_ALL + CATCH_ALL.replace("443", "8443"))
+    findings = json.loads(cli(env, "--format", "json", "two.conf", cwd=tmp_path).stdout)
+    (rule,) = [f for f in findings["findings"] if "BOOM001" in f["message"]]
+    assert rule["line"] == 1 and "(and 1 other subject)" in rule["message"]
+
+
+SUBJECTS_CONF = """\
+events {}
+http {
+    server { listen 443 ssl; server_name a.example; }
+    server { listen 443 ssl; server_name b.example; }
+    server { listen 80; server_name c.example; }
+}
+stream {
+    server { listen 8443 ssl; proxy_pass 127.0.0.1:9000; }
+}
+"""
+
+
+def test_engine_calls_each_check_method_once_per_subject(tmp_path: Path):
+    """A rule defines the check methods it needs; the engine hands each its subjects."""
+    from nginx_mtls_lint.lint import LintOptions, lint
+    from nginx_mtls_lint.rules import Rule
+
+    seen: list[tuple[str, str]] = []
+
+    class Every(Rule):
+        """Records what it is given."""
+
+        id, name = "TEST001", "records-subjects"
+
+        def check(self, config, ctx):
+            seen.append(("check", os.path.basename(config.tree.root)))
+            return ()
+
+        def check_tls_server(self, server, ctx):
+            seen.append(("tls", server.label))
+            return ()
+
+        def check_server(self, server, ctx):
+            seen.append(("http", server.label))
+            return ()
+
+        def check_stream_server(self, server, ctx):
+            seen.append(("stream", server.file.rsplit("/", 1)[-1] + f":{server.line}"))
+            return ()
+
+        def check_socket(self, socket, config, ctx):
+            seen.append(("socket", socket.name))
+            return ()
+
+        def check_stream_socket(self, socket, config, ctx):
+            seen.append(("stream socket", socket.name))
+            return ()
+
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(SUBJECTS_CONF)
+    result = lint([str(conf)], LintOptions(rules=[Every]))
+    assert not [f for f in result.findings if f.rule == "MTLS909"]
+    assert sorted(seen) == sorted([
+        ("check", "nginx.conf"),
+        ("tls", "a.example"), ("tls", "b.example"), ("tls", "c.example"),
+        ("http", "a.example"), ("http", "b.example"), ("http", "c.example"),
+        ("tls", "stream server at " + str(conf) + ":8"), ("stream", "nginx.conf:8"),
+        ("socket", "0.0.0.0:443"), ("socket", "0.0.0.0:80"),
+        ("stream socket", "0.0.0.0:8443")])
+
+
+def test_a_subject_that_raises_does_not_stop_the_rule_on_the_others(tmp_path: Path):
+    from nginx_mtls_lint.lint import LintOptions, lint
+    from nginx_mtls_lint.rules import Rule
+
+    class FailsOnA(Rule):
+        """Raises on a.example, reports the others."""
+
+        id, name, severity = "TEST002", "fails-on-a", "warning"
+
+        def check_server(self, server, ctx):
+            if "a.example" in server.names:
+                raise ValueError("bad subject")
+            yield self.finding(server.stmt, f"{server.label} seen.", None, server)
+
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(SUBJECTS_CONF)
+    result = lint([str(conf)], LintOptions(rules=[FailsOnA]))
+    assert sorted((f.rule, f.line) for f in result.findings) == [
+        ("MTLS909", 3), ("TEST002", 4), ("TEST002", 5)]
+    crash = next(f for f in result.findings if f.rule == "MTLS909")
+    assert "ValueError: bad subject while checking a.example;" in crash.message

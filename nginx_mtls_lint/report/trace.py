@@ -45,7 +45,7 @@ def _steps(path: Path) -> list[dict]:
 def as_dict(server: Server, paths: list[Path]) -> dict:
     return {
         "server": {"names": [n for n in server.names if n], "file": server.file,
-                   "line": server.line, "verify": server.verify_mode()[0]},
+                   "line": server.line, "verify": server.verification.mode},
         "results": [{
             "client": path.client.kind, "method": path.client.method, "uri": path.uri,
             "reaches_content": path.result.verdict,
@@ -64,7 +64,7 @@ def render_json(traced: list[tuple[Server, list[Path]]], out: TextIO) -> None:
 
 def render_text(traced: list[tuple[Server, list[Path]]], out: TextIO) -> None:
     for server, paths in traced:
-        mode = server.verify_mode()[0]
+        mode = server.verification.mode
         out.write(f"{server.label} ({server.file}:{server.line}), ssl_verify_client {mode}\n")
         for path in paths:
             verdict = {YES: "CONTENT", MAYBE: "UNKNOWN"}.get(path.result.verdict, "no content")

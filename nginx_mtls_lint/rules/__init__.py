@@ -2,7 +2,9 @@
 
 A rule is a small class: metadata as class attributes, its documentation as the docstring
 (summary line, then `## Why`, `## Example`, `## Fix` sections, rendered into rules/ID.md), and
-a `check(config, ctx)` generator that reads the model and yields findings.
+one or more check methods, each a generator over one kind of subject of the model. The engine
+(lint.py) calls them once per subject and owns everything around: focus, suppressions,
+grouping one cause into one finding, identities, a rule that raises.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import inspect
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Iterable, Iterator
+from typing import Callable, ClassVar, Iterable
 
 from ..cafile import CAFile, CAStore
 from ..cloudflare import AOP_CAS, matching_name
 from ..findings import Finding, Fix, Related, ServerRef, Step
 from ..flow import UPSTREAM, Path, ServerFlow
-from ..model import LET_THROUGH, Config, ErrorPage, Server, Setting, TlsServer
+from ..model import (LET_THROUGH, Config, ErrorPage, Server, Setting, Socket, StreamServer,
+                     TlsServer)
 from ..parser import Stmt
 from ..trust import CrlVerdict, TrustSet
 from ..versions import UNKNOWN, Target
@@ -147,8 +150,36 @@ class Rule:
     security_severity: ClassVar[str] = "8.0"
     origin: ClassVar[str] = "built-in"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        raise NotImplementedError
+    # The check methods. A rule defines those it needs; the engine calls each once per
+    # subject of its kind, in configuration order, and a subject whose check raises is
+    # reported (MTLS909) without stopping the others.
+
+    def check_tls_server(self, server: TlsServer, ctx: RuleContext) -> Iterable[Finding]:
+        """Each server that can verify clients: http {} and stream {} (the TLS part)."""
+        return ()
+
+    def check_server(self, server: Server, ctx: RuleContext) -> Iterable[Finding]:
+        """Each http {} server (locations, handlers, error pages, the request flow)."""
+        return ()
+
+    def check_stream_server(self, server: StreamServer, ctx: RuleContext) -> Iterable[Finding]:
+        """Each stream {} server."""
+        return ()
+
+    def check_socket(self, socket: Socket[Server], config: Config,
+                     ctx: RuleContext) -> Iterable[Finding]:
+        """Each listen address:port of http {} with the servers on it."""
+        return ()
+
+    def check_stream_socket(self, socket: Socket[StreamServer], config: Config,
+                            ctx: RuleContext) -> Iterable[Finding]:
+        """Each listen address:port of stream {}."""
+        return ()
+
+    def check(self, config: Config, ctx: RuleContext) -> Iterable[Finding]:
+        """The whole configuration, once: checks across every statement or server (and the
+        one method of plugins written for the first rule API, which keep working)."""
+        return ()
 
     @classmethod
     def doc(cls) -> str:
@@ -176,22 +207,12 @@ class Rule:
                        directive=" ".join([at.name, *at.args]), cause=cause, statement=at)
 
 
-def client_ca_settings(config: Config) -> Iterator[tuple[TlsServer, str, Setting]]:
-    """Each CA directive in effect for each server (http or stream) that verifies clients
-    (findings about one
-    file or one http-level directive are merged into one by the engine, listing the servers)."""
-    for server in config.tls_servers:
-        if server.verifies_clients:
-            for directive, setting in server.client_ca_settings():
-                yield server, directive, setting
-
-
 def optional_in_scope(server: Server) -> bool:
     """Servers whose `optional` / `optional_no_ca` verification MTLS002 and MTLS006 judge:
     Cloudflare-fronted and reachable; any reachable server whose own checks show that it
     means to keep clients without a valid certificate out; any server where nothing reads
     the result of `optional_no_ca`."""
-    mode, _ = server.verify_mode()
+    mode = server.verification.mode
     if mode not in LET_THROUGH or not server.serves_tls:
         return False
     if server.cloudflare.fronted:

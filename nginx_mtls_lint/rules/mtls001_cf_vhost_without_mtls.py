@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding, Fix
-from ..model import Config, Setting, TlsServer
+from ..model import Server, Setting, StreamServer, TlsServer
 from . import Rule, RuleContext, cloudflare_evidence, evidence, inherits, where
 from .fixes import (AOP_CA_PATH, AOP_CA_SOURCE, ENFORCE_AOP, insert_after, make_fix,
                     replace_statement)
@@ -76,43 +76,36 @@ class CfVhostWithoutMtls(Rule):
     tags = ("security", "cloudflare", "external/cwe/cwe-306")
     security_severity = "8.6"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        yield from self._stream(config, ctx)
-        protected_names = {n.lower() for s in config.servers if s.verifies_clients
-                           for n in s.names if n}
-        for server in config.servers:
-            if not server.cloudflare.fronted or server.rejects_handshakes_without_sni:
-                continue
-            mode, setting = server.verify_mode()
-            if mode != "off":
-                continue
-            flow = ctx.flow(server)
-            if server.exposed_tls:
-                if not flow.serves_content():
-                    continue  # redirects, refusals, 444 or fixed text only
-                yield self._unverified_tls(server, setting, ctx)
-            elif server.exposed_plain_listens and not protected_names & {
-                    n.lower() for n in server.names if n} and \
-                    flow.open_paths(("plain",), tls=False):
-                # A plain twin of a protected server is MTLS101's; this one has no TLS at all.
-                listen = server.exposed_plain_listens[0]
-                yield self.finding(
-                    listen.stmt,
-                    f"{server.label} is fronted by Cloudflare ({self._signal(server)}) but "
-                    f"`listen {' '.join(listen.stmt.args)}` at {where(listen.stmt)} serves "
-                    f"plain HTTP on {listen.socket}, every address of the host: anyone who "
-                    "finds the origin's address reaches it directly, skipping Cloudflare.",
-                    "Listen on loopback only for a tunnel (listen 127.0.0.1:PORT;), or serve "
-                    f"TLS with Authenticated Origin Pulls:\n{ENFORCE_AOP}\n{AOP_CA_SOURCE}",
-                    server, related=cloudflare_evidence(server))
+    def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
+        verification = server.verification
+        if not server.cloudflare.fronted or server.rejects_handshakes_without_sni \
+                or verification.mode != "off":
+            return
+        flow = ctx.flow(server)
+        if server.exposed_tls:
+            if flow.serves_content():  # not only redirects, refusals, 444 or fixed text
+                yield self._unverified_tls(server, verification.setting, ctx)
+            return
+        # A plain twin of a protected server is MTLS101's; this one has no TLS at all.
+        if server.exposed_plain_listens and server.config.protected_twin(server) is None \
+                and flow.open_paths(("plain",), tls=False):
+            listen = server.exposed_plain_listens[0]
+            yield self.finding(
+                listen.stmt,
+                f"{server.label} is fronted by Cloudflare ({self._signal(server)}) but "
+                f"`listen {' '.join(listen.stmt.args)}` at {where(listen.stmt)} serves "
+                f"plain HTTP on {listen.socket}, every address of the host: anyone who "
+                "finds the origin's address reaches it directly, skipping Cloudflare.",
+                "Listen on loopback only for a tunnel (listen 127.0.0.1:PORT;), or serve "
+                f"TLS with Authenticated Origin Pulls:\n{ENFORCE_AOP}\n{AOP_CA_SOURCE}",
+                server, related=cloudflare_evidence(server))
 
-    def _stream(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        """stream {} servers, only when the user declares them Cloudflare-fronted (they
-        carry no Cloudflare headers to detect)."""
-        for server in config.stream_servers:
-            mode, setting = server.verify_mode()
-            if server.cloudflare.declared and server.exposed_tls and mode == "off":
-                yield self._unverified_tls(server, setting, ctx)
+    def check_stream_server(self, server: StreamServer, ctx: RuleContext) -> Iterator[Finding]:
+        """Only when the user declares it Cloudflare-fronted: stream {} carries no
+        Cloudflare headers to detect."""
+        verification = server.verification
+        if server.cloudflare.declared and server.exposed_tls and verification.mode == "off":
+            yield self._unverified_tls(server, verification.setting, ctx)
 
     def _unverified_tls(self, server: TlsServer, setting: Setting | None,
                         ctx: RuleContext) -> Finding:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import LET_THROUGH, VERIFY_VARIABLE, Config
+from ..model import LET_THROUGH, VERIFY_VARIABLE, Server, StreamServer
 from . import (Rule, RuleContext, admitted_kinds, ca_evidence, cloudflare_evidence, evidence,
                finding_trace, flow_open, inherits, optional_in_scope, served, where)
 from .fixes import AOP_CA_PATH, SERVER_HANDLER, insert_after, make_fix, replace_word
@@ -70,128 +70,125 @@ class VerifyClientNotOn(Rule):
     tags = ("security", "cloudflare", "mtls", "external/cwe/cwe-295")
     security_severity = "8.1"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        yield from self._stream(config, ctx)
-        for server in config.servers:
-            if not optional_in_scope(server):
-                continue
-            mode, setting = server.verify_mode()
-            assert setting is not None  # optional_in_scope: `optional` is written somewhere
-            fix = (f"ssl_verify_client on;  # or keep {mode} and add at server level: "
-                   f"{SERVER_HANDLER}")
-            to_on = replace_word(ctx.source, setting.stmt, 1, "on")
-            fixes = make_fix("`ssl_verify_client on` (refuses visitors while Cloudflare does "
-                             "not send its certificate)", to_on, unsafe=True)
-            related = [*cloudflare_evidence(server), *ca_evidence(server),
-                       *inherits(server, setting)]
-            if not server.cloudflare.fronted and not server.reads_client_verification():
-                yield self.finding(
-                    setting.stmt,
-                    f"`ssl_verify_client optional_no_ca` at {where(setting)} and nothing in "
-                    f"{server.label} reads $ssl_client_verify: any certificate, or none, is "
-                    "accepted, so the server authenticates nobody.", fix, server,
-                    fixes=fixes, related=related)
-                continue
-            if not server.cloudflare.fronted and not flow_open(ctx, server, mode):
-                continue  # its own checks hold; `on` is a matter of taste off Cloudflare
-            if mode == "optional_no_ca" and not server.client_ca_settings():
-                pinned = not flow_open(ctx, server, mode)
-                yield self.finding(
-                    setting.stmt,
-                    f"`ssl_verify_client optional_no_ca` at {where(setting)} with no CA file: "
-                    + (f"only the checks of {server.label} tell Cloudflare's certificate from "
-                       "others; they hold, but a pinned certificate is refused once Cloudflare "
-                       "renews it, and the origin-pull CA outlives it." if pinned else
-                       f"{server.label} cannot tell Cloudflare from anyone else."),
-                    "ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;\n"
-                    "ssl_verify_client on;", server, related=related,
-                    severity="warning" if pinned else None,
-                    fixes=make_fix("verify against the origin-pull CA", to_on, insert_after(
-                        ctx.source, setting.stmt, f"ssl_client_certificate {AOP_CA_PATH};")))
-                continue
-            kinds = admitted_kinds(mode)
-            flow = ctx.flow(server)
-            let_through = " or ".join("NONE" if k == "none" else "FAILED" for k in kinds)
-            # A path through an error_page is MTLS104's: `on` would not close it.
-            open_paths = [p for p in flow.open_paths(kinds) if not p.outcome.through("error_page")]
-            if open_paths:
-                path = open_paths[0]
-                yield self.finding(
-                    setting.stmt,
-                    f"`ssl_verify_client {mode}` at {where(setting)} on "
-                    f"{'Cloudflare-fronted ' if server.cloudflare.fronted else ''}"
-                    f"{server.label}: {path.client.label} requesting {path.uri} gets "
-                    f"{served(path)}.", fix, server, fixes=fixes, related=related,
-                    trace=finding_trace(path))
-            elif flow.unsure_paths(kinds):
-                path = flow.unsure_paths(kinds)[0]
-                yield self.finding(
-                    setting.stmt,
-                    f"`ssl_verify_client {mode}` at {where(setting)}: whether {let_through} "
-                    f"clients are refused on {path.uri} depends on what the configuration "
-                    f"does not tell ({path.outcome.reason or 'an unknown value'}); `on` "
-                    "refuses them in the handshake.", fix, server, severity="warning",
-                    fixes=fixes, related=related, trace=finding_trace(path))
-            else:
-                yield self.finding(
-                    setting.stmt,
-                    f"`ssl_verify_client {mode}` at {where(setting)}: every path refuses "
-                    f"{let_through} clients, so the checks are not needed: `on` says the "
-                    "same without depending on them.",
-                    "ssl_verify_client on;", server, severity="warning", related=related,
-                    fixes=make_fix("`ssl_verify_client on` (the checks already refuse the "
-                                   "same clients)", to_on))
-
-    def _stream(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        """stream {} servers: no later phase can reject a client without a certificate, so
-        `optional` is an error, unless `$ssl_client_verify` picks the proxy_pass target."""
-        for server in config.stream_servers:
-            verification = server.verification
-            setting = verification.setting
-            if setting is None or verification.mode not in LET_THROUGH \
-                    or not server.exposed_tls:
-                continue
-            mode, lets = verification.mode, verification.lets_through
-            shown = " or ".join(dict.fromkeys(v.split(":")[0] for v in lets))
-            proxy = server.proxy_pass
-            target = f"`proxy_pass {proxy.value}`" if proxy else "the stream's handler"
-            related = [*cloudflare_evidence(server), *ca_evidence(server),
-                       *inherits(server, setting)]
-            if proxy is not None:
-                related.append(evidence(proxy, "where the connection goes"))
-            to_on = replace_word(ctx.source, setting.stmt, 1, "on")
-            edits = [to_on]
-            if not server.client_ca_settings():
-                edits.append(insert_after(ctx.source, setting.stmt,
-                                          f"ssl_client_certificate {AOP_CA_PATH};"))
-            fixes = make_fix("`ssl_verify_client on` (connections without a valid certificate "
-                             "are closed)", *edits, unsafe=True)
-            chosen = server.verify_map()
-            how = "stream {} has no later phase that could reject it"
-            if chosen is not None and chosen[1].stmt is not None:
-                name, variable_map = chosen
-                map_stmt = chosen[1].stmt
-                related.append(evidence(map_stmt, f"`map` that sets {name}"))
-                direct = variable_map.source == VERIFY_VARIABLE
-                same = [v.split(":")[0] for v in lets
-                        if direct and variable_map.lookup(v) is not None
-                        and variable_map.lookup(v) == variable_map.lookup("SUCCESS")]
-                if not same:
-                    yield self.finding(
-                        setting.stmt,
-                        f"`ssl_verify_client {mode}` at {where(setting)} in "
-                        f"{server.label}: {target} is chosen by the `map` at "
-                        f"{where(map_stmt)} from $ssl_client_verify; it holds only while every "
-                        f"value but SUCCESS ({shown}) leads to a target that refuses the "
-                        "connection. `on` needs no map.",
-                        "ssl_verify_client on;", server, severity="warning",
-                        related=related, fixes=fixes)
-                    continue
-                how = (f"the `map` at {where(map_stmt)} sends {' and '.join(same)} where "
-                       "SUCCESS goes")
+    def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
+        if not optional_in_scope(server):
+            return
+        mode, setting = server.verification.mode, server.verification.setting
+        assert setting is not None  # optional_in_scope: `optional` is written somewhere
+        fix = (f"ssl_verify_client on;  # or keep {mode} and add at server level: "
+               f"{SERVER_HANDLER}")
+        to_on = replace_word(ctx.source, setting.stmt, 1, "on")
+        fixes = make_fix("`ssl_verify_client on` (refuses visitors while Cloudflare does "
+                         "not send its certificate)", to_on, unsafe=True)
+        related = [*cloudflare_evidence(server), *ca_evidence(server),
+                   *inherits(server, setting)]
+        if not server.cloudflare.fronted and not server.reads_client_verification():
             yield self.finding(
                 setting.stmt,
-                f"`ssl_verify_client {mode}` at {where(setting)} in {server.label}: "
-                f"a client without a valid certificate ({shown}) is "
-                f"proxied by {target}; {how}.", "ssl_verify_client on;", server,
-                related=related, fixes=fixes)
+                f"`ssl_verify_client optional_no_ca` at {where(setting)} and nothing in "
+                f"{server.label} reads $ssl_client_verify: any certificate, or none, is "
+                "accepted, so the server authenticates nobody.", fix, server,
+                fixes=fixes, related=related)
+            return
+        if not server.cloudflare.fronted and not flow_open(ctx, server, mode):
+            return  # its own checks hold; `on` is a matter of taste off Cloudflare
+        if mode == "optional_no_ca" and not server.client_ca_settings():
+            pinned = not flow_open(ctx, server, mode)
+            yield self.finding(
+                setting.stmt,
+                f"`ssl_verify_client optional_no_ca` at {where(setting)} with no CA file: "
+                + (f"only the checks of {server.label} tell Cloudflare's certificate from "
+                   "others; they hold, but a pinned certificate is refused once Cloudflare "
+                   "renews it, and the origin-pull CA outlives it." if pinned else
+                   f"{server.label} cannot tell Cloudflare from anyone else."),
+                "ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;\n"
+                "ssl_verify_client on;", server, related=related,
+                severity="warning" if pinned else None,
+                fixes=make_fix("verify against the origin-pull CA", to_on, insert_after(
+                    ctx.source, setting.stmt, f"ssl_client_certificate {AOP_CA_PATH};")))
+            return
+        kinds = admitted_kinds(mode)
+        flow = ctx.flow(server)
+        let_through = " or ".join("NONE" if k == "none" else "FAILED" for k in kinds)
+        # A path through an error_page is MTLS104's: `on` would not close it.
+        open_paths = [p for p in flow.open_paths(kinds) if not p.outcome.through("error_page")]
+        if open_paths:
+            path = open_paths[0]
+            yield self.finding(
+                setting.stmt,
+                f"`ssl_verify_client {mode}` at {where(setting)} on "
+                f"{'Cloudflare-fronted ' if server.cloudflare.fronted else ''}"
+                f"{server.label}: {path.client.label} requesting {path.uri} gets "
+                f"{served(path)}.", fix, server, fixes=fixes, related=related,
+                trace=finding_trace(path))
+        elif flow.unsure_paths(kinds):
+            path = flow.unsure_paths(kinds)[0]
+            yield self.finding(
+                setting.stmt,
+                f"`ssl_verify_client {mode}` at {where(setting)}: whether {let_through} "
+                f"clients are refused on {path.uri} depends on what the configuration "
+                f"does not tell ({path.outcome.reason or 'an unknown value'}); `on` "
+                "refuses them in the handshake.", fix, server, severity="warning",
+                fixes=fixes, related=related, trace=finding_trace(path))
+        else:
+            yield self.finding(
+                setting.stmt,
+                f"`ssl_verify_client {mode}` at {where(setting)}: every path refuses "
+                f"{let_through} clients, so the checks are not needed: `on` says the "
+                "same without depending on them.",
+                "ssl_verify_client on;", server, severity="warning", related=related,
+                fixes=make_fix("`ssl_verify_client on` (the checks already refuse the "
+                               "same clients)", to_on))
+
+    def check_stream_server(self, server: StreamServer, ctx: RuleContext) -> Iterator[Finding]:
+        """No later phase can reject a client without a certificate, so `optional` is an
+        error, unless `$ssl_client_verify` picks the proxy_pass target."""
+        verification = server.verification
+        setting = verification.setting
+        if setting is None or verification.mode not in LET_THROUGH \
+                or not server.exposed_tls:
+            return
+        mode, lets = verification.mode, verification.lets_through
+        shown = " or ".join(dict.fromkeys(v.split(":")[0] for v in lets))
+        proxy = server.proxy_pass
+        target = f"`proxy_pass {proxy.value}`" if proxy else "the stream's handler"
+        related = [*cloudflare_evidence(server), *ca_evidence(server),
+                   *inherits(server, setting)]
+        if proxy is not None:
+            related.append(evidence(proxy, "where the connection goes"))
+        to_on = replace_word(ctx.source, setting.stmt, 1, "on")
+        edits = [to_on]
+        if not server.client_ca_settings():
+            edits.append(insert_after(ctx.source, setting.stmt,
+                                      f"ssl_client_certificate {AOP_CA_PATH};"))
+        fixes = make_fix("`ssl_verify_client on` (connections without a valid certificate "
+                         "are closed)", *edits, unsafe=True)
+        chosen = server.verify_map()
+        how = "stream {} has no later phase that could reject it"
+        if chosen is not None and chosen[1].stmt is not None:
+            name, variable_map = chosen
+            map_stmt = chosen[1].stmt
+            related.append(evidence(map_stmt, f"`map` that sets {name}"))
+            direct = variable_map.source == VERIFY_VARIABLE
+            same = [v.split(":")[0] for v in lets
+                    if direct and variable_map.lookup(v) is not None
+                    and variable_map.lookup(v) == variable_map.lookup("SUCCESS")]
+            if not same:
+                yield self.finding(
+                    setting.stmt,
+                    f"`ssl_verify_client {mode}` at {where(setting)} in "
+                    f"{server.label}: {target} is chosen by the `map` at "
+                    f"{where(map_stmt)} from $ssl_client_verify; it holds only while every "
+                    f"value but SUCCESS ({shown}) leads to a target that refuses the "
+                    "connection. `on` needs no map.",
+                    "ssl_verify_client on;", server, severity="warning",
+                    related=related, fixes=fixes)
+                return
+            how = (f"the `map` at {where(map_stmt)} sends {' and '.join(same)} where "
+                   "SUCCESS goes")
+        yield self.finding(
+            setting.stmt,
+            f"`ssl_verify_client {mode}` at {where(setting)} in {server.label}: "
+            f"a client without a valid certificate ({shown}) is "
+            f"proxied by {target}; {how}.", "ssl_verify_client on;", server,
+            related=related, fixes=fixes)

@@ -7,8 +7,8 @@ from ..cafile import CAFile
 from ..findings import Finding
 from ..loader import display_path
 from .. import versions
-from ..model import Config, Setting
-from . import Rule, RuleContext, client_ca_settings, inherits, where
+from ..model import Setting, TlsServer
+from . import Rule, RuleContext, inherits, where
 from .fixes import AOP_CA_PATH, insert_after, make_fix
 
 OLDER_WORDING = versions.UNKNOWN.no_client_ca_message()
@@ -89,9 +89,15 @@ class ClientCaUnusable(Rule):
     tags = ("security", "mtls", "reliability")
     security_severity = "5.0"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        yield from self._no_ca_at_all(config, ctx)
-        for server, directive, setting in client_ca_settings(config):
+    def check_tls_server(self, server: TlsServer, ctx: RuleContext) -> Iterator[Finding]:
+        yield from self._no_ca_at_all(server, ctx)
+        if server.verifies_clients:
+            yield from self._ca_files(server, ctx)
+            yield from self._crl_file(server, ctx)
+
+    def _ca_files(self, server: TlsServer, ctx: RuleContext) -> Iterator[Finding]:
+        """Client and trusted CA files nginx cannot load, or that hold a private key."""
+        for directive, setting in server.client_ca_settings():
             ca = ctx.ca_file(server, setting)
             shown = f"`{directive} {setting.value}` at {where(setting)}"
             related = inherits(server, setting)
@@ -124,90 +130,85 @@ class ClientCaUnusable(Rule):
                 fix = (f"Point {directive} at a PEM file holding the CA certificate(s) that "
                        "issue your clients' certificates.")
             yield self.finding(setting.stmt, message, fix, server, related=related)
-        yield from self._crl_files(config, ctx)
 
-    def _crl_files(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+    def _crl_file(self, server: TlsServer, ctx: RuleContext) -> Iterator[Finding]:
         """`ssl_crl` naming a file nginx cannot load, one with no CRL, or a private key."""
-        reported: set[int] = set()
-        for server in config.tls_servers:
-            found = ctx.crl(server) if server.verifies_clients else None
-            if found is None or id(found[0].stmt) in reported:
-                continue
-            setting, crl = found
-            reported.add(id(setting.stmt))
-            shown = f"`ssl_crl {setting.value}` at {where(setting)}"
-            if crl.has_private_key:
-                yield self.finding(
-                    setting.stmt,
-                    f"{shown}: the file holds a private key; CRL files are public and the key "
-                    "is exposed to everyone who reads them.",
-                    "Remove the private key from the file (keep only X509 CRL blocks) and "
-                    "replace the key, since it must be considered leaked.", server)
-            if crl.crl_problem is None:
-                continue
-            form = _file_form("ssl_crl", setting, crl, shown)
-            if crl.too_large:
-                yield self.finding(
-                    setting.stmt,
-                    f"{shown}: the file {crl.crl_problem}; the linter did not read it, so the "
-                    "CRLs it holds were not checked.",
-                    "Check it with `openssl crl -in FILE -noout -nextupdate`, or lower this "
-                    "finding in .nginx-mtls-lint.yaml if the CRL is known to be large.",
-                    server, severity="warning")
-                continue
-            if form is None:
-                consequence = "" if "nginx" in crl.crl_problem else \
-                    ", so nginx will not start with this configuration"
-                form = f"{shown}: the file {crl.crl_problem}{consequence}.", ("Point ssl_crl at a PEM file holding a current CRL "
-                                 "(-----BEGIN X509 CRL-----) from every CA of your clients' "
-                                 "chains, or remove ssl_crl.")
-            yield self.finding(setting.stmt, *form, server)
+        found = ctx.crl(server)
+        if found is None:
+            return
+        setting, crl = found
+        shown = f"`ssl_crl {setting.value}` at {where(setting)}"
+        if crl.has_private_key:
+            yield self.finding(
+                setting.stmt,
+                f"{shown}: the file holds a private key; CRL files are public and the key "
+                "is exposed to everyone who reads them.",
+                "Remove the private key from the file (keep only X509 CRL blocks) and "
+                "replace the key, since it must be considered leaked.", server)
+        if crl.crl_problem is None:
+            return
+        form = _file_form("ssl_crl", setting, crl, shown)
+        if crl.too_large:
+            yield self.finding(
+                setting.stmt,
+                f"{shown}: the file {crl.crl_problem}; the linter did not read it, so the "
+                "CRLs it holds were not checked.",
+                "Check it with `openssl crl -in FILE -noout -nextupdate`, or lower this "
+                "finding in .nginx-mtls-lint.yaml if the CRL is known to be large.",
+                server, severity="warning")
+            return
+        if form is None:
+            consequence = "" if "nginx" in crl.crl_problem else \
+                ", so nginx will not start with this configuration"
+            form = (f"{shown}: the file {crl.crl_problem}{consequence}.",
+                    "Point ssl_crl at a PEM file holding a current CRL (-----BEGIN X509 "
+                    "CRL-----) from every CA of your clients' chains, or remove ssl_crl.")
+        yield self.finding(setting.stmt, *form, server)
 
-    def _no_ca_at_all(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+    def _no_ca_at_all(self, server: TlsServer, ctx: RuleContext) -> Iterator[Finding]:
         """`on`/`optional` with no client CA file: nginx -t fails; with only
         ssl_trusted_certificate it fails before 1.27.2 (a warning when the version is
         unknown) and is accepted from 1.27.2."""
         target = ctx.target
-        for server in config.tls_servers:
-            mode, setting = server.verify_mode()
-            if setting is None or mode not in ("on", "optional"):
-                continue
-            files = dict(server.client_ca_settings())
-            trusted = files.get("ssl_trusted_certificate")
-            if "ssl_client_certificate" in files or (trusted and target.trusted_only_accepted):
-                continue
-            refuses = f"nginx {versions.shown(target.upstream)}" if target.upstream else "nginx"
-            if trusted is None:
-                said = f"(\"{target.no_client_ca_message()}\")"
-                if not target.known:
-                    said = f"(\"{OLDER_WORDING}\"; 1.27.2 and later: \"{NEWER_WORDING}\")"
-                yield self.finding(
-                    setting.stmt,
-                    f"`ssl_verify_client {mode}` at {where(setting)} and no "
-                    f"ssl_client_certificate for {server.label}: {refuses} refuses the "
-                    f"configuration {said}.",
-                    "ssl_client_certificate /etc/nginx/certs/client-ca.pem;  (for Cloudflare: "
-                    "the origin-pull CA)", server, related=inherits(server, setting),
-                    fixes=make_fix("name the CA file that issues your clients' certificates",
-                                   insert_after(ctx.source, setting.stmt,
-                                                f"ssl_client_certificate {AOP_CA_PATH};")))
-                continue
-            # only nginx before 1.27.2 refuses it, in these words
-            message = (f"`ssl_verify_client {mode}` at {where(setting)} with only "
-                       f"`ssl_trusted_certificate` ({where(trusted)}) for {server.label}: ")
-            if target.known:
-                message += (f"{refuses} refuses the configuration (\"{OLDER_WORDING}\"); nginx "
-                            "accepts a trusted certificate file alone only from 1.27.2.")
-            else:
-                message += (f"nginx before 1.27.2 refuses the configuration (\"{OLDER_WORDING}"
-                            f"\"); 1.27.2 and later accept it. The nginx version is unknown "
-                            f"({target.source}): give --nginx-version.")
+        mode, setting = server.verification.mode, server.verification.setting
+        if setting is None or mode not in ("on", "optional"):
+            return
+        files = dict(server.client_ca_settings())
+        trusted = files.get("ssl_trusted_certificate")
+        if "ssl_client_certificate" in files or (trusted and target.trusted_only_accepted):
+            return
+        refuses = f"nginx {versions.shown(target.upstream)}" if target.upstream else "nginx"
+        if trusted is None:
+            said = f"(\"{target.no_client_ca_message()}\")"
+            if not target.known:
+                said = f"(\"{OLDER_WORDING}\"; 1.27.2 and later: \"{NEWER_WORDING}\")"
             yield self.finding(
-                setting.stmt, message,
-                f"ssl_client_certificate {trusted.value};  (in place of ssl_trusted_certificate,"
-                " or upgrade nginx to 1.27.2 or later)", server,
-                severity=None if target.known else "warning",
-                related=inherits(server, setting) + inherits(server, trusted))
+                setting.stmt,
+                f"`ssl_verify_client {mode}` at {where(setting)} and no "
+                f"ssl_client_certificate for {server.label}: {refuses} refuses the "
+                f"configuration {said}.",
+                "ssl_client_certificate /etc/nginx/certs/client-ca.pem;  (for Cloudflare: "
+                "the origin-pull CA)", server, related=inherits(server, setting),
+                fixes=make_fix("name the CA file that issues your clients' certificates",
+                               insert_after(ctx.source, setting.stmt,
+                                            f"ssl_client_certificate {AOP_CA_PATH};")))
+            return
+        # only nginx before 1.27.2 refuses it, in these words
+        message = (f"`ssl_verify_client {mode}` at {where(setting)} with only "
+                   f"`ssl_trusted_certificate` ({where(trusted)}) for {server.label}: ")
+        if target.known:
+            message += (f"{refuses} refuses the configuration (\"{OLDER_WORDING}\"); nginx "
+                        "accepts a trusted certificate file alone only from 1.27.2.")
+        else:
+            message += (f"nginx before 1.27.2 refuses the configuration (\"{OLDER_WORDING}"
+                        f"\"); 1.27.2 and later accept it. The nginx version is unknown "
+                        f"({target.source}): give --nginx-version.")
+        yield self.finding(
+            setting.stmt, message,
+            f"ssl_client_certificate {trusted.value};  (in place of ssl_trusted_certificate,"
+            " or upgrade nginx to 1.27.2 or later)", server,
+            severity=None if target.known else "warning",
+            related=inherits(server, setting) + inherits(server, trusted))
 
 
 def _file_form(directive: str, setting: Setting, ca: CAFile,

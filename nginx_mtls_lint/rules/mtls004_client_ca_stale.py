@@ -6,8 +6,8 @@ from typing import Iterator
 from ..cafile import CertInfo
 from ..cloudflare import AOP_CA_2015, AOP_CAS
 from ..findings import Finding, Fix
-from ..model import Config, Setting, TlsServer
-from . import REFUSING_MODES, Rule, RuleContext, client_ca_settings, inherits, where
+from ..model import Setting, TlsServer
+from . import REFUSING_MODES, Rule, RuleContext, inherits, where
 from .fixes import AOP_CA_PATH, AOP_CA_SOURCE, make_fix, replace_word
 
 
@@ -79,14 +79,17 @@ class ClientCaStale(Rule):
     tags = ("reliability", "mtls", "cloudflare")
     security_severity = "4.0"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+    def check_tls_server(self, server: TlsServer, ctx: RuleContext) -> Iterator[Finding]:
+        if not server.verifies_clients:
+            return
+        yield from self._stale_crls(server, ctx)
         soon = ctx.now + dt.timedelta(days=ctx.expiry_warning_days)
-        for server, directive, setting in client_ca_settings(config):
+        trust = ctx.trust(server)
+        on_chain = ctx.expected_chains(server)
+        valid_subjects = {c.subject for c in trust.certs
+                          if c.not_before <= ctx.now <= c.not_after}
+        for directive, setting in server.client_ca_settings():
             certs = ctx.ca_file(server, setting).certs
-            trust = ctx.trust(server)
-            on_chain = ctx.expected_chains(server)
-            valid_subjects = {c.subject for c in trust.certs
-                              if c.not_before <= ctx.now <= c.not_after}
             shown = f"`{directive} {setting.value}` at {where(setting)}"
             related = inherits(server, setting)
             for cert in certs:
@@ -124,7 +127,6 @@ class ClientCaStale(Rule):
                         "nginx rejects every client certificate it issued.",
                         fix, server, severity="warning", related=related,
                         fixes=self._fix(ctx, setting, cert))
-        yield from self._stale_crls(config, ctx)
 
     @staticmethod
     def _fix(ctx: RuleContext, setting: Setting, cert: CertInfo) -> list[Fix]:
@@ -149,43 +151,42 @@ class ClientCaStale(Rule):
             "Remove the certificate from the file, or replace it with its current issue.",
             server, severity="note")
 
-    def _stale_crls(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+    def _stale_crls(self, server: TlsServer, ctx: RuleContext) -> Iterator[Finding]:
         """`ssl_crl`: a CA on the expected chains whose CRL has expired (or is not yet valid)
         refuses every client under it; one that expires within crl-warning-hours warns."""
-        for server in config.tls_servers:
-            if server.verify_mode()[0] not in REFUSING_MODES:
-                continue
-            for verdict in ctx.crl_verdicts(server):
-                setting, _ = ctx.crl(server) or (None, None)
-                assert setting is not None  # verdicts come from an ssl_crl
-                shown = f"`ssl_crl {setting.value}` at {where(setting)}"
-                issuer = verdict.ca.subject or "(empty subject)"
-                renew = (f"Put a current CRL from {issuer} into {setting.value} and renew it "
-                         "automatically before its nextUpdate (CRLs are short-lived), e.g. "
-                         "`openssl ca -gencrl -out crl.pem` or your CA's CRL download.")
-                if verdict.expired is not None:
-                    yield self.finding(
-                        setting.stmt,
-                        f"{shown}: the CRL from {issuer} expired on "
-                        f"{verdict.expired.next_update:%Y-%m-%d %H:%M} UTC (nextUpdate), so "
-                        "nginx refuses every client certificate whose chain goes through "
-                        f"{issuer} (\"CRL has expired\").", renew, server)
-                elif verdict.not_yet_valid is not None:
-                    yield self.finding(
-                        setting.stmt,
-                        f"{shown}: the CRL from {issuer} is not valid before "
-                        f"{verdict.not_yet_valid.last_update:%Y-%m-%d %H:%M} UTC, so until "
-                        "then nginx refuses every client certificate whose chain goes "
-                        f"through {issuer} (\"CRL is not yet valid\").",
-                        "Check the system clock and the CRL's lastUpdate.", server)
-                elif verdict.expiring is not None:
-                    yield self.finding(
-                        setting.stmt,
-                        f"{shown}: the CRL from {issuer} expires on "
-                        f"{verdict.expiring.next_update:%Y-%m-%d %H:%M} UTC, within "
-                        f"{ctx.crl_warning_hours} hours; after that nginx refuses every "
-                        f"client certificate whose chain goes through {issuer}.",
-                        renew, server, severity="warning")
+        if server.verification.mode not in REFUSING_MODES:
+            return
+        for verdict in ctx.crl_verdicts(server):
+            setting, _ = ctx.crl(server) or (None, None)
+            assert setting is not None  # verdicts come from an ssl_crl
+            shown = f"`ssl_crl {setting.value}` at {where(setting)}"
+            issuer = verdict.ca.subject or "(empty subject)"
+            renew = (f"Put a current CRL from {issuer} into {setting.value} and renew it "
+                     "automatically before its nextUpdate (CRLs are short-lived), e.g. "
+                     "`openssl ca -gencrl -out crl.pem` or your CA's CRL download.")
+            if verdict.expired is not None:
+                yield self.finding(
+                    setting.stmt,
+                    f"{shown}: the CRL from {issuer} expired on "
+                    f"{verdict.expired.next_update:%Y-%m-%d %H:%M} UTC (nextUpdate), so "
+                    "nginx refuses every client certificate whose chain goes through "
+                    f"{issuer} (\"CRL has expired\").", renew, server)
+            elif verdict.not_yet_valid is not None:
+                yield self.finding(
+                    setting.stmt,
+                    f"{shown}: the CRL from {issuer} is not valid before "
+                    f"{verdict.not_yet_valid.last_update:%Y-%m-%d %H:%M} UTC, so until "
+                    "then nginx refuses every client certificate whose chain goes "
+                    f"through {issuer} (\"CRL is not yet valid\").",
+                    "Check the system clock and the CRL's lastUpdate.", server)
+            elif verdict.expiring is not None:
+                yield self.finding(
+                    setting.stmt,
+                    f"{shown}: the CRL from {issuer} expires on "
+                    f"{verdict.expiring.next_update:%Y-%m-%d %H:%M} UTC, within "
+                    f"{ctx.crl_warning_hours} hours; after that nginx refuses every "
+                    f"client certificate whose chain goes through {issuer}.",
+                    renew, server, severity="warning")
 
 
 def describe(cert: CertInfo) -> str:

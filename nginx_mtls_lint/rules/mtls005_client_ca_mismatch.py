@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..cloudflare import AOP_CAS, ORIGIN_CA_ROOTS
 from ..findings import Finding, Fix
-from ..model import Config, Setting, TlsServer
+from ..model import Setting, TlsServer
 from . import Rule, RuleContext, ca_evidence, cloudflare_evidence, inherits, where
 from .fixes import AOP_CA_PATH, AOP_CA_SOURCE, delete_statement, make_fix, replace_word
 
@@ -64,59 +64,58 @@ class ClientCaMismatch(Rule):
     tags = ("security", "cloudflare", "external/cwe/cwe-295")
     security_severity = "8.1"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        for server in config.tls_servers:
-            if not (server.cloudflare.fronted and server.exposed_tls):
-                continue
-            if server.verify_mode()[0] == "off":
-                continue
-            declared = ctx.expected_for(server)
-            expected = declared or frozenset(AOP_CAS)
-            trust = ctx.trust(server)
-            if not trust.sources or not trust.readable:
-                continue  # MTLS003 reports unusable files
-            sources = [(directive, setting, ctx.ca_file(server, setting))
-                       for directive, setting in server.client_ca_settings()]
-            # The expected CAs' own chains (roots above, intermediates below) are no other CA.
-            own = trust.hierarchy(expected)
-            wanted = "the CA you declared for this host" if declared else \
-                "the Cloudflare origin-pull CA"
-            reported = False
-            related = [*cloudflare_evidence(server), *ca_evidence(server)]
-            for directive, setting, ca in sources:
-                shown = f"`{directive} {setting.value}` at {where(setting)}"
-                for cert in ca.certs:
-                    if cert.sha256 not in trust.anchored or cert.sha256 in own:
-                        continue
-                    if cert.sha256 in ORIGIN_CA_ROOTS:
-                        why = (f"holds {ORIGIN_CA_ROOTS[cert.sha256]}, which signs origin "
-                               "server certificates: Cloudflare's origin-pull certificate does "
-                               "not verify against it, and any Cloudflare customer's Origin CA "
-                               "certificate sent straight to the origin does")
-                    else:
-                        adds = " (trusted certificates verify clients too)" \
-                            if directive == "ssl_trusted_certificate" else ""
-                        why = (f"also trusts {cert.subject or 'a CA with an empty subject'}"
-                               f"{adds}: anyone holding a certificate from that CA reaches "
-                               "the origin directly")
-                    reported = True
-                    yield self.finding(
-                        setting.stmt, f"{shown} {why}.",
-                        f"Trust only {wanted}: ssl_client_certificate "
-                        "/etc/nginx/certs/origin-pull-ca.pem; and no other CA in that file or "
-                        f"in ssl_trusted_certificate. {AOP_CA_SOURCE}", server,
-                        related=[*related, *inherits(server, setting)],
-                        fixes=self._fix(ctx, server, setting, declared,
-                                        trust.anchored & expected))
-            if not reported and not trust.anchored & expected:
-                setting = sources[0][1]
+    def check_tls_server(self, server: TlsServer, ctx: RuleContext) -> Iterator[Finding]:
+        if not (server.cloudflare.fronted and server.exposed_tls):
+            return
+        if server.verification.mode == "off":
+            return
+        declared = ctx.expected_for(server)
+        expected = declared or frozenset(AOP_CAS)
+        trust = ctx.trust(server)
+        if not trust.sources or not trust.readable:
+            return  # MTLS003 reports unusable files
+        sources = [(directive, setting, ctx.ca_file(server, setting))
+                   for directive, setting in server.client_ca_settings()]
+        # The expected CAs' own chains (roots above, intermediates below) are no other CA.
+        own = trust.hierarchy(expected)
+        wanted = "the CA you declared for this host" if declared else \
+            "the Cloudflare origin-pull CA"
+        reported = False
+        related = [*cloudflare_evidence(server), *ca_evidence(server)]
+        for directive, setting, ca in sources:
+            shown = f"`{directive} {setting.value}` at {where(setting)}"
+            for cert in ca.certs:
+                if cert.sha256 not in trust.anchored or cert.sha256 in own:
+                    continue
+                if cert.sha256 in ORIGIN_CA_ROOTS:
+                    why = (f"holds {ORIGIN_CA_ROOTS[cert.sha256]}, which signs origin "
+                           "server certificates: Cloudflare's origin-pull certificate does "
+                           "not verify against it, and any Cloudflare customer's Origin CA "
+                           "certificate sent straight to the origin does")
+                else:
+                    adds = " (trusted certificates verify clients too)" \
+                        if directive == "ssl_trusted_certificate" else ""
+                    why = (f"also trusts {cert.subject or 'a CA with an empty subject'}"
+                           f"{adds}: anyone holding a certificate from that CA reaches "
+                           "the origin directly")
+                reported = True
                 yield self.finding(
-                    setting.stmt,
-                    f"`{sources[0][0]} {setting.value}` at {where(setting)} does not hold "
-                    f"{wanted}: requests that come through Cloudflare are rejected.",
-                    f"ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;  "
-                    f"{AOP_CA_SOURCE}", server, related=[*related, *inherits(server, setting)],
-                    fixes=self._fix(ctx, server, setting, declared, frozenset()))
+                    setting.stmt, f"{shown} {why}.",
+                    f"Trust only {wanted}: ssl_client_certificate "
+                    "/etc/nginx/certs/origin-pull-ca.pem; and no other CA in that file or "
+                    f"in ssl_trusted_certificate. {AOP_CA_SOURCE}", server,
+                    related=[*related, *inherits(server, setting)],
+                    fixes=self._fix(ctx, server, setting, declared,
+                                    trust.anchored & expected))
+        if not reported and not trust.anchored & expected:
+            setting = sources[0][1]
+            yield self.finding(
+                setting.stmt,
+                f"`{sources[0][0]} {setting.value}` at {where(setting)} does not hold "
+                f"{wanted}: requests that come through Cloudflare are rejected.",
+                f"ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;  "
+                f"{AOP_CA_SOURCE}", server, related=[*related, *inherits(server, setting)],
+                fixes=self._fix(ctx, server, setting, declared, frozenset()))
 
     @staticmethod
     def _fix(ctx: RuleContext, server: TlsServer, setting: Setting, declared: frozenset[str],

@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..flow import YES, Path
-from ..model import Config
+from ..model import Server
 from ..parser import Stmt
 from . import (Rule, RuleContext, admitted_kinds, certificate_check, finding_trace,
                optional_in_scope, served, where)
@@ -73,45 +73,44 @@ class RejectionHandlerMissing(Rule):
     tags = ("security", "cloudflare", "mtls", "external/cwe/cwe-287")
     security_severity = "8.1"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        for server in config.servers:
-            if not optional_in_scope(server):
+    def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
+        if not optional_in_scope(server):
+            return
+        mode = server.verification.mode
+        flow = ctx.flow(server)
+        kinds = admitted_kinds(mode)
+        # Paths through an error_page are MTLS104's, through a forged address MTLS107's.
+        relevant = [p for kind in kinds for p in flow.paths(kind)
+                    if not p.outcome.through("error_page") and not p.outcome.spoofed]
+        if not (flow.handler_exists(kinds) or server.written_check()):
+            return  # no check at all, written or working: MTLS002 says so
+        by_cause: dict[int, tuple[Stmt, Path]] = {}
+        for path in relevant:
+            if path.result.verdict != YES:
                 continue
-            mode, _ = server.verify_mode()
-            flow = ctx.flow(server)
-            kinds = admitted_kinds(mode)
-            # Paths through an error_page are MTLS104's, through a forged address MTLS107's.
-            relevant = [p for kind in kinds for p in flow.paths(kind)
-                        if not p.outcome.through("error_page") and not p.outcome.spoofed]
-            if not (flow.handler_exists(kinds) or server.written_check()):
-                continue  # no check at all, written or working: MTLS002 says so
-            by_cause: dict[int, tuple[Stmt, Path]] = {}
-            for path in relevant:
-                if path.result.verdict != YES:
-                    continue
-                # The handler it got past, else the block whose configuration served it.
-                location = path.outcome.location
-                at = (certificate_check(path, server) or path.outcome.through("limit_except")
-                      or (location.stmt if location else server.stmt))
-                by_cause.setdefault(id(at), (at, path))
-            for at, path in by_cause.values():
-                location = path.outcome.location
-                if at.name == "limit_except":
-                    message = (f"`limit_except {' '.join(at.args)}` at {where(at)} in "
-                               f"{server.label}: for {path.client.method} the block's "
-                               "configuration applies and the location's `if` checks do not "
-                               f"run: {path.client.label} gets {served(path)}")
-                elif at.name == "if":
-                    message = (f"`if ({' '.join(at.args)})` at {where(at)} in {server.label} "
-                               f"lets {path.client.label} through: {path.uri} reaches "
-                               f"{served(path)}")
-                elif location is None:
-                    message = (f"{path.uri} matches no location of {server.label}: "
-                               f"{path.client.label} gets {served(path)} with no "
-                               "`$ssl_client_verify` check on the way")
-                else:
-                    message = (f"`location {location.label}` in {server.label}: "
-                               f"{path.client.label} requesting {path.uri} gets {served(path)}; "
-                               "the checks elsewhere do not run on this path")
-                yield self.finding(at, f"{message}.", FIX, server, trace=finding_trace(path),
-                                   fixes=server_handler_fix(ctx.source, server))
+            # The handler it got past, else the block whose configuration served it.
+            location = path.outcome.location
+            at = (certificate_check(path, server) or path.outcome.through("limit_except")
+                  or (location.stmt if location else server.stmt))
+            by_cause.setdefault(id(at), (at, path))
+        for at, path in by_cause.values():
+            location = path.outcome.location
+            if at.name == "limit_except":
+                message = (f"`limit_except {' '.join(at.args)}` at {where(at)} in "
+                           f"{server.label}: for {path.client.method} the block's "
+                           "configuration applies and the location's `if` checks do not "
+                           f"run: {path.client.label} gets {served(path)}")
+            elif at.name == "if":
+                message = (f"`if ({' '.join(at.args)})` at {where(at)} in {server.label} "
+                           f"lets {path.client.label} through: {path.uri} reaches "
+                           f"{served(path)}")
+            elif location is None:
+                message = (f"{path.uri} matches no location of {server.label}: "
+                           f"{path.client.label} gets {served(path)} with no "
+                           "`$ssl_client_verify` check on the way")
+            else:
+                message = (f"`location {location.label}` in {server.label}: "
+                           f"{path.client.label} requesting {path.uri} gets {served(path)}; "
+                           "the checks elsewhere do not run on this path")
+            yield self.finding(at, f"{message}.", FIX, server, trace=finding_trace(path),
+                               fixes=server_handler_fix(ctx.source, server))

@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..flow import Path
-from ..model import Config, Server, flatten
+from ..model import Server, flatten
 from ..parser import Stmt
 from . import Rule, RuleContext, trace_text, where
 
@@ -83,26 +83,25 @@ class HandlerRejectsValidClients(Rule):
     tags = ("reliability", "mtls")
     security_severity = "5.0"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        for server in config.servers:
-            if not self._in_scope(server):
-                continue
-            flow = ctx.flow(server)
-            path = flow.valid_refused(server.cloudflare.fronted)
-            if path is None or path.outcome.kind not in ("reject", "close"):
-                continue  # served somewhere, or answered on purpose (a redirect, a text)
-            if not (flow.serves_content() or CONTENT & server.directive_names()):
-                continue  # it has nothing to serve
-            at = refusing_directive(path) or server.stmt
-            yield self.finding(
-                at,
-                f"{path.client.label[0].upper()}{path.client.label[1:]} is refused on every "
-                f"URI of {server.label}: "
-                f"{path.uri} ends in {path.outcome.describe()} at {where(at)} "
-                f"({trace_text(path)}).",
-                "Compare with the exact value (`!= SUCCESS`, case-sensitive), and test "
-                "$realip_remote_addr rather than $remote_addr for Cloudflare's addresses.",
-                server)
+    def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
+        if not self._in_scope(server):
+            return
+        flow = ctx.flow(server)
+        path = flow.valid_refused(server.cloudflare.fronted)
+        if path is None or path.outcome.kind not in ("reject", "close"):
+            return  # served somewhere, or answered on purpose (a redirect, a text)
+        if not (flow.serves_content() or CONTENT & server.directive_names()):
+            return  # it has nothing to serve
+        at = refusing_directive(path) or server.stmt
+        yield self.finding(
+            at,
+            f"{path.client.label[0].upper()}{path.client.label[1:]} is refused on every "
+            f"URI of {server.label}: "
+            f"{path.uri} ends in {path.outcome.describe()} at {where(at)} "
+            f"({trace_text(path)}).",
+            "Compare with the exact value (`!= SUCCESS`, case-sensitive), and test "
+            "$realip_remote_addr rather than $remote_addr for Cloudflare's addresses.",
+            server)
 
     @staticmethod
     def _in_scope(server: Server) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import Config, TlsServer
+from ..model import TlsServer
 from ..trust import TrustSet
 from . import REFUSING_MODES, Rule, RuleContext, ca_evidence, evidence, where
 from .fixes import insert_after, make_fix, replace_statement
@@ -79,17 +79,16 @@ class ClientChainUnverifiable(Rule):
     tags = ("reliability", "mtls")
     security_severity = "4.0"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        for server in config.tls_servers:  # stream {} servers verify the same way
-            if server.verification.mode not in REFUSING_MODES:
-                continue
-            trust = ctx.trust(server)
-            if not trust.sources or not trust.readable:
-                continue  # MTLS003 reports unusable files
-            expected = ctx.expected_chains(server)
-            yield from self._missing_issuers(server, trust, expected)
-            yield from self._depth(server, trust, expected, ctx)
-            yield from self._crls(server, ctx)
+    def check_tls_server(self, server: TlsServer, ctx: RuleContext) -> Iterator[Finding]:
+        if server.verification.mode not in REFUSING_MODES:
+            return
+        trust = ctx.trust(server)
+        if not trust.sources or not trust.readable:
+            return  # MTLS003 reports unusable files
+        expected = ctx.expected_chains(server)
+        yield from self._missing_issuers(server, trust, expected)
+        yield from self._depth(server, trust, expected, ctx)
+        yield from self._crls(server, ctx)
 
     def _missing_issuers(self, server: TlsServer, trust: TrustSet,
                          expected: frozenset[str]) -> Iterator[Finding]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding, Fix, Related
-from ..model import Config, Listen, Server
+from ..model import Listen, Server
 from . import Rule, RuleContext, evidence, where
 from .fixes import append_word, insert_after, make_fix
 
@@ -74,30 +74,26 @@ class PlaintextBypass(Rule):
     tags = ("security", "mtls", "cloudflare", "external/cwe/cwe-319")
     security_severity = "8.6"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        protected = [s for s in config.servers if s.verifies_clients and s.tls_on]
-        by_name: dict[str, Server] = {}
-        for server in protected:
-            for name in server.names:
-                if name and name != "_":
-                    by_name.setdefault(name.lower(), server)
-        for server in config.servers:
-            plain = server.exposed_plain_listens
-            if not plain or not ctx.flow(server).open_paths(("plain",), tls=False):
-                continue  # plain HTTP gets redirects, refusals or fixed answers only
-            mode, setting = server.verify_mode()
-            if server.verifies_clients and (server.tls_on or config.fragment):
-                yield from self._plain_listens(server, plain, config.fragment, ctx)
-            elif setting is not None and server.verifies_clients and not setting.inherited:
-                yield self.finding(
-                    setting.stmt,
-                    f"`ssl_verify_client {mode}` at {where(setting)} in {server.label}, which "
-                    "has no TLS listener: nginx never asks for a certificate and plain HTTP "
-                    "gets the content.", "Make the listener TLS: listen 443 ssl;", server,
-                    related=[evidence(listen.stmt, "plain listener") for listen in plain],
-                    fixes=self._tls_listens(ctx, server, plain))
-            elif not server.tls_on:
-                yield from self._plain_twin(server, by_name, ctx)
+    def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
+        plain = server.exposed_plain_listens
+        if not plain or not ctx.flow(server).open_paths(("plain",), tls=False):
+            return  # plain HTTP gets redirects, refusals or fixed answers only
+        fragment = server.config.fragment
+        verification = server.verification
+        setting = verification.setting
+        if verification.verifies and (server.tls_on or fragment):
+            yield from self._plain_listens(server, plain, fragment, ctx)
+        elif setting is not None and verification.verifies and not setting.inherited:
+            yield self.finding(
+                setting.stmt,
+                f"`ssl_verify_client {verification.mode}` at {where(setting)} in "
+                f"{server.label}, which has no TLS listener: nginx never asks for a "
+                "certificate and plain HTTP gets the content.",
+                "Make the listener TLS: listen 443 ssl;", server,
+                related=[evidence(listen.stmt, "plain listener") for listen in plain],
+                fixes=self._tls_listens(ctx, server, plain))
+        elif not server.tls_on:
+            yield from self._plain_twin(server, ctx)
 
     @staticmethod
     def _tls_listens(ctx: RuleContext, server: Server, plain: list[Listen]) -> list[Fix]:
@@ -113,7 +109,7 @@ class PlaintextBypass(Rule):
 
     def _plain_listens(self, server: Server, plain: list[Listen],
                        fragment: bool, ctx: RuleContext) -> Iterator[Finding]:
-        mode, setting = server.verify_mode()
+        mode, setting = server.verification.mode, server.verification.setting
         related = [evidence(setting, f"`ssl_verify_client {mode}`")] if setting else []
         for listen in plain:
             fixes = self._tls_listens(ctx, server, [listen])
@@ -137,12 +133,11 @@ class PlaintextBypass(Rule):
                     "client certificate verification.", fix, server, related=related,
                     fixes=fixes)
 
-    def _plain_twin(self, server: Server, by_name: dict[str, Server],
-                    ctx: RuleContext) -> Iterator[Finding]:
-        shared = next((n for n in server.names if n and n.lower() in by_name), None)
-        if shared is None:
+    def _plain_twin(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
+        found = server.config.protected_twin(server)
+        if found is None:
             return
-        twin = by_name[shared.lower()]
+        shared, twin = found
         yield self.finding(
             server.stmt,
             f"{shared} verifies client certificates in the server at {twin.file}:{twin.line}, "

@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding, Related
 from ..flow import YES
-from ..model import Config
+from ..model import Config, Server, Socket
 from . import Rule, RuleContext, ca_evidence, certificate_check, evidence, served, where
 from .fixes import reject_handshake_default
 
@@ -87,24 +87,24 @@ class SharedSocketCaConfusion(Rule):
     tags = ("security", "mtls", "external/cwe/cwe-295")
     security_severity = "8.8"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        for socket in config.sockets.values():
-            default = config.known_default(socket)
-            if not socket.tls or default is None or default.rejects_handshakes_without_sni:
+    def check_socket(self, socket: Socket[Server], config: Config,
+                     ctx: RuleContext) -> Iterator[Finding]:
+        default = config.known_default(socket)
+        if not socket.tls or default is None or default.rejects_handshakes_without_sni:
+            return
+        mode, setting = default.verification.mode, default.verification.setting
+        # `optional_no_ca` verifies against its CA file too: that CA's certificates
+        # arrive as SUCCESS; without a CA file it verifies nothing.
+        if not default.verifies_clients or (
+                mode == "optional_no_ca" and not default.client_ca_settings()):
+            return
+        accepted = ctx.trust_set(default)
+        for server, listen in socket.entries:
+            if server is default or not server.verifies_clients:
                 continue
-            mode, setting = default.verify_mode()
-            # `optional_no_ca` verifies against its CA file too: that CA's certificates
-            # arrive as SUCCESS; without a CA file it verifies nothing.
-            if mode not in ("on", "optional", "optional_no_ca") or (
-                    mode == "optional_no_ca" and not default.client_ca_settings()):
-                continue
-            accepted = ctx.trust_set(default)
-            for server, listen in socket.entries:
-                if server is default or not server.verifies_clients:
-                    continue
-                if accepted <= ctx.trust_set(server):
-                    continue  # whatever the default accepts, this server accepts anyway
-                yield from self._judge(server, listen, default, mode, setting, socket, ctx)
+            if accepted <= ctx.trust_set(server):
+                continue  # whatever the default accepts, this server accepts anyway
+            yield from self._judge(server, listen, default, mode, setting, socket, ctx)
 
     def _judge(self, server, listen, default, mode, setting, socket, ctx) -> Iterator[Finding]:
         flow = ctx.flow(server)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding, Related
-from ..model import Config, is_loopback
+from ..model import Config, Server, Socket, is_loopback
 from . import Rule, RuleContext, cloudflare_evidence
 from .fixes import reject_handshake_default
 
@@ -55,31 +55,31 @@ class DefaultServerExposesOrigin(Rule):
     security_severity = "3.1"
     precision = "medium"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        for socket in config.sockets.values():
-            if not socket.tls or is_loopback(socket.name):
-                continue
-            fronted = next((s for s in socket.servers if s.cloudflare.fronted), None)
-            default = config.known_default(socket)
-            if fronted is None or default is None or default.rejects_handshakes_without_sni:
-                continue
-            listen = socket.default_listen[1]
-            whose = "its own" if default is fronted else f"{default.label}'s"
-            lacking = ctx.target.lacks("ssl_reject_handshake")
-            fix = (f"Add a default server: server {{ listen {listen.stmt.args[0]} ssl "
-                   "default_server; ssl_reject_handshake on; }")
-            if lacking:  # only what the target has
-                fix = (f"Upgrade nginx to 1.19.4 or later for `ssl_reject_handshake on;` in a "
-                       f"default server ({lacking}); until then give the socket a default "
-                       "server whose certificate names none of your hosts.")
-            yield self.finding(
-                listen.stmt,
-                f"A client that sends no SNI to {socket.name} completes the handshake with "
-                f"{whose} certificate: scanners of the address space read it and find the "
-                f"origin of Cloudflare-fronted {fronted.label}.",
-                fix, default,
-                related=[Related(fronted.file, fronted.line,
-                                 f"Cloudflare-fronted {fronted.label}"),
-                         *cloudflare_evidence(fronted)],
-                fixes=[] if lacking else reject_handshake_default(ctx.source, default.stmt,
-                                                                  listen.stmt))
+    def check_socket(self, socket: Socket[Server], config: Config,
+                     ctx: RuleContext) -> Iterator[Finding]:
+        if not socket.tls or is_loopback(socket.name):
+            return
+        fronted = next((s for s in socket.servers if s.cloudflare.fronted), None)
+        default = config.known_default(socket)
+        if fronted is None or default is None or default.rejects_handshakes_without_sni:
+            return
+        listen = socket.default_listen[1]
+        whose = "its own" if default is fronted else f"{default.label}'s"
+        lacking = ctx.target.lacks("ssl_reject_handshake")
+        fix = (f"Add a default server: server {{ listen {listen.stmt.args[0]} ssl "
+               "default_server; ssl_reject_handshake on; }")
+        if lacking:  # only what the target has
+            fix = (f"Upgrade nginx to 1.19.4 or later for `ssl_reject_handshake on;` in a "
+                   f"default server ({lacking}); until then give the socket a default "
+                   "server whose certificate names none of your hosts.")
+        yield self.finding(
+            listen.stmt,
+            f"A client that sends no SNI to {socket.name} completes the handshake with "
+            f"{whose} certificate: scanners of the address space read it and find the "
+            f"origin of Cloudflare-fronted {fronted.label}.",
+            fix, default,
+            related=[Related(fronted.file, fronted.line,
+                             f"Cloudflare-fronted {fronted.label}"),
+                     *cloudflare_evidence(fronted)],
+            fixes=[] if lacking else reject_handshake_default(ctx.source, default.stmt,
+                                                              listen.stmt))

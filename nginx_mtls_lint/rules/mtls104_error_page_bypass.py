@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import Config
+from ..model import Server
 from . import (Rule, RuleContext, finding_trace, inherited_from_http, served, where)
 from .fixes import make_fix, without_codes
 
@@ -78,44 +78,42 @@ class ErrorPageBypass(Rule):
     tags = ("security", "mtls", "external/cwe/cwe-288")
     security_severity = "8.6"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        for server in config.servers:
-            if not (server.tls_on and server.verifies_clients):
+    def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
+        if not (server.tls_on and server.verifies_clients):
+            return
+        if not any(True for _ in server.settings("error_page")) and not any(
+                loc.scope.first("error_page") for loc in server.all_locations()):
+            return  # no error page: nothing to follow
+        flow = ctx.flow(server)
+        kinds = ["malformed", "none", "failed"] + (["tls-port-plain"] if server.tls_on
+                                                  else [])
+        reported: set[int] = set()
+        for path in flow.open_paths(tuple(kinds)):
+            page = path.outcome.through("error_page")
+            if page is None or id(page) in reported:
                 continue
-            if not any(True for _ in server.settings("error_page")) and not any(
-                    loc.scope.first("error_page") for loc in server.all_locations()):
-                continue  # no error page: nothing to follow
-            mode, _ = server.verify_mode()
-            flow = ctx.flow(server)
-            kinds = ["malformed", "none", "failed"] + (["tls-port-plain"] if server.tls_on
-                                                      else [])
-            reported: set[int] = set()
-            for path in flow.open_paths(tuple(kinds)):
-                page = path.outcome.through("error_page")
-                if page is None or id(page) in reported:
-                    continue
-                reported.add(id(page))
-                codes = [c for c in page.args[:-1] if c.isdigit()]
-                why = next((BYPASS_CODES[c] for c in codes if c in BYPASS_CODES), None) or (
-                    f"{path.client.label} is answered with an error that this page handles")
-                bypass = [c for c in codes if c in BYPASS_CODES]
-                if bypass:
-                    fix = ("error_page " + " ".join(c for c in bypass if c != "497") +
-                           " =403 /cert-required.html;  with  location = /cert-required.html "
-                           "{ internal; root /usr/share/nginx/errors; }" +
-                           ("; for 497: error_page 497 =301 https://$host$request_uri;"
-                            if "497" in codes else ""))
-                else:
-                    fix = (f"Send {' '.join(codes)} to a URI (`error_page {' '.join(codes)} "
-                           "/errors/denied.html;`, which runs the checks again) or to a "
-                           "location that only returns a fixed answer, never to the site's "
-                           "content.")
-                yield self.finding(
-                    page,
-                    f"`error_page {' '.join(page.args)}` at {where(page)} in "
-                    f"{server.label}: {why}, and the error page serves {served(path)}: "
-                    f"the protected content is served without a valid certificate.",
-                    fix, server, related=inherited_from_http(server, page),
-                    trace=finding_trace(path),
-                    fixes=make_fix(f"drop {' '.join(codes)} from this error_page (nginx answers "
-                                   "them itself)", without_codes(ctx.source, page, set(codes))))
+            reported.add(id(page))
+            codes = [c for c in page.args[:-1] if c.isdigit()]
+            why = next((BYPASS_CODES[c] for c in codes if c in BYPASS_CODES), None) or (
+                f"{path.client.label} is answered with an error that this page handles")
+            bypass = [c for c in codes if c in BYPASS_CODES]
+            if bypass:
+                fix = ("error_page " + " ".join(c for c in bypass if c != "497") +
+                       " =403 /cert-required.html;  with  location = /cert-required.html "
+                       "{ internal; root /usr/share/nginx/errors; }" +
+                       ("; for 497: error_page 497 =301 https://$host$request_uri;"
+                        if "497" in codes else ""))
+            else:
+                fix = (f"Send {' '.join(codes)} to a URI (`error_page {' '.join(codes)} "
+                       "/errors/denied.html;`, which runs the checks again) or to a "
+                       "location that only returns a fixed answer, never to the site's "
+                       "content.")
+            yield self.finding(
+                page,
+                f"`error_page {' '.join(page.args)}` at {where(page)} in "
+                f"{server.label}: {why}, and the error page serves {served(path)}: "
+                f"the protected content is served without a valid certificate.",
+                fix, server, related=inherited_from_http(server, page),
+                trace=finding_trace(path),
+                fixes=make_fix(f"drop {' '.join(codes)} from this error_page (nginx answers "
+                               "them itself)", without_codes(ctx.source, page, set(codes))))

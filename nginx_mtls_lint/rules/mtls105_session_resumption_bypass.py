@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding, Related
 from ..flow import YES
-from ..model import Config, Server, Socket, TlsServer
+from ..model import Config, Server, Socket, StreamServer, TlsServer
 from ..versions import Target, Verdict
 from . import Rule, RuleContext, ca_evidence, finding_trace, served, where
 
@@ -104,21 +104,21 @@ class SessionResumptionBypass(Rule):
     tags = ("security", "mtls", "external/cwe/cwe-863")
     security_severity = "8.1"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        verdict = ctx.target.cve_2025_23419
-        if verdict.state == "fixed":
-            return
-        for socket in config.sockets.values():
-            yield from self._crossings(socket, config.known_default(socket), ctx, verdict)
-        if ctx.target.at_least(STREAM_SERVERS_SINCE) is not False:
-            for stream in config.stream_sockets.values():
-                yield from self._crossings(stream, config.known_default(stream), ctx, verdict)
+    def check_socket(self, socket: Socket[Server], config: Config,
+                     ctx: RuleContext) -> Iterator[Finding]:
+        yield from self._crossings(socket, config, ctx)
 
-    def _crossings(self, socket: Socket, decider: TlsServer | None, ctx: RuleContext,
-                   verdict: Verdict) -> Iterator[Finding]:
+    def check_stream_socket(self, socket: Socket[StreamServer], config: Config,
+                            ctx: RuleContext) -> Iterator[Finding]:
+        if ctx.target.at_least(STREAM_SERVERS_SINCE) is not False:
+            yield from self._crossings(socket, config, ctx)
+
+    def _crossings(self, socket: Socket, config: Config, ctx: RuleContext) -> Iterator[Finding]:
+        verdict = ctx.target.cve_2025_23419
         servers = [s for s in socket.servers if s.verifies_clients]
-        if not socket.tls or len(servers) < 2:
+        if verdict.state == "fixed" or not socket.tls or len(servers) < 2:
             return
+        decider = config.known_default(socket)
         tls13 = self._tls13(decider, ctx.target)
         if tls13 is None:
             return

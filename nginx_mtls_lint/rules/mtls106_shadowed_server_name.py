@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding, Related, Step
-from ..model import Config, Server
+from ..model import Server
 from . import Rule, RuleContext, finding_trace
 
 
@@ -56,35 +56,30 @@ class ShadowedServerName(Rule):
     tags = ("security", "mtls", "external/cwe/cwe-288")
     security_severity = "8.6"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        reported: set[int] = set()
-        for socket in config.sockets.values():
-            owner: dict[str, Server] = {}
-            for server, _ in socket.entries:
-                for name in server.names:
-                    key = name.lower()
-                    if not key or key == "_":
-                        continue
-                    first = owner.setdefault(key, server)
-                    if first is server or id(server) in reported:
-                        continue
-                    if not server.verifies_clients or first.verifies_clients:
-                        continue
-                    open_paths = ctx.flow(first).open_paths(("none",))
-                    if not open_paths:
-                        continue  # the server that answers serves nothing
-                    reported.add(id(server))
-                    path = open_paths[0]
-                    yield self.finding(
-                        server.stmt,
-                        f"{name} on {socket.name} is answered by the server at "
-                        f"{first.file}:{first.line}, loaded first, which asks for no client "
-                        f"certificate; this protected copy is ignored for that name (nginx "
-                        f"-t only warns: conflicting server name).",
-                        f"Remove server_name {name} from the server at "
-                        f"{first.file}:{first.line}.", server,
-                        related=[Related(first.file, first.line,
-                                         f"answers {name} on {socket.name}")],
-                        trace=[Step(first.file, first.line, f"Host: {name} on {socket.name} "
-                                    "goes to the first server with that name"),
-                               *finding_trace(path)])
+    def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
+        if not server.verifies_clients:
+            return
+        for listen in server.listens:
+            socket = server.config.sockets[listen.socket]
+            for name in server.names:
+                first = socket.answering(name) if name and name != "_" else None
+                if first is None or first is server or first.verifies_clients:
+                    continue
+                open_paths = ctx.flow(first).open_paths(("none",))
+                if not open_paths:
+                    continue  # the server that answers serves nothing
+                path = open_paths[0]
+                yield self.finding(
+                    server.stmt,
+                    f"{name} on {socket.name} is answered by the server at "
+                    f"{first.file}:{first.line}, loaded first, which asks for no client "
+                    f"certificate; this protected copy is ignored for that name (nginx "
+                    f"-t only warns: conflicting server name).",
+                    f"Remove server_name {name} from the server at "
+                    f"{first.file}:{first.line}.", server,
+                    related=[Related(first.file, first.line,
+                                     f"answers {name} on {socket.name}")],
+                    trace=[Step(first.file, first.line, f"Host: {name} on {socket.name} "
+                                "goes to the first server with that name"),
+                           *finding_trace(path)])
+                return  # one name on one socket shows it

@@ -5,7 +5,7 @@ from typing import Iterator
 
 from ..cloudflare import is_cloudflare_range
 from ..findings import Finding
-from ..model import Config, Server, walk
+from ..model import Server, walk
 from . import Rule, RuleContext, where
 
 # Addresses a direct client on the internet cannot connect from.
@@ -77,27 +77,24 @@ class SpoofableClientAddress(Rule):
     tags = ("security", "external/cwe/cwe-290")
     security_severity = "8.1"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        reported: set[int] = set()
-        for server in config.servers:
-            if server.setting("real_ip_header") is None:
-                continue
-            wide = next((s for s in server.settings("set_real_ip_from")
-                         if reachable_from_outside(s.value)), None)
-            if wide is None or id(wide.stmt) in reported:
-                continue
-            depends = self._address_check(server)
-            if depends is None:
-                continue
-            reported.add(id(wide.stmt))
-            yield self.finding(
-                wide.stmt,
-                f"`set_real_ip_from {wide.value}` at {where(wide)} trusts addresses any "
-                f"client can connect from: a direct client sends the real-IP header with the "
-                f"address it likes and passes `{depends.name} {' '.join(depends.args)}` at "
-                f"{depends.file}:{depends.line}.",
-                "Trust only Cloudflare's ranges: set_real_ip_from <each range of "
-                "https://www.cloudflare.com/ips/>;", server)
+    def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
+        if server.setting("real_ip_header") is None:
+            return
+        wide = next((s for s in server.settings("set_real_ip_from")
+                     if reachable_from_outside(s.value)), None)
+        if wide is None:
+            return
+        depends = self._address_check(server)
+        if depends is None:
+            return
+        yield self.finding(
+            wide.stmt,
+            f"`set_real_ip_from {wide.value}` at {where(wide)} trusts addresses any "
+            f"client can connect from: a direct client sends the real-IP header with the "
+            f"address it likes and passes `{depends.name} {' '.join(depends.args)}` at "
+            f"{depends.file}:{depends.line}.",
+            "Trust only Cloudflare's ranges: set_real_ip_from <each range of "
+            "https://www.cloudflare.com/ips/>;", server)
 
     @staticmethod
     def _address_check(server: Server):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import Config, Server, is_loopback
+from ..model import Server, is_loopback
 from . import Rule, RuleContext
 
 
@@ -57,30 +57,21 @@ class UnverifiedTlsTwin(Rule):
     tags = ("security", "mtls", "external/cwe/cwe-288")
     security_severity = "8.6"
 
-    def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        protected: dict[str, Server] = {}
-        for server in config.servers:
-            if server.verifies_clients and server.tls_on:
-                for name in server.names:
-                    if name and name != "_":
-                        protected.setdefault(name.lower(), server)
-        if not protected:
+    def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
+        if server.verifies_clients or not server.exposed_tls:
             return
-        for server in config.servers:
-            if server.verifies_clients or not server.exposed_tls:
-                continue
-            shared = next((n for n in server.names if n.lower() in protected), None)
-            if shared is None:
-                continue
-            twin = protected[shared.lower()]
-            sockets = [s for s in server.tls_on if not is_loopback(s) and s not in twin.tls_on]
-            if not sockets or not ctx.flow(server).open_paths(("none",)):
-                continue
-            yield self.finding(
-                server.stmt,
-                f"{shared} verifies client certificates in the server at "
-                f"{twin.file}:{twin.line}, but this server answers the same name over TLS on "
-                f"{', '.join(sockets)} with no `ssl_verify_client`: a client without a "
-                "certificate connects there and gets the content.",
-                "Add to this server: ssl_client_certificate <the protected server's CA>; "
-                "ssl_verify_client on;  (or remove it)", server)
+        found = server.config.protected_twin(server)
+        if found is None:
+            return
+        shared, twin = found
+        sockets = [s for s in server.tls_on if not is_loopback(s) and s not in twin.tls_on]
+        if not sockets or not ctx.flow(server).open_paths(("none",)):
+            return
+        yield self.finding(
+            server.stmt,
+            f"{shared} verifies client certificates in the server at "
+            f"{twin.file}:{twin.line}, but this server answers the same name over TLS on "
+            f"{', '.join(sockets)} with no `ssl_verify_client`: a client without a "
+            "certificate connects there and gets the content.",
+            "Add to this server: ssl_client_certificate <the protected server's CA>; "
+            "ssl_verify_client on;  (or remove it)", server)

@@ -1,4 +1,4 @@
-"""A plugin rule with a bug (used by the test suite): it raises on the first TLS server."""
+"""A plugin rule with a bug (used by the test suite): it raises on every TLS server."""
 
 from nginx_mtls_lint.rules import Rule
 
@@ -23,10 +23,9 @@ class Crashes(Rule):
     severity = "warning"
     tags = ("policy",)
 
-    def check(self, config, ctx):
-        for server in config.servers:
-            if server.serves_tls:
-                raise KeyError("no such thing")
+    def check_server(self, server, ctx):
+        if server.serves_tls:
+            raise KeyError("no such thing")
         yield from ()
 
 

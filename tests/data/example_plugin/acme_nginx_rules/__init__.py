@@ -1,4 +1,5 @@
-"""Example third-party rules for nginx-mtls-lint (used by the test suite)."""
+"""Example third-party rules for nginx-mtls-lint (used by the test suite). Written against
+the first rule API, one `check(config, ctx)` over the whole configuration, which keeps working."""
 
 from nginx_mtls_lint.rules import Rule
 
