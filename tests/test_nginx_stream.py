@@ -29,11 +29,14 @@ def stream_server(port: int, pki: Pki, body: str, target: str) -> str:
             f"    proxy_pass {target};\n}}\n")
 
 
-def run_stream(tmp_path: Path, label: str, stream: str, backend: int) -> tuple[set, Nginx]:
+def run_stream(tmp_path: Path, label: str, stream: str, backend: int,
+               binary: str | None = None) -> tuple[set, Nginx]:
     """Lint `stream` as written (listen PORT); run it bound to loopback with an http
-    backend on `backend` that answers CONTENT. Returns (rules with severities, nginx)."""
+    backend on `backend` that answers CONTENT (on `binary`, Debian's nginx by default).
+    Returns (rules with severities, nginx)."""
     prefix = tmp_path / label
-    nginx = Nginx(prefix, BACKEND.format(port=backend, content=CONTENT), stream_body=stream)
+    nginx = Nginx(prefix, BACKEND.format(port=backend, content=CONTENT), stream_body=stream,
+                  binary=binary)
     rules = {(f.rule, f.severity) for f in lint_in_process([nginx.conf]).findings}
     nginx.conf.write_text(re.sub(r"listen (\d+) ssl", r"listen 127.0.0.1:\1 ssl",
                                  nginx.conf.read_text()))

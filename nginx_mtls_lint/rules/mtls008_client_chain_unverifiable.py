@@ -39,7 +39,9 @@ class ClientChainUnverifiable(Rule):
     on no expected chain changes nothing for those clients and is not reported; a stale CRL is
     MTLS004, an unreadable `ssl_crl` file MTLS003. Judged under `ssl_verify_client on` and
     `optional` (under `optional_no_ca` nginx passes the failure to the handlers as
-    `$ssl_client_verify = FAILED:...` instead of refusing).
+    `$ssl_client_verify = FAILED:...` instead of refusing). `stream {}` servers verify with
+    the same store and are judged the same way; there nginx closes the connection after the
+    handshake instead of answering 400 (logged `... while SSL handshaking`).
 
     ## Example
     ```nginx
@@ -69,8 +71,12 @@ class ClientChainUnverifiable(Rule):
     also when they send the missing certificate; a CRL file without the CRL of an intermediate,
     or with the CRL of another CA only, refuses the clients under it and the CRLs of every CA
     admit them; a CRL revoking the first intermediate refuses every client under it. Each
-    error-log line above was read from nginx's log in those tests.
-    Reproduce: `pytest -m nginx -k MTLS008` (also `-k depth`, `-k crl`).
+    error-log line above was read from nginx's log in those tests. In a `stream {}` server
+    (nginx 1.22.1 and an upstream 1.28.0) the default depth closes the connection of the
+    client of the second intermediate and the printed `ssl_verify_depth 2;` admits it, an
+    intermediate without its issuer refuses its clients that send the issuer, and a CRL file
+    without the intermediate's CRL refuses the clients under it.
+    Reproduce: `pytest -m nginx -k MTLS008` (also `-k depth`, `-k crl`, `-k stream`).
     """
 
     id = "MTLS008"
