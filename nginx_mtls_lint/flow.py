@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
-from .model import Location, Scope, Server, Stmt, VariableMap, flatten, walk
+from .model import (LUA_PHASES, Location, Scope, Server, Stmt, VariableMap, flatten,
+                    lua_may_check, walk)
 from . import pcre
 
 YES, MAYBE, NO = "yes", "maybe", "no"
@@ -491,7 +492,10 @@ class Simulator:
             return Result.leaf(Outcome("unknown", 0, None, None, state.trace,
                                        "too many paths to follow"))
         results = [if_true(state.step(None, why)), if_false(state.step(None, why))]
-        return client_choice(results) if truth is ATTACKER else unknown_choice(results)
+        chosen = client_choice(results) if truth is ATTACKER else unknown_choice(results)
+        if chosen.verdict == MAYBE and not chosen.witness.reason:  # say what it depends on
+            chosen = Result(MAYBE, replace(chosen.witness, reason=why))
+        return chosen
 
     def _condition(self, args: list[str], state: State) -> tuple[object, str]:
         """True, False, ATTACKER (the client decides) or UNKNOWN; and why, for a fork."""
@@ -702,6 +706,12 @@ class Simulator:
         if auth is not None and auth.args and auth.args[0] != "off":
             allowed, status, page = self._auth_request(auth, state)
             checks.append(Check("auth_request", allowed, auth, status, page))
+        for phase in LUA_PHASES:
+            lua = conf.group(*phase)
+            if lua and lua_may_check(lua[-1]):
+                # Its code decides; the valid client is taken to pass (as the server means).
+                checks.append(Check(lua[-1].name, True if self._client.kind == "valid"
+                                    else UNKNOWN, lua[-1], 403))
         basic = conf.get("auth_basic")
         if basic is not None and basic.args and basic.args[0] != "off":
             # Cloudflare's visitors may hold the password; a client going around it does not.
@@ -731,7 +741,8 @@ class Simulator:
                 return go
 
             why = (SPOOFED if check.what == "allow/deny" and check.allowed is ATTACKER
-                   else f"{check.what} depends on the request")
+                   else f"`{check.what}` at {check.stmt.file}:{check.stmt.line} depends on the "
+                   "request")
             return self._fork(check.allowed, why, state, settle(True), settle(False))
         passed = [c for c in checks if c.allowed is True]
         failed = [c for c in checks if c.allowed is False]

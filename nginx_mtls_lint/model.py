@@ -23,6 +23,19 @@ CLIENT_CA_DIRECTIVES = ("ssl_client_certificate", "ssl_trusted_certificate")
 # them): under `optional` only one without a certificate, under `optional_no_ca` a failed one.
 LET_THROUGH = ("optional", "optional_no_ca")
 VERIFY_VARIABLE = "$ssl_client_verify"
+# OpenResty's handlers of the rewrite and access phases: Lua code the linter does not run.
+# One handler per phase: a level that sets any form replaces its parent's.
+LUA_PHASES = (("server_rewrite_by_lua_block", "server_rewrite_by_lua_file"),
+              ("rewrite_by_lua", "rewrite_by_lua_block", "rewrite_by_lua_file"),
+              ("access_by_lua", "access_by_lua_block", "access_by_lua_file"))
+LUA_CHECKS = frozenset(name for phase in LUA_PHASES for name in phase)
+
+
+def lua_may_check(stmt: Stmt) -> bool:
+    """Whether a Lua handler may refuse by the client certificate: its code reads one
+    (`ngx.var.ssl_client_verify`, ...), or lives in a file the linter does not read."""
+    return stmt.name in LUA_CHECKS and (stmt.name.endswith("_file") or any(
+        "ssl_client" in arg for arg in stmt.args))
 # The $ssl_client_verify values with which a client without a valid certificate gets past the
 # handshake, per mode (Verification.lets_through; `off` asks for no certificate at all).
 PAST_THE_HANDSHAKE = {
@@ -554,11 +567,12 @@ class Server(TlsServer):
 
     def written_check(self) -> Stmt | None:
         """A check of the client certificate written anywhere in the server (an `if` that
-        tests it, or an `auth_request`), whether or not any request reaches it."""
+        tests it, an `auth_request`, a Lua handler that may), whether or not any request
+        reaches it."""
         if self._written_check is None:
             self._written_check = [
-                s for s in walk(self.stmt.block) if s.name == "auth_request" or (
-                    s.name == "if" and s.args and self.reads_certificate(s.args[0]))][:1]
+                s for s in walk(self.stmt.block) if s.name == "auth_request" or lua_may_check(s)
+                or (s.name == "if" and s.args and self.reads_certificate(s.args[0]))][:1]
         return self._written_check[0] if self._written_check else None
 
     def reads_client_verification(self) -> bool:

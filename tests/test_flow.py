@@ -236,3 +236,30 @@ def test_which_returns_error_page_takes(tmp_path, location, expected):
     body = ("error_page 403 302 = @app;\nlocation @app { proxy_pass http://b; }\n"
             f"location / {{ {location} }}")
     assert gets(tmp_path, body) == expected
+
+
+LUA = 'access_by_lua_block { if ngx.var.ssl_client_verify ~= "SUCCESS" then return ngx.exit(403) end }'
+
+
+@pytest.mark.parametrize("body,kind,expected", [
+    # Lua code that reads the certificate decides where the linter cannot see: unknown
+    (f"{LUA}\n{APP}", "none", MAYBE),
+    (f"location / {{ {LUA} proxy_pass http://127.0.0.1:8080; }}", "none", MAYBE),
+    ("access_by_lua_file /etc/nginx/lua/check.lua;\n" + APP, "none", MAYBE),
+    (f"{LUA}\n{APP}", "valid", YES),
+    # Lua code that does not read it checks nothing; a location's own Lua replaces the server's
+    (LUA.replace("ssl_client_verify", "http_x_debug") + "\n" + APP, "none", YES),
+    (f"{LUA}\nlocation / {{ access_by_lua_block {{ ngx.log(ngx.INFO, 'x') }} "
+     "proxy_pass http://127.0.0.1:8080; }", "none", YES),
+])
+def test_lua_access_handlers(tmp_path, body, kind, expected):
+    assert gets(tmp_path, body, kind=kind) == expected
+
+
+def test_a_location_lua_handler_of_another_form_replaces_the_servers(tmp_path):
+    body = (f"{LUA}\nlocation / {{ access_by_lua_file /etc/nginx/lua/log.lua; "
+            "proxy_pass http://127.0.0.1:8080; }")
+    assert gets(tmp_path, body) == MAYBE  # the file may check: unknown, not the server's code
+    body = ("access_by_lua_file /etc/nginx/lua/check.lua;\nlocation / { access_by_lua_block "
+            "{ ngx.log(ngx.INFO, 'x') } proxy_pass http://127.0.0.1:8080; }")
+    assert gets(tmp_path, body) == YES

@@ -22,11 +22,13 @@ class VerifyClientNotOn(Rule):
     Reported as an error while some path gives them content, and as a warning when every
     path refuses them (the setup holds, but `on` says the same thing without depending on
     the checks) or when that depends on what the configuration does not tell (a file test,
-    the application receiving `$ssl_client_verify`). `optional_no_ca` with no CA at all
-    authenticates nobody and is always an error. On servers that are not Cloudflare-fronted
-    the rule judges those whose own checks (an `if` on `$ssl_client_*`, an `auth_request`)
-    show that they mean to keep such clients out, and `optional_no_ca` when nothing in the
-    server reads `$ssl_client_*` at all.
+    the application receiving `$ssl_client_verify`, an OpenResty `access_by_lua*` or
+    `rewrite_by_lua*` handler whose code reads the certificate or lives in a file: the linter
+    does not run Lua; one whose code does not read it checks nothing). `optional_no_ca` with
+    no CA at all authenticates nobody and is always an error. On servers that are not
+    Cloudflare-fronted the rule judges those whose own checks (an `if` on `$ssl_client_*`, an
+    `auth_request`, such a Lua handler) show that they mean to keep such clients out, and
+    `optional_no_ca` when nothing in the server reads `$ssl_client_*` at all.
 
     In `stream {}` there is no later phase to reject a client: `optional` proxies a client
     without a certificate, so it is an error for every stream server, unless
@@ -60,7 +62,10 @@ class VerifyClientNotOn(Rule):
     refused; `on` rejects it and a valid client still gets in. In `stream {}` (Debian's
     libnginx-mod-stream): `optional` proxies a client without a certificate, `on` closes the
     connection with no response, and a `map` on `$ssl_client_verify` choosing the
-    `proxy_pass` target holds while it sends NONE elsewhere than SUCCESS.
+    `proxy_pass` target holds while it sends NONE elsewhere than SUCCESS. With
+    libnginx-mod-http-lua: an `access_by_lua_block` that exits 403 unless
+    `ngx.var.ssl_client_verify` is SUCCESS keeps such clients out, one that reads something
+    else does not.
     Reproduce: `pytest -m nginx -k MTLS002`.
     """
 
