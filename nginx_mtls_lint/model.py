@@ -619,6 +619,20 @@ class StreamServer(TlsServer):
 S = TypeVar("S", bound=TlsServer)
 
 
+def name_keys(name: str) -> tuple[str, ...]:
+    """The entries a `server_name` takes in nginx's name hashes (ngx_hash_add_key), in
+    which the first server on an address:port to take one answers it: an exact name, or a
+    wildcard `*.x` or `x.*` (lower-cased); `.x` takes both the exact x and `*.x`, which is
+    the same wildcard as `.x` to nginx. A regex is its own entry: two servers with the same
+    regex, the first answers."""
+    if name.startswith("~"):
+        return (name,)
+    name = name.lower()
+    if name.startswith(".") and len(name) > 1:
+        return (name[1:], "*" + name)
+    return (name,)
+
+
 @dataclass(slots=True)
 class Socket(Generic[S]):
     """One listen address:port and the servers on it, in configuration order."""
@@ -628,15 +642,20 @@ class Socket(Generic[S]):
     tls: bool = False
     _by_name: dict[str, S] | None = field(default=None, repr=False)
 
-    def answering(self, name: str) -> S | None:
-        """The server that answers an exact server_name here: the first listing it (nginx
-        -t only warns about the others)."""
+    def answering(self, key: str) -> S | None:
+        """The server that answers a name key here (see name_keys): the first listing it
+        (nginx -t only warns about the others, "conflicting server name ... ignored")."""
         if self._by_name is None:
             self._by_name = {}
             for server, _ in self.entries:
                 for each in server.names:
-                    self._by_name.setdefault(each.lower(), server)
-        return self._by_name.get(name.lower())
+                    keys = name_keys(each)
+                    # ngx_hash_add_key: `.x` whose exact x is taken is ignored as a whole
+                    if len(keys) == 2 and keys[0] in self._by_name:
+                        continue
+                    for each_key in keys:
+                        self._by_name.setdefault(each_key, server)
+        return self._by_name.get(key)
 
     @property
     def default(self) -> S:

@@ -15,12 +15,13 @@ with the expected CA's name issued it, with the valid client's name) | other (a 
 of other-ca.pem) | valid (client-ca.pem) | plain (plain HTTP). `src` is direct (anyone on the
 Internet), cf (a Cloudflare edge address, sending CF-Connecting-IP) or loopback; `sni` is host,
 none or a name; `spoof=ADDR` sends ADDR in CF-Connecting-IP, X-Forwarded-For and X-Real-IP;
-`method=MALFORMED` is a GET with a header line that has no colon. After
-`->`: content, nocontent, a status code, or closed.
+`method=MALFORMED` is a GET with a header line that has no colon; `ip=6` connects over IPv6.
+After `->`: content, nocontent, a status code, or closed.
 
 The test runs nginx as written, with its real ports, inside a private network namespace (root
 only): the origin answers on 192.0.2.10, a Cloudflare edge connects from 173.245.48.5, a direct
-client from 198.51.100.7. Only paths are rewritten (certificates, roots, logs), and a 40-hex
+client from 198.51.100.7 (over IPv6: the origin 2001:db8::10, the edge 2400:cb00::5, the client
+2001:db8:ff::7; a case with a `listen [::]:...` is swept over both). Only paths are rewritten (certificates, roots, logs), and a 40-hex
 fingerprint pin becomes the valid client's fingerprint. Upstreams on 127.0.0.1:<port> (always
 3000 and 3001; FastCGI on 9000-9009) are a small application answering the marker, and every
 root gets a page with the marker for each URI tried, except error pages (denied*, error*,
@@ -75,6 +76,8 @@ CASES = sorted(p for folder in (FLOW, PENDING) if folder.is_dir() for p in folde
 ORIGIN, EDGE, DIRECT = "192.0.2.10", "173.245.48.5", "198.51.100.7"
 VISITOR = "203.0.113.50"  # the visitor Cloudflare names in CF-Connecting-IP
 SOURCES = {"direct": DIRECT, "cf": EDGE, "loopback": "127.0.0.1"}
+ORIGIN6 = "2001:db8::10"
+SOURCES6 = {"direct": "2001:db8:ff::7", "cf": "2400:cb00::5", "loopback": "::1"}
 NOT_VALID = ("none", "selfsigned", "forged", "other")
 MALFORMED = "MALFORMED"  # a GET with a header line nginx cannot parse
 CLIENT_NAME, CA_NAME = "edge.client.example", "Example Client CA"
@@ -93,6 +96,7 @@ class Request:
     host: str = ""
     port: int = 0
     spoof: str = ""
+    ip: str = ""  # "6": over IPv6
 
     def complete(self, case: "Case") -> "Request":
         """Defaults: the valid client comes from a Cloudflare edge, others directly; the
@@ -116,6 +120,7 @@ class Case:
     tls_ports: list[int]
     plain_ports: list[int]
     loopback_ports: list[int]
+    ipv6_ports: list[int]  # ports with a wildcard or origin IPv6 listener: swept over IPv6 too
     spoofs: list[str]
     upstreams: list[int]
     methods: tuple[str, ...]
@@ -141,14 +146,22 @@ def case_texts(folder: Path) -> str:
                      for p in sorted(folder.rglob("*")) if p.is_file())
 
 
-def listens(text: str) -> list[tuple[str, int, bool]]:
-    """(address, port, ssl) for each IPv4 or wildcard listen; address '*' for every address
-    and for the origin's public one."""
+def listens(text: str, ipv6: bool = False) -> list[tuple[str, int, bool]]:
+    """(address, port, ssl) for each IPv4 or wildcard listen (with `ipv6`: each IPv6
+    listen, and IPv4 ones no longer); address '*' for every address and for the origin's
+    public one."""
     found = []
     for args in LISTEN.findall(text):
         words = args.split()
         address, _, port = words[0].rpartition(":")
-        if address.startswith("[") or words[0].startswith("unix:"):
+        if words[0].startswith("[") and ipv6:
+            if words[0].endswith("]"):  # `listen [::];`: port 80
+                address, port = words[0], "80"
+            address = address.strip("[]")
+            found.append(("*" if address in ("::", ORIGIN6) else address, int(port),
+                          "ssl" in words[1:]))
+            continue
+        if address.startswith("[") or words[0].startswith("unix:") or ipv6:
             continue
         if not port.isdigit():  # `listen 8080` or `listen 127.0.0.1` (port 80)
             address, port = (words[0], "80") if "." in words[0] else ("*", words[0])
@@ -225,15 +238,16 @@ def load_case(folder: Path) -> Case:
         if request.host and request.host not in hosts:
             hosts.append(request.host)
     assert hosts, f"{folder}: name the host in a # proof: line"
-    found = listens(text)
+    found = listens(text) + listens(text, ipv6=True)
     tls = sorted({p for a, p, s in found if a == "*" and s})
     plain = sorted({p for a, p, s in found if a == "*" and p not in tls})
-    loopback = sorted({p for a, p, _ in found if a in ("*", "127.0.0.1")})
+    loopback = sorted({p for a, p, _ in listens(text) if a in ("*", "127.0.0.1")})
+    ipv6 = sorted({p for a, p, _ in listens(text, ipv6=True) if a == "*"})
     uris = ["/", "/zz-unmatched/page.html"] + location_uris(text)
     uris += [r.uri for r, _ in proofs] + " ".join(head.get("uris", [])).split()
     valid = parse_request(head["valid"][0]) if head.get("valid") else Request(client="valid")
     return Case(folder, head["label"][0], proofs, valid, list(dict.fromkeys(uris)), hosts,
-                tls, plain, loopback, spoof_addresses(text),
+                tls, plain, loopback, ipv6, spoof_addresses(text),
                 sorted({3000, 3001} | {int(p) for p in UPSTREAM.findall(text)}),
                 # another method only matters where the configuration tells methods apart
                 ("GET", "POST") if re.search(r"limit_except|\$request_method", text)
@@ -402,8 +416,9 @@ def client_context(pki: Path, client: str) -> ssl.SSLContext:
 
 def send(request: Request, pki: Path) -> dict:
     """One connection, one HTTP/1.1 request. Returns status (or None), content, detail."""
-    src = SOURCES[request.src]
-    dst = "127.0.0.1" if request.src == "loopback" else ORIGIN
+    src = (SOURCES6 if request.ip == "6" else SOURCES)[request.src]
+    dst = "::1" if request.ip == "6" and request.src == "loopback" else \
+        ORIGIN6 if request.ip == "6" else "127.0.0.1" if request.src == "loopback" else ORIGIN
     headers = {"Host": request.host, "Connection": "close", "User-Agent": "flow-test"}
     if request.src in ("cf", "loopback"):  # a Cloudflare edge, or cloudflared on this host
         headers["CF-Connecting-IP"] = VISITOR
@@ -469,6 +484,7 @@ def sweep(case: Case) -> tuple[list[Request], list[Request]]:
             others += [Request("none", "direct", "host", MALFORMED, uri, host, port)
                        for port in case.tls_ports]
             valid.append(replace(case.valid, uri=uri, host=host).complete(case))
+    others += [replace(r, ip="6") for r in others if r.port in case.ipv6_ports]
     return others, valid
 
 
@@ -499,6 +515,10 @@ def in_private_network(work) -> dict:
             for address in (ORIGIN, EDGE, DIRECT):
                 subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"],
                                check=True, timeout=10)
+            for address in (ORIGIN6, *SOURCES6.values()):
+                if address != "::1":
+                    subprocess.run(["ip", "-6", "addr", "add", f"{address}/128", "dev", "lo",
+                                    "nodad"], check=True, timeout=10)
             subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
             result = work()
         except BaseException as e:  # reported to the parent, which fails the test
@@ -523,6 +543,18 @@ def in_private_network(work) -> dict:
     return json.loads("".join(chunks))
 
 
+def wait_for_ipv6(ports: list[int]) -> None:
+    """Until nginx accepts on every IPv6 wildcard port (nginx.start waits for IPv4 ones)."""
+    deadline = time.monotonic() + 10
+    for port in ports:
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((ORIGIN6, port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
 def run_case(case: Case, prefix: Path, pki: Path) -> dict:
     nginx = prepare(case, prefix, pki)
     checked = nginx.check()
@@ -538,6 +570,7 @@ def run_case(case: Case, prefix: Path, pki: Path) -> dict:
     proofs = [(r.complete(case), expected) for r, expected in case.proofs]
     try:
         with nginx.start(case.loopback_ports):
+            wait_for_ipv6(case.ipv6_ports)
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
                 run = lambda requests: list(pool.map(lambda r: send(r, pki), requests))
                 return {"proofs": [(str(r), e, o) for (r, e), o in

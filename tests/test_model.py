@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nginx_mtls_lint.loader import LoadOptions, load_inputs
-from nginx_mtls_lint.model import build_model, parse_listen
+from nginx_mtls_lint.model import build_model, name_keys, parse_listen
 from nginx_mtls_lint.parser import Stmt
 
 
@@ -61,6 +61,23 @@ def test_ssl_flag_belongs_to_the_address_port(tmp_path):
     assert a.tls_on == b.tls_on == ["127.0.0.1:18443"] and c.tls_on == []
     assert a.default_on == ["127.0.0.1:18443"] and b.default_on == []
     assert c.default_on == ["[::1]:18443"]
+
+
+def test_server_names_answer_as_nginx_hashes_them(tmp_path):
+    """ngx_hash_add_key: `.x` takes the exact x and the wildcard *.x (the same wildcard as
+    `*.x`); the first server to take an entry answers it; `.x` whose x is taken is ignored."""
+    model = model_of(tmp_path, "events {}\nhttp {\n"
+                     "  server { listen 443 ssl; server_name .a.test B.test; }\n"
+                     "  server { listen 443 ssl; server_name *.a.test a.test b.test; }\n"
+                     "  server { listen 443 ssl; server_name .b.test ~^c; }\n"
+                     "  server { listen 443 ssl; server_name ~^c; }\n}\n")
+    first, second, third, _ = model.servers
+    socket = model.configs[0].sockets["0.0.0.0:443"]
+    assert name_keys(".a.test") == ("a.test", "*.a.test") and name_keys("~^C") == ("~^C",)
+    assert socket.answering("a.test") is socket.answering("*.a.test") is first
+    assert socket.answering("b.test") is first  # `.b.test` is ignored as a whole
+    assert socket.answering("*.b.test") is None
+    assert socket.answering("~^c") is third and second is not None
 
 
 def test_server_without_listen_is_on_port_80(tmp_path):

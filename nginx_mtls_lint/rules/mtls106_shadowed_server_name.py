@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding, Related, Step
-from ..model import Server
+from ..model import Server, name_keys
 from . import Rule, RuleContext, finding_trace
 
 
@@ -16,7 +16,8 @@ class ShadowedServerName(Rule):
     order answers every request for that name. A protected copy loaded second protects
     nothing: requests for the name reach the first server, which asks for no certificate.
     Load order is file order, with `include` globs sorted: `sites-enabled/00-app.conf` comes
-    before `sites-enabled/app.conf`.
+    before `sites-enabled/app.conf`. Names are compared as nginx hashes them: `.example.com`
+    is both `example.com` and `*.example.com`, so it takes either from a server loaded later.
 
     ## Example
     ```nginx
@@ -61,24 +62,28 @@ class ShadowedServerName(Rule):
             return
         for listen in server.listens:
             socket = server.config.sockets[listen.socket]
-            for name in server.names:
-                first = socket.answering(name) if name and name != "_" else None
+            for name in (key for each in server.names if each and each != "_"
+                         for key in name_keys(each)):
+                first = socket.answering(name)
                 if first is None or first is server or first.verifies_clients:
                     continue
                 open_paths = ctx.flow(first).open_paths(("none",))
                 if not open_paths:
                     continue  # the server that answers serves nothing
                 path = open_paths[0]
+                # what the first server wrote: `.x` takes x and *.x too
+                written = next((n for n in first.names if name in name_keys(n)), name)
+                taken = name if written == name else f"{name} (as `{written}`)"
                 yield self.finding(
                     server.stmt,
                     f"{name} on {socket.name} is answered by the server at "
                     f"{first.file}:{first.line}, loaded first, which asks for no client "
                     f"certificate; this protected copy is ignored for that name (nginx "
                     f"-t only warns: conflicting server name).",
-                    f"Remove server_name {name} from the server at "
+                    f"Remove server_name {written} from the server at "
                     f"{first.file}:{first.line}.", server,
                     related=[Related(first.file, first.line,
-                                     f"answers {name} on {socket.name}")],
+                                     f"answers {taken} on {socket.name}")],
                     trace=[Step(first.file, first.line, f"Host: {name} on {socket.name} "
                                 "goes to the first server with that name"),
                            *finding_trace(path)])
