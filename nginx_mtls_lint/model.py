@@ -524,6 +524,22 @@ class Server(TlsServer):
             stack.extend(reversed(location.locations))
 
     @property
+    def reachable_tls(self) -> list[str]:
+        """Its TLS sockets on which a request can reach it. With `ssl_reject_handshake on`
+        it completes no handshake itself, but one completed with another server on the
+        socket (the default without SNI, or a server named in SNI) carries `Host:` to it,
+        and the 421 check only guards servers that verify clients: it is out of reach only
+        where every server on the socket refuses handshakes. A refusing server without a
+        name (the usual catch-all default) gets only unknown names: left out."""
+        if not self.rejects_handshakes_without_sni:
+            return self.tls_on
+        if not any(name and name != "_" for name in self.names):
+            return []
+        return [name for name in self.tls_on if any(
+            not other.rejects_handshakes_without_sni
+            for other in self.config.sockets[name].servers)]
+
+    @property
     def exposed_plain_listens(self) -> list[Listen]:
         """Listeners that speak plain HTTP to other hosts (not TLS, QUIC or loopback)."""
         return [listen for listen in self.listens

@@ -80,6 +80,20 @@ def test_server_names_answer_as_nginx_hashes_them(tmp_path):
     assert socket.answering("~^c") is third and second is not None
 
 
+def test_a_server_refusing_handshakes_is_reached_through_another_servers(tmp_path):
+    """ssl_reject_handshake on refuses handshakes that choose this server; a handshake with
+    any other server of the socket carries `Host:` to it (ngx_http_set_virtual_server)."""
+    model = model_of(tmp_path, "events {}\nhttp {\n"
+                     "  server { listen 443 ssl; listen 8443 ssl; server_name a.test;\n"
+                     "           ssl_reject_handshake on; }\n"
+                     "  server { listen 443 ssl; server_name b.test; }\n"
+                     "  server { listen 443 ssl default_server; ssl_reject_handshake on; }\n"
+                     "}\n")
+    refusing, other, nameless = model.servers
+    assert refusing.reachable_tls == ["0.0.0.0:443"]  # not 8443: nobody there handshakes
+    assert other.reachable_tls == ["0.0.0.0:443"] and nameless.reachable_tls == []
+
+
 def test_server_without_listen_is_on_port_80(tmp_path):
     (server,) = model_of(tmp_path, "events {}\nhttp { server { server_name x.test; } }\n").servers
     assert [listen.socket for listen in server.listens] == ["0.0.0.0:80"] and not server.serves_tls

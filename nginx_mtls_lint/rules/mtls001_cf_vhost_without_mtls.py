@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding, Fix
-from ..model import Server, Setting, StreamServer, TlsServer
+from ..model import Server, Setting, StreamServer, TlsServer, is_loopback
 from . import Rule, RuleContext, cloudflare_evidence, evidence, inherits, where
 from .fixes import (AOP_CA_PATH, AOP_CA_SOURCE, ENFORCE_AOP, insert_after, make_fix,
                     replace_statement)
@@ -30,7 +30,9 @@ class CfVhostWithoutMtls(Rule):
     `$http_cf_*` whose result the server reads). Servers that listen only on loopback or
     unix sockets cannot be reached around Cloudflare and are not reported; nor are servers
     that serve nothing (every request redirected, refused, closed or answered with fixed
-    text, or `ssl_reject_handshake on`). A server with only plain listeners on every
+    text, or `ssl_reject_handshake on` where every server on its address:port refuses
+    handshakes too: nginx routes a request by `Host:` after a handshake with any other
+    server of the socket, so `ssl_reject_handshake on` alone hides nothing). A server with only plain listeners on every
     address (`listen 8080;` for a tunnel) is reported at that `listen`. A `stream {}` server
     (Cloudflare Spectrum, say) is judged only when you declare it Cloudflare-fronted (the
     annotation or `--cloudflare-host` / `--assume-cloudflare`): in stream a client CA without
@@ -78,8 +80,9 @@ class CfVhostWithoutMtls(Rule):
 
     def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
         verification = server.verification
-        if not server.cloudflare.fronted or server.rejects_handshakes_without_sni \
-                or verification.mode != "off":
+        if not server.cloudflare.fronted or verification.mode != "off" or (
+                server.rejects_handshakes_without_sni
+                and all(is_loopback(s) for s in server.reachable_tls)):
             return
         flow = ctx.flow(server)
         if server.exposed_tls:

@@ -15,7 +15,9 @@ class UnverifiedTlsTwin(Rule):
     the same `server_name` on another address or port (`listen 8443 ssl;` "for
     development", an old port kept for a partner) with `ssl_verify_client off` serves the
     same site to anyone who connects there. Reported when that server serves content;
-    servers that only redirect or refuse are left alone, and so are loopback-only listeners.
+    servers that only redirect or refuse are left alone, and so are loopback-only listeners
+    and sockets where every server has `ssl_reject_handshake on` (with one server that
+    completes handshakes, `Host:` reaches the copy all the same).
     A shared upstream alone is not reported: public and admin sites often share one.
 
     ## Example
@@ -64,7 +66,8 @@ class UnverifiedTlsTwin(Rule):
         if found is None:
             return
         shared, twin = found
-        sockets = [s for s in server.tls_on if not is_loopback(s) and s not in twin.tls_on]
+        sockets = [s for s in server.reachable_tls
+                   if not is_loopback(s) and s not in twin.tls_on]
         if not sockets or not ctx.flow(server).open_paths(("none",)):
             return
         yield self.finding(
