@@ -635,6 +635,9 @@ class StreamServer(TlsServer):
 S = TypeVar("S", bound=TlsServer)
 
 
+REGEX_DOMAIN = re.compile(r"((?:\\\.[A-Za-z0-9-]+)+)\$$")  # `\.example\.com$` ending a regex
+
+
 def name_keys(name: str) -> tuple[str, ...]:
     """The entries a `server_name` takes in nginx's name hashes (ngx_hash_add_key), in
     which the first server on an address:port to take one answers it: an exact name, or a
@@ -661,6 +664,9 @@ class Socket(Generic[S]):
     def answering(self, key: str) -> S | None:
         """The server that answers a name key here (see name_keys): the first listing it
         (nginx -t only warns about the others, "conflicting server name ... ignored")."""
+        return self._names().get(key)
+
+    def _names(self) -> dict[str, S]:
         if self._by_name is None:
             self._by_name = {}
             for server, _ in self.entries:
@@ -669,9 +675,24 @@ class Socket(Generic[S]):
                     # ngx_hash_add_key: `.x` whose exact x is taken is ignored as a whole
                     if len(keys) == 2 and keys[0] in self._by_name:
                         continue
-                    for each_key in keys:
-                        self._by_name.setdefault(each_key, server)
-        return self._by_name.get(key)
+                    for key in keys:
+                        self._by_name.setdefault(key, server)
+        return self._by_name
+
+    def wildcard_over(self, regex: str) -> str | None:
+        """The longest leading wildcard here (a name key, `*.x`) matching every name that a
+        regex `server_name` ending in a literal domain (`\\.example\\.com$`) matches: nginx
+        tries regexes only after exact names and wildcards, so its server answers them all."""
+        match = REGEX_DOMAIN.search(regex)
+        flat = regex
+        while flat != (flat := re.sub(r"\([^()]*\)", "", flat)):
+            pass  # groups removed, innermost first
+        if match is None or "|" in flat:  # an alternative may end elsewhere
+            return None
+        domain = match[1].replace("\\", "").lower()  # ".example.com"
+        covering = [key for key in self._names() if key.startswith("*.")
+                    and domain.endswith(key[1:])]
+        return max(covering, key=len) if covering else None
 
     @property
     def default(self) -> S:

@@ -78,6 +78,11 @@ def test_server_names_answer_as_nginx_hashes_them(tmp_path):
     assert socket.answering("b.test") is first  # `.b.test` is ignored as a whole
     assert socket.answering("*.b.test") is None
     assert socket.answering("~^c") is third and second is not None
+    # regexes come after the hashes: the longest wildcard over the regex's domain answers it
+    assert socket.wildcard_over(r"~^(?<t>[a-z]+)\.x\.A\.test$") == "*.a.test"
+    assert socket.wildcard_over(r"~^(www\.)?b\.test$") is None  # nobody has *.test
+    assert socket.wildcard_over(r"~^a$|\.a\.test$") is None  # `^a$` ends elsewhere
+    assert socket.wildcard_over("~^c") is None
 
 
 def test_a_server_refusing_handshakes_is_reached_through_another_servers(tmp_path):

@@ -18,6 +18,9 @@ class ShadowedServerName(Rule):
     Load order is file order, with `include` globs sorted: `sites-enabled/00-app.conf` comes
     before `sites-enabled/app.conf`. Names are compared as nginx hashes them: `.example.com`
     is both `example.com` and `*.example.com`, so it takes either from a server loaded later.
+    Across forms nginx ignores load order: exact names first, then wildcards, then regular
+    expressions, so a wildcard (`*.example.com`) in an unprotected server takes every name
+    of a protected regex that ends in that domain (`~^(?<t>.+)\\.example\\.com$`).
 
     ## Example
     ```nginx
@@ -64,7 +67,9 @@ class ShadowedServerName(Rule):
             socket = server.config.sockets[listen.socket]
             for name in (key for each in server.names if each and each != "_"
                          for key in name_keys(each)):
-                first = socket.answering(name)
+                # a regex is tried after every wildcard: one covering it takes its names
+                wildcard = socket.wildcard_over(name) if name.startswith("~") else None
+                first = socket.answering(wildcard or name)
                 if first is None or first is server or first.verifies_clients:
                     continue
                 open_paths = ctx.flow(first).open_paths(("none",))
@@ -72,19 +77,29 @@ class ShadowedServerName(Rule):
                     continue  # the server that answers serves nothing
                 path = open_paths[0]
                 # what the first server wrote: `.x` takes x and *.x too
-                written = next((n for n in first.names if name in name_keys(n)), name)
+                written = next((n for n in first.names if (wildcard or name) in name_keys(n)),
+                               name)
                 taken = name if written == name else f"{name} (as `{written}`)"
+                if wildcard:
+                    why = (f"whose `server_name {written}` nginx tries before any regular "
+                           "expression, and which asks for no client certificate; this "
+                           "protected server never answers those names (nginx -t says "
+                           "nothing)")
+                else:
+                    why = ("loaded first, which asks for no client certificate; this "
+                           "protected copy is ignored for that name (nginx -t only warns: "
+                           "conflicting server name)")
                 yield self.finding(
                     server.stmt,
                     f"{name} on {socket.name} is answered by the server at "
-                    f"{first.file}:{first.line}, loaded first, which asks for no client "
-                    f"certificate; this protected copy is ignored for that name (nginx "
-                    f"-t only warns: conflicting server name).",
+                    f"{first.file}:{first.line}, {why}.",
                     f"Remove server_name {written} from the server at "
                     f"{first.file}:{first.line}.", server,
                     related=[Related(first.file, first.line,
                                      f"answers {taken} on {socket.name}")],
-                    trace=[Step(first.file, first.line, f"Host: {name} on {socket.name} "
-                                "goes to the first server with that name"),
+                    trace=[Step(first.file, first.line, (
+                        f"a Host matching {name}" if name[0] in "~*" else f"Host: {name}")
+                        + f" on {socket.name} "
+                                f"goes to the server with `server_name {written}`"),
                            *finding_trace(path)])
                 return  # one name on one socket shows it
