@@ -69,6 +69,9 @@ class CfVhostWithoutMtls(Rule):
     gets the content; with the printed fix (the real origin-pull CA, `on`) every client
     without a Cloudflare certificate is rejected. In `stream {}`, a client CA without
     `ssl_verify_client` lets every client through, with or without a certificate.
+    A non-default server with `ssl_reject_handshake on` refuses SNI naming it, and still
+    serves a client that completed the handshake with the default server (no SNI) and
+    sends its `Host:` (network namespace, flow case reject_handshake_server_reached_by_host).
     Reproduce: `pytest -m nginx -k MTLS001`.
     """
 

@@ -51,7 +51,12 @@ class ShadowedServerName(Rule):
     With nginx 1.22.1 (Debian 12, OpenSSL 3.0): with both servers on one address:port, a
     client without a certificate gets the first server's content for the shared name; with
     the unprotected copy removed it gets 400.
-    Reproduce: `pytest -m nginx -k MTLS106`.
+    In a network namespace (tests/test_flow_labels.py): `.example.com` loaded first takes
+    both `example.com` and `*.example.com` from a protected server, an exact name loaded
+    first makes nginx ignore a later `.example.com` as a whole, and `*.tenants.example.com`
+    loaded after a protected `~^(?<t>...)\\.tenants\\.example\\.com$` answers its tenants.
+    Reproduce: `pytest -m nginx -k MTLS106`; `pytest -m slow tests/test_flow_labels.py -k
+    "dot_wildcard or wildcard_name"`.
     """
 
     id = "MTLS106"
