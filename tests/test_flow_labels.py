@@ -250,8 +250,9 @@ def load_case(folder: Path) -> Case:
                 tls, plain, loopback, ipv6, spoof_addresses(text),
                 sorted({3000, 3001} | {int(p) for p in UPSTREAM.findall(text)}),
                 # another method only matters where the configuration tells methods apart
-                ("GET", "POST") if re.search(r"limit_except|\$request_method", text)
-                else ("GET",))
+                tuple(dict.fromkeys(["GET", "POST"] + [r.method for r, _ in proofs
+                                                        if r.method != MALFORMED]))
+                if re.search(r"limit_except|\$request_method", text) else ("GET",))
 
 
 # --------------------------------------------------------------------------- certificates
@@ -334,6 +335,8 @@ def prepare(case: Case, prefix: Path, pki: Path) -> Nginx:
         uri = uri.split("?")[0]
         if "missing" in uri:  # a file that does not exist, for try_files fallbacks
             continue
+        if "/./" in uri or "/../" in uri:  # nginx resolves dot segments before any file
+            continue
         targets = [root + uri for root in roots]
         targets += [alias + uri[len(loc):] for loc, alias in aliases if uri.startswith(loc)]
         for target in targets:
@@ -377,7 +380,7 @@ class App(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = handle_any
 
     def log_message(self, *args):
         pass
