@@ -16,6 +16,7 @@ to a URI runs the server's checks again, a named location skips them).
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
@@ -408,6 +409,7 @@ class Simulator:
 
                 def inside(st: State, stmt=stmt, index=index) -> Result:
                     st = st.step(stmt, f"if ({' '.join(stmt.args)}) is true")
+                    self._capture(stmt.args, st, matched=not _negated(stmt.args))
                     block_conf = conf if server_level else Conf(Scope(stmt.block), conf, stmt,
                                                                  conf.location)
 
@@ -421,6 +423,7 @@ class Simulator:
 
                 def outside(st: State, stmt=stmt, index=index) -> Result:
                     st = st.step(stmt, f"if ({' '.join(stmt.args)}) is false", passed=True)
+                    self._capture(stmt.args, st, matched=_negated(stmt.args))
                     return self._rewrite(stmts, st, conf, server_level, done, index + 1)
 
                 return self._fork(truth, why, state, inside, outside)
@@ -505,6 +508,12 @@ class Simulator:
             return UNKNOWN, "an empty condition"
         if args[0] in ("-f", "!-f", "-d", "!-d", "-e", "!-e", "-x", "!-x"):
             return UNKNOWN, f"`{' '.join(args)}` depends on the file system"
+        if len(args) == 3 and RAW_URI.fullmatch(args[0]):
+            truths = {self._condition([raw] + args[1:], state)[0]
+                      for raw in self._raw_uris(state.uri, args[2:])}
+            if len(truths) > 1:
+                return ATTACKER, f"the client chooses how to write the URI ({args[0]})"
+            return truths.pop(), ""
         value = self._interpolate(args[0], state)
         chosen = SPOOFED if self._forged(args[0], state) else f"the client chooses {args[0]}"
         if len(args) == 1:
@@ -543,6 +552,43 @@ class Simulator:
                 return ATTACKER, chosen
             return UNKNOWN, f"{args[0]} is not known"
         return UNKNOWN, f"operator {op}"
+
+    def _capture(self, args: list[str], state: State, matched: bool) -> None:
+        """A regex condition that matched sets $1..$9 and its named groups for the directives
+        after it (ngx_http_regex_exec); one that did not match leaves them as they were."""
+        if not matched or len(args) != 3 or "~" not in args[1]:
+            return
+        compiled = pcre.compile(args[2], ignore_case="*" in args[1])
+        if compiled is None:
+            return
+        value = self._interpolate(args[0], state)
+        names = [str(i) for i in range(compiled.groups + 1)] + list(compiled.groupindex)
+        match = compiled.search(value) if isinstance(value, str) else None
+        for name in names:
+            if match is not None:
+                group = match.group(int(name) if name.isdigit() else name)
+                state.variables[name] = group or ""
+            else:  # the client's chosen value, or the valid certificate's: part of it
+                state.variables[name] = value if isinstance(value, (_Attacker, _Expected)) \
+                    else UNKNOWN
+
+    @staticmethod
+    def _raw_uris(uri: str, patterns: list[str]) -> list[str]:
+        """What the client can write in the request line ($request_uri) for a request that
+        nginx normalizes to `uri`: the URI itself, with `/.` in front, a string each pattern
+        names, and one each regex matches followed by `/..` back to the URI (nginx resolves
+        dot segments before it chooses a location; $request_uri keeps them)."""
+        raws = [uri, "/." + uri]
+        for pattern in patterns:
+            start = pattern if pattern.startswith("/") and "\\" not in pattern else \
+                pcre.example(pattern)
+            if start:
+                start = start.split("?", 1)[0]
+                raws.append(start)
+                raws.append(start.rstrip("/") + "/.." * start.strip("/").count("/")
+                            + "/.." + uri)
+        wanted = posixpath.normpath(uri)
+        return [r for r in dict.fromkeys(raws) if posixpath.normpath(r) == wanted]
 
     def _forged(self, text: str, state: State) -> bool:
         """Whether this value is the client's forged address (realip trusting it), or a
@@ -604,6 +650,9 @@ class Simulator:
             return "https" if self._tls else "http"
         if name == "https":
             return "on" if self._tls else ""
+        if name in ("host", "http_host") and (len(self.names) > 1 or self.names and not
+                                              EXACT_NAME.fullmatch(self.names[0])):
+            return ATTACKER  # whichever of the server's names the client sends
         if name in ("host", "http_host", "server_name", "ssl_server_name"):
             if name == "ssl_server_name" and (not self._tls or client.kind == "other-ca"):
                 return ""
@@ -655,6 +704,12 @@ class Simulator:
 
     def _map(self, key: str, state: State) -> Value:
         variable_map = self.maps[key]
+        if RAW_URI.fullmatch(variable_map.source):
+            keys = list(variable_map.exact) + [p for p, _, _ in variable_map.regexes]
+            found_values = {variable_map.lookup(raw) for raw in self._raw_uris(state.uri, keys)}
+            if len(found_values) > 1 or None in found_values:
+                return ATTACKER if None not in found_values else UNKNOWN
+            return self._interpolate(found_values.pop(), state)  # type: ignore[arg-type]
         source = self._interpolate(variable_map.source, state)
         if isinstance(source, str):
             found = variable_map.lookup(source)
@@ -937,6 +992,10 @@ class Simulator:
 
 
 VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+RAW_URI = re.compile(r"\$(request_uri|\{request_uri\})")
+EXACT_NAME = re.compile(r"[\w.-]+")
+METHOD = re.compile(r"[A-Z][A-Z_-]*")
+DNS_NAME = re.compile(r"(?:[a-z0-9-]{1,63}\.)+[a-z]{2,63}", re.I)
 SPOOFED = "the client chooses its address (realip trusts it)"
 
 
@@ -951,9 +1010,15 @@ class Check:
     page: Step | None = None  # the auth subrequest's step that decided (error_page, if)
 
 
+def _negated(args: list[str]) -> bool:
+    return len(args) == 3 and args[1].startswith("!")
+
+
 def _looks_secret(operand: str) -> bool:
-    """A long literal compared with a header is a shared secret the client does not know."""
-    return len(operand) >= 16 and not operand.startswith(("CN=", "/", "http"))
+    """A long literal compared with a header is a shared secret the client does not know (a
+    host name, as a certificate or a Host header carries it, is not)."""
+    return len(operand) >= 16 and not operand.startswith(("CN=", "/", "http")) \
+        and not DNS_NAME.fullmatch(operand)
 
 
 def _own_chain(conf: Conf, name: str) -> Stmt | None:
@@ -1122,16 +1187,20 @@ class ServerFlow:
         return bool(names & REFUSING) or any(http.first(n) is not None for n in HTTP_REFUSING)
 
     def methods(self) -> tuple[str, ...]:
-        """GET, and a method some `limit_except` does not list."""
+        """GET, the methods an `if ($request_method ...)` names, and a method some
+        `limit_except` does not list."""
         listed: set[str] = set()
         for location in self.server.all_locations():
             for stmt in location.scope.blocks:
                 if stmt.name == "limit_except":
                     listed |= {m.upper() for m in stmt.args}
-        if not listed:
-            return ("GET",)
-        other = next(m for m in ("POST", "DELETE", "PUT", "PATCH") if m not in listed)
-        return ("GET", other)
+        tested = [m for stmt in walk(self.server.stmt.block) if stmt.name == "if"
+                  and len(stmt.args) == 3 and stmt.args[0] == "$request_method"
+                  for m in METHOD.findall(stmt.args[2])]
+        found = ["GET"] + tested[:4]
+        if listed:
+            found.append(next(m for m in ("POST", "DELETE", "PUT", "PATCH") if m not in listed))
+        return tuple(dict.fromkeys(found))
 
     def paths(self, kind: str, tls: bool = True) -> list[Path]:
         """Each (client of this kind, URI): direct and through Cloudflare, each method."""

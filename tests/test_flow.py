@@ -263,3 +263,64 @@ def test_a_location_lua_handler_of_another_form_replaces_the_servers(tmp_path):
     body = ("access_by_lua_file /etc/nginx/lua/check.lua;\nlocation / { access_by_lua_block "
             "{ ngx.log(ngx.INFO, 'x') } proxy_pass http://127.0.0.1:8080; }")
     assert gets(tmp_path, body) == YES
+
+
+FLAG = ("set $reject 0;\nif ($ssl_client_verify != SUCCESS) { set $reject 1; }\n"
+        "%s\nif ($reject) { return 403; }\n" + APP)
+
+
+@pytest.mark.parametrize("exemption,uri,expected", [
+    # $request_uri is the request line as written: `/healthz/../admin` starts with /healthz
+    # and nginx normalizes it to /admin, which location / serves
+    ("if ($request_uri ~ ^/healthz) { set $reject 0; }", "/admin", YES),
+    # ... but an anchored whole-URI match cannot be written around
+    ("if ($request_uri ~ ^/healthz$) { set $reject 0; }", "/admin", NO),
+    ("if ($request_uri = /healthz) { set $reject 0; }", "/admin", NO),
+    ("if ($request_uri = /healthz) { set $reject 0; }", "/healthz", YES),
+    # $uri is the normalized form: it cannot be written around
+    ("if ($uri ~ ^/healthz) { set $reject 0; }", "/admin", NO),
+])
+def test_request_uri_is_written_by_the_client(tmp_path, exemption, uri, expected):
+    assert gets(tmp_path, FLAG % exemption, uri) == expected
+
+
+def test_request_uri_map_is_written_by_the_client(tmp_path):
+    http = "map $request_uri $public { default 0; ~^/healthz 1; }"
+    body = FLAG % "if ($public) { set $reject 0; }"
+    assert gets(tmp_path, body, "/admin", http=http) == YES
+    anchored = "map $request_uri $public { default 0; /healthz 1; }"
+    assert gets(tmp_path, body, "/admin", http=anchored) == NO
+
+
+def test_host_is_any_of_the_servers_names(tmp_path):
+    body = FLAG % "if ($host = public.example.com) { set $reject 0; }"
+    assert gets(tmp_path, body) == NO  # one name: $host is that name
+    two = body + "\nserver_name public.example.com;"
+    assert gets(tmp_path, two) == YES
+
+
+def test_methods_an_if_names_are_tried(tmp_path):
+    server = server_of(tmp_path, FLAG % "if ($request_method ~ ^(OPTIONS|HEAD)$) "
+                                         "{ set $reject 0; }")
+    flow = ServerFlow(server)
+    assert flow.methods() == ("GET", "OPTIONS", "HEAD")
+    assert {p.client.method for p in flow.open_paths(("none",))} == {"OPTIONS", "HEAD"}
+
+
+@pytest.mark.parametrize("mode,kind,expected", [
+    ("optional", "none", NO),
+    ("optional", "valid", YES),
+    # a self-signed certificate names any CN: the capture is the client's choice
+    ("optional_no_ca", "failed", YES),
+])
+def test_regex_captures_of_an_if(tmp_path, mode, kind, expected):
+    body = ('set $cn "";\nif ($ssl_client_s_dn ~ "CN=([^,]+)") { set $cn $1; }\n'
+            'if ($cn != "edge.client.example") { return 403; }\n' + APP)
+    assert gets(tmp_path, body, kind=kind, mode=mode) == expected
+
+
+def test_captures_of_a_literal_value(tmp_path):
+    body = ('if ($uri ~ ^/(?<section>[a-z]+)/) { set $s $1; }\n'
+            'if ($section = admin) { return 403; }\nif ($s = admin) { return 403; }\n' + APP)
+    assert gets(tmp_path, body, "/admin/x", kind="valid") == NO
+    assert gets(tmp_path, body, "/shop/x", kind="valid") == YES
