@@ -462,6 +462,7 @@ class Simulator:
             return Result.leaf(Outcome("unknown", 0, stmt, conf.location, state.trace,
                                        "the rewritten URI depends on the request"))
         state.uri = target.split("?", 1)[0]
+        state.internal = True  # ngx_http_script_regex_end_code: `internal` locations serve it
         if flag == "break":
             return done(state, conf, "break")
         if flag == "last":
@@ -994,7 +995,10 @@ class Simulator:
 VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 RAW_URI = re.compile(r"\$(request_uri|\{request_uri\})")
 EXACT_NAME = re.compile(r"[\w.-]+")
-METHOD = re.compile(r"[A-Z][A-Z_-]*")
+METHOD = re.compile(r"[A-Z]+")
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "MKCOL", "COPY", "MOVE",
+                     "OPTIONS", "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "PATCH", "TRACE",
+                     "CONNECT"))
 DNS_NAME = re.compile(r"(?:[a-z0-9-]{1,63}\.)+[a-z]{2,63}", re.I)
 SPOOFED = "the client chooses its address (realip trusts it)"
 
@@ -1187,17 +1191,20 @@ class ServerFlow:
         return bool(names & REFUSING) or any(http.first(n) is not None for n in HTTP_REFUSING)
 
     def methods(self) -> tuple[str, ...]:
-        """GET, the methods an `if ($request_method ...)` names, and a method some
+        """GET, the methods an `if` or a `map` on $request_method names, and a method some
         `limit_except` does not list."""
         listed: set[str] = set()
         for location in self.server.all_locations():
             for stmt in location.scope.blocks:
                 if stmt.name == "limit_except":
                     listed |= {m.upper() for m in stmt.args}
-        tested = [m for stmt in walk(self.server.stmt.block) if stmt.name == "if"
-                  and len(stmt.args) == 3 and stmt.args[0] == "$request_method"
-                  for m in METHOD.findall(stmt.args[2])]
-        found = ["GET"] + tested[:4]
+        tests = [stmt.args[2] for stmt in walk(self.server.stmt.block) if stmt.name == "if"
+                 and len(stmt.args) == 3 and "$request_method" in stmt.args[0]]
+        tests += [key for variable_map in self.server.maps.values()
+                  if "$request_method" in variable_map.source
+                  for key in list(variable_map.exact) + [p for p, _, _ in variable_map.regexes]]
+        tested = [m for text in tests for m in METHOD.findall(text.upper()) if m in METHODS]
+        found = ["GET"] + list(dict.fromkeys(tested))[:4]
         if listed:
             found.append(next(m for m in ("POST", "DELETE", "PUT", "PATCH") if m not in listed))
         return tuple(dict.fromkeys(found))

@@ -324,3 +324,21 @@ def test_captures_of_a_literal_value(tmp_path):
             'if ($section = admin) { return 403; }\nif ($s = admin) { return 403; }\n' + APP)
     assert gets(tmp_path, body, "/admin/x", kind="valid") == NO
     assert gets(tmp_path, body, "/shop/x", kind="valid") == YES
+
+
+def test_a_rewrite_makes_the_request_internal(tmp_path):
+    # ngx_http_script_regex_end_code sets r->internal: `internal` locations serve it
+    body = (f"location / {{ {CHECK} proxy_pass http://b; }}\n"
+            "location /files/ { rewrite ^/files/(.*)$ /protected/$1 last; }\n"
+            "location /protected/ { internal; root /srv; }")
+    assert gets(tmp_path, body, "/files/x") == YES
+    assert gets(tmp_path, body, "/protected/x") == NO
+
+
+def test_methods_a_map_names_are_tried(tmp_path):
+    http = ('map "$ssl_client_verify:$request_method" $reject '
+            '{ default 1; "~^SUCCESS:" 0; "NONE:OPTIONS" 0; }')
+    server = server_of(tmp_path, "if ($reject) { return 403; }\n" + APP, http=http)
+    flow = ServerFlow(server)
+    assert flow.methods() == ("GET", "OPTIONS")
+    assert {p.client.method for p in flow.open_paths(("none",))} == {"OPTIONS"}
