@@ -913,6 +913,14 @@ class Simulator:
         not_site = self._not_site_files(state, location)
         if not_site:
             return Result.leaf(Outcome("errorfile", 200, root, location, state.trace, not_site))
+        index = conf.get("index")
+        name = index.args[0] if index is not None and index.args else "index.html"
+        if state.uri.endswith("/") and "$" not in name:
+            # ngx_http_index_handler: a directory's index file is an internal redirect, which
+            # chooses the location (and runs the server's checks) again.
+            target = name if name.startswith("/") else state.uri + name
+            state = state.step(index, f"index file: internal redirect to {target}")
+            return self._internal_redirect(state, target)
         label = f"static files from {root.name} {root.args[0]}" if root is not None and \
             root.args else "static files from nginx's default root"
         state = state.step(root, label)

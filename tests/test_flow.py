@@ -211,7 +211,8 @@ def test_trace_command_shows_the_open_path_of_the_demo_finding():
     document = json.loads(result.stdout)
     (first,) = document["servers"][0]["results"]
     assert first["reaches_content"] == "yes" and first["location"] == "/docs/"
-    assert [s["line"] for s in first["steps"]] == [12, 13]
+    # the index module's internal redirect chooses the location again
+    assert [s["line"] for s in first["steps"]] == [12, None, 12, 13]
     missing = run_cli("trace", str(demo), "--server", "nowhere.example.com")
     assert missing.returncode == 2 and b"no server matches" in missing.stderr
 
@@ -342,3 +343,20 @@ def test_methods_a_map_names_are_tried(tmp_path):
     flow = ServerFlow(server)
     assert flow.methods() == ("GET", "OPTIONS")
     assert {p.client.method for p in flow.open_paths(("none",))} == {"OPTIONS"}
+
+
+@pytest.mark.parametrize("body,uri,expected", [
+    # a directory URI's index file is an internal redirect: the location is chosen again
+    (f"root /srv;\nlocation = / {{ expires 1m; }}\nlocation / {{ {CHECK} }}", "/", NO),
+    (f"root /srv;\nlocation ~ \\.html$ {{ {CHECK} }}\nlocation /docs/ {{ }}", "/docs/", NO),
+    (f"root /srv;\nlocation ~ \\.html$ {{ {CHECK} }}\nlocation /docs/ {{ }}", "/docs/a.pdf",
+     YES),
+    # `index` names another file: the redirect goes there
+    (f"root /srv;\nlocation ~ \\.html$ {{ {CHECK} }}\nlocation /docs/ {{ index a.txt; }}",
+     "/docs/", YES),
+    # an upstream serves the directory URI itself
+    (f"location = / {{ proxy_pass http://b; }}\nlocation / {{ {CHECK} proxy_pass http://b; }}",
+     "/", YES),
+])
+def test_index_redirect(tmp_path, body, uri, expected):
+    assert gets(tmp_path, body, uri) == expected
