@@ -264,6 +264,10 @@ class Simulator:
         self.maps = maps if maps is not None else server.maps
         self.geos = geos if geos is not None else geos_of(server.http)
         self.names = [n for n in server.names if n and n != "_"]
+        # $host is the name the client sends: one of the server's names, or any name at all
+        # for the default server of a port.
+        self.host_chosen = len(set(self.names)) > 1 or any(
+            not EXACT_NAME.fullmatch(n) for n in self.names) or _is_default(server)
         self.confs: dict[int, Conf] = {}
         for location in server.locations:
             self._compile(location, self.server_conf)
@@ -651,9 +655,8 @@ class Simulator:
             return "https" if self._tls else "http"
         if name == "https":
             return "on" if self._tls else ""
-        if name in ("host", "http_host") and (len(self.names) > 1 or self.names and not
-                                              EXACT_NAME.fullmatch(self.names[0])):
-            return ATTACKER  # whichever of the server's names the client sends
+        if name in ("host", "http_host") and self.host_chosen:
+            return ATTACKER
         if name in ("host", "http_host", "server_name", "ssl_server_name"):
             if name == "ssl_server_name" and (not self._tls or client.kind == "other-ca"):
                 return ""
@@ -1047,6 +1050,16 @@ def _own_chain(conf: Conf, name: str) -> Stmt | None:
     if conf.stmt is None:  # the server's own configuration (no location matched)
         return conf.scope.first(name)
     return None
+
+
+def _is_default(server: Server) -> bool:
+    """Whether the server is the default server of one of its ports (as far as the
+    configuration tells: a fragment linted alone may have others loaded before it)."""
+    config = getattr(server, "config", None)
+    if config is None:
+        return False
+    return any(config.known_default(config.sockets[listen.socket]) is server
+               for listen in server.listens if listen.socket in config.sockets)
 
 
 def _in_network(address: str, network: str) -> bool:

@@ -293,11 +293,25 @@ def test_request_uri_map_is_written_by_the_client(tmp_path):
     assert gets(tmp_path, body, "/admin", http=anchored) == NO
 
 
-def test_host_is_any_of_the_servers_names(tmp_path):
+@pytest.mark.parametrize("names,default,expected", [
+    ("app.example.com", "", NO),  # one name: $host is that name
+    ("app.example.com public.example.com", "", YES),  # whichever the client sends
+    ("*.example.com", "", YES),
+    ("app.example.com", " default_server", YES),  # the default server: any name at all
+])
+def test_host_is_the_name_the_client_sends(tmp_path, names, default, expected):
+    conf = tmp_path / "nginx.conf"
+    other = ("server { listen 443 ssl default_server; server_name other.example.com; "
+             "ssl_certificate a.pem; ssl_certificate_key a.key; }") if not default else ""
     body = FLAG % "if ($host = public.example.com) { set $reject 0; }"
-    assert gets(tmp_path, body) == NO  # one name: $host is that name
-    two = body + "\nserver_name public.example.com;"
-    assert gets(tmp_path, two) == YES
+    conf.write_text("events {}\nhttp {\nserver {\n" + HEAD.replace("443 ssl", "443 ssl" + default)
+                    .replace("server_name app.example.com;", "")
+                    + f"server_name {names};\nssl_verify_client optional;\n{body}\n}}\n"
+                    + other + "\n}\n")
+    _, model = analyse([str(conf)], LintOptions())
+    server = model.configs[0].servers[0]
+    client = Client("none", "NONE", False, "GET")
+    assert ServerFlow(server).simulator.request(client, "/").verdict == expected
 
 
 def test_methods_an_if_names_are_tried(tmp_path):
