@@ -235,6 +235,7 @@ class State:
     remote_addr: Value = DIRECT_ADDRESS
     realip_done: bool = False
     subrequest: bool = False  # auth_request's: the access phase does not run for it
+    uri_changed: bool = False  # r->uri_changed: a location's rewrite (even to the same URI)
     trace: tuple[Step, ...] = ()
 
     def step(self, stmt: Stmt | None, label: str, passed: bool = False) -> "State":
@@ -364,10 +365,12 @@ class Simulator:
             # location rewrite phase is skipped for it (ngx_http_rewrite_handler).
             return self._access(state, conf)
         stmts = list(flatten(location.stmt.block))
-        original = state.uri
+        state = replace(state, uri_changed=False, variables=dict(state.variables))
 
         def done(st: State, active: Conf, how: str) -> Result:
-            if how != "break" and st.uri != original:
+            # ngx_http_core_post_rewrite_phase: a rewrite (other than `break`) chooses the
+            # location again, even when it wrote the same URI; `break` cancels it.
+            if how != "break" and st.uri_changed:
                 return self._relocate(st)
             return self._access(st, active)
 
@@ -467,6 +470,7 @@ class Simulator:
                                        "the rewritten URI depends on the request"))
         state.uri = target.split("?", 1)[0]
         state.internal = True  # ngx_http_script_regex_end_code: `internal` locations serve it
+        state.uri_changed = flag != "break"
         if flag == "break":
             return done(state, conf, "break")
         if flag == "last":
@@ -567,15 +571,14 @@ class Simulator:
         if compiled is None:
             return
         value = self._interpolate(args[0], state)
-        names = [str(i) for i in range(compiled.groups + 1)] + list(compiled.groupindex)
         match = compiled.search(value) if isinstance(value, str) else None
-        for name in names:
-            if match is not None:
-                group = match.group(int(name) if name.isdigit() else name)
-                state.variables[name] = group or ""
-            else:  # the client's chosen value, or the valid certificate's: part of it
-                state.variables[name] = value if isinstance(value, (_Attacker, _Expected)) \
-                    else UNKNOWN
+        if match is not None:
+            state.variables.update(_groups(match))
+            return
+        # the client's chosen value, or the valid certificate's: a part of it
+        part = value if isinstance(value, (_Attacker, _Expected)) else UNKNOWN
+        for name in [str(i) for i in range(compiled.groups + 1)] + list(compiled.groupindex):
+            state.variables[name] = part
 
     @staticmethod
     def _raw_uris(uri: str, patterns: list[str]) -> list[str]:
@@ -716,8 +719,12 @@ class Simulator:
             return self._interpolate(found_values.pop(), state)  # type: ignore[arg-type]
         source = self._interpolate(variable_map.source, state)
         if isinstance(source, str):
-            found = variable_map.lookup(source)
-            return UNKNOWN if found is None else self._interpolate(found, state)
+            found, match = variable_map.lookup_match(source)
+            if found is None:
+                return UNKNOWN
+            if match is not None:  # the value may name the key's captures ($1, $name)
+                state = replace(state, variables={**state.variables, **_groups(match)})
+            return self._interpolate(found, state)
         if source is EXPECTED and variable_map.source == "$ssl_client_verify":
             found = variable_map.lookup("SUCCESS")  # what the valid client's value maps to
             return UNKNOWN if found is None else self._interpolate(found, state)
@@ -1023,6 +1030,14 @@ class Check:
     stmt: Stmt
     status: int
     page: Step | None = None  # the auth subrequest's step that decided (error_page, if)
+
+
+def _groups(match: re.Match[str]) -> dict[str, Value]:
+    """$0..$9 and the named captures of a regex match."""
+    groups: dict[str, Value] = {str(i): match.group(i) or ""
+                                for i in range(len(match.groups()) + 1)}
+    groups.update((name, value or "") for name, value in match.groupdict().items())
+    return groups
 
 
 def _negated(args: list[str]) -> bool:

@@ -123,15 +123,20 @@ class VariableMap:
     def lookup(self, value: str) -> str | None:
         """What the map gives for `value`; None when a regex before the answer cannot be
         evaluated faithfully (a PCRE feature Python lacks)."""
+        return self.lookup_match(value)[0]
+
+    def lookup_match(self, value: str) -> tuple[str | None, re.Match[str] | None]:
+        """`lookup`, and the regex match that chose the answer (its captures may be in it)."""
         if value.lower() in self.exact:  # ngx_http_map_find: string keys are caseless
-            return self.exact[value.lower()]
+            return self.exact[value.lower()], None
         for pattern, flags, result in self.regexes:
             compiled = pcre.compile(pattern, ignore_case=bool(flags))
             if compiled is None:
-                return None
-            if compiled.search(value):
-                return result
-        return self.default
+                return None, None
+            match = compiled.search(value)
+            if match:
+                return result, match
+        return self.default, None
 
 
 def parse_map(stmt: Stmt) -> tuple[str, VariableMap] | None:

@@ -374,3 +374,23 @@ def test_methods_a_map_names_are_tried(tmp_path):
 ])
 def test_index_redirect(tmp_path, body, uri, expected):
     assert gets(tmp_path, body, uri) == expected
+
+
+def test_a_rewrite_to_the_same_uri_still_chooses_the_location_again(tmp_path):
+    # ngx_http_core_post_rewrite_phase looks at r->uri_changed, not at the string: the
+    # cycle ends in 500 after 10 changes, and error_page does not take it
+    body = ("error_page 500 = @app;\nlocation @app { proxy_pass http://b; }\n"
+            "location /denied { rewrite ^/denied(.*)$ /denied$1 last; root /srv; }")
+    assert gets(tmp_path, body, "/denied") == NO
+    # `break` cancels the change: the location's own files are served
+    body = "location /denied { rewrite ^/denied(.*)$ /denied$1; break; root /srv; }"
+    assert gets(tmp_path, body, "/denied") == YES
+
+
+def test_map_values_name_the_captures_of_their_key(tmp_path):
+    http = ('map $ssl_client_verify $result { "~^(?<word>[A-Z]+)" $word; default x; }\n'
+            'map $ssl_client_verify $first { "~^([A-Z])" $1; default x; }')
+    for check in ("if ($result != SUCCESS) { return 403; }",
+                  "if ($first != S) { return 403; }"):
+        assert gets(tmp_path, f"{check}\n{APP}", http=http) == NO
+        assert gets(tmp_path, f"{check}\n{APP}", http=http, kind="valid") == YES
