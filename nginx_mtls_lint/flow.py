@@ -523,7 +523,7 @@ class Simulator:
             if len(truths) > 1:
                 return ATTACKER, f"the client chooses how to write the URI ({args[0]})"
             return truths.pop(), ""
-        value = self._interpolate(args[0], state)
+        value = self._tested(args[0], state)
         chosen = SPOOFED if self._forged(args[0], state) else f"the client chooses {args[0]}"
         if len(args) == 1:
             if isinstance(value, str):
@@ -597,6 +597,13 @@ class Simulator:
                             + "/.." + uri)
         wanted = posixpath.normpath(uri)
         return [r for r in dict.fromkeys(raws) if posixpath.normpath(r) == wanted]
+
+    def _tested(self, text: str, state: State) -> Value:
+        """The value an `if` or a `map` tests. The query string is the client's to write
+        (elsewhere, as in `/index.php?$args`, the simulated request has none)."""
+        if QUERY.fullmatch(text):
+            return ATTACKER
+        return self._interpolate(text, state)
 
     def _forged(self, text: str, state: State) -> bool:
         """Whether this value is the client's forged address (realip trusting it), or a
@@ -717,7 +724,7 @@ class Simulator:
             if len(found_values) > 1 or None in found_values:
                 return ATTACKER if None not in found_values else UNKNOWN
             return self._interpolate(found_values.pop(), state)  # type: ignore[arg-type]
-        source = self._interpolate(variable_map.source, state)
+        source = self._tested(variable_map.source, state)
         if isinstance(source, str):
             found, match = variable_map.lookup_match(source)
             if found is None:
@@ -1011,6 +1018,7 @@ class Simulator:
 
 
 VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+QUERY = re.compile(r"\$(args|query_string|is_args|\{(args|query_string|is_args)\})")
 RAW_URI = re.compile(r"\$(request_uri|\{request_uri\})")
 EXACT_NAME = re.compile(r"[\w.-]+")
 METHOD = re.compile(r"[A-Z]+")

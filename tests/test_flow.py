@@ -394,3 +394,13 @@ def test_map_values_name_the_captures_of_their_key(tmp_path):
                   "if ($first != S) { return 403; }"):
         assert gets(tmp_path, f"{check}\n{APP}", http=http) == NO
         assert gets(tmp_path, f"{check}\n{APP}", http=http, kind="valid") == YES
+
+
+def test_the_query_string_is_written_by_the_client(tmp_path):
+    assert gets(tmp_path, FLAG % 'if ($args ~ "preview=1") { set $reject 0; }') == YES
+    http = "map $query_string $preview { default 0; ~preview=1 1; }"
+    assert gets(tmp_path, FLAG % "if ($preview) { set $reject 0; }", http=http) == YES
+    # elsewhere the simulated request has none: `try_files ... /index.php?$args` is a URI
+    body = (f"{CHECK}\nlocation / {{ try_files $uri /index.php?$args; }}\n"
+            "location = /index.php { fastcgi_pass 127.0.0.1:9000; }")
+    assert gets(tmp_path, body) == NO
