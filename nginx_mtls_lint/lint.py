@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Callable, Iterable, Iterator
 
 from . import suppressions
@@ -14,8 +13,8 @@ from .directives import misplaced
 from .findings import Finding, ServerRef, diagnostic
 from .identity import message_shape
 from .loader import LoadOptions, Tree, Workspace, load_inputs
-from .model import Config, Model, build_model
-from .parser import Stmt, locate
+from .model import Config, Model, Socket, TlsServer, build_model
+from .parser import locate
 from .registry import rule_resolver
 from .rules import Rule, RuleContext, builtin_rules
 from .versions import LIVE_ROOT, Target, from_nginx_v, from_this_machine
@@ -74,57 +73,46 @@ def in_focus(finding: Finding, tree: Tree) -> bool:
         finding.server is not None and finding.server.file in tree.focus)
 
 
-@dataclass(slots=True)
-class Subject:
-    """One call of a rule's check method: what it looks at, and where a failure is shown."""
-
-    label: str
-    stmt: Stmt | None
-    check: Callable[[], Iterable[Finding]]
+Subject = TlsServer | Socket | Config  # what one call of a check method looks at
 
 
-def subjects(rule: Rule, config: Config, ctx: RuleContext) -> Iterator[Subject]:
+def calls(rule: Rule, config: Config,
+          ctx: RuleContext) -> Iterator[tuple[Subject, Callable[..., Iterable[Finding]], tuple]]:
     """Every call the engine makes of one rule over one configuration: each check method
-    the rule defines, once per subject of its kind."""
-    def defines(method: str) -> bool:
-        return getattr(type(rule), method) is not getattr(Rule, method)
+    the rule defines, once per subject of its kind, as (subject, method, arguments)."""
+    def defined(*names: str) -> list[Callable[..., Iterable[Finding]]]:
+        return [getattr(rule, name) for name in names
+                if getattr(type(rule), name) is not getattr(Rule, name)]
 
-    if defines("check"):
-        yield Subject(f"the configuration of {config.tree.root}", None,
-                      partial(rule.check, config, ctx))
-    for server in config.servers:
-        for method in ("check_tls_server", "check_server"):
-            if defines(method):
-                yield Subject(server.label, server.stmt,
-                              partial(getattr(rule, method), server, ctx))
-    for stream in config.stream_servers:
-        for method in ("check_tls_server", "check_stream_server"):
-            if defines(method):
-                yield Subject(stream.label, stream.stmt,
-                              partial(getattr(rule, method), stream, ctx))
-    for method, sockets in (("check_socket", config.sockets),
-                            ("check_stream_socket", config.stream_sockets)):
-        if defines(method):
+    for method in defined("check"):
+        yield config, method, (config, ctx)
+    for servers, names in ((config.servers, ("check_tls_server", "check_server")),
+                           (config.stream_servers, ("check_tls_server", "check_stream_server"))):
+        methods = defined(*names)
+        for server in servers if methods else ():
+            for method in methods:
+                yield server, method, (server, ctx)
+    for sockets, name in ((config.sockets, "check_socket"),
+                          (config.stream_sockets, "check_stream_socket")):
+        for method in defined(name):
             for socket in sockets.values():
-                yield Subject(f"listen socket {socket.name}", socket.default_listen[1].stmt,
-                              partial(getattr(rule, method), socket, config, ctx))
+                yield socket, method, (socket, config, ctx)
 
 
 def run_rule(rule_class: type[Rule], config: Config, ctx: RuleContext) -> list[Finding]:
     """One rule over one configuration, subject by subject. A subject whose check raises
     keeps what it found so far; the rule goes on with the next, and one MTLS909 names the
     rule, the exception and the first subject it failed on."""
-    whole = f"the configuration of {config.tree.root}"
     try:
-        calls = list(subjects(rule_class(), config, ctx))
+        planned = list(calls(rule_class(), config, ctx))
     except Exception as e:  # a plugin's own constructor
-        return [_crashed(rule_class, Subject(whole, None, tuple), e, 0)]
+        return [_crashed(rule_class, config, e, 0)]
     found: list[Finding] = []
     failed: list[tuple[Subject, Exception]] = []
-    for subject in calls:
+    for subject, method, arguments in planned:
         try:
             # `or ()`: a check written as a plain function that returns nothing
-            found.extend(f for f in subject.check() or () if in_focus(f, config.tree))
+            found.extend(f for f in method(*arguments) or () if in_focus(f, config.tree))
         except Exception as e:
             if os.environ.get("NGINX_MTLS_LINT_DEBUG"):
                 raise
@@ -135,12 +123,17 @@ def run_rule(rule_class: type[Rule], config: Config, ctx: RuleContext) -> list[F
 
 
 def _crashed(rule_class: type[Rule], subject: Subject, error: Exception, more: int) -> Finding:
+    if isinstance(subject, TlsServer):
+        what, stmt = subject.label, subject.stmt
+    elif isinstance(subject, Socket):
+        what, stmt = f"listen socket {subject.name}", subject.default_listen[1].stmt
+    else:
+        what, stmt = f"the configuration of {subject.tree.root}", None
     others = f" (and {more} other subject{'s' if more > 1 else ''})" if more else ""
-    stmt = subject.stmt
     return diagnostic(
         "MTLS909", stmt.file if stmt else None, stmt.line if stmt else None,
         f"rule {rule_class.id} {rule_class.name} ({rule_class.origin}) raised "
-        f"{type(error).__name__}: {error} while checking {subject.label}{others}; its "
+        f"{type(error).__name__}: {error} while checking {what}{others}; its "
         "findings there may be incomplete.")
 
 
