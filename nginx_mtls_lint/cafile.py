@@ -29,8 +29,15 @@ class CertInfo:
     issuer: str
     not_before: dt.datetime
     not_after: dt.datetime
-    is_ca: bool  # basicConstraints CA:TRUE, or a self-signed v1 certificate
+    is_ca: bool  # basicConstraints CA:TRUE, or a self-signed certificate without it
     serial: int = 0
+    # What OpenSSL 3.0 checks when it uses the certificate as the CA of a client chain
+    # (X509_verify_cert with purpose "ssl_client"):
+    # Why it refuses it as any client's CA wherever it sits: (reason, the verify error).
+    ca_flaw: tuple[str, str] | None = None
+    path_len: int | None = None  # basicConstraints pathLenConstraint
+    key_bits: int = 256  # security bits of its public key (check_key_level)
+    signature_bits: int = 256  # security bits of its signature hash (check_sig_level)
 
     @property
     def self_signed(self) -> bool:
@@ -149,6 +156,18 @@ def _crl_info(der: bytes) -> CRLInfo:
         )
 
 
+# The extensions OpenSSL 3.0 understands (X509_supported_extension); any other one marked
+# critical makes it refuse the certificate ("unhandled critical extension").
+HANDLED_EXTENSIONS = frozenset((
+    "2.16.840.1.113730.1.1", "2.5.29.15", "2.5.29.17", "2.5.29.19", "2.5.29.32", "2.5.29.31",
+    "2.5.29.37", "1.3.6.1.5.5.7.1.7", "1.3.6.1.5.5.7.1.8", "1.3.6.1.5.5.7.48.1.5",
+    "2.5.29.36", "1.3.6.1.5.5.7.1.14", "2.5.29.30", "2.5.29.33", "2.5.29.54"))
+# Security bits of a signature's hash (X509_get_signature_info; SHA-1 counts 63, MD5 39).
+HASH_BITS = {"md5": 39, "sha1": 63, "sha224": 112, "sha256": 128, "sha384": 192,
+             "sha512": 256, "sha3-224": 112, "sha3-256": 128, "sha3-384": 192,
+             "sha3-512": 256}
+
+
 def _cert_info(der: bytes) -> CertInfo:
     from cryptography import x509  # heavy: imported only when a CA file is read
     from cryptography.hazmat.primitives import hashes
@@ -157,12 +176,19 @@ def _cert_info(der: bytes) -> CertInfo:
         # Old CA files with negative serials still load in nginx; do not nag about RFC 5280.
         warnings.simplefilter("ignore")
         cert = x509.load_der_x509_certificate(der)
+        self_signed = cert.issuer == cert.subject
         try:
-            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-        except x509.ExtensionNotFound:
-            is_ca = cert.issuer == cert.subject  # v1 roots carry no extensions
-        except ValueError:
-            is_ca = False
+            extensions = list(cert.extensions)
+        except ValueError:  # an extension cryptography cannot decode
+            extensions = None
+        found = {e.oid.dotted_string: e for e in extensions or ()}
+        constraints = found.get("2.5.29.19")
+        is_ca = (constraints.value.ca if constraints is not None
+                 else self_signed and extensions is not None)
+        try:
+            signature_hash = cert.signature_hash_algorithm
+        except Exception:  # an algorithm cryptography does not know
+            signature_hash = None
         return CertInfo(
             sha256=cert.fingerprint(hashes.SHA256()).hex().upper(),
             subject=cert.subject.rfc4514_string(),
@@ -171,7 +197,56 @@ def _cert_info(der: bytes) -> CertInfo:
             not_after=cert.not_valid_after_utc,
             is_ca=is_ca,
             serial=cert.serial_number,
+            ca_flaw=_ca_flaw(found, cert.version == x509.Version.v1) if is_ca else None,
+            path_len=constraints.value.path_length if constraints is not None else None,
+            key_bits=_key_bits(cert),
+            signature_bits=HASH_BITS.get(signature_hash.name, 256) if signature_hash else 128,
         )
+
+
+def _ca_flaw(found: dict, v1: bool) -> tuple[str, str] | None:
+    """Why OpenSSL 3.0 refuses a certificate as the CA of an SSL client (check_ca,
+    check_purpose_ssl_client, the critical-extension check), as nginx logs it."""
+    from cryptography import x509
+
+    unhandled = sorted(oid for oid, e in found.items()
+                       if e.critical and oid not in HANDLED_EXTENSIONS)
+    if unhandled:
+        return (f"it has a critical extension OpenSSL does not handle ({unhandled[0]})",
+                "34:unhandled critical extension")
+    usage = found.get("2.5.29.15")
+    if usage is not None and not usage.value.key_cert_sign:
+        return ("its keyUsage does not include keyCertSign", "32:key usage does not include "
+                "certificate signing")
+    if "2.5.29.19" not in found and usage is None and not v1:
+        return ("it is a v3 certificate without basicConstraints CA:TRUE",
+                "26:unsuitable certificate purpose")
+    eku = found.get("2.5.29.37")
+    if eku is not None and x509.ExtendedKeyUsageOID.CLIENT_AUTH not in eku.value:
+        return ("its extendedKeyUsage does not include clientAuth (anyExtendedKeyUsage does "
+                "not count)", "26:unsuitable certificate purpose")
+    return None
+
+
+def _key_bits(cert) -> int:
+    """Security bits of the public key, as EVP_PKEY_get_security_bits counts them."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+    try:
+        key = cert.public_key()
+    except Exception:  # an algorithm cryptography does not know: do not judge it
+        return 256
+    if isinstance(key, (rsa.RSAPublicKey, dsa.DSAPublicKey)):
+        size = key.key_size
+        return next((bits for floor, bits in ((15360, 256), (7680, 192), (3072, 128),
+                                              (2048, 112), (1024, 80)) if size >= floor), 0)
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key.curve.key_size // 2
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return 128
+    if isinstance(key, ed448.Ed448PublicKey):
+        return 224
+    return 256
 
 
 class CAStore:

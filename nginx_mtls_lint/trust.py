@@ -9,18 +9,57 @@ intermediates between the client certificate and the root. `ssl_crl` sets
 X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL: every certificate of the chain needs a
 current CRL from its issuer.
 
+OpenSSL also refuses a CA of the chain (purpose "ssl_client") that is no CA for it (no
+basicConstraints CA:TRUE on a v3 certificate, keyUsage without keyCertSign, an
+extendedKeyUsage without clientAuth, an unhandled critical extension), whose key or signature
+hash is too weak for the security level (2 on Debian 12, `ssl_ciphers ...:@SECLEVEL=n`
+changes it; a self-signed root's own signature is not checked), or whose chain breaks a
+pathLenConstraint above it. Such a CA anchors nothing: its clients are refused.
+
 A TrustSet is built once per distinct tuple of CA files and shared by every rule.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
+import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Iterable
 
 from .cafile import CAFile, CertInfo, CRLInfo
+
+
+# Minimum security bits of keys and signature hashes per OpenSSL security level 1..5.
+LEVEL_BITS = (80, 112, 128, 192, 256)
+DEFAULT_SECURITY_LEVEL = 2  # Debian 12's OpenSSL 3.0 default
+SECLEVEL = re.compile(r"@SECLEVEL=(\d)")
+
+
+def security_level(ciphers: str | None) -> int:
+    """The OpenSSL security level an `ssl_ciphers` value leaves in effect."""
+    found = SECLEVEL.findall(ciphers or "")
+    return int(found[-1]) if found else DEFAULT_SECURITY_LEVEL
+
+
+def refusal(cert: CertInfo, level: int) -> tuple[str, str] | None:
+    """Why OpenSSL refuses `cert` as the CA of a client chain, whatever sits above it:
+    (the reason, the verify error nginx logs)."""
+    if cert.ca_flaw is not None:
+        return cert.ca_flaw
+    if level <= 0:
+        return None
+    need = LEVEL_BITS[min(level, len(LEVEL_BITS)) - 1]
+    if cert.key_bits < need:
+        return (f"its key has {cert.key_bits} bits of security, fewer than the {need} of "
+                f"OpenSSL security level {level} (at level 2: RSA under 2048 bits, EC under "
+                "224)", "67:CA certificate key too weak")
+    if not cert.self_signed and cert.signature_bits < need:
+        return (f"it is signed with a hash too weak for OpenSSL security level {level} "
+                "(SHA-1 or MD5)", "68:CA signature digest algorithm too weak")
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +77,8 @@ class CrlVerdict:
 class TrustSet:
     """The CA certificates of a server's X509 store and the chains they make."""
 
-    def __init__(self, sources: tuple[tuple[str, CAFile], ...]):
+    def __init__(self, sources: tuple[tuple[str, CAFile], ...],
+                 level: int = DEFAULT_SECURITY_LEVEL):
         self.sources = sources
         by_fp: dict[str, CertInfo] = {}
         self.directive_of: dict[str, str] = {}
@@ -55,20 +95,41 @@ class TrustSet:
             if not cert.self_signed:
                 self.children.setdefault(cert.issuer, []).append(cert)
         self.roots = [c for c in self.certs if c.self_signed]
-        # Intermediates between each anchored CA name and its root (0 for a root), shortest.
+        # The CAs OpenSSL refuses as the issuer of a client: (reason, verify error).
+        self.refused: dict[str, tuple[str, str]] = {
+            c.sha256: why for c in self.certs if (why := refusal(c, level)) is not None}
+        # Intermediates between each anchored CA name and its root (0 for a root), shortest;
+        # how many more intermediates its pathLenConstraints allow below it, and whose.
         self.level: dict[str, int] = {}
+        room: dict[str, tuple[float, str]] = {}
+        anchored: set[str] = set()
         queue: deque[str] = deque()
         for root in self.roots:
-            if root.subject not in self.level:
-                self.level[root.subject] = 0
-                queue.append(root.subject)
+            if root.sha256 not in self.refused:
+                anchored.add(root.sha256)
+                if root.subject not in self.level:
+                    self.level[root.subject] = 0
+                    room[root.subject] = _room(root, (math.inf, ""))
+                    queue.append(root.subject)
         while queue:
             name = queue.popleft()
             for child in self.children.get(name, ()):
+                if child.sha256 in self.refused:
+                    continue
+                if room[name][0] < 1:
+                    self.refused[child.sha256] = (
+                        f"the pathLenConstraint of {room[name][1]} allows fewer "
+                        "intermediates below it than this chain holds",
+                        "25:path length constraint exceeded")
+                    continue
+                anchored.add(child.sha256)
                 if child.subject not in self.level:
                     self.level[child.subject] = self.level[name] + 1
+                    room[child.subject] = _room(child, (room[name][0] - 1, room[name][1]))
                     queue.append(child.subject)
-        self.anchored = frozenset(c.sha256 for c in self.certs if c.subject in self.level)
+        # A certificate is anchored when it is a root or its issuer is anchored (a cross-signed
+        # copy of a root whose other issuer is missing is not).
+        self.anchored = frozenset(anchored)
         unreadable = {"file:" + os.path.realpath(ca.path) for _, ca in sources if not ca.certs}
         # What verifies clients, for comparing servers: the anchored CAs, and a file's real
         # path where it cannot be read.
@@ -113,7 +174,8 @@ class TrustSet:
         """Among `fingerprints`, the CAs whose issuer is not in the store: each ends a chain
         that reaches no root, so the clients below it are refused."""
         return [c for c in self.members(fingerprints)
-                if c.sha256 not in self.anchored and c.issuer not in self.by_subject
+                if c.sha256 not in self.anchored and c.sha256 not in self.refused
+                and c.issuer not in self.by_subject and c.subject not in self.level
                 and not c.self_signed]
 
     def deepest(self, fingerprints: frozenset[str]) -> CertInfo | None:
@@ -125,7 +187,7 @@ class TrustSet:
         """Subjects from `cert` up to its root (shortest path), for messages."""
         names = [cert.subject]
         while cert.sha256 in self.anchored and not cert.self_signed:
-            cert = min(self.by_subject[cert.issuer], key=lambda c: self.level[c.subject])
+            cert = min(self.by_subject[cert.issuer], key=lambda c: c.sha256 not in self.anchored)
             names.append(cert.subject)
         return names
 
@@ -158,6 +220,14 @@ class TrustSet:
                 and latest.next_update - now < warn_before else None,
                 revoked=revoked))
         return verdicts
+
+
+def _room(cert: CertInfo, above: tuple[float, str]) -> tuple[float, str]:
+    """The intermediates allowed below `cert`: its own pathLenConstraint or what the CAs above
+    leave (one fewer than for its issuer), the smaller, with the CA that sets it."""
+    if cert.path_len is not None and cert.path_len < above[0]:
+        return cert.path_len, cert.subject or "(empty subject)"
+    return above
 
 
 def _expiry(crl: CRLInfo) -> dt.datetime:

@@ -36,8 +36,8 @@ def test_each_ca_file_is_parsed_once_per_run(tmp_path: Path, monkeypatch, certs_
     real, real_trust = cafile._inspect, TrustSet.__init__
     monkeypatch.setattr(cafile, "_inspect", lambda path: calls.append(path) or real(path))
     monkeypatch.setattr(TrustSet, "__init__",
-                        lambda self, sources: trust_sets.append(sources) or real_trust(self,
-                                                                                    sources))
+                        lambda self, sources, *level: trust_sets.append(sources)
+                        or real_trust(self, sources, *level))
     servers = "".join(
         f"server {{ listen 443 ssl; server_name s{i}.test;\n"
         f"  ssl_client_certificate {certs_dir}/internal-ca.pem; ssl_verify_client on; }}\n"

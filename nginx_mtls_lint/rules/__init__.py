@@ -23,7 +23,7 @@ from ..flow import UPSTREAM, Path, ServerFlow
 from ..model import (LET_THROUGH, Config, ErrorPage, Server, Setting, Socket, StreamServer,
                      TlsServer)
 from ..parser import Stmt
-from ..trust import CrlVerdict, TrustSet
+from ..trust import CrlVerdict, TrustSet, security_level
 from ..versions import UNKNOWN, Target
 
 # Modes in which nginx itself refuses a client certificate that fails verification (under
@@ -76,15 +76,17 @@ class RuleContext:
 
     def trust(self, server: TlsServer) -> TrustSet:
         """The X509 store that verifies a server's clients: its client and trusted CA files,
-        built once per distinct set of files."""
+        built once per distinct set of files (and OpenSSL security level, from ssl_ciphers)."""
         found = self._trust.get(id(server))
         if found is None:
             sources = tuple((directive, self.ca_file(server, setting))
                             for directive, setting in server.client_ca_settings())
-            key = tuple((directive, id(ca)) for directive, ca in sources)
+            ciphers = server.setting("ssl_ciphers")
+            level = security_level(ciphers.value if ciphers is not None else None)
+            key = (level, *((directive, id(ca)) for directive, ca in sources))
             found = self._trust_by_files.get(key)
             if found is None:
-                found = self._trust_by_files[key] = TrustSet(sources)
+                found = self._trust_by_files[key] = TrustSet(sources, level)
             self._trust[id(server)] = found
         return found
 

@@ -86,8 +86,10 @@ class ClientCaStale(Rule):
         soon = ctx.now + dt.timedelta(days=ctx.expiry_warning_days)
         trust = ctx.trust(server)
         on_chain = ctx.expected_chains(server)
-        valid_subjects = {c.subject for c in trust.certs
-                          if c.not_before <= ctx.now <= c.not_after}
+        # A valid issue of the same CA replaces an expired one only when it is anchored
+        # itself (a cross-signed copy whose other issuer is missing is not).
+        valid_subjects = {c.subject for c in trust.certs if c.sha256 in trust.anchored
+                          and c.not_before <= ctx.now <= c.not_after}
         for directive, setting in server.client_ca_settings():
             certs = ctx.ca_file(server, setting).certs
             shown = f"`{directive} {setting.value}` at {where(setting)}"

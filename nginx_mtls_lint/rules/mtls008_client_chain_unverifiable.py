@@ -92,9 +92,34 @@ class ClientChainUnverifiable(Rule):
         if not trust.sources or not trust.readable:
             return  # MTLS003 reports unusable files
         expected = ctx.expected_chains(server)
+        yield from self._refused(server, trust, expected)
         yield from self._missing_issuers(server, trust, expected)
         yield from self._depth(server, trust, expected, ctx)
         yield from self._crls(server, ctx)
+
+    def _refused(self, server: TlsServer, trust: TrustSet,
+                 expected: frozenset[str]) -> Iterator[Finding]:
+        """A CA of the expected chains that OpenSSL will not use as the issuer of a client."""
+        for cert in trust.members(expected):
+            if cert.sha256 not in trust.refused:
+                continue
+            why, error = trust.refused[cert.sha256]
+            directive = trust.directive_of[cert.sha256]
+            setting = server.setting(directive)
+            assert setting is not None  # the trust set was read from it
+            name = cert.subject or "(empty subject)"
+            yield self.finding(
+                setting.stmt,
+                f"`{directive} {setting.value}` at {where(setting)}: OpenSSL does not accept "
+                f"{name} as the CA of a client certificate: {why}. nginx loads the file and "
+                f"then refuses every client certificate issued under {name} (\"{error}\").",
+                f"Replace {name} in {setting.value} with a CA certificate that has "
+                "basicConstraints CA:TRUE, keyUsage keyCertSign, no extendedKeyUsage (or one "
+                "with clientAuth), a key of 2048 bits (RSA) or 256 (EC) and a SHA-256 "
+                "signature, and respects the pathLenConstraint of the CAs above it; reissue "
+                "the client certificates under it.", server,
+                related=[evidence(s, f"{d} {s.value}") for d, s in server.client_ca_settings()
+                         if s is not setting])
 
     def _missing_issuers(self, server: TlsServer, trust: TrustSet,
                          expected: frozenset[str]) -> Iterator[Finding]:
