@@ -51,9 +51,11 @@ def _name(cn: str):
 
 
 def make_cert(cn: str, *, issuer=None, ca: bool = True, days_from: int = -1,
-              days_to: int = 3650, key=None, key_ids: bool = False):
+              days_to: int = 3650, key=None, key_ids: bool = False,
+              constraints: bool = True, path_length: int | None = None, extensions=()):
     """A certificate (and its key); self-signed unless issuer=(cert, key). `key_ids` adds
-    the subject and authority key identifiers real CAs put in their certificates."""
+    the subject and authority key identifiers real CAs put in their certificates;
+    `constraints=False` leaves out basicConstraints; `extensions` are (extension, critical)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -69,8 +71,12 @@ def make_cert(cn: str, *, issuer=None, ca: bool = True, days_from: int = -1,
         .serial_number(x509.random_serial_number())
         .not_valid_before(now + dt.timedelta(days=days_from))
         .not_valid_after(now + dt.timedelta(days=days_to))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
+    if constraints:
+        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=path_length),
+                                        critical=True)
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
     if not ca:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
@@ -156,6 +162,89 @@ def write_chain_pki(folder: Path) -> None:
     (folder / "chain-dangling-link.pem").symlink_to("no-such-file.pem")
 
 
+def sha1_signed(cert, issuer_key):
+    """`cert` (signed with SHA-256 and RSA) signed again with SHA-1, which `cryptography` no
+    longer does itself: the same TBS with the algorithm identifier swapped."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    def tlv(tag: int, body: bytes) -> bytes:
+        size = len(body)
+        length = bytes([size]) if size < 0x80 else (
+            bytes([0x80 | ((size.bit_length() + 7) // 8)])
+            + size.to_bytes((size.bit_length() + 7) // 8, "big"))
+        return bytes([tag]) + length + body
+
+    sha256_rsa, sha1_rsa = bytes.fromhex("2a864886f70d01010b"), bytes.fromhex("2a864886f70d010105")
+    tbs = cert.tbs_certificate_bytes.replace(sha256_rsa, sha1_rsa)
+    signature = issuer_key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())
+    algorithm = tlv(0x30, tlv(0x06, sha1_rsa) + b"\x05\x00")
+    return x509.load_der_x509_certificate(tlv(0x30, tbs + algorithm + tlv(0x03, b"\x00" + signature)))
+
+
+def write_refusal_pki(folder: Path) -> None:
+    """CA files OpenSSL 3.0 loads (nginx -t passes) and then refuses as the issuer of a client
+    (refused-*.pem), the ones it accepts that look alike (accepted-*.pem), and a client of
+    each (client-<file stem>-chain.pem and -key.pem): the fixtures of MTLS008 and MTLS004 and
+    the nginx tests of test_nginx_chains.py."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    def ca(cn, *extensions, **kw):
+        return make_cert(cn, extensions=extensions, **kw)
+
+    def usage(cert_sign: bool):
+        return x509.KeyUsage(True, False, False, False, False, cert_sign, cert_sign, False,
+                             False), True
+
+    def eku(oid):
+        return x509.ExtendedKeyUsage([oid]), False
+
+    rsa_root = ca("Refusal RSA Root", key=rsa.generate_private_key(65537, 2048))
+    sha1_int = ca("Refusal SHA-1 Intermediate", issuer=rsa_root)
+    sha1_int = sha1_signed(sha1_int[0], rsa_root[1]), sha1_int[1]
+    sha1_root_key = rsa.generate_private_key(65537, 2048)
+    sha1_root = sha1_signed(ca("Refusal SHA-1 Root", key=sha1_root_key)[0], sha1_root_key), \
+        sha1_root_key
+    pathlen_root = ca("Refusal Pathlen 0 Root", path_length=0)
+    pathlen_int = ca("Refusal Intermediate Under Pathlen 0", issuer=pathlen_root)
+    # an expired root and a valid copy of it (same name and key) cross-signed by another root
+    old_root = ca("Refusal Cross Root", key=rsa_root[1], days_from=-800, days_to=-10)
+    other_root = ca("Refusal Other Root")
+    cross = ca("Refusal Cross Root", key=rsa_root[1], issuer=other_root)
+    unknown = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"),
+                                         b"\x05\x00")
+    # file stem -> (the certificates of the file, the CA that issues its client)
+    cases = {
+        "refused-no-ca-flag": [ca("Refusal No basicConstraints", constraints=False)],
+        "refused-key-usage": [ca("Refusal keyUsage Without keyCertSign", usage(False))],
+        "refused-eku-server": [ca("Refusal EKU serverAuth",
+                                  eku(ExtendedKeyUsageOID.SERVER_AUTH))],
+        "refused-critical-extension": [ca("Refusal Critical Extension", (unknown, True))],
+        "refused-rsa1024": [ca("Refusal RSA 1024 Root",
+                               key=rsa.generate_private_key(65537, 1024))],
+        "refused-sha1-intermediate": [rsa_root, sha1_int],
+        "refused-pathlen": [pathlen_root, pathlen_int],
+        "refused-cross-expired-root": [old_root, cross],
+        "accepted-key-usage-without-constraints": [
+            ca("Accepted keyUsage Only", usage(True), constraints=False)],
+        "accepted-eku-client": [ca("Accepted EKU clientAuth",
+                                   eku(ExtendedKeyUsageOID.CLIENT_AUTH))],
+        "accepted-sha1-root": [sha1_root],
+        "accepted-cross-with-issuer": [old_root, cross, other_root],
+    }
+    for stem, certs in cases.items():
+        issuer = certs[1] if "cross" in stem else certs[-1]
+        leaf, leaf_key = make_cert(f"{stem}.client", issuer=issuer, ca=False, days_to=30)
+        # the client sends its certificate alone: the CA file holds the intermediates (and a
+        # client's own OpenSSL refuses to load a chain with a SHA-1 one at level 2)
+        (folder / f"{stem}.pem").write_bytes(pem(*(cert for cert, _ in certs)))
+        (folder / f"client-{stem}-chain.pem").write_bytes(pem(leaf))
+        (folder / f"client-{stem}-key.pem").write_bytes(key_pem(leaf_key))
+
+
 def key_pem(key) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
@@ -191,6 +280,7 @@ def certs_dir(tmp_path_factory) -> Path:
         (d / name).write_bytes(data)
     (d / "a-directory.pem").mkdir()
     write_chain_pki(d)
+    write_refusal_pki(d)
     if SHARED.exists():
         cf = SHARED / "data" / "cloudflare"
         for name, source in CLOUDFLARE_FILES.items():
@@ -201,6 +291,8 @@ def certs_dir(tmp_path_factory) -> Path:
             (cf / "origin-pull-ca-2015-expired.pem").read_bytes() + b"\n" + current)
         (d / "origin-pull-plus-intermediate.pem").write_bytes(
             current + b"\n" + pem(intermediate))
+        (d / "origin-pull-plus-refused.pem").write_bytes(
+            current + b"\n" + (d / "refused-eku-server.pem").read_bytes())
     return d
 
 

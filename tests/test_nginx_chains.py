@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import key_pem, lint_in_process, make_cert, pem, write_chain_pki
+from conftest import key_pem, lint_in_process, make_cert, pem, write_chain_pki, write_refusal_pki
 from nginx_harness import CONTENT, Nginx, free_ports
 from nginx_mtls_lint import probe
 from test_nginx import NAME, Pki, server
@@ -27,6 +27,7 @@ pytestmark = pytest.mark.nginx
 def chain(tmp_path_factory) -> Pki:
     folder = tmp_path_factory.mktemp("chain-pki")
     write_chain_pki(folder)
+    write_refusal_pki(folder)
     cert, key = make_cert(NAME, ca=False)
     (folder / "server.pem").write_bytes(pem(cert))
     (folder / "server-key.pem").write_bytes(key_pem(key))
@@ -221,3 +222,51 @@ def test_MTLS003_chain_symlinked_ca_works_and_dangling_symlink_fails(tmp_path, c
     dangling = Run(tmp_path, "dangling", body(str(chain.folder / "chain-dangling-link.pem")),
                    chain)
     assert dangling.rule("MTLS003") and dangling.nginx.check().returncode != 0
+
+
+# CA files nginx -t accepts whose CA OpenSSL 3.0 then refuses as a client's issuer (purpose
+# ssl_client, security level 2): the file (and its client, client-<file>-chain.pem) and the
+# verify error nginx logs.
+REFUSALS = {
+    "refused-no-ca-flag": "(26:unsuitable certificate purpose)",
+    "refused-key-usage": "(32:key usage does not include certificate signing)",
+    "refused-eku-server": "(26:unsuitable certificate purpose)",
+    "refused-critical-extension": "(34:unhandled critical extension)",
+    "refused-rsa1024": "(67:CA certificate key too weak)",
+    "refused-sha1-intermediate": "(68:CA signature digest algorithm too weak)",
+    "refused-pathlen": "(25:path length constraint exceeded)",
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_MTLS008_chain_ca_openssl_refuses_loads_and_refuses_its_clients(tmp_path, chain, case):
+    bad = Run(tmp_path, "bad", body(str(chain.folder / f"{case}.pem")), chain)
+    finding, = bad.findings
+    assert finding.rule == "MTLS008" and REFUSALS[case][1:-1] in finding.message
+    assert bad.nginx.check().returncode == 0
+    assert not bad.admits(case)
+    assert verify_error(REFUSALS[case]) in bad.logged()
+
+
+@pytest.mark.parametrize("case,extra", [
+    ("accepted-key-usage-without-constraints", ""), ("accepted-eku-client", ""),
+    ("accepted-sha1-root", ""), ("refused-rsa1024", "ssl_ciphers HIGH:!aNULL:!MD5:@SECLEVEL=1;")])
+def test_MTLS008_chain_ca_openssl_accepts_is_not_reported(tmp_path, chain, case, extra):
+    run = Run(tmp_path, "good", body(str(chain.folder / f"{case}.pem"), extra), chain)
+    assert not run.findings
+    assert run.admits(case)
+
+
+def test_MTLS004_chain_expired_root_needs_the_issuer_of_its_cross_signed_copy(tmp_path, chain):
+    """An expired root and a valid copy of it (same name and key) cross-signed by another
+    root: without that other root in the file the copy anchors nothing and nginx refuses the
+    clients; with it they are admitted (through the cross-signed copy)."""
+    bad = Run(tmp_path, "bad", body(str(chain.folder / "refused-cross-expired-root.pem")), chain)
+    finding, = bad.findings
+    assert (finding.rule, finding.severity) == ("MTLS004", "error")
+    assert not bad.admits("refused-cross-expired-root")
+    assert verify_error("(2:unable to get issuer certificate)") in bad.logged()
+    good = Run(tmp_path, "good", body(str(chain.folder / "accepted-cross-with-issuer.pem")),
+               chain)
+    assert [(f.rule, f.severity) for f in good.findings] == [("MTLS004", "note")]
+    assert good.admits("accepted-cross-with-issuer")
