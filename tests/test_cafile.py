@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import lint_in_process, lint_json, make_cert, pem, shared_file
 from nginx_mtls_lint import cafile, cloudflare
-from nginx_mtls_lint.trust import TrustSet
+from nginx_mtls_lint.trust import TrustSet, refusal, security_level
 
 
 def test_embedded_fingerprints_match_cloudflare_files():
@@ -21,6 +21,24 @@ def test_embedded_fingerprints_match_cloudflare_files():
     for name in ("origin-pull-ca.pem", "origin-pull-ca-2015-expired.pem"):
         info = store.inspect(str(shared_file(f"data/cloudflare/{name}")))
         assert info.problem is None and info.fingerprints <= cloudflare.AOP_CAS.keys()
+
+
+def test_cloudflare_ca_files_are_cas_openssl_accepts_at_level_2():
+    """RSA 4096 with SHA-512 (origin-pull), RSA 2048 and P-256 (Origin CA roots): nothing
+    OpenSSL refuses, even for the expired 2015 issue (only its dates refuse it)."""
+    store = cafile.CAStore()
+    for name in ("origin-pull-ca.pem", "origin-pull-ca-2015-expired.pem",
+                 "origin_ca_rsa_root.pem", "origin_ca_ecc_root.pem"):
+        cert, = store.inspect(str(shared_file(f"data/cloudflare/{name}"))).certs
+        assert cert.is_ca and cert.path_len == 2 and refusal(cert, 2) is None
+    cert, = store.inspect(str(shared_file("data/cloudflare/origin-pull-ca.pem"))).certs
+    assert (cert.key_bits, cert.signature_bits) == (128, 256)
+
+
+def test_security_level_comes_from_ssl_ciphers():
+    assert security_level(None) == 2 and security_level("HIGH:!aNULL:!MD5") == 2
+    assert security_level("DEFAULT:@SECLEVEL=1") == 1
+    assert security_level("@SECLEVEL=0:ALL") == 0
 
 
 def test_cloudflare_ranges_match_published_lists():

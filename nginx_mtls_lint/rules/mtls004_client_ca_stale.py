@@ -22,7 +22,10 @@ class ClientCaStale(Rule):
     copied from old guides; with it, Cloudflare's own requests are rejected with 400.
 
     A file that holds both an expired and a current issue of the same CA works (OpenSSL picks
-    the valid one); the expired copy is then reported as a note. Certificates expiring within
+    the valid one); the expired copy is then reported as a note. A current issue that is a
+    cross-signed copy (same name and key, signed by another CA) stands in only when that other
+    CA is in the files too: without it OpenSSL picks the copy, cannot go further and refuses
+    the clients (`(2:unable to get issuer certificate)`), and the expired root is an error. Certificates expiring within
     30 days (`expiry-warning-days`) are a warning. `stream {}` servers are checked the same
     way.
 
@@ -67,7 +70,8 @@ class ClientCaStale(Rule):
     refuses its clients with the log line above and a current one admits them; an expired CRL
     of another CA next to a current one of the root changes nothing; a CRL expiring in 5 hours
     still admits; an expired intermediate of another CA kept in `ssl_trusted_certificate`
-    does not refuse the expected clients.
+    does not refuse the expected clients; an expired root next to its valid cross-signed copy
+    refuses its clients without the copy's issuer in the file and admits them with it.
     The expired 2015 Cloudflare CA itself cannot be exercised (no Cloudflare client
     certificate is available to tests); a generated expired CA stands in for it.
     Reproduce: `pytest -m nginx -k MTLS004`.

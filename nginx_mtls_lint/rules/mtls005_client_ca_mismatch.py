@@ -26,7 +26,9 @@ class ClientCaMismatch(Rule):
     (the roots above it, the intermediates it issued) is not "another CA". Only certificates
     that can anchor a chain count: a lone intermediate whose root is not in the files admits
     nobody (nginx does not set X509_V_FLAG_PARTIAL_CHAIN; MTLS008 reports it when it is on the
-    expected chain).
+    expected chain), and neither does a CA that OpenSSL refuses as a client's issuer (no
+    basicConstraints CA:TRUE, an extendedKeyUsage without clientAuth, a key too weak for the
+    security level: the causes MTLS008 lists).
     `stream {}` servers are checked the same way.
 
     ## Example
@@ -52,7 +54,9 @@ class ClientCaMismatch(Rule):
     ## Verified
     With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: an extra CA in the bundle, or in
     `ssl_trusted_certificate`, lets its certificate holders in; the origin-pull CA alone
-    rejects them.
+    rejects them. A CA with extendedKeyUsage serverAuth only refuses its clients
+    ("unsuitable certificate purpose", `pytest -m nginx -k openssl_refuses`), so next to the
+    origin-pull CA it is not reported.
     The Origin CA root case is not exercised (no Cloudflare-issued certificate is available
     to tests); it is the same mechanism as an extra CA.
     Reproduce: `pytest -m nginx -k MTLS005`.

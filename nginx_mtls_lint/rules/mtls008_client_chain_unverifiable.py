@@ -13,7 +13,8 @@ DEFAULT_VERIFY_DEPTH = 1
 
 class ClientChainUnverifiable(Rule):
     """nginx cannot verify the chain of the clients the server expects: an issuer is missing,
-    `ssl_verify_depth` is too small, a CRL is missing or an intermediate is revoked.
+    `ssl_verify_depth` is too small, a CRL is missing, an intermediate is revoked, or OpenSSL
+    refuses a CA of the chain (not a CA for it, a weak key or hash, a path length exceeded).
 
     ## Why
     nginx verifies a client certificate with OpenSSL against every certificate of
@@ -31,6 +32,16 @@ class ClientChainUnverifiable(Rule):
     | more intermediates in the files than `ssl_verify_depth` | `client SSL certificate verify error: (2:unable to get issuer certificate) while reading client request headers` |
     | `ssl_crl` without a CRL from a CA of the chain (the root included) | `client SSL certificate verify error: (3:unable to get certificate CRL) while reading client request headers` |
     | a CRL that revokes an intermediate of the chain | `client SSL certificate verify error: (23:certificate revoked) while reading client request headers` |
+    | a CA of the chain with no basicConstraints CA:TRUE (a v3 certificate without the extension is a CA only with a keyUsage allowing keyCertSign), or with an extendedKeyUsage that lacks clientAuth (anyExtendedKeyUsage does not count) | `client SSL certificate verify error: (26:unsuitable certificate purpose) while reading client request headers` |
+    | a CA whose keyUsage lacks keyCertSign | `client SSL certificate verify error: (32:key usage does not include certificate signing) while reading client request headers` |
+    | a CA with a critical extension OpenSSL does not handle (say a critical subjectKeyIdentifier or authorityInfoAccess) | `client SSL certificate verify error: (34:unhandled critical extension) while reading client request headers` |
+    | a CA key below the OpenSSL security level (2 on Debian 12: RSA under 2048 bits, EC under 224) | `client SSL certificate verify error: (67:CA certificate key too weak) while reading client request headers` |
+    | an intermediate signed with SHA-1 or MD5 (a self-signed root's own signature is not checked) | `client SSL certificate verify error: (68:CA signature digest algorithm too weak) while reading client request headers` |
+    | more intermediates below a CA than its pathLenConstraint allows | `client SSL certificate verify error: (25:path length constraint exceeded) while reading client request headers` |
+
+    nginx loads such CA files without complaint (`nginx -t` passes): the refusal comes when a
+    client connects. The security level is 2 unless `ssl_ciphers` sets another with
+    `@SECLEVEL=n` (level 1 accepts an RSA 1024-bit CA; SHA-1 is refused from level 1).
 
     The clients judged are those of the CAs declared for the host (`expected-cas`, a root or
     an issuing intermediate), else Cloudflare's origin-pull CA on a Cloudflare-fronted server,
@@ -75,7 +86,20 @@ class ClientChainUnverifiable(Rule):
     (nginx 1.22.1 and an upstream 1.28.0) the default depth closes the connection of the
     client of the second intermediate and the printed `ssl_verify_depth 2;` admits it, an
     intermediate without its issuer refuses its clients that send the issuer, and a CRL file
-    without the intermediate's CRL refuses the clients under it.
+    without the intermediate's CRL refuses the clients under it. Each CA refusal of the table
+    was observed with a generated CA file that `nginx -t` accepts, with its log line: a v3
+    root without basicConstraints, a root with keyUsage digitalSignature only, a root with
+    extendedKeyUsage serverAuth (also anyExtendedKeyUsage), a root with an unknown critical
+    extension (also a critical subjectKeyIdentifier or authorityInfoAccess; a critical
+    certificatePolicies or cRLDistributionPoints is handled), an RSA 1024-bit root (also a
+    P-192 root and an RSA 1024-bit intermediate), an intermediate signed with SHA-1, a root
+    with pathLenConstraint 0 above an intermediate (its own clients are admitted). Admitted
+    as the linter says: the RSA 1024-bit root under `ssl_ciphers HIGH:!aNULL:!MD5:@SECLEVEL=1`,
+    a root without basicConstraints but with keyUsage keyCertSign, a root with
+    extendedKeyUsage clientAuth, a self-signed root signed with SHA-1. The files Cloudflare
+    publishes (RSA 4096 and SHA-512 for the origin-pull CA) are not concerned. A client
+    certificate whose own extendedKeyUsage lacks clientAuth is refused the same way (26), as
+    is one outside a CA's name constraints (47); the linter does not see client certificates.
     Reproduce: `pytest -m nginx -k MTLS008` (also `-k depth`, `-k crl`, `-k stream`).
     """
 
