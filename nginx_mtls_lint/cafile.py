@@ -38,6 +38,10 @@ class CertInfo:
     path_len: int | None = None  # basicConstraints pathLenConstraint
     key_bits: int = 256  # security bits of its public key (check_key_level)
     signature_bits: int = 256  # security bits of its signature hash (check_sig_level)
+    # Its extensions allow it as a client certificate (extendedKeyUsage absent or with
+    # clientAuth, keyUsage absent or with digitalSignature or keyAgreement): self-signed and
+    # in a CA file, OpenSSL admits a client presenting exactly this certificate.
+    client_usable: bool = True
 
     @property
     def self_signed(self) -> bool:
@@ -116,6 +120,10 @@ def _inspect(path: str) -> CAFile:
             info.problem = "holds no readable certificate"
         elif not any(c.is_ca for c in info.certs):
             info.problem = "holds no CA certificate (only end-entity certificates)"
+            if any(c.self_signed and c.client_usable for c in info.certs):
+                info.problem = ("holds no CA certificate, only end-entity certificates (OpenSSL "
+                                "admits a client presenting exactly a self-signed one of them, "
+                                "and no certificate they issued)")
         if not info.crls and not info.certs:
             # nginx -t fails ("no certificate or crl found") ...
             info.crl_problem = "holds no readable CRL (nginx -t fails: \"no certificate or crl found\")"
@@ -201,7 +209,16 @@ def _cert_info(der: bytes) -> CertInfo:
             path_len=constraints.value.path_length if constraints is not None else None,
             key_bits=_key_bits(cert),
             signature_bits=HASH_BITS.get(signature_hash.name, 256) if signature_hash else 128,
+            client_usable=_client_usable(found),
         )
+
+
+def _client_usable(found: dict) -> bool:
+    from cryptography import x509
+
+    eku, usage = found.get("2.5.29.37"), found.get("2.5.29.15")
+    return ((eku is None or x509.ExtendedKeyUsageOID.CLIENT_AUTH in eku.value)
+            and (usage is None or usage.value.digital_signature or usage.value.key_agreement))
 
 
 def _ca_flaw(found: dict, v1: bool) -> tuple[str, str] | None:

@@ -44,14 +44,17 @@ def security_level(ciphers: str | None) -> int:
     return int(found[-1]) if found else DEFAULT_SECURITY_LEVEL
 
 
+def min_bits(level: int) -> int:
+    """The security bits a key or signature hash needs at this security level."""
+    return LEVEL_BITS[min(level, len(LEVEL_BITS)) - 1] if level > 0 else 0
+
+
 def refusal(cert: CertInfo, level: int) -> tuple[str, str] | None:
     """Why OpenSSL refuses `cert` as the CA of a client chain, whatever sits above it:
     (the reason, the verify error nginx logs)."""
     if cert.ca_flaw is not None:
         return cert.ca_flaw
-    if level <= 0:
-        return None
-    need = LEVEL_BITS[min(level, len(LEVEL_BITS)) - 1]
+    need = min_bits(level)
     if cert.key_bits < need:
         return (f"its key has {cert.key_bits} bits of security, fewer than the {need} of "
                 f"OpenSSL security level {level} (at level 2: RSA under 2048 bits, EC under "
@@ -130,10 +133,17 @@ class TrustSet:
         # A certificate is anchored when it is a root or its issuer is anchored (a cross-signed
         # copy of a root whose other issuer is missing is not).
         self.anchored = frozenset(anchored)
+        # Self-signed certificates that anchor nothing but that OpenSSL accepts as the client
+        # certificate itself when a client presents exactly one of them (a pinned client).
+        need = min_bits(level)
+        self.pinned = frozenset(
+            c.sha256 for _, ca in sources for c in ca.certs
+            if c.self_signed and c.client_usable and c.key_bits >= need
+            and c.sha256 not in anchored)
         unreadable = {"file:" + os.path.realpath(ca.path) for _, ca in sources if not ca.certs}
-        # What verifies clients, for comparing servers: the anchored CAs, and a file's real
-        # path where it cannot be read.
-        self.admits: frozenset[str] = self.anchored | frozenset(unreadable)
+        # What verifies clients, for comparing servers: the anchored CAs, the pinned client
+        # certificates, and a file's real path where it cannot be read.
+        self.admits: frozenset[str] = self.anchored | self.pinned | frozenset(unreadable)
         self._hierarchies: dict[frozenset[str], frozenset[str]] = {}
 
     @property

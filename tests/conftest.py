@@ -243,6 +243,13 @@ def write_refusal_pki(folder: Path) -> None:
         (folder / f"{stem}.pem").write_bytes(pem(*(cert for cert, _ in certs)))
         (folder / f"client-{stem}-chain.pem").write_bytes(pem(leaf))
         (folder / f"client-{stem}-key.pem").write_bytes(key_pem(leaf_key))
+    # self-signed end-entity certificates put in a CA file: their own client (a pinned one)
+    for stem, extensions in (("pinned-client", ()),
+                             ("pinned-eku-server", (eku(ExtendedKeyUsageOID.SERVER_AUTH),))):
+        leaf, leaf_key = make_cert(f"{stem}.client", ca=False, days_to=30, extensions=extensions)
+        for name in (f"{stem}.pem", f"client-{stem}-chain.pem"):
+            (folder / name).write_bytes(pem(leaf))
+        (folder / f"client-{stem}-key.pem").write_bytes(key_pem(leaf_key))
 
 
 def key_pem(key) -> bytes:
@@ -291,8 +298,9 @@ def certs_dir(tmp_path_factory) -> Path:
             (cf / "origin-pull-ca-2015-expired.pem").read_bytes() + b"\n" + current)
         (d / "origin-pull-plus-intermediate.pem").write_bytes(
             current + b"\n" + pem(intermediate))
-        (d / "origin-pull-plus-refused.pem").write_bytes(
-            current + b"\n" + (d / "refused-eku-server.pem").read_bytes())
+        for name in ("refused-eku-server", "pinned-client", "pinned-eku-server"):
+            (d / f"origin-pull-plus-{name}.pem").write_bytes(
+                current + b"\n" + (d / f"{name}.pem").read_bytes())
     return d
 
 

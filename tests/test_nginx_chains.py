@@ -18,7 +18,7 @@ import pytest
 from conftest import key_pem, lint_in_process, make_cert, pem, write_chain_pki, write_refusal_pki
 from nginx_harness import CONTENT, Nginx, free_ports
 from nginx_mtls_lint import probe
-from test_nginx import NAME, Pki, server
+from test_nginx import NAME, Pki, aop_ca, server
 
 pytestmark = pytest.mark.nginx
 
@@ -270,3 +270,23 @@ def test_MTLS004_chain_expired_root_needs_the_issuer_of_its_cross_signed_copy(tm
                chain)
     assert [(f.rule, f.severity) for f in good.findings] == [("MTLS004", "note")]
     assert good.admits("accepted-cross-with-issuer")
+
+
+@pytest.mark.parametrize("pinned,admitted", [("pinned-client", True),
+                                             ("pinned-eku-server", False)])
+def test_MTLS005_chain_self_signed_client_certificate_in_the_ca_file_admits_its_holder(
+        tmp_path, chain, pinned, admitted):
+    """A self-signed end-entity certificate next to the origin-pull CA: OpenSSL admits the
+    client presenting exactly that certificate (when its extensions allow a client)."""
+    bundle = tmp_path / f"aop-plus-{pinned}.pem"
+    bundle.write_bytes(Path(aop_ca(chain)).read_bytes() + b"\n"
+                       + (chain.folder / f"{pinned}.pem").read_bytes())
+    run = Run(tmp_path, pinned, "    real_ip_header CF-Connecting-IP;\n" + body(str(bundle)),
+              chain)
+    # linted as deployed (on every address: a loopback-only server is not exposed)
+    exposed = tmp_path / f"{pinned}-exposed.conf"
+    exposed.write_text(run.nginx.conf.read_text().replace("listen 127.0.0.1:", "listen "))
+    assert any(f.rule == "MTLS005" for f in lint_in_process([exposed]).findings) is admitted
+    assert run.admits(pinned) is admitted
+    if not admitted:
+        assert verify_error("(26:unsuitable certificate purpose)") in run.logged()

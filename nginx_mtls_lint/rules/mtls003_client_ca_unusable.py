@@ -125,8 +125,8 @@ class ClientCaUnusable(Rule):
                             f"checkout with --path-map {os.path.dirname(setting.value)}=DIR, "
                             "or lower MTLS003 to a warning in .nginx-mtls-lint.yaml.")
             else:
-                message = (f"{shown}: the file {ca.problem}{read}, so nginx cannot verify "
-                           "any client certificate with it.")
+                message = (f"{shown}: the file {ca.problem}{read}, so nginx verifies no "
+                           "client certificate issued under it.")
                 fix = (f"Point {directive} at a PEM file holding the CA certificate(s) that "
                        "issue your clients' certificates.")
             yield self.finding(setting.stmt, message, fix, server, related=related)

@@ -28,7 +28,10 @@ class ClientCaMismatch(Rule):
     nobody (nginx does not set X509_V_FLAG_PARTIAL_CHAIN; MTLS008 reports it when it is on the
     expected chain), and neither does a CA that OpenSSL refuses as a client's issuer (no
     basicConstraints CA:TRUE, an extendedKeyUsage without clientAuth, a key too weak for the
-    security level: the causes MTLS008 lists).
+    security level: the causes MTLS008 lists). A self-signed end-entity certificate in the
+    files (a client certificate "pinned" there) is a way in too: OpenSSL admits a client that
+    presents exactly that certificate, when its extensions allow client authentication and its
+    key is strong enough.
     `stream {}` servers are checked the same way.
 
     ## Example
@@ -56,7 +59,9 @@ class ClientCaMismatch(Rule):
     `ssl_trusted_certificate`, lets its certificate holders in; the origin-pull CA alone
     rejects them. A CA with extendedKeyUsage serverAuth only refuses its clients
     ("unsuitable certificate purpose", `pytest -m nginx -k openssl_refuses`), so next to the
-    origin-pull CA it is not reported.
+    origin-pull CA it is not reported. A self-signed certificate with basicConstraints
+    CA:FALSE next to a CA admits the client presenting it, and one whose extendedKeyUsage is
+    serverAuth only, or whose key is RSA 1024 (`(66:EE certificate key too weak)`), does not.
     The Origin CA root case is not exercised (no Cloudflare-issued certificate is available
     to tests); it is the same mechanism as an extra CA.
     Reproduce: `pytest -m nginx -k MTLS005`.
@@ -89,9 +94,17 @@ class ClientCaMismatch(Rule):
         for directive, setting, ca in sources:
             shown = f"`{directive} {setting.value}` at {where(setting)}"
             for cert in ca.certs:
-                if cert.sha256 not in trust.anchored or cert.sha256 in own:
+                pinned = cert.sha256 in trust.pinned and \
+                    cert.not_before <= ctx.now <= cert.not_after
+                if not (pinned or cert.sha256 in trust.anchored) or cert.sha256 in own \
+                        or cert.sha256 in expected:
                     continue
-                if cert.sha256 in ORIGIN_CA_ROOTS:
+                if pinned:
+                    why = (f"also trusts {cert.subject or 'a certificate with an empty subject'}"
+                           ", a self-signed end-entity certificate: OpenSSL admits a client "
+                           "that presents exactly that certificate, so its holder reaches the "
+                           "origin directly")
+                elif cert.sha256 in ORIGIN_CA_ROOTS:
                     why = (f"holds {ORIGIN_CA_ROOTS[cert.sha256]}, which signs origin "
                            "server certificates: Cloudflare's origin-pull certificate does "
                            "not verify against it, and any Cloudflare customer's Origin CA "
