@@ -42,6 +42,8 @@ class CertInfo:
     # clientAuth, keyUsage absent or with digitalSignature or keyAgreement): self-signed and
     # in a CA file, OpenSSL admits a client presenting exactly this certificate.
     client_usable: bool = True
+    key_sha256: str = ""  # of its SubjectPublicKeyInfo: two issues of one CA share it
+    key_id: bool = True  # it has a subjectKeyIdentifier (which tells same-named CAs apart)
 
     @property
     def self_signed(self) -> bool:
@@ -210,7 +212,22 @@ def _cert_info(der: bytes) -> CertInfo:
             key_bits=_key_bits(cert),
             signature_bits=HASH_BITS.get(signature_hash.name, 256) if signature_hash else 128,
             client_usable=_client_usable(found),
+            key_sha256=_key_sha256(cert),
+            key_id="2.5.29.14" in found,
         )
+
+
+def _key_sha256(cert) -> str:
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    try:
+        spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+    except Exception:  # an algorithm cryptography does not know: tell the certificate apart
+        return cert.fingerprint(hashes.SHA256()).hex()
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(spki)
+    return digest.finalize().hex()
 
 
 def _client_usable(found: dict) -> bool:

@@ -177,6 +177,22 @@ class TrustSet:
                 pending.extend(step(name))
         return seen
 
+    def shadowed(self, now: dt.datetime) -> dict[str, CertInfo]:
+        """The CAs OpenSSL never reaches as an issuer: an earlier valid CA of the same name
+        with another key and no subjectKeyIdentifier comes first in the store (the lookup
+        takes the first valid certificate of the name whose key identifier does not differ
+        from the client's authority key identifier), so the signature check fails.
+        Fingerprint -> the CA taken instead."""
+        found: dict[str, CertInfo] = {}
+        for same in self.by_subject.values():
+            valid = [c for c in same if c.not_before <= now <= c.not_after]
+            for index, cert in enumerate(valid):
+                first = next((c for c in valid[:index]
+                              if not c.key_id and c.key_sha256 != cert.key_sha256), None)
+                if first is not None:
+                    found[cert.sha256] = first
+        return found
+
     def members(self, fingerprints: frozenset[str]) -> list[CertInfo]:
         return [c for c in self.certs if c.sha256 in fingerprints]
 

@@ -234,10 +234,15 @@ def write_refusal_pki(folder: Path) -> None:
                                    eku(ExtendedKeyUsageOID.CLIENT_AUTH))],
         "accepted-sha1-root": [sha1_root],
         "accepted-cross-with-issuer": [old_root, cross, other_root],
+        # two valid CAs of one name and two keys, the client's being the second
+        "refused-twin-names": [ca("Refusal Twin CA"), ca("Refusal Twin CA")],
+        "accepted-twin-names-key-ids": [ca("Accepted Twin CA", key_ids=True),
+                                        ca("Accepted Twin CA", key_ids=True)],
     }
     for stem, certs in cases.items():
         issuer = certs[1] if "cross" in stem else certs[-1]
-        leaf, leaf_key = make_cert(f"{stem}.client", issuer=issuer, ca=False, days_to=30)
+        leaf, leaf_key = make_cert(f"{stem}.client", issuer=issuer, ca=False, days_to=30,
+                                   key_ids=stem.endswith("key-ids"))
         # the client sends its certificate alone: the CA file holds the intermediates (and a
         # client's own OpenSSL refuses to load a chain with a SHA-1 one at level 2)
         (folder / f"{stem}.pem").write_bytes(pem(*(cert for cert, _ in certs)))

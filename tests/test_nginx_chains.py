@@ -235,6 +235,7 @@ REFUSALS = {
     "refused-rsa1024": "(67:CA certificate key too weak)",
     "refused-sha1-intermediate": "(68:CA signature digest algorithm too weak)",
     "refused-pathlen": "(25:path length constraint exceeded)",
+    "refused-twin-names": "(7:certificate signature failure)",
 }
 
 
@@ -250,7 +251,8 @@ def test_MTLS008_chain_ca_openssl_refuses_loads_and_refuses_its_clients(tmp_path
 
 @pytest.mark.parametrize("case,extra", [
     ("accepted-key-usage-without-constraints", ""), ("accepted-eku-client", ""),
-    ("accepted-sha1-root", ""), ("refused-rsa1024", "ssl_ciphers HIGH:!aNULL:!MD5:@SECLEVEL=1;")])
+    ("accepted-sha1-root", ""), ("accepted-twin-names-key-ids", ""),
+    ("refused-rsa1024", "ssl_ciphers HIGH:!aNULL:!MD5:@SECLEVEL=1;")])
 def test_MTLS008_chain_ca_openssl_accepts_is_not_reported(tmp_path, chain, case, extra):
     run = Run(tmp_path, "good", body(str(chain.folder / f"{case}.pem"), extra), chain)
     assert not run.findings

@@ -41,6 +41,10 @@ class ClientCaUnusable(Rule):
     - A truncated block or bad base64 anywhere in the file fails `nginx -t` ("bad end line",
       "bad base64 decode"), even when other blocks are fine.
     - A symbolic link to a CA file works; a dangling one fails `nginx -t` ("No such file").
+    - A file holding only end-entity certificates loads and verifies no client they issued;
+      a self-signed one (a "pinned" client certificate) admits the client presenting exactly
+      that certificate, which the message says (MTLS005 reports it next to the origin-pull
+      CA).
     - An `ssl_crl` file holding certificates but no CRL loads, and then every client is
       refused: `client SSL certificate verify error: (3:unable to get certificate CRL) while
       reading client request headers` (error log, level info). An `ssl_crl` file larger than

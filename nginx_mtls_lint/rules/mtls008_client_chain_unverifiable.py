@@ -38,6 +38,7 @@ class ClientChainUnverifiable(Rule):
     | a CA key below the OpenSSL security level (2 on Debian 12: RSA under 2048 bits, EC under 224) | `client SSL certificate verify error: (67:CA certificate key too weak) while reading client request headers` |
     | an intermediate signed with SHA-1 or MD5 (a self-signed root's own signature is not checked) | `client SSL certificate verify error: (68:CA signature digest algorithm too weak) while reading client request headers` |
     | more intermediates below a CA than its pathLenConstraint allows | `client SSL certificate verify error: (25:path length constraint exceeded) while reading client request headers` |
+    | two valid CA certificates of one name with different keys, the first without a subjectKeyIdentifier: OpenSSL takes the first valid one of the name (in file order, `ssl_client_certificate` before `ssl_trusted_certificate`) for the clients of the second | `client SSL certificate verify error: (7:certificate signature failure) while reading client request headers` |
 
     nginx loads such CA files without complaint (`nginx -t` passes): the refusal comes when a
     client connects. The security level is 2 unless `ssl_ciphers` sets another with
@@ -93,10 +94,14 @@ class ClientChainUnverifiable(Rule):
     extension (also a critical subjectKeyIdentifier or authorityInfoAccess; a critical
     certificatePolicies or cRLDistributionPoints is handled), an RSA 1024-bit root (also a
     P-192 root and an RSA 1024-bit intermediate), an intermediate signed with SHA-1, a root
-    with pathLenConstraint 0 above an intermediate (its own clients are admitted). Admitted
-    as the linter says: the RSA 1024-bit root under `ssl_ciphers HIGH:!aNULL:!MD5:@SECLEVEL=1`,
+    with pathLenConstraint 0 above an intermediate (its own clients are admitted), two CAs of
+    one name and two keys without key identifiers (the first one's clients are admitted; an
+    expired first one is skipped). Admitted as the linter says: the RSA 1024-bit root under `ssl_ciphers HIGH:!aNULL:!MD5:@SECLEVEL=1`,
     a root without basicConstraints but with keyUsage keyCertSign, a root with
-    extendedKeyUsage clientAuth, a self-signed root signed with SHA-1. The files Cloudflare
+    extendedKeyUsage clientAuth, a self-signed root signed with SHA-1, two CAs of one name
+    with subjectKeyIdentifiers and clients with authorityKeyIdentifiers. (Two such CAs with
+    key identifiers still refuse the clients of the second when their certificates carry no
+    authorityKeyIdentifier: the linter assumes they do, as `openssl ca` and most CAs write it.) The files Cloudflare
     publishes (RSA 4096 and SHA-512 for the origin-pull CA) are not concerned. A client
     certificate whose own extendedKeyUsage lacks clientAuth is refused the same way (26), as
     is one outside a CA's name constraints (47); the linter does not see client certificates.
@@ -117,6 +122,7 @@ class ClientChainUnverifiable(Rule):
             return  # MTLS003 reports unusable files
         expected = ctx.expected_chains(server)
         yield from self._refused(server, trust, expected)
+        yield from self._shadowed(server, trust, expected, ctx)
         yield from self._missing_issuers(server, trust, expected)
         yield from self._depth(server, trust, expected, ctx)
         yield from self._crls(server, ctx)
@@ -142,6 +148,31 @@ class ClientChainUnverifiable(Rule):
                 "with clientAuth), a key of 2048 bits (RSA) or 256 (EC) and a SHA-256 "
                 "signature, and respects the pathLenConstraint of the CAs above it; reissue "
                 "the client certificates under it.", server,
+                related=[evidence(s, f"{d} {s.value}") for d, s in server.client_ca_settings()
+                         if s is not setting])
+
+    def _shadowed(self, server: TlsServer, trust: TrustSet, expected: frozenset[str],
+                  ctx: RuleContext) -> Iterator[Finding]:
+        """A CA of the expected chains hidden by an earlier one of the same name."""
+        shadowed = trust.shadowed(ctx.now)
+        for cert in trust.members(expected):
+            first = shadowed.get(cert.sha256)
+            if first is None or cert.sha256 not in trust.anchored:
+                continue
+            directive = trust.directive_of[cert.sha256]
+            setting = server.setting(directive)
+            assert setting is not None  # the trust set was read from it
+            name = cert.subject or "(empty subject)"
+            yield self.finding(
+                setting.stmt,
+                f"`{directive} {setting.value}` at {where(setting)}: two valid CA certificates "
+                f"named {name} with different keys; OpenSSL takes the first one (in "
+                f"{trust.directive_of[first.sha256]}, valid until {first.not_after:%Y-%m-%d}) "
+                "as the issuer of their clients, and it has no subjectKeyIdentifier to tell "
+                "them apart, so nginx refuses every client certificate issued by the other "
+                "(\"7:certificate signature failure\").",
+                f"Keep one CA named {name} in the files (remove the other), or reissue the "
+                "CAs with distinct names or with subjectKeyIdentifiers.", server,
                 related=[evidence(s, f"{d} {s.value}") for d, s in server.client_ca_settings()
                          if s is not setting])
 
