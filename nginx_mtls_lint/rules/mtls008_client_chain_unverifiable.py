@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..findings import Finding
-from ..model import TlsServer
+from ..cafile import CertInfo
+from ..findings import Finding, Related
+from ..model import Setting, TlsServer
 from ..trust import TrustSet
 from . import REFUSING_MODES, Rule, RuleContext, ca_evidence, evidence, where
 from .fixes import insert_after, make_fix, replace_statement
@@ -121,68 +122,47 @@ class ClientChainUnverifiable(Rule):
         if not trust.sources or not trust.readable:
             return  # MTLS003 reports unusable files
         expected = ctx.expected_chains(server)
-        yield from self._refused(server, trust, expected)
-        yield from self._shadowed(server, trust, expected, ctx)
+        yield from self._refused(server, trust, expected, ctx)
         yield from self._missing_issuers(server, trust, expected)
         yield from self._depth(server, trust, expected, ctx)
         yield from self._crls(server, ctx)
 
-    def _refused(self, server: TlsServer, trust: TrustSet,
-                 expected: frozenset[str]) -> Iterator[Finding]:
-        """A CA of the expected chains that OpenSSL will not use as the issuer of a client."""
-        for cert in trust.members(expected):
-            if cert.sha256 not in trust.refused:
-                continue
-            why, error = trust.refused[cert.sha256]
-            directive = trust.directive_of[cert.sha256]
-            setting = server.setting(directive)
-            assert setting is not None  # the trust set was read from it
-            name = cert.subject or "(empty subject)"
-            yield self.finding(
-                setting.stmt,
-                f"`{directive} {setting.value}` at {where(setting)}: OpenSSL does not accept "
-                f"{name} as the CA of a client certificate: {why}. nginx loads the file and "
-                f"then refuses every client certificate issued under {name} (\"{error}\").",
-                f"Replace {name} in {setting.value} with a CA certificate that has "
-                "basicConstraints CA:TRUE, keyUsage keyCertSign, no extendedKeyUsage (or one "
-                "with clientAuth), a key of 2048 bits (RSA) or 256 (EC) and a SHA-256 "
-                "signature, and respects the pathLenConstraint of the CAs above it; reissue "
-                "the client certificates under it.", server,
-                related=[evidence(s, f"{d} {s.value}") for d, s in server.client_ca_settings()
-                         if s is not setting])
-
-    def _shadowed(self, server: TlsServer, trust: TrustSet, expected: frozenset[str],
-                  ctx: RuleContext) -> Iterator[Finding]:
-        """A CA of the expected chains hidden by an earlier one of the same name."""
+    def _refused(self, server: TlsServer, trust: TrustSet, expected: frozenset[str],
+                 ctx: RuleContext) -> Iterator[Finding]:
+        """CAs of the expected chains OpenSSL does not use as a client's issuer: refused for
+        what they are, or hidden behind an earlier CA of the same name."""
         shadowed = trust.shadowed(ctx.now)
         for cert in trust.members(expected):
-            first = shadowed.get(cert.sha256)
-            if first is None or cert.sha256 not in trust.anchored:
-                continue
-            directive = trust.directive_of[cert.sha256]
-            setting = server.setting(directive)
-            assert setting is not None  # the trust set was read from it
             name = cert.subject or "(empty subject)"
-            yield self.finding(
-                setting.stmt,
-                f"`{directive} {setting.value}` at {where(setting)}: two valid CA certificates "
-                f"named {name} with different keys; OpenSSL takes the first one (in "
-                f"{trust.directive_of[first.sha256]}, valid until {first.not_after:%Y-%m-%d}) "
-                "as the issuer of their clients, and it has no subjectKeyIdentifier to tell "
-                "them apart, so nginx refuses every client certificate issued by the other "
-                "(\"7:certificate signature failure\").",
-                f"Keep one CA named {name} in the files (remove the other), or reissue the "
-                "CAs with distinct names or with subjectKeyIdentifiers.", server,
-                related=[evidence(s, f"{d} {s.value}") for d, s in server.client_ca_settings()
-                         if s is not setting])
+            first = shadowed.get(cert.sha256)
+            if cert.sha256 in trust.refused:
+                why, error = trust.refused[cert.sha256]
+                said = (f"OpenSSL does not accept {name} as the CA of a client certificate: "
+                        f"{why}. nginx loads the file and then refuses every client "
+                        f"certificate issued under {name} (\"{error}\").")
+                fix = (f"Replace {name} with a CA certificate that has basicConstraints "
+                       "CA:TRUE, keyUsage keyCertSign, no extendedKeyUsage (or one with "
+                       "clientAuth), a key of 2048 bits (RSA) or 256 (EC) and a SHA-256 "
+                       "signature, and respects the pathLenConstraint of the CAs above it; "
+                       "reissue the client certificates under it.")
+            elif first is not None and cert.sha256 in trust.anchored:
+                said = (f"two valid CA certificates named {name} with different keys; OpenSSL "
+                        f"takes the first one (in {trust.directive_of[first.sha256]}, valid "
+                        f"until {first.not_after:%Y-%m-%d}) as the issuer of their clients, "
+                        "and it has no subjectKeyIdentifier to tell them apart, so nginx "
+                        "refuses every client certificate issued by the other (\"7:certificate "
+                        "signature failure\").")
+                fix = (f"Keep one CA named {name} in the files (remove the other), or reissue "
+                       "the CAs with distinct names or with subjectKeyIdentifiers.")
+            else:
+                continue
+            setting, shown, related = _holder(server, trust, cert)
+            yield self.finding(setting.stmt, f"{shown}: {said}", fix, server, related=related)
 
     def _missing_issuers(self, server: TlsServer, trust: TrustSet,
                          expected: frozenset[str]) -> Iterator[Finding]:
         for cert in trust.lacking_issuer(expected):
-            directive = trust.directive_of[cert.sha256]
-            setting = server.setting(directive)
-            assert setting is not None  # the trust set was read from it
-            shown = f"`{directive} {setting.value}` at {where(setting)}"
+            setting, shown, related = _holder(server, trust, cert)
             if not trust.anchored:
                 refused = ("no certificate of the CA files is a self-signed root, and nginx "
                            "accepts no chain that ends in an intermediate: it refuses every "
@@ -199,8 +179,7 @@ class ClientChainUnverifiable(Rule):
                 f"Add the certificate of {cert.issuer} and the chain above it up to its "
                 f"self-signed root to {setting.value} (`cat issuer.pem root.pem >> "
                 f"{setting.value}`).", server,
-                related=[evidence(s, f"{d} {s.value}") for d, s in server.client_ca_settings()
-                         if s is not setting])
+                related=related)
 
     def _depth(self, server: TlsServer, trust: TrustSet, expected: frozenset[str],
                ctx: RuleContext) -> Iterator[Finding]:
@@ -254,3 +233,15 @@ class ClientChainUnverifiable(Rule):
                     f"Add the current CRL of {name} to {setting.value} (`cat ca-crl.pem >> "
                     f"{setting.value}`), or remove ssl_crl if you do not revoke client "
                     "certificates.", server, related=ca_evidence(server))
+
+
+def _holder(server: TlsServer, trust: TrustSet,
+            cert: CertInfo) -> tuple[Setting, str, list[Related]]:
+    """The directive whose file holds `cert`: its setting, how messages show it, and the
+    other CA directives as related locations."""
+    directive = trust.directive_of[cert.sha256]
+    setting = server.setting(directive)
+    assert setting is not None  # the trust set was read from it
+    return (setting, f"`{directive} {setting.value}` at {where(setting)}",
+            [evidence(s, f"{d} {s.value}") for d, s in server.client_ca_settings()
+             if s is not setting])
