@@ -61,7 +61,7 @@ class ClientCaMismatch(Rule):
     ("unsuitable certificate purpose", `pytest -m nginx -k openssl_refuses`), so next to the
     origin-pull CA it is not reported. A self-signed certificate with basicConstraints
     CA:FALSE next to a CA admits the client presenting it, and one whose extendedKeyUsage is
-    serverAuth only, or whose key is RSA 1024 (`(66:EE certificate key too weak)`), does not.
+    serverAuth only does not (`pytest -m nginx -k self_signed_client`).
     The Origin CA root case is not exercised (no Cloudflare-issued certificate is available
     to tests); it is the same mechanism as an extra CA.
     Reproduce: `pytest -m nginx -k MTLS005`.
