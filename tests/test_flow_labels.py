@@ -120,6 +120,7 @@ class Case:
     tls_ports: list[int]
     plain_ports: list[int]
     loopback_ports: list[int]
+    origin_ports: list[int]  # ports nginx listens on only at the origin's address
     ipv6_ports: list[int]  # ports with a wildcard or origin IPv6 listener: swept over IPv6 too
     spoofs: list[str]
     upstreams: list[int]
@@ -148,8 +149,8 @@ def case_texts(folder: Path) -> str:
 
 def listens(text: str, ipv6: bool = False) -> list[tuple[str, int, bool]]:
     """(address, port, ssl) for each IPv4 or wildcard listen (with `ipv6`: each IPv6
-    listen, and IPv4 ones no longer); address '*' for every address and for the origin's
-    public one."""
+    listen, and IPv4 ones no longer); address '*' for every address, ORIGIN (ORIGIN6) for
+    the origin's public one."""
     found = []
     for args in LISTEN.findall(text):
         words = args.split()
@@ -158,14 +159,14 @@ def listens(text: str, ipv6: bool = False) -> list[tuple[str, int, bool]]:
             if words[0].endswith("]"):  # `listen [::];`: port 80
                 address, port = words[0], "80"
             address = address.strip("[]")
-            found.append(("*" if address in ("::", ORIGIN6) else address, int(port),
+            found.append(("*" if address == "::" else address, int(port),
                           "ssl" in words[1:]))
             continue
         if address.startswith("[") or words[0].startswith("unix:") or ipv6:
             continue
         if not port.isdigit():  # `listen 8080` or `listen 127.0.0.1` (port 80)
             address, port = (words[0], "80") if "." in words[0] else ("*", words[0])
-        found.append((address if address not in ("", "*", "0.0.0.0", ORIGIN) else "*", int(port),
+        found.append((address if address not in ("", "*", "0.0.0.0") else "*", int(port),
                       "ssl" in words[1:]))
     return found
 
@@ -239,15 +240,17 @@ def load_case(folder: Path) -> Case:
             hosts.append(request.host)
     assert hosts, f"{folder}: name the host in a # proof: line"
     found = listens(text) + listens(text, ipv6=True)
-    tls = sorted({p for a, p, s in found if a == "*" and s})
-    plain = sorted({p for a, p, s in found if a == "*" and p not in tls})
+    public = ("*", ORIGIN, ORIGIN6)
+    tls = sorted({p for a, p, s in found if a in public and s})
+    plain = sorted({p for a, p, s in found if a in public and p not in tls})
     loopback = sorted({p for a, p, _ in listens(text) if a in ("*", "127.0.0.1")})
-    ipv6 = sorted({p for a, p, _ in listens(text, ipv6=True) if a == "*"})
+    origin = sorted({p for a, p, _ in listens(text) if a == ORIGIN} - set(loopback))
+    ipv6 = sorted({p for a, p, _ in listens(text, ipv6=True) if a in public})
     uris = ["/", "/zz-unmatched/page.html"] + location_uris(text)
     uris += [r.uri for r, _ in proofs] + " ".join(head.get("uris", [])).split()
     valid = parse_request(head["valid"][0]) if head.get("valid") else Request(client="valid")
     return Case(folder, head["label"][0], proofs, valid, list(dict.fromkeys(uris)), hosts,
-                tls, plain, loopback, ipv6, spoof_addresses(text),
+                tls, plain, loopback, origin, ipv6, spoof_addresses(text),
                 sorted({3000, 3001} | {int(p) for p in UPSTREAM.findall(text)}),
                 # another method only matters where the configuration tells methods apart
                 tuple(dict.fromkeys(["GET", "POST"] + [r.method for r, _ in proofs
@@ -546,13 +549,13 @@ def in_private_network(work) -> dict:
     return json.loads("".join(chunks))
 
 
-def wait_for_ipv6(ports: list[int]) -> None:
-    """Until nginx accepts on every IPv6 wildcard port (nginx.start waits for IPv4 ones)."""
+def wait_for(address: str, ports: list[int]) -> None:
+    """Until nginx accepts on every port at `address` (nginx.start waits for loopback ones)."""
     deadline = time.monotonic() + 10
     for port in ports:
         while time.monotonic() < deadline:
             try:
-                socket.create_connection((ORIGIN6, port), timeout=0.5).close()
+                socket.create_connection((address, port), timeout=0.5).close()
                 break
             except OSError:
                 time.sleep(0.05)
@@ -573,7 +576,8 @@ def run_case(case: Case, prefix: Path, pki: Path) -> dict:
     proofs = [(r.complete(case), expected) for r, expected in case.proofs]
     try:
         with nginx.start(case.loopback_ports):
-            wait_for_ipv6(case.ipv6_ports)
+            wait_for(ORIGIN, case.origin_ports)
+            wait_for(ORIGIN6, case.ipv6_ports)
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
                 run = lambda requests: list(pool.map(lambda r: send(r, pki), requests))
                 return {"proofs": [(str(r), e, o) for (r, e), o in
