@@ -838,14 +838,17 @@ def group_sockets(servers: list[S], legacy_ssl: bool = False) -> dict[str, Socke
     """The listen sockets of some servers; fills each server's default_on and tls_on."""
     sockets: dict[str, Socket[S]] = {}
     for server in servers:
-        ssl = server.setting("ssl") if legacy_ssl else None
-        legacy_ssl_on = ssl is not None and ssl.value == "on"  # `ssl on;` (until nginx 1.25.1)
         for listen in server.listens:
             socket = sockets.setdefault(listen.socket, Socket(listen.socket))
             socket.entries.append((server, listen))
             # The ssl flag belongs to the address:port: one server's `ssl` makes it TLS for all.
-            socket.tls = socket.tls or listen.ssl or listen.quic or legacy_ssl_on
+            socket.tls = socket.tls or listen.ssl or listen.quic
     for socket in sockets.values():
+        if legacy_ssl and not socket.tls:
+            # `ssl on;` (until nginx 1.25.1) counts in the port's default server only:
+            # ngx_http_init_connection reads it from the default server's configuration.
+            ssl = socket.default.setting("ssl")
+            socket.tls = ssl is not None and ssl.value == "on"
         socket.default.default_on.append(socket.name)
         for server in socket.servers:
             if socket.tls:

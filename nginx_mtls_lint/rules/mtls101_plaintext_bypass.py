@@ -87,13 +87,24 @@ class PlaintextBypass(Rule):
             yield self.finding(
                 setting.stmt,
                 f"`ssl_verify_client {verification.mode}` at {where(setting)} in "
-                f"{server.label}, which has no TLS listener: nginx never asks for a "
-                "certificate and plain HTTP gets the content.",
+                f"{server.label}, which has no TLS listener{self._legacy_ssl(server, plain)}: "
+                "nginx never asks for a certificate and plain HTTP gets the content.",
                 "Make the listener TLS: listen 443 ssl;", server,
                 related=[evidence(listen.stmt, "plain listener") for listen in plain],
                 fixes=self._tls_listens(ctx, server, plain))
         elif not server.tls_on:
             yield from self._plain_twin(server, ctx)
+
+    @staticmethod
+    def _legacy_ssl(server: Server, plain: list[Listen]) -> str:
+        """Why a server's own `ssl on;` did not make its port TLS: nginx reads that directive
+        from the port's default server only."""
+        ssl = server.setting("ssl")
+        if ssl is None or ssl.value != "on":
+            return ""
+        default = server.config.sockets[plain[0].socket].default
+        return (f" (`ssl on;` at {where(ssl)} counts only in the default server of "
+                f"{plain[0].socket}, which is the server at {default.file}:{default.line})")
 
     @staticmethod
     def _tls_listens(ctx: RuleContext, server: Server, plain: list[Listen]) -> list[Fix]:
