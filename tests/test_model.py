@@ -116,3 +116,16 @@ def test_handlers_through_includes_maps_and_locations(tmp_path):
     assert handler.code == "444" and handler.if_stmt.file.endswith("guard.conf")
     root, exact = server.locations
     assert [h.condition for h in root.handlers] == [["$deny"]] and not exact.handlers
+
+
+def test_legacy_ssl_on_counts_in_the_default_server_only(tmp_path):
+    """nginx 1.22 ngx_http_init_connection: `sscf->enable || addr_conf->ssl`, with the
+    configuration of the port's default server."""
+    model = model_of(tmp_path, "events {}\nhttp {\n"
+                     "  server { listen 443 default_server; server_name _; return 444; }\n"
+                     "  server { listen 443; server_name a.test; ssl on; }\n"
+                     "  server { listen 8443 default_server; server_name _; ssl on; }\n"
+                     "  server { listen 8443; server_name b.test; }\n}\n")
+    catch_all, a, default, b = model.servers
+    assert catch_all.tls_on == a.tls_on == []
+    assert default.tls_on == b.tls_on == ["0.0.0.0:8443"]
