@@ -39,6 +39,9 @@ CLOUDFLARE_ADDRESS = "173.245.48.5"
 VISITOR_ADDRESS = "203.0.113.50"  # what Cloudflare puts in CF-Connecting-IP
 SITE_PAGE = re.compile(r"(^|/)(index\.[a-z]+)?$")
 ACME = "/.well-known/acme-challenge/"
+# Where distributions put nginx's welcome page (Debian's sites-available/default, the docker
+# image's conf.d/default.conf): a catch-all server's static files there are no site's content.
+STOCK_ROOTS = frozenset(("/var/www/html", "/usr/share/nginx/html"))
 
 
 class _Attacker:
@@ -279,6 +282,7 @@ class Simulator:
         self.delegates = mode in ("optional", "optional_no_ca") and \
             server.written_check() is None
         self.probing = False  # every check taken both ways: can anything be served?
+        self.stock_site = stock_site(server)
 
     def _compile(self, location: Location, parent: Conf) -> None:
         conf = Conf(location.scope, parent, location.stmt, location)
@@ -927,7 +931,7 @@ class Simulator:
             if found is not None:
                 return Result.leaf(Outcome("text", 200, found, location, state.trace))
         root = conf.get("alias") if _own_chain(conf, "alias") is not None else conf.get("root")
-        not_site = self._not_site_files(state, location)
+        not_site = self._not_site_files(state, location) or self._stock_page(root)
         if not_site:
             return Result.leaf(Outcome("errorfile", 200, root, location, state.trace, not_site))
         index = conf.get("index")
@@ -954,10 +958,17 @@ class Simulator:
             return "a dedicated error file"
         return ""
 
+    def _stock_page(self, root: Stmt | None) -> str:
+        """Why a catch-all server's static files are not the site's content: the
+        distribution's welcome page (see stock_site)."""
+        return "the distribution's default page" if self.stock_site and root is not None \
+            and _stock_root(root) else ""
+
     def _try_files(self, state: State, conf: Conf, stmt: Stmt) -> Result:
         state = state.step(stmt, "try_files " + " ".join(stmt.args))
         fallback = stmt.args[-1]
-        not_site = self._not_site_files(state, conf.location)
+        root = conf.get("alias") if _own_chain(conf, "alias") is not None else conf.get("root")
+        not_site = self._not_site_files(state, conf.location) or self._stock_page(root)
         files = Result.leaf(Outcome("errorfile" if not_site else "content", 200, stmt,
                                     conf.location, state.trace, not_site))
         if fallback.startswith("="):
@@ -1073,6 +1084,21 @@ def _own_chain(conf: Conf, name: str) -> Stmt | None:
     if conf.stmt is None:  # the server's own configuration (no location matched)
         return conf.scope.first(name)
     return None
+
+
+def _stock_root(stmt: Stmt) -> bool:
+    return stmt.name in ("root", "alias") and bool(stmt.args) and \
+        stmt.args[0].rstrip("/") in STOCK_ROOTS
+
+
+def stock_site(server: Server) -> bool:
+    """A catch-all server (no name of its own: `_`, `localhost`) with a root in the
+    distribution's stock document root: what it serves from there is the welcome page."""
+    if any(name not in ("", "_", "localhost") for name in server.names):
+        return False
+    root = server.http.first("root")
+    return (root is not None and _stock_root(root)) or any(
+        _stock_root(stmt) for stmt in flatten(server.stmt.block or []))
 
 
 def _is_default(server: Server) -> bool:
@@ -1232,7 +1258,8 @@ class ServerFlow:
         servers have no such directive, and need no simulation to know it."""
         names = self.server.directive_names()
         http = self.server.http
-        return bool(names & REFUSING) or any(http.first(n) is not None for n in HTTP_REFUSING)
+        return bool(names & REFUSING) or any(http.first(n) is not None for n in HTTP_REFUSING) \
+            or stock_site(self.server)
 
     def methods(self) -> tuple[str, ...]:
         """GET, the methods an `if` or a `map` on $request_method names, and a method some

@@ -404,3 +404,21 @@ def test_the_query_string_is_written_by_the_client(tmp_path):
     body = (f"{CHECK}\nlocation / {{ try_files $uri /index.php?$args; }}\n"
             "location = /index.php { fastcgi_pass 127.0.0.1:9000; }")
     assert gets(tmp_path, body) == NO
+
+
+@pytest.mark.parametrize("names,root,extra,expected", [
+    ("_", "/var/www/html", "", False),  # Debian's default site: the welcome page
+    ("localhost", "/usr/share/nginx/html/", "", False),  # the docker image's default.conf
+    ("app.example.com", "/var/www/html", "", True),  # a site of its own, wherever its files are
+    ("_", "/var/www/app", "", True),
+    ("_", "/var/www/html", "location ~ \\.php$ { fastcgi_pass 127.0.0.1:9000; }", True),
+])
+def test_the_distributions_default_page_is_no_sites_content(tmp_path, names, root, extra,
+                                                             expected):
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\nserver {\n    listen 443 ssl default_server;\n"
+                    f"    server_name {names};\n    root {root};\n"
+                    "    location / { try_files $uri $uri/ =404; }\n"
+                    f"    location /img/ {{ }}\n    {extra}\n}}\n}}\n")
+    _, model = analyse([str(conf)], LintOptions())
+    assert ServerFlow(model.configs[0].servers[0]).serves_content() is expected
