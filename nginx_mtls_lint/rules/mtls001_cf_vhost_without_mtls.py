@@ -32,7 +32,9 @@ class CfVhostWithoutMtls(Rule):
     that serve nothing (every request redirected, refused, closed or answered with fixed
     text, or `ssl_reject_handshake on` where every server on its address:port refuses
     handshakes too: nginx routes a request by `Host:` after a handshake with any other
-    server of the socket, so `ssl_reject_handshake on` alone hides nothing). A server with
+    server of the socket, so `ssl_reject_handshake on` alone hides nothing), nor the
+    distribution's default site (a catch-all `server_name _;` or `localhost` whose static
+    files come from /var/www/html or /usr/share/nginx/html: the welcome page). A server with
     only plain listeners on every address (`listen 8080;` for a tunnel) is reported at that
     `listen`. A `stream {}` server
     (Cloudflare Spectrum, say) is judged only when you declare it Cloudflare-fronted (the
