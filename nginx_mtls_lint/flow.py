@@ -1185,9 +1185,9 @@ def sample_uris(server: Server) -> list[str]:
             if location.pattern.endswith("/"):
                 uris[location.pattern + "nginx-mtls-lint"] = None
     for stmt in _rewrite_regexes(server):
-        example = pcre.example(stmt)
-        if example is not None:
-            uris[example] = None
+        for example in (pcre.example(stmt), pcre.exempt_example(stmt)):
+            if example is not None:
+                uris[example] = None
     uris["/nginx-mtls-lint-probe"] = None
     return [u if u.startswith("/") else "/" + u for u in uris][:64]
 

@@ -91,7 +91,23 @@ def example(pattern: str) -> str | None:
     return text if compiled.search(text) and text.startswith("/") else None
 
 
-def _generate(parsed, depth: int) -> str:
+def exempt_example(pattern: str) -> str | None:
+    """A string starting with "/" that a negative lookahead keeps the regex from matching
+    (`^/(?!\\.well-known)(.*)`: "/.well-known..."), the URIs a rewrite leaves alone; None when
+    the regex has no such lookahead or we cannot make one."""
+    compiled = compile(pattern) if "(?!" in pattern else None
+    if compiled is None:
+        return None
+    try:
+        text = _generate(sre_parse.parse(compiled.pattern), 0, lookahead=True)
+    except (ValueError, TypeError, RecursionError, AttributeError):
+        return None
+    return text if text.startswith("/") and not compiled.search(text) else None
+
+
+def _generate(parsed, depth: int, lookahead: bool = False) -> str:
+    """A string the parsed regex matches; with `lookahead`, one that each negative lookahead
+    matches in its place (so that the regex does not)."""
     if depth > 50:
         raise ValueError("too deep")
     out: list[str] = []
@@ -107,11 +123,13 @@ def _generate(parsed, depth: int) -> str:
         elif op in (MAX_REPEAT, MIN_REPEAT):
             low, _high, item = value
             count = max(low, 1) if low == 0 and _is_path_char(item) else low
-            out.append(_generate(item, depth + 1) * count)
+            out.append(_generate(item, depth + 1, lookahead) * count)
         elif op == SUBPATTERN:
-            out.append(_generate(value[-1], depth + 1))
+            out.append(_generate(value[-1], depth + 1, lookahead))
         elif op == BRANCH:
-            out.append(_generate(value[1][0], depth + 1))
+            out.append(_generate(value[1][0], depth + 1, lookahead))
+        elif op == ASSERT_NOT and lookahead and value[0] == 1:
+            out.append(_generate(value[1], depth + 1))
         elif op in (AT, ASSERT, ASSERT_NOT):
             continue
         elif op == CATEGORY:

@@ -195,6 +195,22 @@ def test_sample_uris_reach_every_location(tmp_path):
     assert all(u.startswith("/") for u in uris)
 
 
+@pytest.mark.parametrize("regex,exempt", [
+    ("^/(?!.well-known)(.*)", "/awell-knowna"),  # `.` is any character: /xwell-known too
+    ("^(?!/\\b(stats|error)\\b)", "/stats"),
+    ("^/(?!\\.well-known/acme-challenge/)(.*)$", "/.well-known/acme-challenge/a"),
+])
+def test_sample_uris_escape_a_rewrites_negative_lookahead(tmp_path, regex, exempt):
+    """The URIs a redirect's lookahead leaves alone take another path (Virtualmin's and
+    ISPConfig's "redirect to HTTPS")."""
+    server = server_of(tmp_path, f"if ($scheme = http) {{ rewrite {regex} https://$host/$1 "
+                       "break; }")
+    assert exempt in sample_uris(server)
+    body = f"if ($scheme = http) {{ rewrite {regex} https://$host/$1 break; }}\n{APP}"
+    assert gets(tmp_path, body, exempt, kind="plain", tls=False) == YES
+    assert gets(tmp_path, body, "/x", kind="plain", tls=False) == NO
+
+
 def test_trace_command_shows_the_open_path_of_the_demo_finding():
     import json
 

@@ -323,7 +323,7 @@ def prepare(case: Case, prefix: Path, pki: Path) -> Nginx:
             continue
         text = path.read_text().replace("/etc/nginx/certs/", f"{pki}/")
         text = re.sub(r"\b(root|alias)(\s+)(/)", lambda m: f"{m[1]}{m[2]}{www}/", text)
-        text = re.sub(r"\b(access_log|error_log)\s+/\S+", rf"\1 {prefix}/logs/flow.log", text)
+        text = re.sub(r"\b(access_log|error_log)\s+/[^\s;]+", rf"\1 {prefix}/logs/flow.log", text)
         text = re.sub(r"(?<![0-9a-fA-F])[0-9a-f]{40}(?![0-9a-fA-F])", pin, text)
         path.write_text(text)
         texts.append(text)
