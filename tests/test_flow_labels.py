@@ -344,9 +344,10 @@ def prepare(case: Case, prefix: Path, pki: Path) -> Nginx:
         targets += [alias + uri[len(loc):] for loc, alias in aliases if uri.startswith(loc)]
         for target in targets:
             page = Path(target + "index.html" if target.endswith("/") else target)
-            if not page.parent.is_dir() and page.parent.exists():
+            try:  # a file of a shorter URI may stand where this one needs a folder
+                page.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
                 continue
-            page.parent.mkdir(parents=True, exist_ok=True)
             if not page.exists():
                 page.write_text(page_text(str(page)))
     for root in roots:
