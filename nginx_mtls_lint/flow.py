@@ -1098,7 +1098,7 @@ def stock_site(server: Server) -> bool:
         return False
     root = server.http.first("root")
     return (root is not None and _stock_root(root)) or any(
-        _stock_root(stmt) for stmt in flatten(server.stmt.block or []))
+        _stock_root(stmt) for stmt in walk(server.stmt.block))
 
 
 def _is_default(server: Server) -> bool:

@@ -438,3 +438,15 @@ def test_the_distributions_default_page_is_no_sites_content(tmp_path, names, roo
                     f"    location /img/ {{ }}\n    {extra}\n}}\n}}\n")
     _, model = analyse([str(conf)], LintOptions())
     assert ServerFlow(model.configs[0].servers[0]).serves_content() is expected
+
+
+def test_the_nginx_packages_default_site_roots_its_locations(tmp_path):
+    """conf.d/default.conf of the nginx.org package (and the docker image)."""
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\nserver {\n    listen 443 ssl;\n"
+                    "    server_name localhost;\n"
+                    "    location / { root /usr/share/nginx/html; index index.html; }\n"
+                    "    error_page 500 502 503 504 /50x.html;\n"
+                    "    location = /50x.html { root /usr/share/nginx/html; }\n}\n}\n")
+    _, model = analyse([str(conf)], LintOptions())
+    assert ServerFlow(model.configs[0].servers[0]).serves_content() is False
