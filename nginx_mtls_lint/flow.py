@@ -971,6 +971,11 @@ class Simulator:
         not_site = self._not_site_files(state, conf.location) or self._stock_page(root)
         files = Result.leaf(Outcome("errorfile" if not_site else "content", 200, stmt,
                                     conf.location, state.trace, not_site))
+        application = next((conf.get(name) for name in UPSTREAM
+                            if _own_chain(conf, name) is not None), None)
+        if application is not None and not not_site:  # the application serves what is found
+            found = state.step(application, f"{application.name} {' '.join(application.args)}")
+            files = Result.leaf(Outcome("content", 200, application, conf.location, found.trace))
         if fallback.startswith("="):
             code = int(fallback[1:]) if fallback[1:].isdigit() else 404
             other = self._finalize(state, conf, code, stmt)
@@ -985,10 +990,14 @@ class Simulator:
                 other = self._internal_redirect(replace(state, variables=dict(
                     state.variables)), target)
         # Which files exist is the file system's business, unless the configuration names
-        # one outright (`try_files /index.html ...`): a site has the files it names. The
-        # fallback first, so that when both serve content the path shown is the one the
+        # one outright (`try_files /index.html ...`): a site has the files it names; nor
+        # when an application serves what is found (`try_files $uri =404;` or Debian's
+        # `try_files $fastcgi_script_name =404;` before `fastcgi_pass`): that check only
+        # guards the application, and a client asks for a script that exists (index.php).
+        # The fallback first, so that when both serve content the path shown is the one the
         # configuration decides.
-        if state.from_error_page or any("$" not in c for c in stmt.args[:-1]):
+        if state.from_error_page or any("$" not in c for c in stmt.args[:-1]) or \
+                application is not None:
             return client_choice([files, other])  # a URI or file the configuration names
         return unknown_choice([other, files])
 
@@ -1093,8 +1102,13 @@ def _stock_root(stmt: Stmt) -> bool:
 
 def stock_site(server: Server) -> bool:
     """A catch-all server (no name of its own: `_`, `localhost`) with a root in the
-    distribution's stock document root: what it serves from there is the welcome page."""
+    distribution's stock document root: what it serves from there is the welcome page.
+    Not when it verifies clients, or shares its name with a server that does: there the
+    stock root is what is protected (a demonstration of client certificates)."""
     if any(name not in ("", "_", "localhost") for name in server.names):
+        return False
+    config = getattr(server, "config", None)
+    if server.verifies_clients or (config is not None and config.protected_twin(server)):
         return False
     root = server.http.first("root")
     return (root is not None and _stock_root(root)) or any(

@@ -450,3 +450,29 @@ def test_the_nginx_packages_default_site_roots_its_locations(tmp_path):
                     "    location = /50x.html { root /usr/share/nginx/html; }\n}\n}\n")
     _, model = analyse([str(conf)], LintOptions())
     assert ServerFlow(model.configs[0].servers[0]).serves_content() is False
+
+
+def test_the_stock_root_a_protected_server_shares_its_name_with_is_content(tmp_path):
+    """A demonstration of client certificates protects the welcome page itself: its plain
+    twin serves what the protected server protects."""
+    conf = tmp_path / "nginx.conf"
+    site = "    server_name localhost;\n    location / { root /usr/share/nginx/html; }\n"
+    conf.write_text("events {}\nhttp {\nserver {\n    listen 80;\n" + site + "}\n"
+                    "server {\n    listen 443 ssl;\n    ssl_client_certificate ca.pem;\n"
+                    "    ssl_verify_client on;\n" + site + "}\n}\n")
+    _, model = analyse([str(conf)], LintOptions())
+    plain, protected = model.configs[0].servers
+    assert ServerFlow(plain).serves_content() and ServerFlow(protected).serves_content()
+
+
+@pytest.mark.parametrize("location,expected", [
+    # Debian's snippets/fastcgi-php.conf: an existing script goes to PHP (index.php exists)
+    ("location ~ \\.php$ { try_files $fastcgi_script_name =404; fastcgi_pass 127.0.0.1:9000; }",
+     YES),
+    ("location ~ \\.php$ { try_files $uri =404; proxy_pass http://127.0.0.1:8080; }", YES),
+    # static files: which exist is the file system's business
+    ("location ~ \\.php$ { root /srv; try_files $uri =404; }", MAYBE),
+])
+def test_try_files_guarding_an_application(tmp_path, location, expected):
+    body = f"location / {{ {CHECK} proxy_pass http://b; }}\n{location}"
+    assert gets(tmp_path, body, "/index.php") == expected
