@@ -248,6 +248,21 @@ def write_refusal_pki(folder: Path) -> None:
         (folder / f"{stem}.pem").write_bytes(pem(*(cert for cert, _ in certs)))
         (folder / f"client-{stem}-chain.pem").write_bytes(pem(leaf))
         (folder / f"client-{stem}-key.pem").write_bytes(key_pem(leaf_key))
+    # clients whose own certificate OpenSSL judges (the linter does not see it): file stem ->
+    # (the CA's extensions, the client's name, the client's extensions)
+    constrained = (x509.NameConstraints([x509.DNSName("allowed.test")], None), True)
+    for stem, ca_extensions, client, client_extensions in (
+            ("client-eku-server", (), "eku.client", (eku(ExtendedKeyUsageOID.SERVER_AUTH),)),
+            ("client-eku-any", (), "any.client",
+             (eku(ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE),)),
+            ("client-name-outside", (constrained,), "outside.test", ()),
+            ("client-name-inside", (constrained,), "inside.allowed.test", ())):
+        issuer = ca(f"Client Check {stem}", *ca_extensions)
+        leaf, leaf_key = make_cert(client, issuer=issuer, ca=False, days_to=30,
+                                   extensions=client_extensions)
+        (folder / f"{stem}.pem").write_bytes(pem(issuer[0]))
+        (folder / f"client-{stem}-chain.pem").write_bytes(pem(leaf))
+        (folder / f"client-{stem}-key.pem").write_bytes(key_pem(leaf_key))
     # self-signed end-entity certificates put in a CA file: their own client (a pinned one)
     for stem, extensions in (("pinned-client", ()),
                              ("pinned-eku-server", (eku(ExtendedKeyUsageOID.SERVER_AUTH),))):

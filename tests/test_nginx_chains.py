@@ -292,3 +292,18 @@ def test_MTLS005_chain_self_signed_client_certificate_in_the_ca_file_admits_its_
     assert run.admits(pinned) is admitted
     if not admitted:
         assert verify_error("(26:unsuitable certificate purpose)") in run.logged()
+
+
+@pytest.mark.parametrize("case,log", [
+    ("client-eku-server", "(26:unsuitable certificate purpose)"),
+    ("client-eku-any", "(26:unsuitable certificate purpose)"),
+    ("client-name-outside", "(47:permitted subtree violation)"),
+    ("client-name-inside", None)])
+def test_chain_client_certificate_itself_is_judged_by_openssl(tmp_path, chain, case, log):
+    """What the linter cannot see: the client's own extendedKeyUsage must include clientAuth
+    (anyExtendedKeyUsage does not do), and its names must fit the CA's name constraints."""
+    run = Run(tmp_path, case, body(str(chain.folder / f"{case}.pem")), chain)
+    assert not run.findings
+    assert run.admits(case) is (log is None)
+    if log is not None:
+        assert verify_error(log) in run.logged()

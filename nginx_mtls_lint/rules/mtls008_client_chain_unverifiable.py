@@ -91,21 +91,21 @@ class ClientChainUnverifiable(Rule):
     without the intermediate's CRL refuses the clients under it. Each CA refusal of the table
     was observed with a generated CA file that `nginx -t` accepts, with its log line: a v3
     root without basicConstraints, a root with keyUsage digitalSignature only, a root with
-    extendedKeyUsage serverAuth (also anyExtendedKeyUsage), a root with an unknown critical
-    extension (also a critical subjectKeyIdentifier or authorityInfoAccess; a critical
-    certificatePolicies or cRLDistributionPoints is handled), an RSA 1024-bit root (also a
-    P-192 root and an RSA 1024-bit intermediate), an intermediate signed with SHA-1, a root
-    with pathLenConstraint 0 above an intermediate (its own clients are admitted), two CAs of
-    one name and two keys without key identifiers (the first one's clients are admitted; an
-    expired first one is skipped). Admitted as the linter says: the RSA 1024-bit root under `ssl_ciphers HIGH:!aNULL:!MD5:@SECLEVEL=1`,
-    a root without basicConstraints but with keyUsage keyCertSign, a root with
-    extendedKeyUsage clientAuth, a self-signed root signed with SHA-1, two CAs of one name
-    with subjectKeyIdentifiers and clients with authorityKeyIdentifiers. (Two such CAs with
-    key identifiers still refuse the clients of the second when their certificates carry no
-    authorityKeyIdentifier: the linter assumes they do, as `openssl ca` and most CAs write it.) The files Cloudflare
-    publishes (RSA 4096 and SHA-512 for the origin-pull CA) are not concerned. A client
-    certificate whose own extendedKeyUsage lacks clientAuth is refused the same way (26), as
-    is one outside a CA's name constraints (47); the linter does not see client certificates.
+    extendedKeyUsage serverAuth, a root with an unknown critical extension, an RSA 1024-bit
+    root, an intermediate signed with SHA-1, a root with pathLenConstraint 0 above an
+    intermediate, two CAs of one name and two keys without key identifiers (the client of
+    the second is refused). Admitted, as the linter says: the RSA 1024-bit root under
+    `ssl_ciphers HIGH:!aNULL:!MD5:@SECLEVEL=1`, a root without basicConstraints but with
+    keyUsage keyCertSign, a root with extendedKeyUsage clientAuth, a self-signed root signed
+    with SHA-1, two CAs of one name with subjectKeyIdentifiers and a client with an
+    authorityKeyIdentifier (`pytest -m nginx -k openssl`). Without an authorityKeyIdentifier
+    in the client certificate OpenSSL cannot tell such CAs apart either; the linter assumes it
+    is there, as `openssl ca` and most CAs write it. The files Cloudflare publishes (RSA 4096
+    and SHA-512 for the origin-pull CA) pass these checks. A client certificate whose own
+    extendedKeyUsage lacks clientAuth (serverAuth only, or anyExtendedKeyUsage) is refused
+    the same way (26), and one whose name is outside its CA's name constraints with
+    `(47:permitted subtree violation)`; the linter does not see client certificates
+    (`pytest -m nginx -k judged`).
     Reproduce: `pytest -m nginx -k MTLS008` (also `-k depth`, `-k crl`, `-k stream`).
     """
 
