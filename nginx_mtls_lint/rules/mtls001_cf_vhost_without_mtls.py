@@ -36,7 +36,8 @@ class CfVhostWithoutMtls(Rule):
     distribution's default site (a catch-all `server_name _;` or `localhost` whose static
     files come from /var/www/html or /usr/share/nginx/html: the welcome page). A server with
     only plain listeners on every address (`listen 8080;` for a tunnel) is reported at that
-    `listen`. A `stream {}` server
+    `listen`, also when it inherits `ssl_verify_client` from http {} (which applies to TLS
+    connections only). A `stream {}` server
     (Cloudflare Spectrum, say) is judged only when you declare it Cloudflare-fronted (the
     annotation or `--cloudflare-host` / `--assume-cloudflare`): in stream a client CA without
     `ssl_verify_client` checks nothing either.
@@ -86,7 +87,11 @@ class CfVhostWithoutMtls(Rule):
 
     def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
         verification = server.verification
-        if not server.cloudflare.fronted or verification.mode != "off" or (
+        setting = verification.setting
+        # Verification inherited from http {} never applies to a server without TLS (one
+        # written in the server itself is MTLS101's: that server meant to be protected).
+        unapplied = not server.tls_on and setting is not None and setting.inherited
+        if not server.cloudflare.fronted or (verification.mode != "off" and not unapplied) or (
                 server.rejects_handshakes_without_sni
                 and all(is_loopback(s) for s in server.reachable_tls)):
             return
@@ -103,8 +108,11 @@ class CfVhostWithoutMtls(Rule):
                 listen.stmt,
                 f"{server.label} is fronted by Cloudflare ({self._signal(server)}) but "
                 f"`listen {' '.join(listen.stmt.args)}` at {where(listen.stmt)} serves "
-                f"plain HTTP on {listen.socket}, every address of the host: anyone who "
-                "finds the origin's address reaches it directly, skipping Cloudflare.",
+                f"plain HTTP on {listen.socket}, every address of the host"
+                + (f" (`ssl_verify_client {verification.mode}` at {where(setting)} applies "
+                   "to TLS connections only)" if unapplied and setting else "")
+                + ": anyone who finds the origin's address reaches it directly, skipping "
+                "Cloudflare.",
                 "Listen on loopback only for a tunnel (listen 127.0.0.1:PORT;), or serve "
                 f"TLS with Authenticated Origin Pulls:\n{ENFORCE_AOP}\n{AOP_CA_SOURCE}",
                 server, related=cloudflare_evidence(server))
