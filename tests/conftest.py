@@ -354,7 +354,8 @@ def lint_in_process(paths, **kw):
     options = LintOptions(
         load=LoadOptions(prefix=kw.get("prefix"), path_map=kw.get("path_map", [])),
         cloudflare=CloudflareOptions(kw.get("hosts", []), kw.get("assume", False)),
-        context=RuleContext(expected_cas=kw.get("expected_cas", [])),
+        context=RuleContext(expected_cas=kw.get("expected_cas", []),
+                            **({"target": kw["target"]} if "target" in kw else {})),
     )
     return lint([str(p) for p in paths], options)
 

@@ -22,8 +22,12 @@ import tempfile
 from pathlib import Path
 
 VERSIONS = ("1.26.2", "1.28.0", "1.30.4")
+# The flow corpus (tests/test_flow_labels.py) runs on these builds too: the modules its cases
+# use beyond nginx's defaults (auth_request, `aio threads`; gzip is a default module) are
+# built in.
 CONFIGURE = ("--with-http_ssl_module", "--with-http_v2_module", "--with-http_realip_module",
-             "--with-stream", "--with-stream_ssl_module", "--without-http_gzip_module")
+             "--with-http_auth_request_module", "--with-threads", "--with-stream",
+             "--with-stream_ssl_module")
 SOURCES = Path(os.environ.get("NGINX_MTLS_LINT_SHARED",
                               Path(__file__).resolve().parent.parent.parent / "shared")
                ) / "data" / "nginx-src"

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+import nginx_builds
 from conftest import FIXTURES, expectations, finding_set, lint_in_process, make_cert, pem
+from nginx_mtls_lint import versions
+from test_flow_labels import load_case
 
 CASES = sorted(p for p in (FIXTURES / "flow").iterdir() if (p / "nginx.conf").is_file())
 LABEL = re.compile(r"^# label:\s*(\w+)", re.MULTILINE)
@@ -53,3 +56,19 @@ def test_flow_case_gives_exactly_its_expectations(case: Path, flow_certs):
         assert "MTLS007" in errors
     else:
         assert not errors & (BYPASS_RULES | {"MTLS007"}), "an error on a case nginx held"
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if load_case(c).versions],
+                         ids=lambda p: p.name)
+def test_a_case_outside_its_versions_is_refused_by_the_linter(case: Path):
+    """A case whose `# versions:` leaves out a version nginx was built in (its `nginx -t`
+    refuses the configuration there, tests/test_flow_labels.py): judged for that version, the
+    linter says nginx refuses it (MTLS009), naming the version."""
+    outside = [v for v in nginx_builds.VERSIONS if not load_case(case).holds_for(v)]
+    assert outside, f"{case.name}: every upstream build is inside its versions"
+    for version in outside:
+        result = lint_in_process([case / "nginx.conf"],
+                                 target=versions.parse_target(version, "test"))
+        refused = [f for f in result.findings if f.rule == "MTLS009"]
+        assert refused and all(version in f.message for f in refused), (version, [
+            f"{f.file}:{f.line} {f.rule}: {f.message}" for f in result.findings])

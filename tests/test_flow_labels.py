@@ -9,6 +9,9 @@ http://127.0.0.1:3000`), with a header:
     # facts: §7 <the statement it proves>
     # uris: /extra /uris          (optional: more URIs to try)
     # valid: client=plain src=loopback port=8080   (optional: who the legitimate client is)
+    # versions: <1.25.1          (optional: the nginx versions whose `nginx -t` accepts the
+                                  case; on another it is skipped here, and the linter must
+                                  say that nginx refuses it: tests/test_flow_fixtures.py)
 
 `client` is none | selfsigned (self-signed, the valid client's name) | forged (a home-made CA
 with the expected CA's name issued it, with the valid client's name) | other (a certificate
@@ -33,6 +36,10 @@ locations) x host, and the sources for clients without a certificate (see sweep(
           certificate of the expected CA;
   held:   no such client got content on any request, the valid client did;
   broken: the valid client got no content on any URI, and nobody else did either.
+
+The labels are proven on Debian's nginx (1.22.1); test_upstream_nginx_gives_the_label proves
+them again on upstream builds (tests/nginx_builds.py): NGINX_MTLS_LINT_FLOW_VERSIONS names
+them, comma-separated (default 1.30.4, the newest; "" for none; 1.26.2,1.28.0,1.30.4 for all).
 """
 
 from __future__ import annotations
@@ -62,7 +69,9 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, key_pem, make_cert, pem, skip_or_fail
-from nginx_harness import CONTENT, Nginx, http_defaults, nginx_binary
+from nginx_harness import CONTENT, Nginx, built_binary, http_defaults, nginx_binary, \
+    nginx_version
+from nginx_mtls_lint import versions
 from nginx_mtls_lint.probe import _read
 
 pytestmark = [pytest.mark.nginx, pytest.mark.slow]
@@ -82,6 +91,8 @@ NOT_VALID = ("none", "selfsigned", "forged", "other")
 MALFORMED = "MALFORMED"  # a GET with a header line nginx cannot parse
 CLIENT_NAME, CA_NAME = "edge.client.example", "Example Client CA"
 CASE_TIMEOUT = 240
+FLOW_VERSIONS = tuple(filter(None, os.environ.get("NGINX_MTLS_LINT_FLOW_VERSIONS",
+                                                  "1.30.4").split(",")))
 
 
 # --------------------------------------------------------------------------- the case header
@@ -125,9 +136,21 @@ class Case:
     spoofs: list[str]
     upstreams: list[int]
     methods: tuple[str, ...]
+    versions: str = ""  # "" (every version) or bounds such as "<1.25.1" or ">=1.23.4 <1.27.2"
+
+    def holds_for(self, version: str) -> bool:
+        """Whether the case's label is claimed for nginx `version`."""
+        found = versions.parse_upstream(version)
+        for bound in self.versions.split():
+            operator, number, _ = bound.partition(bound.lstrip("<>="))
+            limit = versions.parse_upstream(number)
+            if not {"<": found < limit, "<=": found <= limit, ">": found > limit,
+                    ">=": found >= limit, "": found == limit}[operator]:
+                return False
+        return True
 
 
-HEADER = re.compile(r"^#\s*(label|proof|facts|uris|valid):\s*(.*?)\s*$")
+HEADER = re.compile(r"^#\s*(label|proof|facts|uris|valid|versions):\s*(.*?)\s*$")
 LISTEN = re.compile(r"^\s*listen\s+([^;#]+);", re.M)
 LOCATION = re.compile(r"\blocation\s+(=|\^~|~\*?)?\s*(\"[^\"]+\"|[^\s{]+)\s*\{")
 UPSTREAM = re.compile(r"(?:_pass\s+(?:https?://)?|^\s*server\s+)127\.0\.0\.1:(\d+)", re.M)
@@ -255,7 +278,8 @@ def load_case(folder: Path) -> Case:
                 # another method only matters where the configuration tells methods apart
                 tuple(dict.fromkeys(["GET", "POST"] + [r.method for r, _ in proofs
                                                         if r.method != MALFORMED]))
-                if re.search(r"limit_except|\$request_method", text) else ("GET",))
+                if re.search(r"limit_except|\$request_method", text) else ("GET",),
+                " ".join(head.get("versions", [])))
 
 
 # --------------------------------------------------------------------------- certificates
@@ -309,7 +333,7 @@ def page_text(path: str) -> str:
     return f"<p>{CONTENT}</p>\n"
 
 
-def prepare(case: Case, prefix: Path, pki: Path) -> Nginx:
+def prepare(case: Case, prefix: Path, pki: Path, binary: str | None = None) -> Nginx:
     """Copy the case into `prefix` (relative includes resolve there) with the paths it names
     moved into the prefix and any 40-hex fingerprint pin set to the valid client's; create
     the site's files for every URI tried."""
@@ -361,7 +385,7 @@ def prepare(case: Case, prefix: Path, pki: Path) -> Nginx:
         defaults = re.sub(r".*default_type.*\n", "", defaults)
     text = re.sub(r"^(\s*http\s*\{)", lambda m: m[1] + "\n" + defaults, text, count=1,
                   flags=re.M)
-    return Nginx(prefix, conf_text=text)
+    return Nginx(prefix, conf_text=text, binary=binary)
 
 
 class App(BaseHTTPRequestHandler):
@@ -562,8 +586,8 @@ def wait_for(address: str, ports: list[int]) -> None:
                 time.sleep(0.05)
 
 
-def run_case(case: Case, prefix: Path, pki: Path) -> dict:
-    nginx = prepare(case, prefix, pki)
+def run_case(case: Case, prefix: Path, pki: Path, binary: str | None = None) -> dict:
+    nginx = prepare(case, prefix, pki, binary)
     checked = nginx.check()
     if checked.returncode != 0:
         return {"error": "nginx -t: " + checked.stderr}
@@ -600,12 +624,24 @@ def test_corpus_is_large_enough():
 
 @pytest.mark.parametrize("folder", CASES, ids=lambda p: p.name)
 def test_nginx_gives_the_label(folder: Path, flow_pki: Path, tmp_path: Path):
-    case = load_case(folder)
-    nginx_binary()
+    assert_label(load_case(folder), nginx_binary(), flow_pki, tmp_path)
+
+
+@pytest.mark.parametrize("version", FLOW_VERSIONS)
+@pytest.mark.parametrize("folder", CASES, ids=lambda p: p.name)
+def test_upstream_nginx_gives_the_label(folder: Path, version: str, flow_pki: Path,
+                                        tmp_path: Path):
+    assert_label(load_case(folder), built_binary(version), flow_pki, tmp_path)
+
+
+def assert_label(case: Case, binary: str, flow_pki: Path, tmp_path: Path) -> None:
+    version = nginx_version(binary)
+    if not case.holds_for(version):
+        pytest.skip(f"the case holds for nginx {case.versions}, not {version}")
     if os.geteuid() != 0 or not shutil.which("ip"):
         skip_or_fail("the flow corpus runs nginx in a private network namespace: root and "
                      "iproute2 needed")
-    result = in_private_network(lambda: run_case(case, tmp_path / "nginx", flow_pki))
+    result = in_private_network(lambda: run_case(case, tmp_path / "nginx", flow_pki, binary))
     assert "error" not in result, result.get("error")
     wrong = [f"{r} -> expected {e}, got {o['detail']}" for r, e, o in result["proofs"]
              if not outcome_matches(o, e)]
