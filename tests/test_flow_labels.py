@@ -10,8 +10,8 @@ http://127.0.0.1:3000`), with a header:
     # uris: /extra /uris          (optional: more URIs to try)
     # valid: client=plain src=loopback port=8080   (optional: who the legitimate client is)
     # versions: <1.25.1          (optional: the nginx versions whose `nginx -t` accepts the
-                                  case; on another it is skipped here, and the linter must
-                                  say that nginx refuses it: tests/test_flow_fixtures.py)
+                                  case; on another, the test proves that `nginx -t` refuses
+                                  it, and tests/test_flow_fixtures.py that the linter says so)
 
 `client` is none | selfsigned (self-signed, the valid client's name) | forged (a home-made CA
 with the expected CA's name issued it, with the valid client's name) | other (a certificate
@@ -636,8 +636,10 @@ def test_upstream_nginx_gives_the_label(folder: Path, version: str, flow_pki: Pa
 
 def assert_label(case: Case, binary: str, flow_pki: Path, tmp_path: Path) -> None:
     version = nginx_version(binary)
-    if not case.holds_for(version):
-        pytest.skip(f"the case holds for nginx {case.versions}, not {version}")
+    if not case.holds_for(version):  # what `# versions:` claims: this nginx refuses the case
+        checked = prepare(case, tmp_path / "nginx", flow_pki, binary).check()
+        assert checked.returncode != 0, f"nginx {version} accepts a case for {case.versions}"
+        return
     if os.geteuid() != 0 or not shutil.which("ip"):
         skip_or_fail("the flow corpus runs nginx in a private network namespace: root and "
                      "iproute2 needed")
