@@ -350,12 +350,13 @@ def lint_in_process(paths, **kw):
     from nginx_mtls_lint.lint import LintOptions, lint
     from nginx_mtls_lint.loader import LoadOptions
     from nginx_mtls_lint.rules import RuleContext
+    from nginx_mtls_lint.versions import UNKNOWN
 
     options = LintOptions(
         load=LoadOptions(prefix=kw.get("prefix"), path_map=kw.get("path_map", [])),
         cloudflare=CloudflareOptions(kw.get("hosts", []), kw.get("assume", False)),
         context=RuleContext(expected_cas=kw.get("expected_cas", []),
-                            **({"target": kw["target"]} if "target" in kw else {})),
+                            target=kw.get("target", UNKNOWN)),
     )
     return lint([str(p) for p in paths], options)
 
