@@ -622,19 +622,36 @@ class StreamServer(TlsServer):
     def verify_map(self) -> tuple[str, VariableMap] | None:
         """(variable, map) when the `proxy_pass` target is a variable that a `map` (or a
         chain of maps) derives from `$ssl_client_verify`."""
+        chain = self.verify_chain()
+        return chain[0] if chain else None
+
+    def verify_chain(self) -> list[tuple[str, VariableMap]]:
+        """The maps from the `proxy_pass` variable down to the one over `$ssl_client_verify`
+        (empty when the target is not derived from it)."""
         proxy = self.proxy_pass
         if proxy is None or not proxy.value.startswith("$"):
-            return None
-        name, seen = proxy.value.replace("{", "").replace("}", ""), set()
+            return []
+        name = proxy.value.replace("{", "").replace("}", "")
+        chain: list[tuple[str, VariableMap]] = []
         variable_map = self.maps.get(name)
-        first = (name, variable_map) if variable_map else None
-        while variable_map is not None and name not in seen:
-            seen.add(name)
+        while variable_map is not None and name not in dict(chain):
+            chain.append((name, variable_map))
             if variable_map.source == VERIFY_VARIABLE:
-                return first
+                return chain
             name = variable_map.source
             variable_map = self.maps.get(name)
-        return None
+        return []
+
+    def target_for(self, verify: str) -> str | None:
+        """The `proxy_pass` target of a client whose `$ssl_client_verify` is `verify`,
+        through the chain of maps; None when a step cannot be evaluated (a regex Python
+        cannot run, a value built from another variable)."""
+        value: str | None = verify
+        for _, variable_map in reversed(self.verify_chain()):
+            if value is None or (value != verify and "$" in value):
+                return None
+            value = variable_map.lookup(value)
+        return value
 
 
 S = TypeVar("S", bound=TlsServer)

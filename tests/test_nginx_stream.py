@@ -126,3 +126,36 @@ def test_MTLS004_stream_expired_ca_rejects_valid_clients(tmp_path, pki):
     assert ("MTLS004", "error") in rules
     with nginx.start([port, backend]):
         assert CONTENT not in fetch(port, pki.client_old, pki.client_old_key)
+
+
+def test_MTLS002_stream_map_chain_is_followed_to_the_target(tmp_path, pki):
+    """A chain of maps from $ssl_client_verify to the proxy_pass target: nginx evaluates it
+    to the end, and so does the linter (one that sends NONE where SUCCESS goes is an error,
+    not the warning of a map that holds); regex keys, `hostnames` and upstream {} names
+    as targets are judged the same way."""
+    port, backend, refusing = free_ports(3)
+    body = f"    ssl_client_certificate {pki.x};\n    ssl_verify_client optional;"
+    cases = {
+        "chain-holds": ("map $ssl_client_verify $ok { SUCCESS 1; default 0; }\n"
+                        f"map $ok $up {{ 1 127.0.0.1:{backend}; default 127.0.0.1:{refusing}; }}\n",
+                        "warning", False),
+        "chain-leaks": ("map $ssl_client_verify $failed { ~^FAILED 1; default 0; }\n"
+                        f"map $failed $up {{ 1 127.0.0.1:{refusing}; default 127.0.0.1:{backend}; }}\n",
+                        "error", True),
+        "regex": (f"map $ssl_client_verify $up {{ ~^SUCC 127.0.0.1:{backend}; "
+                  f"default 127.0.0.1:{refusing}; }}\n", "warning", False),
+        "hostnames": (f"map $ssl_client_verify $up {{ hostnames; SUCCESS 127.0.0.1:{backend}; "
+                      f"default 127.0.0.1:{refusing}; }}\n", "warning", False),
+        "upstreams": (f"upstream good {{ server 127.0.0.1:{backend}; }}\n"
+                      f"upstream bad {{ server 127.0.0.1:{refusing}; }}\n"
+                      "map $ssl_client_verify $up { SUCCESS good; NONE good; default bad; }\n",
+                      "error", True),
+    }
+    for label, (maps, severity, leaks) in cases.items():
+        rules, nginx = run_stream(tmp_path, label, maps + stream_server(port, pki, body, "$up"),
+                                  backend)
+        assert ("MTLS002", severity) in rules, label
+        with nginx.start([port, backend]):
+            assert (CONTENT in fetch(port)) is leaks, label  # no certificate
+            assert CONTENT in fetch(port, pki.client_x, pki.client_x_key), label
+            assert CONTENT not in fetch(port, pki.client_y, pki.client_y_key), label

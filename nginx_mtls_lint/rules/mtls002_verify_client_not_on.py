@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import LET_THROUGH, VERIFY_VARIABLE, Server, StreamServer
+from ..model import LET_THROUGH, Server, StreamServer
 from . import (Rule, RuleContext, admitted_kinds, ca_evidence, cloudflare_evidence, evidence,
                finding_trace, flow_open, inherits, optional_in_scope, served, where)
 from .fixes import AOP_CA_PATH, SERVER_HANDLER, insert_after, make_fix, replace_word
@@ -171,13 +171,12 @@ class VerifyClientNotOn(Rule):
         chosen = server.verify_map()
         how = "stream {} has no later phase that could reject it"
         if chosen is not None and chosen[1].stmt is not None:
-            name, variable_map = chosen
+            name = chosen[0]
             map_stmt = chosen[1].stmt
             related.append(evidence(map_stmt, f"`map` that sets {name}"))
-            direct = variable_map.source == VERIFY_VARIABLE
-            same = [v.split(":")[0] for v in lets
-                    if direct and variable_map.lookup(v) is not None
-                    and variable_map.lookup(v) == variable_map.lookup("SUCCESS")]
+            valid = server.target_for("SUCCESS")
+            same = list(dict.fromkeys(v.split(":")[0] for v in lets
+                                      if valid is not None and server.target_for(v) == valid))
             if not same:
                 yield self.finding(
                     setting.stmt,
