@@ -467,8 +467,9 @@ class TlsServer:
 
     @property
     def exposed_tls(self) -> bool:
-        """Serves TLS on an address other hosts can reach (not only loopback or unix:)."""
-        return any(not is_loopback(socket) for socket in self.tls_on)
+        """Serves TLS on an address other hosts can reach (not only loopback or unix:, unless
+        a stream {} server relays connections there from outside)."""
+        return any(self.config.exposed(socket) for socket in self.tls_on)
 
     @property
     def maps(self) -> dict[str, VariableMap]:
@@ -549,7 +550,7 @@ class Server(TlsServer):
         """Listeners that speak plain HTTP to other hosts (not TLS, QUIC or loopback)."""
         return [listen for listen in self.listens
                 if listen.socket not in self.tls_on and not listen.quic
-                and not is_loopback(listen.socket)]
+                and self.config.exposed(listen.socket)]
 
     def directive_names(self) -> frozenset[str]:
         """The names of every directive in the server block (through includes)."""
@@ -641,6 +642,32 @@ class StreamServer(TlsServer):
             name = variable_map.source
             variable_map = self.maps.get(name)
         return []
+
+    def relayed_sockets(self) -> list[str]:
+        """The sockets this server hands its connections to untouched, when it takes them
+        from other hosts without terminating TLS (`ssl_preread`, a TCP relay): `proxy_pass`
+        or `pass` to an address, an `upstream {}` block's servers, or any value of the
+        `map` that picks one (`map $ssl_preread_server_name ...`)."""
+        if self.tls_on or not any(not is_loopback(listen.socket) for listen in self.listens):
+            return []
+        handler = self.proxy_pass or self.setting("pass")
+        if handler is None:
+            return []
+        targets = [handler.value]
+        variable_map = self.maps.get(handler.value.replace("{", "").replace("}", ""))
+        if variable_map is not None:
+            targets = [variable_map.default, *variable_map.exact.values(),
+                       *(result for _, _, result in variable_map.regexes)]
+        upstreams = {s.args[0]: s for s in self.http.blocks if s.name == "upstream" and s.args}
+        sockets = []
+        for target in targets:
+            block = upstreams.get(target)
+            addresses = [s.args[0] for s in flatten(block.block) if s.name == "server"
+                         and s.args] if block is not None else [target]
+            sockets.extend(address if address.startswith("unix:") else
+                           ":".join(_split_host_port(address)) for address in addresses
+                           if address and "$" not in address)
+        return sockets
 
     def target_for(self, verify: str) -> str | None:
         """The `proxy_pass` target of a client whose `$ssl_client_verify` is `verify`,
@@ -749,10 +776,21 @@ class Config:
     stream_servers: list[StreamServer] = field(default_factory=list)
     stream_sockets: dict[str, Socket[StreamServer]] = field(default_factory=dict)
     _protected: dict[str, Server] | None = field(default=None, repr=False)
+    # loopback sockets a stream {} server relays connections to from outside, and the relay
+    forwarded: dict[str, StreamServer] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for server in self.tls_servers:
             server.config = self
+        for relay in self.stream_servers:
+            for socket in relay.relayed_sockets():
+                if is_loopback(socket):
+                    self.forwarded.setdefault(socket, relay)
+
+    def exposed(self, socket: str) -> bool:
+        """Whether other hosts reach a listen socket: not loopback or unix:, or relayed
+        there by a stream {} server."""
+        return not is_loopback(socket) or socket in self.forwarded
 
     def protected_twin(self, server: Server) -> tuple[str, Server] | None:
         """A name `server` shares with an http {} server that verifies client certificates

@@ -159,3 +159,37 @@ def test_MTLS002_stream_map_chain_is_followed_to_the_target(tmp_path, pki):
             assert (CONTENT in fetch(port)) is leaks, label  # no certificate
             assert CONTENT in fetch(port, pki.client_x, pki.client_x_key), label
             assert CONTENT not in fetch(port, pki.client_y, pki.client_y_key), label
+
+
+def test_MTLS001_ssl_preread_relay_exposes_a_loopback_server(tmp_path, pki):
+    """A stream {} server that takes connections from other hosts without terminating TLS
+    (`ssl_preread`, routing by `$ssl_preread_server_name` through a `map`) hands them to an
+    http {} server listening on loopback only: that server's verification is the only one,
+    and a Cloudflare-fronted one without it serves a direct client. The linter counts the
+    loopback server as reachable (MTLS001); verifying there closes it."""
+    port, inner, backend = free_ports(3)
+    site = ("server {{\n    listen 127.0.0.1:{inner} ssl;\n    server_name {name};\n"
+            "    real_ip_header CF-Connecting-IP;\n    set_real_ip_from 173.245.48.0/20;\n"
+            f"    ssl_certificate {pki.server};\n    ssl_certificate_key {pki.server_key};\n"
+            "{verify}    location / {{ proxy_pass http://127.0.0.1:{backend}; }}\n}}\n")
+    relay = ("map $ssl_preread_server_name $inner {\n"
+             f"    {NAME} 127.0.0.1:{inner};\n    default 127.0.0.1:{inner};\n}}\n"
+             f"server {{\n    listen {port};\n    ssl_preread on;\n    proxy_pass $inner;\n}}\n")
+    for label, verify, found in (
+            ("open", "", True),
+            ("verified", f"    ssl_client_certificate {pki.x};\n    ssl_verify_client on;\n",
+             False)):
+        http = BACKEND.format(port=backend, content=CONTENT) + site.format(
+            inner=inner, name=NAME, verify=verify, backend=backend)
+        nginx = Nginx(tmp_path / label, http, stream_body=relay)
+        findings = lint_in_process([nginx.conf]).findings
+        assert any(f.rule == "MTLS001" for f in findings) is found, label
+        if found:  # the finding names the relay
+            finding = next(f for f in findings if f.rule == "MTLS001")
+            assert any("relays connections from other hosts" in r.label
+                       for r in finding.related)
+        nginx.conf.write_text(nginx.conf.read_text().replace(
+            f"listen {port};", f"listen 127.0.0.1:{port};"))
+        with nginx.start([port, inner, backend]):
+            assert (CONTENT in fetch(port)) is found, label  # a direct client, no certificate
+            assert CONTENT in fetch(port, pki.client_x, pki.client_x_key), label

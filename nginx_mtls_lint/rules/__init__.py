@@ -312,6 +312,16 @@ def cloudflare_evidence(server: TlsServer) -> list[Related]:
             for s in server.cloudflare.signals if s.file and s.line]
 
 
+def relay_evidence(server: TlsServer) -> list[Related]:
+    """The stream {} servers that relay connections from other hosts to a loopback socket of
+    the server (ssl_preread, a TCP relay): why it counts as reachable."""
+    forwarded = server.config.forwarded
+    return [Related(relay.file, relay.line,
+                    f"{relay.label} relays connections from other hosts to {socket}")
+            for socket in server.tls_on or [listen.socket for listen in server.listens]
+            if (relay := forwarded.get(socket)) is not None]
+
+
 def inherits(server: TlsServer, setting: Setting | ErrorPage | None) -> list[Related]:
     """The server a setting from http {} (or stream {}) applies to, as a related location."""
     if setting is None or not setting.inherited:

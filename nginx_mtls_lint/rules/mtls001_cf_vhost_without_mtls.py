@@ -3,8 +3,9 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding, Fix
-from ..model import Server, Setting, StreamServer, TlsServer, is_loopback
-from . import Rule, RuleContext, cloudflare_evidence, evidence, inherits, where
+from ..model import Server, Setting, StreamServer, TlsServer
+from . import (Rule, RuleContext, cloudflare_evidence, evidence, inherits, relay_evidence,
+               where)
 from .fixes import (AOP_CA_PATH, AOP_CA_SOURCE, ENFORCE_AOP, insert_after, make_fix,
                     replace_statement)
 
@@ -28,7 +29,10 @@ class CfVhostWithoutMtls(Rule):
     annotation or a command-line host pattern, an `allow` list of Cloudflare's ranges, a
     `log_format` with `$http_cf_*` used by the server's `access_log`, a `map` on
     `$http_cf_*` whose result the server reads). Servers that listen only on loopback or
-    unix sockets cannot be reached around Cloudflare and are not reported; nor are servers
+    unix sockets cannot be reached around Cloudflare and are not reported, unless a
+    `stream {}` server on another address relays connections to them without terminating
+    TLS (`ssl_preread` routing through a `map`, a TCP relay to the address or to an
+    `upstream {}` holding it): then only their own verification stands; nor are servers
     that serve nothing (every request redirected, refused, closed or answered with fixed
     text, or `ssl_reject_handshake on` where every server on its address:port refuses
     handshakes too: nginx routes a request by `Host:` after a handshake with any other
@@ -72,7 +76,10 @@ class CfVhostWithoutMtls(Rule):
     With nginx 1.22.1 (Debian 12, OpenSSL 3.0) on loopback: a client without a certificate
     gets the content; with the printed fix (the real origin-pull CA, `on`) every client
     without a Cloudflare certificate is rejected. In `stream {}`, a client CA without
-    `ssl_verify_client` lets every client through, with or without a certificate.
+    `ssl_verify_client` lets every client through, with or without a certificate. A
+    loopback-only server behind an `ssl_preread` relay on another address (routed by
+    `map $ssl_preread_server_name`) serves a direct client without a certificate, and
+    `ssl_verify_client on` in it closes that path.
     A non-default server with `ssl_reject_handshake on` refuses SNI naming it, and still
     serves a client that completed the handshake with the default server (no SNI) and
     sends its `Host:` (network namespace, flow case reject_handshake_server_reached_by_host).
@@ -93,7 +100,7 @@ class CfVhostWithoutMtls(Rule):
         unapplied = not server.tls_on and setting is not None and setting.inherited
         if not server.cloudflare.fronted or (verification.mode != "off" and not unapplied) or (
                 server.rejects_handshakes_without_sni
-                and all(is_loopback(s) for s in server.reachable_tls)):
+                and not any(server.config.exposed(s) for s in server.reachable_tls)):
             return
         flow = ctx.flow(server)
         if server.exposed_tls:
@@ -127,7 +134,8 @@ class CfVhostWithoutMtls(Rule):
     def _unverified_tls(self, server: TlsServer, setting: Setting | None,
                         ctx: RuleContext) -> Finding:
         proxy = server.setting("proxy_ssl_certificate") or server.setting("proxy_ssl_verify")
-        related = [*cloudflare_evidence(server), *inherits(server, setting)]
+        related = [*cloudflare_evidence(server), *inherits(server, setting),
+                   *relay_evidence(server)]
         if proxy is not None:
             related.append(evidence(proxy, f"`{proxy.stmt.name}` (nginx to its upstream)"))
         if setting is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding, Related
-from ..model import Config, Server, Socket, is_loopback
+from ..model import Config, Server, Socket
 from . import Rule, RuleContext, cloudflare_evidence
 from .fixes import reject_handshake_default
 
@@ -57,7 +57,7 @@ class DefaultServerExposesOrigin(Rule):
 
     def check_socket(self, socket: Socket[Server], config: Config,
                      ctx: RuleContext) -> Iterator[Finding]:
-        if not socket.tls or is_loopback(socket.name):
+        if not socket.tls or not config.exposed(socket.name):
             return
         fronted = next((s for s in socket.servers if s.cloudflare.fronted), None)
         default = config.known_default(socket)

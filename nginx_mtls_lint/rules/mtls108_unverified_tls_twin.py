@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..model import Server, is_loopback
+from ..model import Server
 from . import Rule, RuleContext
 
 
@@ -67,7 +67,7 @@ class UnverifiedTlsTwin(Rule):
             return
         shared, twin = found
         sockets = [s for s in server.reachable_tls
-                   if not is_loopback(s) and s not in twin.tls_on]
+                   if server.config.exposed(s) and s not in twin.tls_on]
         if not sockets or not ctx.flow(server).open_paths(("none",)):
             return
         yield self.finding(
