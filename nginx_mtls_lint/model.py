@@ -659,7 +659,7 @@ class StreamServer(TlsServer):
             targets = [variable_map.default, *variable_map.exact.values(),
                        *(result for _, _, result in variable_map.regexes)]
         upstreams = {s.args[0]: s for s in self.http.blocks if s.name == "upstream" and s.args}
-        sockets = []
+        sockets: list[str] = []
         for target in targets:
             block = upstreams.get(target)
             addresses = [s.args[0] for s in flatten(block.block) if s.name == "server"
