@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
-from .model import (LUA_PHASES, Location, Scope, Server, Stmt, VariableMap, flatten,
-                    lua_may_check, walk)
+from .model import (LUA_PHASES, Location, Scope, Server, Stmt, StreamServer, VariableMap,
+                    flatten, lua_may_check, walk)
 from . import pcre
 
 YES, MAYBE, NO = "yes", "maybe", "no"
@@ -842,11 +842,8 @@ class Simulator:
             if any(r.name == "allow" for r in rules):
                 return (ATTACKER if address is ATTACKER else UNKNOWN), None
             return False, rules[0]
-        for rule in rules:
-            target = rule.args[0] if rule.args else ""
-            if target == "all" or _in_network(address, target):
-                return rule.name == "allow", rule
-        return True, None
+        rule = deciding_rule(rules, address)
+        return (rule is None or rule.name == "allow"), rule
 
     def _auth_request(self, stmt: Stmt, state: State) -> tuple[object, int, Step | None]:
         """The subrequest's answer: 2xx allows, 401/403 deny, anything else is a 500. An
@@ -1123,6 +1120,34 @@ def _is_default(server: Server) -> bool:
         return False
     return any(config.known_default(config.sockets[listen.socket]) is server
                for listen in server.listens if listen.socket in config.sockets)
+
+
+def deciding_rule(rules: list[Stmt], address: str) -> Stmt | None:
+    """ngx_http_access / ngx_stream_access: the first `allow` or `deny` matching the address
+    decides; None: no rule matches (allowed)."""
+    for rule in rules:
+        target = rule.args[0] if rule.args else ""
+        if target == "all" or _in_network(address, target):
+            return rule
+    return None
+
+
+def stream_refusal(server: StreamServer) -> Stmt | None:
+    """The `deny` that closes a direct client's connection to a stream {} server before the
+    TLS handshake (the access phase runs before the ssl one); None when such a client gets
+    past the rules: allowed, or writing its own address in a PROXY protocol header from an
+    address `set_real_ip_from` trusts (ngx_stream_realip, before the access phase), or
+    through Cloudflare when its ranges are allowed (any Cloudflare customer can point a
+    Spectrum application at the origin)."""
+    if any(listen.proxy_protocol for listen in server.listens) and any(
+            _in_network(DIRECT_ADDRESS, s.value) for s in server.settings("set_real_ip_from")):
+        return None
+    rules = server.access_rules()
+    rule = deciding_rule(rules, DIRECT_ADDRESS)
+    via_cloudflare = deciding_rule(rules, CLOUDFLARE_ADDRESS)
+    if via_cloudflare is not None and via_cloudflare.name == "allow":
+        return None
+    return rule if rule is not None and rule.name == "deny" else None
 
 
 def _in_network(address: str, network: str) -> bool:

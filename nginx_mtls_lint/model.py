@@ -643,6 +643,13 @@ class StreamServer(TlsServer):
             variable_map = self.maps.get(name)
         return []
 
+    def access_rules(self) -> list[Stmt]:
+        """`allow` and `deny` in the order nginx tries them: the server's own, else those of
+        stream {} (a level that sets any replaces its parent's list)."""
+        own = [s for s in flatten(self.stmt.block) if s.name in ("allow", "deny")]
+        return own or sorted(self.http.all("allow") + self.http.all("deny"),
+                             key=lambda s: (s.file, s.line))
+
     def relayed_sockets(self) -> list[str]:
         """The sockets this server hands its connections to untouched, when it takes them
         from other hosts without terminating TLS (`ssl_preread`, a TCP relay): `proxy_pass`

@@ -43,8 +43,10 @@ def run_stream(tmp_path: Path, label: str, stream: str, backend: int,
     return rules, nginx
 
 
-def fetch(port: int, cert: str | None = None, key: str | None = None) -> str:
-    """What a TLS client gets through the stream server: the response text, or why none."""
+def fetch(port: int, cert: str | None = None, key: str | None = None,
+          source: str | None = None) -> str:
+    """What a TLS client gets through the stream server: the response text, or why none;
+    `source`: the address it writes in a PROXY protocol header first."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -52,6 +54,8 @@ def fetch(port: int, cert: str | None = None, key: str | None = None) -> str:
         context.load_cert_chain(cert, key)
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            if source:
+                raw.sendall(f"PROXY TCP4 {source} 127.0.0.1 40000 {port}\r\n".encode())
             with context.wrap_socket(raw, server_hostname=NAME) as tls:
                 tls.sendall(b"GET / HTTP/1.0\r\nHost: backend\r\n\r\n")
                 data = b""
@@ -193,3 +197,40 @@ def test_MTLS001_ssl_preread_relay_exposes_a_loopback_server(tmp_path, pki):
         with nginx.start([port, inner, backend]):
             assert (CONTENT in fetch(port)) is found, label  # a direct client, no certificate
             assert CONTENT in fetch(port, pki.client_x, pki.client_x_key), label
+
+
+def test_MTLS002_stream_access_phase_closes_before_the_handshake(tmp_path, pki):
+    """stream {}'s access phase runs before the TLS one: `deny` (the server's, or inherited
+    from stream {}) closes a client's connection before any handshake, so `optional`
+    admits without a certificate only the addresses allowed (a warning). Behind
+    `proxy_protocol` with `set_real_ip_from 0.0.0.0/0` the client writes an allowed address
+    itself and is proxied (an error). A server that answers fixed text (`return`) proxies
+    nothing (no finding). The test client comes from 127.0.0.1, outside every list."""
+    port, backend = free_ports(2)
+    verify = f"    ssl_client_certificate {pki.x};\n    ssl_verify_client optional;"
+    target = f"127.0.0.1:{backend}"
+    cases = {
+        "deny-all": ("", stream_server(port, pki, verify + "\n    deny all;", target)),
+        "allow-private": ("allow 10.0.0.0/8;\ndeny all;\n",
+                          stream_server(port, pki, verify, target)),
+    }
+    for label, (level, server) in cases.items():
+        rules, nginx = run_stream(tmp_path, label, level + server, backend)
+        assert ("MTLS002", "warning") in rules and ("MTLS002", "error") not in rules, label
+        with nginx.start([port, backend]):
+            assert fetch(port).startswith("closed"), label  # before the handshake
+            assert fetch(port, pki.client_x, pki.client_x_key).startswith("closed"), label
+    spoofed = stream_server(port, pki, verify + "\n    set_real_ip_from 0.0.0.0/0;\n"
+                            "    allow 10.1.2.3;\n    deny all;", target).replace(
+                                f"listen {port} ssl", f"listen {port} ssl proxy_protocol")
+    rules, nginx = run_stream(tmp_path, "spoofed", spoofed, backend)
+    assert ("MTLS002", "error") in rules
+    with nginx.start([port, backend]):
+        assert fetch(port, source="198.51.100.7").startswith("closed")
+        assert CONTENT in fetch(port, source="10.1.2.3")  # no certificate, address forged
+    text = stream_server(port, pki, verify, target).replace(
+        f"    proxy_pass {target};\n", '    return "maintenance\\n";\n')
+    rules, nginx = run_stream(tmp_path, "return", text, backend)
+    assert "MTLS002" not in {r for r, _ in rules}
+    with nginx.start([port, backend]):
+        assert fetch(port) == "maintenance\n"

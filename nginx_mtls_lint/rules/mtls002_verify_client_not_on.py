@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
+from ..flow import stream_refusal
 from ..model import LET_THROUGH, Server, StreamServer
 from . import (Rule, RuleContext, admitted_kinds, ca_evidence, cloudflare_evidence, evidence,
                finding_trace, flow_open, inherits, optional_in_scope, served, where)
@@ -32,8 +33,14 @@ class VerifyClientNotOn(Rule):
 
     In `stream {}` there is no later phase to reject a client: `optional` proxies a client
     without a certificate, so it is an error for every stream server, unless
-    `$ssl_client_verify` chooses the `proxy_pass` target through a `map` (a warning naming
-    the map; an error when the map sends such clients where SUCCESS goes).
+    `$ssl_client_verify` chooses the `proxy_pass` target through a `map` or a chain of maps
+    (a warning naming the map; an error when the chain, followed to its end, sends such
+    clients where SUCCESS goes). Its access phase runs before the TLS handshake: `allow` /
+    `deny` (the server's, else those of stream {}) that close a direct client's connection
+    make it a warning, unless the client writes its address itself (`listen ...
+    proxy_protocol` with `set_real_ip_from` trusting any address) or the list allows
+    Cloudflare's ranges (any Cloudflare customer comes through them). A server that answers
+    fixed text (`return` without variables) proxies nothing and is not reported.
 
     ## Example
     ```nginx
@@ -62,7 +69,12 @@ class VerifyClientNotOn(Rule):
     refused; `on` rejects it and a valid client still gets in. In `stream {}` (Debian's
     libnginx-mod-stream): `optional` proxies a client without a certificate, `on` closes the
     connection with no response, and a `map` on `$ssl_client_verify` choosing the
-    `proxy_pass` target holds while it sends NONE elsewhere than SUCCESS. With
+    `proxy_pass` target holds while it sends NONE elsewhere than SUCCESS, through a chain
+    of two maps too (one keyed on `~^FAILED` lets NONE through), with regex keys,
+    `hostnames` and `upstream {}` names as targets. `deny all` in the server, or
+    `allow 10.0.0.0/8; deny all;` in stream {}, closes a connection from outside the list
+    before the handshake; behind `proxy_protocol` and `set_real_ip_from 0.0.0.0/0` a client
+    writing an allowed address in its PROXY header is proxied without a certificate. With
     libnginx-mod-http-lua: an `access_by_lua_block` that exits 403 unless
     `ngx.var.ssl_client_verify` is SUCCESS keeps such clients out, one that reads something
     else does not.
@@ -156,6 +168,10 @@ class VerifyClientNotOn(Rule):
         mode, lets = verification.mode, verification.lets_through
         shown = " or ".join(dict.fromkeys(v.split(":")[0] for v in lets))
         proxy = server.proxy_pass
+        answer = server.setting("return")
+        if proxy is None and server.setting("pass") is None and answer is not None \
+                and "$" not in answer.value:
+            return  # fixed text for everyone: nothing behind it
         target = f"`proxy_pass {proxy.value}`" if proxy else "the stream's handler"
         related = [*cloudflare_evidence(server), *ca_evidence(server),
                    *inherits(server, setting)]
@@ -168,6 +184,18 @@ class VerifyClientNotOn(Rule):
                                       f"ssl_client_certificate {AOP_CA_PATH};"))
         fixes = make_fix("`ssl_verify_client on` (connections without a valid certificate "
                          "are closed)", *edits, unsafe=True)
+        refusal = stream_refusal(server)
+        if refusal is not None:
+            yield self.finding(
+                setting.stmt,
+                f"`ssl_verify_client {mode}` at {where(setting)} in {server.label}: "
+                f"`{refusal.name} {' '.join(refusal.args)}` at {where(refusal)} closes a "
+                "direct client's connection before the handshake (stream's access phase "
+                f"runs first), so only the addresses allowed get past without a valid "
+                f"certificate ({shown}); `on` refuses those too.",
+                "ssl_verify_client on;", server, severity="warning",
+                related=related, fixes=fixes)
+            return
         chosen = server.verify_map()
         how = "stream {} has no later phase that could reject it"
         if chosen is not None and chosen[1].stmt is not None:
