@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import lint_in_process
-from nginx_harness import CONTENT, Nginx, free_ports
+from nginx_harness import CONTENT, Nginx, built_binary, free_ports
 from test_nginx import NAME, Pki, fixed_by, pki  # noqa: F401  (pki is a fixture)
 
 pytestmark = pytest.mark.nginx
@@ -44,9 +44,10 @@ def run_stream(tmp_path: Path, label: str, stream: str, backend: int,
 
 
 def fetch(port: int, cert: str | None = None, key: str | None = None,
-          source: str | None = None) -> str:
+          source: str | None = None, sni: str | None = NAME) -> str:
     """What a TLS client gets through the stream server: the response text, or why none;
-    `source`: the address it writes in a PROXY protocol header first."""
+    `source`: the address it writes in a PROXY protocol header first; `sni`: the name it
+    sends (None: no SNI)."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -56,7 +57,7 @@ def fetch(port: int, cert: str | None = None, key: str | None = None,
         with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
             if source:
                 raw.sendall(f"PROXY TCP4 {source} 127.0.0.1 40000 {port}\r\n".encode())
-            with context.wrap_socket(raw, server_hostname=NAME) as tls:
+            with context.wrap_socket(raw, server_hostname=sni) as tls:
                 tls.sendall(b"GET / HTTP/1.0\r\nHost: backend\r\n\r\n")
                 data = b""
                 while len(data) < 65536:
@@ -234,3 +235,42 @@ def test_MTLS002_stream_access_phase_closes_before_the_handshake(tmp_path, pki):
     assert "MTLS002" not in {r for r, _ in rules}
     with nginx.start([port, backend]):
         assert fetch(port) == "maintenance\n"
+
+
+@pytest.mark.slow
+def test_MTLS106_stream_virtual_servers_the_first_name_answers(tmp_path, pki):
+    """stream {} virtual servers (upstream nginx 1.26.2; `server_name` from 1.25.5): SNI
+    picks the server, and of two carrying one name the first answers it, so a protected
+    copy loaded second protects nothing (MTLS106); without the first copy's name the
+    protected one closes a client without a certificate. A default server verifying
+    another CA lets none of its clients into the named server (no Host: to route by, so no
+    MTLS102 in stream): the named server's verification applies to its SNI."""
+    binary = built_binary("1.26.2")
+    port, backend, other = free_ports(3)
+
+    def server(name: str, verify: str, target: int, flags: str = "") -> str:
+        named = f"    server_name {name};\n" if name else ""
+        return stream_server(port, pki, named + verify, f"127.0.0.1:{target}").replace(
+            f"listen {port} ssl;", f"listen {port} ssl{flags};")
+
+    protected = server(NAME, f"    ssl_client_certificate {pki.x};\n    ssl_verify_client on;",
+                       backend)
+    rules, nginx = run_stream(tmp_path, "shadowed", server(NAME, "", backend) + protected,
+                              backend, binary)
+    assert ("MTLS106", "error") in rules
+    with nginx.start([port, backend]):
+        assert CONTENT in fetch(port)  # SNI names the protected server: no certificate
+    rules, nginx = run_stream(tmp_path, "unshadowed", server("other.test", "", other)
+                              + protected, backend, binary)
+    assert "MTLS106" not in {r for r, _ in rules}
+    with nginx.start([port, backend]):
+        assert fetch(port).startswith("closed")
+        assert CONTENT in fetch(port, pki.client_x, pki.client_x_key)
+    default_y = server("", f"    ssl_client_certificate {pki.y};\n    ssl_verify_client on;",
+                       other, " default_server")
+    rules, nginx = run_stream(tmp_path, "default-y", default_y + protected, backend, binary)
+    assert not {r for r, _ in rules} & {"MTLS102", "MTLS106", "MTLS002"}
+    with nginx.start([port, backend]):
+        assert CONTENT not in fetch(port, pki.client_y, pki.client_y_key)
+        assert CONTENT not in fetch(port, pki.client_y, pki.client_y_key, sni=None)
+        assert CONTENT in fetch(port, pki.client_x, pki.client_x_key)

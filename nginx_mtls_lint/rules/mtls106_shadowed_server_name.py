@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 from ..findings import Finding, Related, Step
-from ..model import Server, name_keys
+from ..model import Server, Socket, StreamServer, TlsServer, name_keys
 from . import Rule, RuleContext, finding_trace
+from .mtls105_session_resumption_bypass import STREAM_SERVERS_SINCE
 
 
 class ShadowedServerName(Rule):
@@ -21,6 +22,10 @@ class ShadowedServerName(Rule):
     Across forms nginx ignores load order: exact names first, then wildcards, then regular
     expressions, so a wildcard (`*.example.com`) in an unprotected server takes every name
     of a protected regex that ends in that domain (`~^(?<t>.+)\\.example\\.com$`).
+
+    `stream {}` virtual servers (nginx 1.25.5 and later) pick the server by SNI the same
+    way: the first stream server carrying a name answers it, and one that verifies no
+    client certificate proxies whoever names it.
 
     ## Example
     ```nginx
@@ -55,6 +60,9 @@ class ShadowedServerName(Rule):
     both `example.com` and `*.example.com` from a protected server, an exact name loaded
     first makes nginx ignore a later `.example.com` as a whole, and `*.tenants.example.com`
     loaded after a protected `~^(?<t>...)\\.tenants\\.example\\.com$` answers its tenants.
+    In `stream {}` (upstream nginx 1.26.2): a client without a certificate naming the
+    shared name in SNI is proxied by the first, unverified copy; without that copy's name
+    the protected server closes it.
     Reproduce: `pytest -m nginx -k MTLS106`; `pytest -m slow tests/test_flow_labels.py -k
     "dot_wildcard or wildcard_name"`.
     """
@@ -66,10 +74,19 @@ class ShadowedServerName(Rule):
     security_severity = "8.6"
 
     def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
+        yield from self._shadowed(server, server.config.sockets, ctx)
+
+    def check_stream_server(self, server: StreamServer, ctx: RuleContext) -> Iterator[Finding]:
+        """The same with SNI: stream {} virtual servers (nginx 1.25.5 and later)."""
+        if ctx.target.at_least(STREAM_SERVERS_SINCE) is not False:
+            yield from self._shadowed(server, server.config.stream_sockets, ctx)
+
+    def _shadowed(self, server: TlsServer, sockets: Mapping[str, Socket[Any]],
+                  ctx: RuleContext) -> Iterator[Finding]:
         if not server.verifies_clients:
             return
         for listen in server.listens:
-            socket = server.config.sockets[listen.socket]
+            socket = sockets[listen.socket]
             for name in (key for each in server.names if each and each != "_"
                          for key in name_keys(each)):
                 # a regex is tried after every wildcard: one covering it takes its names
@@ -77,10 +94,16 @@ class ShadowedServerName(Rule):
                 first = socket.answering(wildcard or name)
                 if first is None or first is server or first.verifies_clients:
                     continue
-                open_paths = ctx.flow(first).open_paths(("none",))
-                if not open_paths:
-                    continue  # the server that answers serves nothing
-                path = open_paths[0]
+                header = "SNI" if isinstance(first, StreamServer) else "Host"
+                if isinstance(first, StreamServer):  # proxies whoever connects
+                    if first.proxy_pass is None and first.setting("pass") is None:
+                        continue
+                    steps: list[Step] = []
+                else:
+                    open_paths = ctx.flow(first).open_paths(("none",))
+                    if not open_paths:
+                        continue  # the server that answers serves nothing
+                    steps = finding_trace(open_paths[0])
                 # what the first server wrote: `.x` takes x and *.x too
                 written = next((n for n in first.names if (wildcard or name) in name_keys(n)),
                                name)
@@ -103,8 +126,8 @@ class ShadowedServerName(Rule):
                     related=[Related(first.file, first.line,
                                      f"answers {taken} on {socket.name}")],
                     trace=[Step(first.file, first.line, (
-                        f"a Host matching {name}" if name[0] in "~*" else f"Host: {name}")
-                        + f" on {socket.name} "
+                        f"a {header} matching {name}" if name[0] in "~*" else
+                        f"{header}: {name}") + f" on {socket.name} "
                                 f"goes to the server with `server_name {written}`"),
-                           *finding_trace(path)])
+                           *steps])
                 return  # one name on one socket shows it
