@@ -274,3 +274,29 @@ def test_MTLS106_stream_virtual_servers_the_first_name_answers(tmp_path, pki):
         assert CONTENT not in fetch(port, pki.client_y, pki.client_y_key)
         assert CONTENT not in fetch(port, pki.client_y, pki.client_y_key, sni=None)
         assert CONTENT in fetch(port, pki.client_x, pki.client_x_key)
+
+
+def test_stream_level_verification_inherited_overridden_and_loopback(tmp_path, pki):
+    """`ssl_client_certificate` and `ssl_verify_client on` in stream {} apply to every
+    server that does not set its own: one inheriting them closes a client without a
+    certificate, one with `ssl_verify_client off` proxies it (MTLS001 once declared
+    Cloudflare-fronted, nothing otherwise), and `optional` in a server listening on
+    loopback only (a local tunnel's entry) is not reported: no other host reaches it."""
+    inherits, off, local, backend = free_ports(4)
+    level = f"ssl_client_certificate {pki.x};\nssl_verify_client on;\n"
+    servers = (stream_server(inherits, pki, "", f"127.0.0.1:{backend}")
+               + stream_server(off, pki, "    ssl_verify_client off;", f"127.0.0.1:{backend}")
+               + stream_server(local, pki, "    ssl_verify_client optional;",
+                               f"127.0.0.1:{backend}").replace(
+                                   f"listen {local} ssl", f"listen 127.0.0.1:{local} ssl"))
+    rules, nginx = run_stream(tmp_path, "levels", level + servers, backend)
+    assert not {r for r, _ in rules} & {"MTLS001", "MTLS002", "MTLS003"}
+    declared = servers.replace("    ssl_verify_client off;",
+                               "    # nginx-mtls-lint: cloudflare\n    ssl_verify_client off;")
+    declared_rules, _ = run_stream(tmp_path, "declared", level + declared, backend)
+    assert ("MTLS001", "error") in declared_rules
+    with nginx.start([inherits, off, local, backend]):
+        assert fetch(inherits).startswith("closed")
+        assert CONTENT in fetch(inherits, pki.client_x, pki.client_x_key)
+        assert CONTENT in fetch(off)
+        assert CONTENT in fetch(local)  # from loopback only
