@@ -8,6 +8,7 @@ Debian's nginx needs `load_module` for stream {} (package libnginx-mod-stream).
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import ssl
@@ -246,34 +247,36 @@ def test_MTLS106_stream_virtual_servers_the_first_name_answers(tmp_path, pki):
     another CA lets none of its clients into the named server (no Host: to route by, so no
     MTLS102 in stream): the named server's verification applies to its SNI."""
     binary = built_binary("1.26.2")
-    port, backend, other = free_ports(3)
+    for label in ("shadowed", "unshadowed", "default-y"):
+        port, backend, other = free_ports(3)  # fresh ones: nothing left of the last case
 
-    def server(name: str, verify: str, target: int, flags: str = "") -> str:
-        named = f"    server_name {name};\n" if name else ""
-        return stream_server(port, pki, named + verify, f"127.0.0.1:{target}").replace(
-            f"listen {port} ssl;", f"listen {port} ssl{flags};")
+        def server(name: str, verify: str, target: int, flags: str = "") -> str:
+            named = f"    server_name {name};\n" if name else ""
+            return stream_server(port, pki, named + verify, f"127.0.0.1:{target}").replace(
+                f"listen {port} ssl;", f"listen {port} ssl{flags};")
 
-    protected = server(NAME, f"    ssl_client_certificate {pki.x};\n    ssl_verify_client on;",
-                       backend)
-    rules, nginx = run_stream(tmp_path, "shadowed", server(NAME, "", backend) + protected,
-                              backend, binary)
-    assert ("MTLS106", "error") in rules
-    with nginx.start([port, backend]):
-        assert CONTENT in fetch(port)  # SNI names the protected server: no certificate
-    rules, nginx = run_stream(tmp_path, "unshadowed", server("other.test", "", other)
-                              + protected, backend, binary)
-    assert "MTLS106" not in {r for r, _ in rules}
-    with nginx.start([port, backend]):
-        assert fetch(port).startswith("closed")
-        assert CONTENT in fetch(port, pki.client_x, pki.client_x_key)
-    default_y = server("", f"    ssl_client_certificate {pki.y};\n    ssl_verify_client on;",
-                       other, " default_server")
-    rules, nginx = run_stream(tmp_path, "default-y", default_y + protected, backend, binary)
-    assert not {r for r, _ in rules} & {"MTLS102", "MTLS106", "MTLS002"}
-    with nginx.start([port, backend]):
-        assert CONTENT not in fetch(port, pki.client_y, pki.client_y_key)
-        assert CONTENT not in fetch(port, pki.client_y, pki.client_y_key, sni=None)
-        assert CONTENT in fetch(port, pki.client_x, pki.client_x_key)
+        protected = server(NAME, f"    ssl_client_certificate {pki.x};\n"
+                           "    ssl_verify_client on;", backend)
+        first = {"shadowed": server(NAME, "", backend),
+                 "unshadowed": server("other.test", f"    ssl_client_certificate {pki.x};\n"
+                                      "    ssl_verify_client on;", other),
+                 "default-y": server("", f"    ssl_client_certificate {pki.y};\n"
+                                     "    ssl_verify_client on;", other, " default_server")}
+        # the other server answers text of its own: no port left for anyone else to take
+        first[label] = first[label].replace(f"    proxy_pass 127.0.0.1:{other};\n",
+                                            '    return "OTHER\\n";\n')
+        rules, nginx = run_stream(tmp_path, label, first[label] + protected, backend, binary)
+        found = {r for r, _ in rules}
+        assert ("MTLS106" in found) is (label == "shadowed"), label
+        assert not found & {"MTLS102", "MTLS002"}, label
+        with nginx.start([port, backend]):
+            # SNI names the protected server, no certificate
+            answer = fetch(port)
+            assert CONTENT in answer if label == "shadowed" else answer.startswith(
+                "closed"), (label, answer)
+            assert CONTENT in fetch(port, pki.client_x, pki.client_x_key), label
+            if label == "default-y":  # the default's CA opens nothing here
+                assert CONTENT not in fetch(port, pki.client_y, pki.client_y_key)
 
 
 def test_stream_level_verification_inherited_overridden_and_loopback(tmp_path, pki):
@@ -300,3 +303,41 @@ def test_stream_level_verification_inherited_overridden_and_loopback(tmp_path, p
         assert CONTENT in fetch(inherits, pki.client_x, pki.client_x_key)
         assert CONTENT in fetch(off)
         assert CONTENT in fetch(local)  # from loopback only
+
+
+@pytest.mark.slow
+def test_MTLS102_stream_default_server_setting_checks_a_one_pass_handshake(tmp_path, pki):
+    """stream {} virtual servers (upstream nginx 1.30.4; 1.26.2 and 1.28.0 read the same
+    code): ngx_stream_ssl_handler takes `ssl_verify_client` from the default server before
+    the handshake and checks the result with it when the handshake completes in one pass,
+    so a client without a certificate naming a server with `ssl_verify_client on` in SNI
+    is proxied on such connections. That happens when the client answers before nginx
+    reads again: here nginx's worker runs at the lowest priority on the test's CPU, which
+    makes it most connections (unpinned, a few in a hundred). A default with
+    `ssl_reject_handshake on` is no guard; one verifying with `on` is."""
+    binary = built_binary("1.30.4")
+    cpu = min(os.sched_getaffinity(0))
+    mask = "1" + "0" * cpu
+    cases = {"off": ("", True), "reject": ("    ssl_reject_handshake on;", True),
+             "on": (f"    ssl_client_certificate {pki.x};\n    ssl_verify_client on;", False)}
+    for label, (default, slips) in cases.items():
+        port, backend = free_ports(2)
+        first = stream_server(port, pki, "    server_name other.test;\n" + default,
+                              "127.0.0.1:1")
+        protected = stream_server(port, pki, f"    server_name {NAME};\n"
+                                  f"    ssl_client_certificate {pki.x};\n"
+                                  "    ssl_verify_client on;", f"127.0.0.1:{backend}")
+        rules, nginx = run_stream(tmp_path, label, first + protected, backend, binary)
+        assert ("MTLS102" in {r for r, _ in rules}) is slips, label
+        nginx.conf.write_text(nginx.conf.read_text().replace(
+            "worker_processes 1;",
+            f"worker_processes 1;\nworker_priority 19;\nworker_cpu_affinity {mask};"))
+        pinned = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {cpu})
+        try:
+            with nginx.start([port, backend]):
+                through = sum(CONTENT in fetch(port) for _ in range(40))
+                assert CONTENT in fetch(port, pki.client_x, pki.client_x_key), label
+        finally:
+            os.sched_setaffinity(0, pinned)
+        assert (through > 0) is slips, (label, through)

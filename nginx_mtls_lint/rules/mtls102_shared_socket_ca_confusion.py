@@ -4,11 +4,19 @@ from typing import Iterator
 
 from ..findings import Finding, Related
 from ..flow import YES
-from ..model import Config, Server, Socket
+from ..model import Config, Server, Socket, StreamServer, name_keys
 from . import Rule, RuleContext, ca_evidence, certificate_check, evidence, served, where
+from .mtls105_session_resumption_bypass import STREAM_SERVERS_SINCE
 from .fixes import reject_handshake_default
 
 REJECT_DEFAULT = "ssl_reject_handshake on;"
+# The clients ngx_stream_ssl_handler lets through when it checks a handshake with a server's
+# `ssl_verify_client`: any under `off`, one without a certificate under `optional`, also one
+# whose certificate fails under `optional_no_ca`; `on` only a verified one.
+STALE_CHECK_ADMITS = {"off": ("without a certificate", "with another CA's certificate"),
+                      "optional": ("without a certificate",),
+                      "optional_no_ca": ("without a certificate",
+                                         "with another CA's certificate")}
 
 
 class SharedSocketCaConfusion(Rule):
@@ -36,6 +44,17 @@ class SharedSocketCaConfusion(Rule):
     `listen 127.0.0.1:443` are different sets of servers, each with its own default;
     `[::]:443` is another address again. In a fragment linted alone only an explicit
     `default_server` counts, since another file may hold the socket's default.
+
+    `stream {}` virtual servers (nginx 1.25.5 and later) have no `Host:`, but a flaw of
+    their own: ngx_stream_ssl_handler reads `ssl_verify_client` from the default server
+    before the handshake, and when the handshake completes in one pass (the client's
+    answer is already there when nginx reads) checks the result with that setting, not
+    with the server SNI chose. A named server with `ssl_verify_client on` behind a default
+    server with `off` (`ssl_reject_handshake on` included) proxies a client without a
+    certificate, or with any CA's, on such connections; behind `optional`, one without a
+    certificate. A client retries until it gets one. Reported at the named server's
+    `listen` when the default admits a client it refuses; the fix is a default server that
+    verifies the same way, or an address:port of its own.
 
     ## Example
     ```nginx
@@ -78,7 +97,12 @@ class SharedSocketCaConfusion(Rule):
     records the wildcard/specific grouping seen in a network namespace), `listen` on host
     names (nginx resolves them at start; the linter compares them as written), HTTP/2 and
     TLS 1.3 resumption (recorded in the facts file, not re-run by the suite).
-    Reproduce: `pytest -m nginx -k MTLS102`.
+    In `stream {}` (upstream nginx 1.26.2, 1.28.0 and 1.30.4 built from the sources): a
+    client without a certificate naming the protected server in SNI is proxied on a few
+    connections in a hundred behind a default server with `off`, `optional` or
+    `ssl_reject_handshake on`, and on most of them with nginx's worker at the lowest
+    priority on the client's CPU; behind a default that verifies with `on`, on none.
+    Reproduce: `pytest -m nginx -k MTLS102` (the stream test is marked slow).
     """
 
     id = "MTLS102"
@@ -105,6 +129,56 @@ class SharedSocketCaConfusion(Rule):
             if accepted <= ctx.trust_set(server):
                 continue  # whatever the default accepts, this server accepts anyway
             yield from self._judge(server, listen, default, mode, setting, socket, ctx)
+
+    def check_stream_socket(self, socket: Socket[StreamServer], config: Config,
+                            ctx: RuleContext) -> Iterator[Finding]:
+        """stream {} virtual servers (1.25.5 and later): ngx_stream_ssl_handler reads
+        `ssl_verify_client` before the handshake, from the default server, and checks the
+        result with it when the handshake completes in one pass (the client's answer is
+        already there when nginx reads); only a handshake that waits for it is checked
+        with the server chosen by SNI. A default server admitting a client the named one
+        refuses lets it in on such connections, whatever the default server proxies."""
+        default = config.known_default(socket)
+        if not socket.tls or default is None or \
+                ctx.target.at_least(STREAM_SERVERS_SINCE) is False:
+            return
+        admitted = STALE_CHECK_ADMITS.get(default.verification.mode, ())
+        for server, listen in socket.entries:
+            slipping = [kind for kind in admitted if server is not default
+                        and kind not in STALE_CHECK_ADMITS.get(server.verification.mode, ())]
+            if not slipping or not server.verifies_clients or (
+                    server.proxy_pass is None and server.setting("pass") is None):
+                continue
+            if not any(socket.answering(key) is server for name in server.names if name
+                       for key in name_keys(name)):
+                continue  # SNI never picks it (MTLS106's when another server has its name)
+            own = server.verification.setting
+            mode = default.verification.mode
+            written = (f"`ssl_verify_client {mode}` at {where(default.verification.setting)}"
+                       if default.verification.setting else "no `ssl_verify_client`")
+            if default.rejects_handshakes_without_sni:
+                written += " (`ssl_reject_handshake on` refuses only handshakes it answers)"
+            proxy = server.proxy_pass or server.setting("pass")
+            assert own is not None and proxy is not None
+            yield self.finding(
+                listen.stmt,
+                f"{server.label} verifies clients (`ssl_verify_client "
+                f"{server.verification.mode}` at {where(own)}) but shares {socket.name} with "
+                f"the default server {default.label} ({default.file}:{default.line}), which "
+                f"has {written}: nginx checks a handshake that completes in one pass with "
+                f"the default server's setting, so a client {' or '.join(slipping)} that "
+                f"names {next(n for n in server.names if n)} in SNI and retries a few "
+                "times is proxied by "
+                f"`{proxy.stmt.name} {proxy.value}`.",
+                f"Give the default server of {socket.name} the same verification "
+                "(`ssl_client_certificate` and `ssl_verify_client on`), or listen on an "
+                f"address or port of its own for {server.label}.", server,
+                related=[evidence(socket.default_listen[1].stmt,
+                                  f"default server of {socket.name}: {default.label}"),
+                         *([evidence(default.verification.setting,
+                                     "the default server's `ssl_verify_client`")]
+                           if default.verification.setting else []),
+                         evidence(proxy, "where the connection goes")])
 
     def _judge(self, server, listen, default, mode, setting, socket, ctx) -> Iterator[Finding]:
         flow = ctx.flow(server)
