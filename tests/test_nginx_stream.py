@@ -336,8 +336,9 @@ def test_MTLS102_stream_default_server_setting_checks_a_one_pass_handshake(tmp_p
         os.sched_setaffinity(0, {cpu})
         try:
             with nginx.start([port, backend]):
-                through = sum(CONTENT in fetch(port) for _ in range(40))
+                # the first slip is enough; bounded, and 200 tries when none comes
+                through = any(CONTENT in fetch(port) for _ in range(200))
                 assert CONTENT in fetch(port, pki.client_x, pki.client_x_key), label
         finally:
             os.sched_setaffinity(0, pinned)
-        assert (through > 0) is slips, (label, through)
+        assert through is slips, label
