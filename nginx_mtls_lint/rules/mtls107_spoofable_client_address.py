@@ -6,7 +6,7 @@ from typing import Iterator
 from ..cloudflare import is_cloudflare_range
 from ..findings import Finding
 from ..model import Server, walk
-from . import Rule, RuleContext, where
+from . import Rule, RuleContext, admitted_kinds, where
 
 # Addresses a direct client on the internet cannot connect from.
 PRIVATE = tuple(ipaddress.ip_network(n) for n in (
@@ -37,7 +37,9 @@ class SpoofableClientAddress(Rule):
     that is not Cloudflare's) and a direct client sends `CF-Connecting-IP: <any address>`
     and becomes that address: it passes `allow <Cloudflare ranges>`, a `geo` on
     `$remote_addr`, and `satisfy any` + `allow <internal range>`, which then skips the
-    certificate check. Private ranges (an internal load balancer) are not reported.
+    certificate check. Private ranges (an internal load balancer) are not reported, nor
+    a server whose certificates hold whatever the address (`ssl_verify_client on`, or a
+    check before the access phase, and no plain-HTTP listener).
 
     ## Example
     ```nginx
@@ -67,7 +69,9 @@ class SpoofableClientAddress(Rule):
     ## Verified
     With nginx 1.22.1 (Debian 12, OpenSSL 3.0): with `set_real_ip_from 0.0.0.0/0` a direct
     client sending `CF-Connecting-IP` with an allowed address passes the allow-list; with the
-    Cloudflare ranges only, the header from a direct client is ignored (403).
+    Cloudflare ranges only, the header from a direct client is ignored (403). Behind
+    `ssl_verify_client on` (400) or a server-level check (403) the spoofed address gets
+    nothing: fixtures/flow/realip_from_everywhere_satisfy_any_{verify_on,server_check}.
     Reproduce: `pytest -m nginx -k MTLS107`.
     """
 
@@ -85,7 +89,7 @@ class SpoofableClientAddress(Rule):
         if wide is None:
             return
         depends = self._address_check(server)
-        if depends is None:
+        if depends is None or self._certificates_hold(server, ctx):
             return
         yield self.finding(
             wide.stmt,
@@ -95,6 +99,17 @@ class SpoofableClientAddress(Rule):
             f"{depends.file}:{depends.line}.",
             "Trust only Cloudflare's ranges: set_real_ip_from <each range of "
             "https://www.cloudflare.com/ips/>;", server)
+
+    @staticmethod
+    def _certificates_hold(server: Server, ctx: RuleContext) -> bool:
+        """A verifying server without a plain-HTTP listener where no client the handshake
+        lets through without a valid certificate reaches content, spoofed address or not
+        (`on`, or a check before the access phase): the address decides nothing."""
+        if not server.verifies_clients or server.exposed_plain_listens:
+            return False
+        flow = ctx.flow(server)
+        kinds = admitted_kinds(server.verification.mode)
+        return not flow.open_paths(kinds) and not flow.unsure_paths(kinds)
 
     @staticmethod
     def _address_check(server: Server):
