@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..model import Server
-from . import Rule, RuleContext
+from . import Rule, RuleContext, admitted_kinds, optional_in_scope
 
 
 class UnverifiedTlsTwin(Rule):
@@ -13,8 +13,9 @@ class UnverifiedTlsTwin(Rule):
     ## Why
     Certificate verification belongs to a server block, not to a name. A second server for
     the same `server_name` on another address or port (`listen 8443 ssl;` "for
-    development", an old port kept for a partner) with `ssl_verify_client off` serves the
-    same site to anyone who connects there. Reported when that server serves content;
+    development", an old port kept for a partner) with `ssl_verify_client off` (or
+    `optional` and no check of `$ssl_client_verify`) serves the same site to anyone who
+    connects there. Reported when that server serves content;
     servers that only redirect or refuse are left alone, and so are loopback-only listeners
     and sockets where every server has `ssl_reject_handshake on` (with one server that
     completes handshakes, `Host:` reaches the copy all the same).
@@ -60,21 +61,29 @@ class UnverifiedTlsTwin(Rule):
     security_severity = "8.6"
 
     def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
-        if server.verifies_clients or not server.exposed_tls:
-            return
+        mode = server.verification.mode
+        if not server.exposed_tls or server.verifies_clients and (
+                mode == "on" or optional_in_scope(server)):
+            return  # verified in the handshake, or MTLS002 judges what `optional` lets in
         found = server.config.protected_twin(server)
-        if found is None:
+        if found is None or found[1] is server:
             return
         shared, twin = found
+        if server.verifies_clients and twin.verification.mode != "on" \
+                and not optional_in_scope(twin):
+            return  # the twin keeps nobody out either
         sockets = [s for s in server.reachable_tls
                    if server.config.exposed(s) and s not in twin.tls_on]
-        if not sockets or not ctx.flow(server).open_paths(("none",)):
+        kinds = admitted_kinds(mode) if server.verifies_clients else ("none",)
+        if not sockets or not ctx.flow(server).open_paths(kinds):
             return
+        verifies = (f"`ssl_verify_client {mode}` and no check of $ssl_client_verify"
+                    if server.verifies_clients else "no `ssl_verify_client`")
         yield self.finding(
             server.stmt,
             f"{shared} verifies client certificates in the server at "
             f"{twin.file}:{twin.line}, but this server answers the same name over TLS on "
-            f"{', '.join(sockets)} with no `ssl_verify_client`: a client without a "
+            f"{', '.join(sockets)} with {verifies}: a client without a "
             "certificate connects there and gets the content.",
             "Add to this server: ssl_client_certificate <the protected server's CA>; "
             "ssl_verify_client on;  (or remove it)", server)
