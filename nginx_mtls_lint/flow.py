@@ -545,9 +545,11 @@ class Simulator:
         if op in ("=", "!="):
             if isinstance(value, str):
                 return (value == operand) != negate, ""
-            if value is EXPECTED and operand.startswith("/") and args[0] in (
-                    "$ssl_client_s_dn", "$ssl_client_i_dn"):
-                return negate, ""  # nginx writes these as RFC 2253 (CN=...), never /CN=...
+            if (value is EXPECTED or value is ATTACKER) and operand.startswith("/") \
+                    and args[0] in ("$ssl_client_s_dn", "$ssl_client_i_dn"):
+                # nginx writes these as RFC 2253 (CN=...), never /CN=..., whatever names a
+                # client's certificate holds
+                return negate, ""
             if value is EXPECTED:  # non-empty, and what the configuration pins
                 return (operand != "") != negate, ""
             if value is ATTACKER and not _looks_secret(operand):

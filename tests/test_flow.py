@@ -111,6 +111,9 @@ def test_case_sensitive_comparison_refuses_the_valid_client(tmp_path):
     # DN checks hold only under optional (a self-signed certificate names anything)
     ('if ($ssl_client_s_dn !~ "CN=origin") { return 403; }', "optional", "none", NO),
     ('if ($ssl_client_s_dn !~ "CN=origin") { return 403; }', "optional_no_ca", "failed", YES),
+    # ... and nginx writes a DN as RFC 2253 whatever the certificate: `/CN=...` never equals
+    ('if ($ssl_client_s_dn != "/CN=origin") { return 403; }', "optional_no_ca", "failed", NO),
+    ('if ($ssl_client_s_dn = "CN=origin") { return 403; }', "optional_no_ca", "failed", YES),
     # `= FAILED` never matches; `~ FAILED` lets NONE through
     ("if ($ssl_client_verify = FAILED) { return 403; }", "optional_no_ca", "failed", YES),
     ("if ($ssl_client_verify ~ FAILED) { return 403; }", "optional_no_ca", "none", YES),
