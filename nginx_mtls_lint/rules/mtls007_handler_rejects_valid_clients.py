@@ -15,16 +15,21 @@ CONTENT = frozenset(("proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "g
                      "memcached_pass"))
 
 
-def refusing_directive(path: Path) -> Stmt | None:
-    """The check that turned the valid client away: the `if` whose block answered, else the
-    directive that answered (a `return` after the checks, a `deny`, an `auth_request`)."""
+def answering_if(path: Path) -> Stmt | None:
+    """The `if` whose block answered the request, if one did."""
     answered = path.outcome.stmt
     last_if = next((s.stmt for s in reversed(path.outcome.trace)
                     if s.stmt is not None and s.stmt.name == "if" and not s.passed), None)
     if last_if is not None and (answered is None or answered.name == "auth_request"
                                 or answered in flatten(last_if.block)):
         return last_if
-    return answered
+    return None
+
+
+def refusing_directive(path: Path) -> Stmt | None:
+    """The check that turned the valid client away: the `if` whose block answered, else the
+    directive that answered (a `return` after the checks, a `deny`, an `auth_request`)."""
+    return answering_if(path) or path.outcome.stmt
 
 
 class HandlerRejectsValidClients(Rule):
@@ -44,6 +49,8 @@ class HandlerRejectsValidClients(Rule):
     Cloudflare edge for a Cloudflare-fronted server) through the rewrite and access phases
     of every location. Reported when every URI ends refused while the server has content to
     serve; servers that deliberately serve nothing (redirects, `return 444`) are left alone.
+    A redirect or a text answered by an `if` the valid client takes on every URI (a check
+    that turns it away with `return 301 ...` or `return 200 "denied"`) is a refusal too.
     Refusals in the TLS handshake (CA files, CRLs, depth) are the CA rules' business.
 
     ## Example
@@ -88,7 +95,8 @@ class HandlerRejectsValidClients(Rule):
             return
         flow = ctx.flow(server)
         path = flow.valid_refused(server.cloudflare.fronted)
-        if path is None or path.outcome.kind not in ("reject", "close"):
+        if path is None or path.outcome.kind not in ("reject", "close") and not (
+                path.outcome.kind in ("text", "redirect") and answering_if(path)):
             return  # served somewhere, or answered on purpose (a redirect, a text)
         if not (flow.serves_content() or CONTENT & server.directive_names()):
             return  # it has nothing to serve
