@@ -194,7 +194,19 @@ def change_verify(conf):
         for mode in modes:
             if mode != match[1]:
                 yield (f"ssl_verify_client {match[1]} -> {mode} (at {match.start()})",
-                       conf[:match.start(1)] + mode + conf[match.end(1):])
+                       conf[:match.start(1)] + mode + conf[match.end(1):], {},
+                       host_of(conf, match.start()))
+
+
+def host_of(conf: str, at: int) -> str:
+    """A `# proof:` line naming the first name of the server around `at`, so that the sweep
+    visits it too (it tries the hosts the proofs name)."""
+    server = next((s for s in statements(conf) if s.block and s.name(conf) == "server"
+                   and s.start < at < s.end), None)
+    names = re.search(r"\bserver_name\s+([^;\s]+)", server.text(conf)) if server else None
+    if names is None or names[1] in ("_", '""') or "*" in names[1] or "~" in names[1]:
+        return ""
+    return f"# proof: client=none uri=/ host={names[1]} -> content\n"
 
 
 def error_page_named(conf):
