@@ -19,7 +19,7 @@ import shutil
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -115,7 +115,15 @@ def enclosing(conf: str, s: Statement, name: str) -> Statement | None:
 
 
 # --------------------------------------------------------------------------- the mutations
-# Each takes nginx.conf's text and yields (description, new text, extra files, extra header).
+# Each takes nginx.conf's text and yields what it made of it.
+
+@dataclass
+class Made:
+    description: str
+    text: str  # the new nginx.conf
+    files: dict[str, str] = field(default_factory=dict)  # more files of the case
+    head: str = ""  # header lines to add (`# uris:`, `# proof:`)
+
 
 def check_into_location(conf):
     for check in checks(conf, "server"):
@@ -126,7 +134,8 @@ def check_into_location(conf):
         if first:
             text = check.text(conf)
             moved = insert(conf, block_opening(conf, first), text)
-            yield "check moved into the first location", cut_after(moved, check, first, conf)
+            yield Made("check moved into the first location",
+                       cut_after(moved, check, first, conf))
 
 
 def cut_after(moved: str, check: Statement, target: Statement, conf: str) -> str:
@@ -142,8 +151,8 @@ def check_out_of_location(conf):
         location = enclosing(conf, check, "location")
         if location and location.parents[-1] == "server":
             text = check.text(conf)
-            yield ("check moved out of its location to server level",
-                   insert(cut(conf, check), location.start, text))
+            yield Made("check moved out of its location to server level",
+                       insert(cut(conf, check), location.start, text))
 
 
 def swap_locations(conf):
@@ -155,8 +164,8 @@ def swap_locations(conf):
         if between.strip() and not all(line.strip().startswith("#") or not line.strip()
                                        for line in between.splitlines()):
             continue  # not neighbours
-        yield ("two locations swapped",
-               conf[:a.start] + b.text(conf) + between + a.text(conf) + conf[b.end:])
+        yield Made("two locations swapped",
+                   conf[:a.start] + b.text(conf) + between + a.text(conf) + conf[b.end:])
         break
 
 
@@ -172,9 +181,9 @@ def swap_around_check(conf):
                     enclosing(conf, other, "server") != enclosing(conf, check, "server"):
                 continue
             a, b = sorted((check, other), key=lambda s: s.start)
-            yield (f"check swapped with the server-level `{other.name(conf)}`",
-                   conf[:a.start] + b.text(conf) + conf[a.end:b.start] + a.text(conf)
-                   + conf[b.end:])
+            yield Made(f"check swapped with the server-level `{other.name(conf)}`",
+                       conf[:a.start] + b.text(conf) + conf[a.end:b.start] + a.text(conf)
+                       + conf[b.end:])
 
 
 RETURNS = {"444": "return 444;", "301": "return 301 https://$host$request_uri;",
@@ -185,7 +194,7 @@ def change_return(conf):
     found = [m for m in re.finditer(r"\breturn\s+403\s*;", conf)]
     if found:
         for name, text in RETURNS.items():
-            yield (f"return 403 -> {text}", re.sub(r"\breturn\s+403\s*;", text, conf))
+            yield Made(f"return 403 -> {text}", re.sub(r"\breturn\s+403\s*;", text, conf))
 
 
 def change_verify(conf):
@@ -193,56 +202,60 @@ def change_verify(conf):
     for match in re.finditer(r"\bssl_verify_client\s+(on|optional|optional_no_ca)\s*;", conf):
         for mode in modes:
             if mode != match[1]:
-                yield (f"ssl_verify_client {match[1]} -> {mode} (at {match.start()})",
-                       conf[:match.start(1)] + mode + conf[match.end(1):], {},
-                       host_of(conf, match.start()))
+                yield Made(f"ssl_verify_client {match[1]} -> {mode} (at {match.start()})",
+                           conf[:match.start(1)] + mode + conf[match.end(1):], {},
+                           host_of(conf, match.start()))
 
 
 def host_of(conf: str, at: int) -> str:
     """A `# proof:` line naming the first name of the server around `at`, so that the sweep
     visits it too (it tries the hosts the proofs name)."""
-    server = next((s for s in statements(conf) if s.block and s.name(conf) == "server"
-                   and s.start < at < s.end), None)
+    server = server_around(conf, at)
     names = re.search(r"\bserver_name\s+([^;\s]+)", server.text(conf)) if server else None
     if names is None or names[1] in ("_", '""') or "*" in names[1] or "~" in names[1]:
         return ""
     return f"# proof: client=none uri=/ host={names[1]} -> content\n"
 
 
+def server_around(conf: str, at: int) -> Statement | None:
+    """The server block around position `at`."""
+    return next((s for s in statements(conf) if s.block and s.name(conf) == "server"
+                 and s.start < at < s.end), None)
+
+
 def error_page_named(conf):
     for check in checks(conf, "server") + checks(conf, "location"):
-        server = enclosing(conf, check, "server") or \
-            enclosing(conf, enclosing(conf, check, "location"), "server")
+        server = server_around(conf, check.start)
         if server:
             text = ("error_page 403 = @x;\n        location @x { proxy_pass "
                     "http://127.0.0.1:3000; }")
-            yield "error_page 403 = @x proxying", insert(conf, block_opening(conf, server), text)
+            yield Made("error_page 403 = @x proxying",
+                       insert(conf, block_opening(conf, server), text))
             return
 
 
 def rewrite_before_check(conf):
     for check in checks(conf, "server") + checks(conf, "location"):
-        yield ("rewrite ^/old/(.*)$ /$1 last; before the check",
-               insert(conf, check.start, "rewrite ^/old/(.*)$ /$1 last;"),
-               {}, "# uris: /old/ /old/page.html /old/index.html\n")
+        yield Made("rewrite ^/old/(.*)$ /$1 last; before the check",
+                   insert(conf, check.start, "rewrite ^/old/(.*)$ /$1 last;"),
+                   {}, "# uris: /old/ /old/page.html /old/index.html\n")
 
 
 def second_server_name(conf):
     for check in checks(conf, "server") + checks(conf, "location"):
-        server = check if check.parents[-1] == "server" else enclosing(conf, check, "location")
-        server = enclosing(conf, server, "server")
+        server = server_around(conf, check.start)
         if server:
-            yield ("a second server_name alt.example.com",
-                   insert(conf, block_opening(conf, server), "server_name alt.example.com;"),
-                   {}, "# proof: client=none uri=/ host=alt.example.com -> content\n")
+            yield Made("a second server_name alt.example.com",
+                       insert(conf, block_opening(conf, server), "server_name alt.example.com;"),
+                       {}, "# proof: client=none uri=/ host=alt.example.com -> content\n")
             return
 
 
 def check_in_snippet(conf):
     for check in checks(conf, "server") + checks(conf, "location"):
-        yield ("the check in an included snippet",
-               insert(cut(conf, check), check.start, "include snippets/mtls-check.conf;"),
-               {"snippets/mtls-check.conf": check.text(conf) + "\n"})
+        yield Made("the check in an included snippet",
+                   insert(cut(conf, check), check.start, "include snippets/mtls-check.conf;"),
+                   {"snippets/mtls-check.conf": check.text(conf) + "\n"})
         return
 
 
@@ -266,7 +279,8 @@ def mutants(cases: list[Path], names: list[str], work: Path) -> list[Mutant]:
         conf = (case / "nginx.conf").read_text()
         for name in names:
             for number, made in enumerate(MUTATIONS[name](conf)):
-                description, text, files, head = (*made, *({}, "")[len(made) - 2:])
+                description, text, files, head = made.description, made.text, made.files, \
+                    made.head
                 if text == conf:
                     continue
                 folder = work / f"{case.name}--{name}-{number}"
