@@ -212,7 +212,7 @@ def host_of(conf: str, at: int) -> str:
     visits it too (it tries the hosts the proofs name)."""
     server = server_around(conf, at)
     names = re.search(r"\bserver_name\s+([^;\s]+)", server.text(conf)) if server else None
-    if names is None or names[1] in ("_", '""') or "*" in names[1] or "~" in names[1]:
+    if names is None or names[1] in ("_", '""') or names[1][:1] in ".~" or "*" in names[1]:
         return ""
     return f"# proof: client=none uri=/ host={names[1]} -> content\n"
 
