@@ -213,14 +213,15 @@ def optional_in_scope(server: Server) -> bool:
     """Servers whose `optional` / `optional_no_ca` verification MTLS002 and MTLS006 judge:
     Cloudflare-fronted and reachable; any reachable server whose own checks show that it
     means to keep clients without a valid certificate out; any server where nothing reads
-    the result of `optional_no_ca`."""
+    the result of `optional_no_ca`, or of `optional` on a reachable server (a valid
+    certificate and none get the same: the verification protects nothing)."""
     mode = server.verification.mode
     if mode not in LET_THROUGH or not server.serves_tls:
         return False
     if server.cloudflare.fronted:
         return server.exposed_tls
-    if mode == "optional_no_ca" and not server.reads_client_verification():
-        return True
+    if not server.reads_client_verification():
+        return mode == "optional_no_ca" or server.exposed_tls
     return server.exposed_tls and server.written_check() is not None
 
 

@@ -29,7 +29,9 @@ class VerifyClientNotOn(Rule):
     no CA at all authenticates nobody and is always an error. On servers that are not
     Cloudflare-fronted the rule judges those whose own checks (an `if` on `$ssl_client_*`, an
     `auth_request`, such a Lua handler) show that they mean to keep such clients out, and
-    `optional_no_ca` when nothing in the server reads `$ssl_client_*` at all.
+    `optional` or `optional_no_ca` when nothing in the server reads `$ssl_client_*` at all
+    (neither a check nor a header handing it to the application): a valid certificate and
+    none then get the same, so the verification protects nothing.
 
     In `stream {}` there is no later phase to reject a client: `optional` proxies a client
     without a certificate, so it is an error for every stream server, unless
@@ -100,10 +102,14 @@ class VerifyClientNotOn(Rule):
         related = [*cloudflare_evidence(server), *ca_evidence(server),
                    *inherits(server, setting)]
         if not server.cloudflare.fronted and not server.reads_client_verification():
+            if mode == "optional" and not flow_open(ctx, server, mode):
+                return  # nothing is served to such clients anyway
+            accepted = "any certificate, or none," if mode == "optional_no_ca" else \
+                "a client without a certificate, as one with a valid certificate,"
             yield self.finding(
                 setting.stmt,
-                f"`ssl_verify_client optional_no_ca` at {where(setting)} and nothing in "
-                f"{server.label} reads $ssl_client_verify: any certificate, or none, is "
+                f"`ssl_verify_client {mode}` at {where(setting)} and nothing in "
+                f"{server.label} reads $ssl_client_verify: {accepted} is "
                 "accepted, so the server authenticates nobody.", fix, server,
                 fixes=fixes, related=related)
             return

@@ -55,7 +55,10 @@ class SpoofableClientAddress(Rule):
         satisfy any;
         allow 10.0.0.0/8;
         deny all;
-        location / { proxy_pass http://127.0.0.1:8080; }
+        location / {
+            proxy_set_header X-Client-Verify $ssl_client_verify;
+            proxy_pass http://127.0.0.1:8080;
+        }
     }
     ```
 
