@@ -782,7 +782,7 @@ class Config:
     sockets: dict[str, Socket[Server]]
     stream_servers: list[StreamServer] = field(default_factory=list)
     stream_sockets: dict[str, Socket[StreamServer]] = field(default_factory=dict)
-    _protected: dict[str, Server] | None = field(default=None, repr=False)
+    _protected: dict[str, list[Server]] | None = field(default=None, repr=False)
     # loopback sockets a stream {} server relays connections to from outside, and the relay
     forwarded: dict[str, StreamServer] = field(default_factory=dict, init=False, repr=False)
 
@@ -800,17 +800,18 @@ class Config:
         return not is_loopback(socket) or socket in self.forwarded
 
     def protected_twin(self, server: Server) -> tuple[str, Server] | None:
-        """A name `server` shares with an http {} server that verifies client certificates
-        over TLS, and the first such server (itself when it is one)."""
+        """A name `server` shares with another http {} server that verifies client
+        certificates over TLS, and the first such server."""
         if self._protected is None:
             self._protected = {}
             for each in self.servers:
                 if each.verifies_clients and each.tls_on:
                     for name in each.names:
                         if name and name != "_":
-                            self._protected.setdefault(name.lower(), each)
+                            self._protected.setdefault(name.lower(), []).append(each)
         for name in server.names:
-            twin = self._protected.get(name.lower())
+            twin = next((s for s in self._protected.get(name.lower(), ()) if s is not server),
+                        None)
             if twin is not None:
                 return name, twin
         return None

@@ -129,3 +129,17 @@ def test_legacy_ssl_on_counts_in_the_default_server_only(tmp_path):
     catch_all, a, default, b = model.servers
     assert catch_all.tls_on == a.tls_on == []
     assert default.tls_on == b.tls_on == ["0.0.0.0:8443"]
+
+
+def test_protected_twin_is_another_server_whatever_the_order(tmp_path):
+    """A server that verifies is never its own twin: the `on` copy loaded after an
+    `optional` one is the twin of the `optional` one."""
+    tls = ("listen {port} ssl; server_name admin.example.com; ssl_certificate s.pem; "
+           "ssl_certificate_key s.key; ssl_client_certificate ca.pem; ")
+    model = model_of(tmp_path, "http {\n"
+                     f"server {{ {tls.format(port=8443)} ssl_verify_client optional; }}\n"
+                     f"server {{ {tls.format(port=443)} ssl_verify_client on; }}\n}}\n")
+    first, second = model.configs[0].servers
+    config = model.configs[0]
+    assert config.protected_twin(first) == ("admin.example.com", second)
+    assert config.protected_twin(second) == ("admin.example.com", first)

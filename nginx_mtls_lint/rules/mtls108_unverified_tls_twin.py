@@ -66,7 +66,7 @@ class UnverifiedTlsTwin(Rule):
                 mode == "on" or optional_in_scope(server)):
             return  # verified in the handshake, or MTLS002 judges what `optional` lets in
         found = server.config.protected_twin(server)
-        if found is None or found[1] is server:
+        if found is None:
             return
         shared, twin = found
         if server.verifies_clients and twin.verification.mode != "on" \
@@ -77,6 +77,8 @@ class UnverifiedTlsTwin(Rule):
         kinds = admitted_kinds(mode) if server.verifies_clients else ("none",)
         if not sockets or not ctx.flow(server).open_paths(kinds):
             return
+        client_ca = twin.setting("ssl_client_certificate")
+        ca = client_ca.value if client_ca is not None else "<the protected server's CA>"
         verifies = (f"`ssl_verify_client {mode}` and no check of $ssl_client_verify"
                     if server.verifies_clients else "no `ssl_verify_client`")
         yield self.finding(
@@ -85,5 +87,5 @@ class UnverifiedTlsTwin(Rule):
             f"{twin.file}:{twin.line}, but this server answers the same name over TLS on "
             f"{', '.join(sockets)} with {verifies}: a client without a "
             "certificate connects there and gets the content.",
-            "Add to this server: ssl_client_certificate <the protected server's CA>; "
-            "ssl_verify_client on;  (or remove it)", server)
+            f"Add to this server: ssl_client_certificate {ca}; ssl_verify_client on;  (or "
+            "remove it)", server)
