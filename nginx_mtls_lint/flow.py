@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
@@ -1184,7 +1185,20 @@ class Geo:
         return best[1] if best else self.default
 
 
+# The `geo` blocks of each http {} scope, read once per run: every server of the configuration
+# shares them, and reading them per server is quadratic in servers.
+_GEOS: "weakref.WeakKeyDictionary[Scope, dict[str, Geo]]" = weakref.WeakKeyDictionary()
+
+
 def geos_of(http: Scope) -> dict[str, Geo]:
+    """The `geo` variables of an http {} scope, by name (built once per scope)."""
+    found = _GEOS.get(http)
+    if found is None:
+        found = _GEOS[http] = _read_geos(http)
+    return found
+
+
+def _read_geos(http: Scope) -> dict[str, Geo]:
     found: dict[str, Geo] = {}
     for stmt in http.blocks:
         if stmt.name != "geo" or not stmt.args:
