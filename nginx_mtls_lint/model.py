@@ -541,9 +541,8 @@ class Server(TlsServer):
             return self.tls_on
         if not any(name and name != "_" for name in self.names):
             return []
-        return [name for name in self.tls_on if any(
-            not other.rejects_handshakes_without_sni
-            for other in self.config.sockets[name].servers)]
+        return [name for name in self.tls_on
+                if self.config.sockets[name].completes_handshakes]
 
     @property
     def exposed_plain_listens(self) -> list[Listen]:
@@ -716,6 +715,18 @@ class Socket(Generic[S]):
     entries: list[tuple[S, Listen]] = field(default_factory=list)
     tls: bool = False
     _by_name: dict[str, S] | None = field(default=None, repr=False)
+    # the first entry marked `default_server`, kept as entries are added: asked per server
+    _explicit_default: tuple[S, Listen] | None = field(default=None, repr=False)
+    _servers: dict[int, S] = field(default_factory=dict, repr=False)
+    _handshakes: bool | None = field(default=None, repr=False)
+
+    def add(self, server: S, listen: Listen) -> None:
+        self.entries.append((server, listen))
+        self._servers.setdefault(id(server), server)
+        self._handshakes = None
+        if listen.default_server and self._explicit_default is None:
+            self._explicit_default = (server, listen)
+        self._by_name = None
 
     def answering(self, key: str) -> S | None:
         """The server that answers a name key here (see name_keys): the first listing it
@@ -758,19 +769,24 @@ class Socket(Generic[S]):
     def default_listen(self) -> tuple[S, Listen]:
         """The default server and its `listen` for this socket: the one marked
         `default_server`, else the first listed."""
-        return next((entry for entry in self.entries if entry[1].default_server),
-                    self.entries[0])
+        return self._explicit_default or self.entries[0]
 
     @property
     def default_is_explicit(self) -> bool:
-        return any(listen.default_server for _, listen in self.entries)
+        return self._explicit_default is not None
 
     @property
     def servers(self) -> list[S]:
-        seen: dict[int, S] = {}
-        for server, _ in self.entries:
-            seen.setdefault(id(server), server)
-        return list(seen.values())
+        return list(self._servers.values())
+
+    @property
+    def completes_handshakes(self) -> bool:
+        """Whether a server here completes TLS handshakes without SNI (one not refusing
+        them with `ssl_reject_handshake on`); computed once, asked per server."""
+        if self._handshakes is None:
+            self._handshakes = any(not server.rejects_handshakes_without_sni
+                                   for server in self._servers.values())
+        return self._handshakes
 
 
 @dataclass(slots=True)
@@ -903,7 +919,7 @@ def group_sockets(servers: list[S], legacy_ssl: bool = False) -> dict[str, Socke
     for server in servers:
         for listen in server.listens:
             socket = sockets.setdefault(listen.socket, Socket(listen.socket))
-            socket.entries.append((server, listen))
+            socket.add(server, listen)
             # The ssl flag belongs to the address:port: one server's `ssl` makes it TLS for all.
             socket.tls = socket.tls or listen.ssl or listen.quic
     for socket in sockets.values():
