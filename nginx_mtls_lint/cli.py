@@ -187,7 +187,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.description = ("Connect to an origin directly (only where you point it) and "
                               "show which clients without a valid certificate get content.")
         parser.epilog = ("Exit codes: 1 some client got content; 2 no case reached the origin "
-                         "(refused, timed out, no route, not TLS), or a usage error; 0 "
+                         "(refused, timed out, reset, no route, not TLS, not HTTP), or a usage "
+                         "error; 0 "
                          "otherwise, with unreachable cases listed as such. A TLS alert from "
                          "the origin counts as a rejection, an origin that cannot be reached "
                          "never does.")
@@ -207,9 +208,24 @@ def build_parser(command: str) -> argparse.ArgumentParser:
                             help="text only the protected content holds: a response holding "
                                  "it counts as CONTENT SERVED whatever its status")
         parser.add_argument("--path", default="/", help="request path (default: /)")
-        parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
+        parser.add_argument("--timeout", type=seconds, default=5.0, metavar="SECONDS",
+                            help="the longest wait for a connection, a handshake step or a "
+                                 "read (default: 5); a connection ends after twice this")
+        parser.add_argument("--deadline", type=seconds, default=60.0, metavar="SECONDS",
+                            help="the whole run ends after this (default: 60); cases not "
+                                 "tried by then are listed as unreachable")
         parser.add_argument("--format", choices=("console", "json"), default="console")
     return parser
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 86400:  # also false for nan
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 86400, got {text!r}")
+    return value
 
 
 def options_from(args: argparse.Namespace, rules):
@@ -440,12 +456,25 @@ def run_probe(args: argparse.Namespace) -> int:
 
     if bool(args.client_cert) != bool(args.client_key):
         raise UsageError("--client-cert and --client-key go together")
+    for option, name in (("--name", args.name), ("--other-name", args.other_name)):
+        problem = name is not None and probe.name_problem(name)
+        if problem:
+            raise UsageError(f"{option} {name[:80]!r} cannot be sent as a TLS server name "
+                             f"(SNI) or Host: {problem}")
+    args.name = probe.ascii_name(args.name)
+    args.other_name = args.other_name and probe.ascii_name(args.other_name)
+    if not re.fullmatch(r"/[\x21-\x7e]*", args.path):
+        raise UsageError(f"--path {args.path[:80]!r}: expected a path starting with / with no "
+                         "space or control character (percent-encode them)")
+    if args.plain_port is not None and not 0 < args.plain_port < 65536:
+        raise UsageError(f"--plain-port {args.plain_port} is out of range")
     try:
         host, port = probe.parse_address(args.address)
     except ValueError as e:
         raise UsageError(str(e)) from None
     target = probe.Target(host, port, args.name, args.path, args.client_cert, args.client_key,
-                          args.plain_port, args.other_name, args.content_marker, args.timeout)
+                          args.plain_port, args.other_name, args.content_marker, args.timeout,
+                          deadline=args.deadline)
     try:
         outcomes = probe.probe(target)
     except OSError as e:  # ssl.SSLError included: an unreadable or mismatched certificate

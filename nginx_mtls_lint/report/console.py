@@ -125,7 +125,8 @@ def render_probe(outcomes, address: str, name: str, stream: TextIO,
     for column in ("case", "result", "status", "detail", "server certificate"):
         table.add_column(column, overflow="fold")
     for o in outcomes:
-        style = {"CONTENT SERVED": "bold red", "unreachable": "yellow"}.get(o.verdict, "green")
+        style = {"CONTENT SERVED": "bold red", "unreachable": "yellow",
+                 "closed": "default"}.get(o.verdict, "green")
         table.add_row(o.case, Text(o.verdict, style=style), str(o.status or "-"), o.detail,
                       o.server_certificate or "-")
     console.print(table)

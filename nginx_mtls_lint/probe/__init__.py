@@ -3,8 +3,10 @@
 It only connects to the address it is given. Each case is one TLS (or plain) connection and
 one HTTP/1.1 request (the resumption cases: two connections, the second resuming the TLS 1.3
 session of the first); the verdict is "rejected" (an HTTP refusal or a TLS alert from the
-server), "redirected", "CONTENT SERVED", or "unreachable" (refused, timed out, no route, or not
-TLS): an origin the probe could not reach proved nothing.
+server), "closed" (a TLS server closed the connection without a response, nginx's 444),
+"redirected", "CONTENT SERVED", or "unreachable" (refused, timed out, reset, not TLS, not
+HTTP): an origin the probe could not reach proved nothing. Every wait has a timeout, every
+case a limit and the whole run a deadline (wire.py).
 
 Exit codes of the command: 1 some client got content; 2 no case reached the origin; 0
 otherwise (unreachable cases are listed as such).
@@ -12,18 +14,18 @@ otherwise (unreachable cases are listed as such).
 
 from __future__ import annotations
 
-import os
 import re
 import select
-import socket
 import ssl
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
+from . import wire
+from .wire import _read, ascii_name, name_problem  # noqa: F401  (_read: the flow labels' harness)
+
 UNKNOWN_SNI = "nginx-mtls-lint-probe.invalid"
-MAX_RESPONSE = 256 * 1024
-STATUS = re.compile(rb"^HTTP/\d(?:\.\d)? (\d{3})")
+DEFAULT_DEADLINE = 60.0
 # Subject of Cloudflare's origin-pull CA (the global Authenticated Origin Pulls certificate).
 CLOUDFLARE_AOP_CN = "origin-pull.cloudflare.net"
 
@@ -43,7 +45,7 @@ class Case:
 @dataclass(slots=True)
 class Outcome:
     case: str
-    verdict: str  # rejected | redirected | CONTENT SERVED | unreachable
+    verdict: str  # rejected | closed | redirected | CONTENT SERVED | unreachable
     status: int | None
     detail: str
     server_certificate: str | None = None  # subject of the certificate the origin showed
@@ -60,8 +62,16 @@ class Target:
     plain_port: int | None = None
     other_name: str | None = None
     content_marker: str | None = None
-    timeout: float = 5.0
+    timeout: float = 5.0  # the longest single wait (connect, handshake step, read)
     cases: list[Case] = field(default_factory=list)
+    deadline: float = DEFAULT_DEADLINE  # the whole run, in seconds
+    ends_at: float = 0.0  # time.monotonic() when the run must end (set by probe())
+
+    def case_limit(self) -> float:
+        """One connection: twice the timeout (connect, then handshake and answer), never past
+        the run's end."""
+        left = self.ends_at - time.monotonic() if self.ends_at else self.deadline
+        return max(min(2 * self.timeout, left), 0.0)
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -100,31 +110,6 @@ def default_cases(target: Target) -> list[Case]:
     return cases
 
 
-def _self_signed(folder: str, name: str) -> tuple[str, str]:
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    cert_path, key_path = os.path.join(folder, "self.pem"), os.path.join(folder, "self.key")
-    with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_path, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM,
-                                  serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 def _request(target: Target, case: Case) -> bytes:
     host = case.host_header or target.name
     if case.malformed:
@@ -134,63 +119,24 @@ def _request(target: Target, case: Case) -> bytes:
             "User-Agent: nginx-mtls-lint-probe\r\nConnection: close\r\n\r\n").encode()
 
 
-def _read(conn) -> bytes:
-    data = b""
-    while len(data) < MAX_RESPONSE:
-        try:
-            chunk = conn.recv(65536)
-        except (ssl.SSLError, ConnectionError, socket.timeout):
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def _verdict(target: Target, case: Case, data: bytes, certificate: str | None) -> Outcome:
-    match = STATUS.match(data)
-    if not match:
-        detail = "connection closed without a response" if not data else "no HTTP response"
-        return Outcome(case.name, "rejected", None, detail, certificate)
-    status = int(match.group(1))
-    body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
+def _verdict(target: Target, case: Case, reply: wire.Reply) -> Outcome:
+    if reply.kind == "unreachable":
+        return Outcome(case.name, "unreachable", None, reply.detail)
+    if reply.kind in ("alert", "closed"):
+        return Outcome(case.name, "rejected" if reply.kind == "alert" else "closed", None,
+                       reply.detail, reply.certificate)
+    status, body, certificate = reply.status, reply.body, reply.certificate
     marker = target.content_marker
     if marker is not None and marker.encode() in body:
         return Outcome(case.name, "CONTENT SERVED", status,
                        f"the body holds {marker!r}", certificate)
-    if marker is None and 200 <= status < 300:
+    if marker is None and status is not None and 200 <= status < 300:
         return Outcome(case.name, "CONTENT SERVED", status, "2xx response", certificate)
-    if 300 <= status < 400:
-        location = re.search(rb"\r\nLocation: ([^\r\n]*)", data, re.IGNORECASE)
+    if status is not None and 300 <= status < 400:
+        location = re.search(rb"\r\nLocation: ([^\r\n]*)", reply.head, re.IGNORECASE)
         where = location.group(1).decode(errors="replace") if location else "?"
         return Outcome(case.name, "redirected", status, f"to {where}", certificate)
     return Outcome(case.name, "rejected", status, f"HTTP {status}", certificate)
-
-
-def _certificate_subject(conn: ssl.SSLSocket) -> str | None:
-    der = conn.getpeercert(binary_form=True)
-    if not der:
-        return None
-    from cryptography import x509
-
-    cert = x509.load_der_x509_certificate(der)
-    try:
-        names = cert.extensions.get_extension_for_class(
-            x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
-    except x509.ExtensionNotFound:
-        names = []
-    return cert.subject.rfc4514_string() + (f" (DNS: {', '.join(names)})" if names else "")
-
-
-def _handshake_failure(case: Case, error: Exception) -> Outcome:
-    """A TLS alert from the server is a rejection; anything else (reset, EOF, a reply that is
-    not TLS, a timeout) means the probe did not reach a TLS server it could judge."""
-    reason = getattr(error, "reason", None) or str(error)
-    if isinstance(error, ssl.SSLError) and "ALERT" in str(reason).upper() or \
-            str(reason).upper() == "TLSV1_UNRECOGNIZED_NAME":
-        return Outcome(case.name, "rejected", None, f"TLS handshake failed: alert {reason}")
-    return Outcome(case.name, "unreachable", None,
-                   f"TLS handshake failed: {reason} (no TLS alert: not TLS, or cut off)")
 
 
 def _context(case: Case, target: Target, self_signed: tuple[str, str]) -> ssl.SSLContext:
@@ -206,50 +152,36 @@ def _context(case: Case, target: Target, self_signed: tuple[str, str]) -> ssl.SS
     return context
 
 
-def _connect(target: Target, port: int, case: Case) -> socket.socket | Outcome:
-    try:
-        raw = socket.create_connection((target.host, port), timeout=target.timeout)
-    except OSError as e:
-        return Outcome(case.name, "unreachable", None, f"cannot connect: {e.strerror or e}")
-    raw.settimeout(target.timeout)
-    return raw
+def _exchange(target: Target, case: Case, port: int, context: ssl.SSLContext | None,
+              session: ssl.SSLSession | None = None, sni: str | None = None) -> wire.Reply:
+    return wire.exchange(target.host, port, _request(target, case), target.timeout,
+                         target.case_limit(), context, sni, session)
 
 
 def _session(target: Target, case: Case, context: ssl.SSLContext) -> ssl.SSLSession | Outcome:
     """A TLS 1.3 session made with SNI `case.session_from` (a full request, so that the
     server's session tickets arrive)."""
-    raw = _connect(target, target.port, case)
-    if isinstance(raw, Outcome):
-        return raw
     first = Case(case.name, case.session_from or None, case.certificate,
                  host_header=case.session_from or target.name)
-    with raw:
-        try:
-            with context.wrap_socket(raw, server_hostname=first.sni) as conn:
-                conn.sendall(_request(target, first))
-                _read(conn)
-                session = conn.session
-        except (ssl.SSLError, OSError) as e:
-            failed = _handshake_failure(case, e)
-            failed.detail = "could not make the session to resume: " + failed.detail
-            return failed
+    reply = _exchange(target, first, target.port, context, sni=first.sni)
+    if reply.kind in ("unreachable", "alert"):
+        failed = _verdict(target, case, reply)
+        failed.detail = "could not make the session to resume: " + failed.detail
+        return failed
+    session = reply.session
     if session is None or not session.has_ticket and not session.id:
-        return Outcome(case.name, "rejected", None, "the server issued no resumable session")
+        return Outcome(case.name, "rejected", None, "the server issued no resumable session",
+                       reply.certificate)
     return session
 
 
 def run_case(target: Target, case: Case, self_signed: tuple[str, str]) -> Outcome:
+    if target.ends_at and time.monotonic() >= target.ends_at:
+        return Outcome(case.name, "unreachable", None,
+                       f"not tried: the run's deadline ({target.deadline:g} s) was spent")
     port = target.plain_port if case.plain and target.plain_port else target.port
     if case.plain:
-        raw = _connect(target, port, case)
-        if isinstance(raw, Outcome):
-            return raw
-        with raw:
-            try:
-                raw.sendall(_request(target, case))
-            except OSError as e:
-                return Outcome(case.name, "unreachable", None, f"connection ended: {e}")
-            return _verdict(target, case, _read(raw), None)
+        return _verdict(target, case, _exchange(target, case, port, None))
     context = _context(case, target, self_signed)
     session = None
     if case.session_from is not None:
@@ -257,22 +189,12 @@ def run_case(target: Target, case: Case, self_signed: tuple[str, str]) -> Outcom
         if isinstance(made, Outcome):
             return made
         session = made
-    raw = _connect(target, port, case)
-    if isinstance(raw, Outcome):
-        return raw
-    with raw:
-        try:
-            with context.wrap_socket(raw, server_hostname=case.sni, session=session) as conn:
-                certificate = _certificate_subject(conn)
-                reused = conn.session_reused
-                conn.sendall(_request(target, case))
-                outcome = _verdict(target, case, _read(conn), certificate)
-        except (ssl.SSLError, ConnectionError, socket.timeout) as e:
-            return _handshake_failure(case, e)
-        if session is not None:
-            outcome.detail += ("; session resumed" if reused else
-                               "; not resumed (full handshake)")
-        return outcome
+    reply = _exchange(target, case, port, context, session, case.sni)
+    outcome = _verdict(target, case, reply)
+    if session is not None and reply.kind in ("http", "closed"):
+        outcome.detail += "; session resumed" if reply.resumed else \
+            "; not resumed (full handshake)"
+    return outcome
 
 
 def client_ca_names(target: Target) -> list[str] | None:
@@ -282,8 +204,10 @@ def client_ca_names(target: Target) -> list[str] | None:
         from OpenSSL import SSL
     except ImportError:
         return None
-    raw = _connect(target, target.port, Case("CA names", target.name))
-    if isinstance(raw, Outcome):
+    if target.ends_at and time.monotonic() >= target.ends_at:
+        return None
+    raw = wire.connect(target.host, target.port, target.timeout)
+    if isinstance(raw, wire.Reply):
         return None
     with raw:
         context = SSL.Context(SSL.TLS_CLIENT_METHOD)
@@ -322,8 +246,9 @@ def asks_cloudflare(names: list[str] | None) -> bool | None:
 
 def probe(target: Target) -> list[Outcome]:
     cases = target.cases or default_cases(target)
+    target.ends_at = time.monotonic() + target.deadline
     with tempfile.TemporaryDirectory(prefix="nginx-mtls-lint-probe-") as scratch:
-        self_signed = _self_signed(scratch, target.name)
+        self_signed = wire.self_signed(scratch, target.name)
         return [run_case(target, case, self_signed) for case in cases]
 
 
@@ -332,10 +257,11 @@ def unreachable(outcomes: list[Outcome]) -> list[Outcome]:
 
 
 def exit_code(outcomes: list[Outcome]) -> int:
-    """1: some client got content; 2: no case reached the origin; 0: otherwise."""
+    """1: some client got content; 2: no case reached the origin (or no case at all); 0:
+    otherwise."""
     if bypassed(outcomes):
         return 1
-    return 2 if outcomes and len(unreachable(outcomes)) == len(outcomes) else 0
+    return 2 if len(unreachable(outcomes)) == len(outcomes) else 0
 
 
 def bypassed(outcomes: list[Outcome]) -> bool:
