@@ -1,0 +1,227 @@
+"""The access phase (ngx_http_core_access_phase) and realip before it.
+
+Each access module is one entry of ACCESS_CHECKS: a function reading the configuration in use
+and the request, returning the Check it makes (or None when it is not configured there), in
+the order nginx's modules register their handlers. `satisfy` combines them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Callable
+
+from ..model import LUA_PHASES, Stmt, StreamServer, lua_may_check
+from .conf import Conf
+from .content import UPSTREAM
+from .evaluate import in_network
+from .values import (ATTACKER, CLOUDFLARE_ADDRESS, DIRECT_ADDRESS, MAYBE, SPOOFED, UNKNOWN,
+                     Result, State, Step, Value)
+
+if TYPE_CHECKING:
+    from .phases import Simulator
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One access-phase check and what it says for this request."""
+
+    what: str
+    allowed: object  # True, False, ATTACKER or UNKNOWN
+    stmt: Stmt
+    status: int
+    page: Step | None = None  # the auth subrequest's step that decided (error_page, if)
+
+
+def realip(sim: "Simulator", state: State, conf: Conf) -> State:
+    """ngx_http_realip: $remote_addr from a header, when the connection comes from an
+    address `set_real_ip_from` trusts."""
+    if state.realip_done:
+        return state
+    header = conf.get("real_ip_header")
+    trusted = conf.group("set_real_ip_from")
+    if header is None or not trusted or not header.args:
+        return state
+    state = replace(state, realip_done=True, variables=dict(state.variables))
+    connection = sim.values.connection_address()
+    if not isinstance(connection, str) or not any(
+            in_network(connection, s.args[0]) for s in trusted if s.args):
+        return state
+    value = sim.values.variable("http_" + header.args[0].lower().replace("-", "_"), state)
+    if header.args[0].lower() in ("x-real-ip", "x-forwarded-for", "cf-connecting-ip") \
+            or isinstance(value, str):
+        state.remote_addr = value
+        step = next(s for s in trusted if s.args and in_network(connection, s.args[0]))
+        state = state.step(step, f"realip: $remote_addr from {header.args[0]}")
+    return state
+
+
+# --------------------------------------------------------------------------- access modules
+
+
+def _access_module(sim: "Simulator", state: State, conf: Conf) -> Check | None:
+    """ngx_http_access: allow / deny."""
+    rules = conf.group("allow", "deny")
+    if not rules:
+        return None
+    allowed, stmt = access_rules(rules, state.remote_addr)
+    return Check("allow/deny", allowed, stmt or rules[-1], 403)
+
+
+def _auth_request_module(sim: "Simulator", state: State, conf: Conf) -> Check | None:
+    auth = conf.get("auth_request")
+    if auth is None or not auth.args or auth.args[0] == "off":
+        return None
+    allowed, status, page = auth_request(sim, auth, state)
+    return Check("auth_request", allowed, auth, status, page)
+
+
+def _lua_module(sim: "Simulator", state: State, conf: Conf) -> list[Check]:
+    checks = []
+    for phase in LUA_PHASES:
+        lua = conf.group(*phase)
+        if lua and lua_may_check(lua[-1]):
+            # Its code decides; the valid client is taken to pass (as the server means).
+            checks.append(Check(lua[-1].name, True if sim.values.client.kind == "valid"
+                                else UNKNOWN, lua[-1], 403))
+    return checks
+
+
+def _auth_basic_module(sim: "Simulator", state: State, conf: Conf) -> Check | None:
+    basic = conf.get("auth_basic")
+    if basic is None or not basic.args or basic.args[0] == "off":
+        return None
+    # Cloudflare's visitors may hold the password; a client going around it does not.
+    return Check("auth_basic", UNKNOWN if sim.values.client.kind == "valid" else False,
+                 basic, 401)
+
+
+AccessModule = Callable[["Simulator", State, Conf], "Check | list[Check] | None"]
+# In the order their checks are made.
+ACCESS_CHECKS: tuple[AccessModule, ...] = (
+    _access_module, _auth_request_module, _lua_module, _auth_basic_module)
+
+
+def access_phase(sim: "Simulator", state: State, conf: Conf) -> Result:
+    state = realip(sim, state, conf)
+    if state.subrequest:
+        return sim.content(state, conf)
+    checks: list[Check] = []
+    for module in ACCESS_CHECKS:
+        made = module(sim, state, conf)
+        if isinstance(made, list):
+            checks.extend(made)
+        elif made is not None:
+            checks.append(made)
+    if not checks:
+        return sim.content(state, conf)
+    if sim.values.probing:
+        checks = [replace(c, allowed=UNKNOWN) for c in checks]
+    satisfy = conf.get("satisfy")
+    return decide_access(sim, state, conf, checks,
+                         satisfy is not None and satisfy.args[:1] == ["any"])
+
+
+def decide_access(sim: "Simulator", state: State, conf: Conf, checks: list[Check],
+                  any_mode: bool) -> Result:
+    """ngx_http_core_access_phase: with `satisfy all` every check must allow, with
+    `satisfy any` one is enough."""
+    for index, check in enumerate(checks):
+        if check.allowed in (True, False):
+            continue
+
+        def settle(value: bool, index: int = index) -> Callable[[State], Result]:
+            def go(st: State) -> Result:
+                rest = list(checks)
+                rest[index] = replace(rest[index], allowed=value)
+                return decide_access(sim, st, conf, rest, any_mode)
+            return go
+
+        why = (SPOOFED if check.what == "allow/deny" and check.allowed is ATTACKER
+               else f"`{check.what}` at {check.stmt.file}:{check.stmt.line} depends on the "
+               "request")
+        return sim.fork(check.allowed, why, state, settle(True), settle(False))
+    passed = [c for c in checks if c.allowed is True]
+    failed = [c for c in checks if c.allowed is False]
+    if (any_mode and passed) or not failed:
+        for check in passed:
+            state = state.step(check.stmt, f"{check.what} allows")
+            if check.page is not None:  # the subrequest's error page allowed it
+                state = replace(state, trace=state.trace + (replace(
+                    check.page, label="the auth subrequest's " + check.page.label),))
+        return sim.content(state, conf)
+    check = failed[0]
+    state = state.step(check.stmt, f"{check.what} denies")
+    if check.page is not None:  # the auth subrequest's own check that refused
+        state = replace(state, trace=state.trace + (check.page,))
+    return sim.finalize(state, conf, check.status, check.stmt)
+
+
+def access_rules(rules: list[Stmt], address: Value) -> tuple[object, Stmt | None]:
+    """ngx_http_access: the first rule that matches the address decides; none: allowed."""
+    if not isinstance(address, str):
+        if any(r.name == "allow" for r in rules):
+            return (ATTACKER if address is ATTACKER else UNKNOWN), None
+        return False, rules[0]
+    rule = deciding_rule(rules, address)
+    return (rule is None or rule.name == "allow"), rule
+
+
+def auth_request(sim: "Simulator", stmt: Stmt, state: State) -> tuple[object, int, Step | None]:
+    """The subrequest's answer: 2xx allows, 401/403 deny, anything else is a 500. An
+    error_page may answer the subrequest too, with its own status (`=`) or the original
+    one; the step returned says so when it made the difference."""
+    sub = State(uri=stmt.args[0].split("?", 1)[0], method="GET", internal=True,
+                redirects=state.redirects, subrequest=True,
+                remote_addr=state.remote_addr, realip_done=state.realip_done,
+                variables=dict(state.variables))
+    result = sim.server_rewrite(sub)
+    outcome = result.witness
+    if result.verdict == MAYBE:
+        return UNKNOWN, 403, None
+    page = next((s for s in reversed(outcome.trace)
+                 if s.stmt is not None and s.stmt.name == "error_page"), None)
+    if outcome.kind == "content" and outcome.stmt is not None and \
+            outcome.stmt.name in UPSTREAM and page is None:
+        # The auth location's own upstream (an auth service): its answer is not in the
+        # configuration. (Sent there by an error_page, it is the site itself: 200.)
+        return UNKNOWN, 403, None
+    status = outcome.status if outcome.kind != "content" else 200
+    if page is not None:
+        equals = next((a for a in page.stmt.args if a.startswith("=")), None)  # type: ignore[union-attr]
+        if equals is None:
+            status = page.status  # the subrequest keeps its status
+        elif len(equals) > 1 and equals[1:].isdigit():
+            status = int(equals[1:])
+    if 200 <= status < 300:
+        return True, 0, page
+    refusal = next((s for s in reversed(outcome.trace)
+                    if s.stmt is not None and s.stmt.name == "if" and not s.passed), None)
+    if refusal is not None:  # the subrequest's check that answered, shown on the path
+        refusal = replace(refusal, label="the auth subrequest's " + refusal.label)
+    return False, (status if status in (401, 403) else 500), refusal
+
+
+def deciding_rule(rules: list[Stmt], address: str) -> Stmt | None:
+    """ngx_http_access / ngx_stream_access: the first `allow` or `deny` matching the address
+    decides; None: no rule matches (allowed)."""
+    for rule in rules:
+        target = rule.args[0] if rule.args else ""
+        if target == "all" or in_network(address, target):
+            return rule
+    return None
+
+
+def stream_refusal(server: StreamServer) -> Stmt | None:
+    """The `deny` that closes a direct client's connection to a stream {} server before the
+    TLS handshake (the access phase runs before the ssl one); None when such a client gets
+    past the rules: allowed, or writing its own address in a PROXY protocol header from an
+    address `set_real_ip_from` trusts (ngx_stream_realip, before the access phase), or
+    through Cloudflare when its ranges are allowed (any Cloudflare customer can point a
+    Spectrum application at the origin)."""
+    if any(listen.proxy_protocol for listen in server.listens) and any(
+            in_network(DIRECT_ADDRESS, s.value) for s in server.settings("set_real_ip_from")):
+        return None
+    rules = server.access_rules()
+    rule = deciding_rule(rules, DIRECT_ADDRESS)
+    via_cloudflare = deciding_rule(rules, CLOUDFLARE_ADDRESS)
+    if via_cloudflare is not None and via_cloudflare.name == "allow":
+        return None
+    return rule if rule is not None and rule.name == "deny" else None

@@ -1,0 +1,198 @@
+"""The content phase: what answers a request that got past the checks.
+
+Each content module is one entry of CONTENT_HANDLERS, tried in order (try_files in the
+precontent phase, then the location's handler: an upstream, a fixed module, static files);
+the first that takes the request answers it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable
+
+from ..model import Location, Server, Stmt, walk
+from .conf import Conf, own_chain
+from .values import YES, Outcome, Result, State, Step, client_choice, unknown_choice
+
+if TYPE_CHECKING:
+    from .phases import Simulator
+
+UPSTREAM = ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
+            "memcached_pass")
+FORWARDING = ("proxy_set_header", "fastcgi_param", "uwsgi_param", "scgi_param",
+              "grpc_set_header")
+SITE_PAGE = re.compile(r"(^|/)(index\.[a-z]+)?$")
+ACME = "/.well-known/acme-challenge/"
+# Where distributions put nginx's welcome page (Debian's sites-available/default, the docker
+# image's conf.d/default.conf): a catch-all server's static files there are no site's content.
+STOCK_ROOTS = frozenset(("/var/www/html", "/usr/share/nginx/html"))
+
+
+def _try_files_module(sim: "Simulator", state: State, conf: Conf) -> Result | None:
+    stmt = own_chain(conf, "try_files")
+    if stmt is None or len(stmt.args) < 2:
+        return None
+    state = state.step(stmt, "try_files " + " ".join(stmt.args))
+    fallback = stmt.args[-1]
+    root = _root(conf)
+    not_site = _not_site_files(state, conf.location) or _stock_page(sim, root)
+    files = Result.leaf(Outcome("errorfile" if not_site else "content", 200, stmt,
+                                conf.location, state.trace, not_site))
+    application = _application(conf)
+    if application is not None and not not_site:  # the application serves what is found
+        found = state.step(application, f"{application.name} {' '.join(application.args)}")
+        files = Result.leaf(Outcome("content", 200, application, conf.location, found.trace))
+    if fallback.startswith("="):
+        code = int(fallback[1:]) if fallback[1:].isdigit() else 404
+        other = sim.finalize(state, conf, code, stmt)
+    elif fallback.startswith("@"):
+        other = sim.named(state, fallback[1:])
+    else:
+        target = sim.values.interpolate(fallback, state)
+        if not isinstance(target, str):
+            other = Result.leaf(Outcome("unknown", 0, stmt, conf.location, state.trace,
+                                        "try_files falls back to a computed URI"))
+        else:
+            other = sim.internal_redirect(replace(state, variables=dict(
+                state.variables)), target)
+    # Which files exist is the file system's business, unless the configuration names
+    # one outright (`try_files /index.html ...`): a site has the files it names; nor
+    # when an application serves what is found (`try_files $uri =404;` or Debian's
+    # `try_files $fastcgi_script_name =404;` before `fastcgi_pass`): that check only
+    # guards the application, and a client asks for a script that exists (index.php).
+    # The fallback first, so that when both serve content the path shown is the one the
+    # configuration decides.
+    if state.from_error_page or any("$" not in c for c in stmt.args[:-1]) or \
+            application is not None:
+        return client_choice([files, other])  # a URI or file the configuration names
+    return unknown_choice([other, files])
+
+
+def _upstream_module(sim: "Simulator", state: State, conf: Conf) -> Result | None:
+    """proxy_pass and its kin: the application answers."""
+    handler = _application(conf)
+    if handler is None:
+        return None
+    location = conf.location
+    state = state.step(handler, f"{handler.name} {' '.join(handler.args)}")
+    served = Result.leaf(Outcome("content", 200, handler, location, state.trace))
+    intercept = conf.get(handler.name.replace("_pass", "_intercept_errors"))
+    if intercept is not None and intercept.args[:1] == ["on"]:
+        # The application's own error statuses go through error_page: when one serves
+        # content, the client gets content whatever the application answers.
+        codes = sorted({int(a) for page in conf.group("error_page")
+                        for a in page.args[:-1] if a.isdigit()})
+        for code in codes:
+            answer = sim.finalize(state.step(intercept, f"the upstream answers {code}"),
+                                  conf, code, handler)
+            if answer.verdict == YES:
+                return answer
+    forwarded = _forwarded_check(conf) if sim.delegates else None
+    if forwarded is not None and sim.values.client.kind not in ("valid", "probe"):
+        return Result.leaf(Outcome(
+            "unknown", 0, forwarded, location, state.trace + (Step(forwarded, (
+                "the application receives the certificate check and may refuse")),),
+            f"the application receives {forwarded.args[-1]} "
+            f"({forwarded.file}:{forwarded.line}) and may refuse"))
+    return served
+
+
+def _fixed_module(sim: "Simulator", state: State, conf: Conf) -> Result | None:
+    """stub_status, empty_gif: a fixed answer, never the site's content."""
+    for name in ("stub_status", "empty_gif"):
+        found = own_chain(conf, name)
+        if found is not None:
+            return Result.leaf(Outcome("text", 200, found, conf.location, state.trace))
+    return None
+
+
+def _static_module(sim: "Simulator", state: State, conf: Conf) -> Result | None:
+    """ngx_http_index and ngx_http_static: files from the root."""
+    location = conf.location
+    root = _root(conf)
+    not_site = _not_site_files(state, location) or _stock_page(sim, root)
+    if not_site:
+        return Result.leaf(Outcome("errorfile", 200, root, location, state.trace, not_site))
+    index = conf.get("index")
+    name = index.args[0] if index is not None and index.args else "index.html"
+    if state.uri.endswith("/") and "$" not in name:
+        # ngx_http_index_handler: a directory's index file is an internal redirect, which
+        # chooses the location (and runs the server's checks) again.
+        target = name if name.startswith("/") else state.uri + name
+        state = state.step(index, f"index file: internal redirect to {target}")
+        return sim.internal_redirect(state, target)
+    label = f"static files from {root.name} {root.args[0]}" if root is not None and \
+        root.args else "static files from nginx's default root"
+    state = state.step(root, label)
+    return Result.leaf(Outcome("content", 200, root, location, state.trace))
+
+
+ContentModule = Callable[["Simulator", State, Conf], "Result | None"]
+# Tried in order; the last always answers.
+CONTENT_HANDLERS: tuple[ContentModule, ...] = (
+    _try_files_module, _upstream_module, _fixed_module, _static_module)
+
+
+def content_phase(sim: "Simulator", state: State, conf: Conf) -> Result:
+    for module in CONTENT_HANDLERS:
+        result = module(sim, state, conf)
+        if result is not None:
+            return result
+    raise AssertionError("the static module answers every request")
+
+
+def _application(conf: Conf) -> Stmt | None:
+    """The location's upstream handler (not inherited into nested locations)."""
+    return next((conf.get(name) for name in UPSTREAM if own_chain(conf, name) is not None),
+                None)
+
+
+def _root(conf: Conf) -> Stmt | None:
+    return conf.get("alias") if own_chain(conf, "alias") is not None else conf.get("root")
+
+
+def _forwarded_check(conf: Conf) -> Stmt | None:
+    """A header or parameter handing the verification result to the application (which
+    may refuse, as nginx cannot tell)."""
+    for stmt in conf.group(*FORWARDING):
+        if any("$ssl_client_verify" in a for a in stmt.args[1:]):
+            return stmt
+    return None
+
+
+def _not_site_files(state: State, location: Location | None) -> str:
+    """Why static files served here are not the site's content: ACME challenge tokens,
+    or a dedicated error file an error_page sent the request to."""
+    if state.uri.startswith(ACME) or (location is not None and
+                                      location.pattern.startswith(ACME)):
+        return "ACME challenge files"
+    if state.from_error_page and not SITE_PAGE.search(state.from_error_page):
+        return "a dedicated error file"
+    return ""
+
+
+def _stock_page(sim: "Simulator", root: Stmt | None) -> str:
+    """Why a catch-all server's static files are not the site's content: the
+    distribution's welcome page (see stock_site)."""
+    return "the distribution's default page" if sim.stock_site and root is not None \
+        and _stock_root(root) else ""
+
+
+def _stock_root(stmt: Stmt) -> bool:
+    return stmt.name in ("root", "alias") and bool(stmt.args) and \
+        stmt.args[0].rstrip("/") in STOCK_ROOTS
+
+
+def stock_site(server: Server) -> bool:
+    """A catch-all server (no name of its own: `_`, `localhost`) with a root in the
+    distribution's stock document root: what it serves from there is the welcome page.
+    Not when it verifies clients, or shares its name with a server that does: there the
+    stock root is what is protected (a demonstration of client certificates)."""
+    if any(name not in ("", "_", "localhost") for name in server.names):
+        return False
+    config = getattr(server, "config", None)
+    if server.verifies_clients or (config is not None and config.protected_twin(server)):
+        return False
+    root = server.http.first("root")
+    return (root is not None and _stock_root(root)) or any(
+        _stock_root(stmt) for stmt in walk(server.stmt.block))

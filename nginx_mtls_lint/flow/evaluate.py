@@ -1,0 +1,400 @@
+"""The values a request's variables take on one server: the client's own, the certificate's,
+`map`s, `geo`s and regex captures; and the truth of an `if` condition over them.
+
+A value is a string, or ATTACKER (the client chooses it), UNKNOWN (the configuration does not
+tell) or EXPECTED (what the valid client's certificate holds)."""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+import re
+import weakref
+from dataclasses import dataclass, field, replace
+
+from ..model import Scope, Server, VariableMap, flatten
+from .. import pcre
+from .values import (ATTACKER, CLOUDFLARE_ADDRESS, DIRECT_ADDRESS, EXPECTED, SPOOFED,
+                     UNKNOWN, VARIABLE, VISITOR_ADDRESS, Client, State, Value)
+
+QUERY = re.compile(r"\$(args|query_string|is_args|\{(args|query_string|is_args)\})")
+RAW_URI = re.compile(r"\$(request_uri|\{request_uri\})")
+EXACT_NAME = re.compile(r"[\w.-]+")
+DNS_NAME = re.compile(r"(?:[a-z0-9-]{1,63}\.)+[a-z]{2,63}", re.I)
+
+
+class Evaluator:
+    """Values for requests to one server. The phase loop sets `client`, `tls` and `probing`
+    for each request it runs."""
+
+    def __init__(self, server: Server, maps: dict[str, VariableMap],
+                 geos: dict[str, "Geo"], issuers: frozenset[str]):
+        self.server = server
+        # The names (RFC 2253, as $ssl_client_i_dn shows them) of the CAs that may issue the
+        # valid client's certificate, when the CA files tell.
+        self.issuers = issuers
+        self.maps = maps
+        self.geos = geos
+        self.names = [n for n in server.names if n and n != "_"]
+        # $host is the name the client sends: one of the server's names, or any name at all
+        # for the default server of a port.
+        self.host_chosen = len(set(self.names)) > 1 or any(
+            not EXACT_NAME.fullmatch(n) for n in self.names) or _is_default(server)
+        self.client = Client("probe", "SUCCESS")
+        self.tls = True
+        self.probing = False  # every check taken both ways: can anything be served?
+
+    def condition(self, args: list[str], state: State) -> tuple[object, str]:
+        """True, False, ATTACKER (the client decides) or UNKNOWN; and why, for a fork."""
+        if self.probing:
+            return UNKNOWN, "any request"
+        if not args:
+            return UNKNOWN, "an empty condition"
+        if args[0] in ("-f", "!-f", "-d", "!-d", "-e", "!-e", "-x", "!-x"):
+            return UNKNOWN, f"`{' '.join(args)}` depends on the file system"
+        if len(args) == 3 and RAW_URI.fullmatch(args[0]):
+            truths = {self.condition([raw] + args[1:], state)[0]
+                      for raw in raw_uris(state.uri, args[2:])}
+            if len(truths) > 1:
+                return ATTACKER, f"the client chooses how to write the URI ({args[0]})"
+            return truths.pop(), ""
+        value = self.tested(args[0], state)
+        chosen = SPOOFED if self.forged(args[0], state) else f"the client chooses {args[0]}"
+        if len(args) == 1:
+            if isinstance(value, str):
+                return value not in ("", "0"), ""
+            if value is EXPECTED:
+                return True, ""
+            return (ATTACKER, chosen) if value is ATTACKER else (UNKNOWN,
+                                                                  f"{args[0]} is not known")
+        if len(args) != 3:
+            return UNKNOWN, f"condition {' '.join(args)}"
+        op, operand = args[1], self.interpolate(args[2], state)
+        if not isinstance(operand, str):
+            return UNKNOWN, f"{args[2]} is not known"
+        if op in ("=", "!="):
+            return _equals(args[0], value, operand, op.startswith("!"), chosen)
+        if op in ("~", "~*", "!~", "!~*"):
+            return _matches(args[0], value, operand, op, chosen)
+        return UNKNOWN, f"operator {op}"
+
+    def capture(self, args: list[str], state: State, matched: bool) -> None:
+        """A regex condition that matched sets $1..$9 and its named groups for the directives
+        after it (ngx_http_regex_exec); one that did not match leaves them as they were."""
+        if not matched or len(args) != 3 or "~" not in args[1]:
+            return
+        compiled = pcre.compile(args[2], ignore_case="*" in args[1])
+        if compiled is None:
+            return
+        value = self.interpolate(args[0], state)
+        match = compiled.search(value) if isinstance(value, str) else None
+        if match is not None:
+            state.variables.update(groups(match))
+            return
+        # the client's chosen value, or the valid certificate's: a part of it
+        part = value if value is ATTACKER or value is EXPECTED else UNKNOWN
+        for name in [str(i) for i in range(compiled.groups + 1)] + list(compiled.groupindex):
+            state.variables[name] = part
+
+    def tested(self, text: str, state: State) -> Value:
+        """The value an `if` or a `map` tests. The query string is the client's to write
+        (elsewhere, as in `/index.php?$args`, the simulated request has none)."""
+        if QUERY.fullmatch(text):
+            return ATTACKER
+        return self.interpolate(text, state)
+
+    def forged(self, text: str, state: State) -> bool:
+        """Whether this value is the client's forged address (realip trusting it), or a
+        `geo` on it."""
+        if state.remote_addr is not ATTACKER:
+            return False
+        names = {m.group(1) or m.group(2) for m in VARIABLE.finditer(text)}
+        return "remote_addr" in names or any(
+            "$" + n in self.geos and self.geos["$" + n].source == "$remote_addr"
+            for n in names)
+
+    def interpolate(self, text: str, state: State) -> Value:
+        if "$" not in text:
+            return text
+        parts: list[str] = []
+        position = 0
+        special: Value | None = None
+        for match in VARIABLE.finditer(text):
+            parts.append(text[position:match.start()])
+            position = match.end()
+            value = self.variable(match.group(1) or match.group(2), state)
+            if isinstance(value, str):
+                parts.append(value)
+            elif value is UNKNOWN or special is None:
+                special = value
+        parts.append(text[position:])
+        if special is not None:
+            # A whole-value variable keeps its meaning; inside a string only "unknown" is safe
+            # (the client's choice still shows as a client choice).
+            if VARIABLE.fullmatch(text):
+                return special
+            return special if special is not EXPECTED else UNKNOWN
+        return "".join(parts)
+
+    def variable(self, name: str, state: State) -> Value:
+        if name in state.variables:
+            return state.variables[name]
+        key = "$" + name
+        if key in self.maps:
+            return self._map(key, state)
+        if key in self.geos:
+            return self.geos[key].lookup(self._geo_source(self.geos[key], state))
+        if name.isdigit():
+            return UNKNOWN  # a regex capture from a condition we do not track
+        if name == "ssl_client_verify":
+            return self.client.verify
+        if name.startswith("ssl_client_"):
+            return self._certificate_variable(name[len("ssl_client_"):])
+        if name.startswith(("http_", "cookie_", "arg_", "sent_http_")) and name != "http_host":
+            return self._header(name)
+        return self._request_variable(name, state)
+
+    def _request_variable(self, name: str, state: State) -> Value:
+        """The request line's, the connection's and the server's own variables."""
+        if name in ("uri", "document_uri"):
+            return state.uri
+        if name == "request_uri":
+            return state.uri
+        if name in ("args", "query_string", "is_args"):
+            return ""
+        if name == "request_method":
+            return state.method
+        if name == "scheme":
+            return "https" if self.tls else "http"
+        if name == "https":
+            return "on" if self.tls else ""
+        if name in ("host", "http_host") and self.host_chosen:
+            return ATTACKER
+        if name in ("host", "http_host", "server_name", "ssl_server_name"):
+            if name == "ssl_server_name" and (not self.tls or self.client.kind == "other-ca"):
+                return ""
+            return self.names[0] if self.names else UNKNOWN
+        if name == "remote_addr" or name == "binary_remote_addr":
+            return state.remote_addr
+        if name == "realip_remote_addr":
+            return self.connection_address()
+        return UNKNOWN
+
+    def _header(self, name: str) -> Value:
+        """A request header, cookie or argument: the client's to write, except what
+        Cloudflare's edge sets."""
+        client = self.client
+        if client.kind == "valid":
+            if name == "http_cf_connecting_ip":  # Cloudflare's edge and cloudflared
+                return VISITOR_ADDRESS
+            if name == "http_cf_ray":
+                return "8f0e1d2c3b4a5968-AMS"
+            return UNKNOWN
+        if client.via_cloudflare and name == "http_cf_connecting_ip":
+            return VISITOR_ADDRESS
+        return ATTACKER
+
+    def connection_address(self) -> Value:
+        """The address the TCP connection comes from (before realip)."""
+        client = self.client
+        if client.tunnel:
+            return "127.0.0.1"  # cloudflared on this host
+        if client.via_cloudflare:
+            return CLOUDFLARE_ADDRESS
+        if client.kind in ("valid", "probe"):
+            return UNKNOWN  # a client of an internal CA may come from anywhere
+        return DIRECT_ADDRESS
+
+    def _certificate_variable(self, name: str) -> Value:
+        client = self.client
+        if client.kind in ("none", "plain"):
+            return ""
+        if client.kind == "valid":
+            if name == "i_dn" and len(self.issuers) == 1:
+                return next(iter(self.issuers))
+            return EXPECTED
+        if name in ("cert", "escaped_cert", "raw_cert"):
+            return "-----BEGIN CERTIFICATE-----"
+        if name == "fingerprint":
+            return "0" * 40  # not the pinned one
+        if name == "i_dn" and client.kind == "other-ca":
+            return "CN=another CA"
+        if name in ("s_dn", "i_dn", "s_dn_legacy", "i_dn_legacy", "serial"):
+            return ATTACKER  # a self-signed certificate, or another CA's, names anything
+        return UNKNOWN
+
+    def _map(self, key: str, state: State) -> Value:
+        variable_map = self.maps[key]
+        if RAW_URI.fullmatch(variable_map.source):
+            keys = list(variable_map.exact) + [p for p, _, _ in variable_map.regexes]
+            found_values = {variable_map.lookup(raw) for raw in raw_uris(state.uri, keys)}
+            if len(found_values) > 1 or None in found_values:
+                return ATTACKER if None not in found_values else UNKNOWN
+            return self.interpolate(found_values.pop(), state)  # type: ignore[arg-type]
+        source = self.tested(variable_map.source, state)
+        if isinstance(source, str):
+            found, match = variable_map.lookup_match(source)
+            if found is None:
+                return UNKNOWN
+            if match is not None:  # the value may name the key's captures ($1, $name)
+                state = replace(state, variables={**state.variables, **groups(match)})
+            return self.interpolate(found, state)
+        if source is EXPECTED and variable_map.source == "$ssl_client_verify":
+            found = variable_map.lookup("SUCCESS")  # what the valid client's value maps to
+            return UNKNOWN if found is None else self.interpolate(found, state)
+        if source is EXPECTED:
+            return UNKNOWN
+        return source
+
+    def _geo_source(self, geo: "Geo", state: State) -> Value:
+        if geo.source == "$remote_addr":
+            return state.remote_addr
+        return self.interpolate(geo.source, state)
+
+
+def _equals(tested: str, value: Value, operand: str, negate: bool,
+            chosen: str) -> tuple[object, str]:
+    """`if ($x = text)` and `!=`."""
+    if isinstance(value, str):
+        return (value == operand) != negate, ""
+    if (value is EXPECTED or value is ATTACKER) and operand.startswith("/") \
+            and tested in ("$ssl_client_s_dn", "$ssl_client_i_dn"):
+        # nginx writes these as RFC 2253 (CN=...), never /CN=..., whatever names a
+        # client's certificate holds
+        return negate, ""
+    if value is EXPECTED:  # non-empty, and what the configuration pins
+        return (operand != "") != negate, ""
+    if value is ATTACKER and not _looks_secret(operand):
+        return ATTACKER, chosen
+    return UNKNOWN, f"{tested} is not known"
+
+
+def _matches(tested: str, value: Value, operand: str, op: str,
+             chosen: str) -> tuple[object, str]:
+    """`if ($x ~ regex)`, `~*`, `!~`, `!~*`."""
+    negate = op.startswith("!")
+    compiled = pcre.compile(operand, ignore_case="*" in op)
+    if compiled is None:
+        return UNKNOWN, f"regex {operand!r} cannot be evaluated"
+    if isinstance(value, str):
+        return (compiled.search(value) is not None) != negate, ""
+    if value is EXPECTED:  # a test for emptiness fails, a pin matches
+        return (compiled.fullmatch("") is None) != negate, ""
+    if value is ATTACKER:
+        return ATTACKER, chosen
+    return UNKNOWN, f"{tested} is not known"
+
+
+def raw_uris(uri: str, patterns: list[str]) -> list[str]:
+    """What the client can write in the request line ($request_uri) for a request that
+    nginx normalizes to `uri`: the URI itself, with `/.` in front, a string each pattern
+    names, and one each regex matches followed by `/..` back to the URI (nginx resolves
+    dot segments before it chooses a location; $request_uri keeps them)."""
+    raws = [uri, "/." + uri]
+    for pattern in patterns:
+        start = pattern if pattern.startswith("/") and "\\" not in pattern else \
+            pcre.example(pattern)
+        if start:
+            start = start.split("?", 1)[0]
+            raws.append(start)
+            raws.append(start.rstrip("/") + "/.." * start.strip("/").count("/")
+                        + "/.." + uri)
+    wanted = posixpath.normpath(uri)
+    return [r for r in dict.fromkeys(raws) if posixpath.normpath(r) == wanted]
+
+
+def groups(match: re.Match[str]) -> dict[str, Value]:
+    """$0..$9 and the named captures of a regex match."""
+    found: dict[str, Value] = {str(i): match.group(i) or ""
+                               for i in range(len(match.groups()) + 1)}
+    found.update((name, value or "") for name, value in match.groupdict().items())
+    return found
+
+
+def negated(args: list[str]) -> bool:
+    return len(args) == 3 and args[1].startswith("!")
+
+
+def _looks_secret(operand: str) -> bool:
+    """A long literal compared with a header is a shared secret the client does not know (a
+    host name, as a certificate or a Host header carries it, is not)."""
+    return len(operand) >= 16 and not operand.startswith(("CN=", "/", "http")) \
+        and not DNS_NAME.fullmatch(operand)
+
+
+def _is_default(server: Server) -> bool:
+    """Whether the server is the default server of one of its ports (as far as the
+    configuration tells: a fragment linted alone may have others loaded before it)."""
+    config = getattr(server, "config", None)
+    if config is None:
+        return False
+    return any(config.known_default(config.sockets[listen.socket]) is server
+               for listen in server.listens if listen.socket in config.sockets)
+
+
+def in_network(address: str, network: str) -> bool:
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------- geo
+
+
+@dataclass(slots=True)
+class Geo:
+    source: str
+    default: str = ""
+    networks: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = field(
+        default_factory=list)
+
+    def lookup(self, address: Value) -> Value:
+        if not isinstance(address, str):
+            return address if address is not EXPECTED else UNKNOWN
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return UNKNOWN
+        best: tuple[int, str] | None = None
+        for network, value in self.networks:
+            if ip.version == network.version and ip in network:
+                if best is None or network.prefixlen > best[0]:
+                    best = (network.prefixlen, value)
+        return best[1] if best else self.default
+
+
+# The `geo` blocks of each http {} scope, read once per run: every server of the configuration
+# shares them, and reading them per server is quadratic in servers.
+_GEOS: "weakref.WeakKeyDictionary[Scope, dict[str, Geo]]" = weakref.WeakKeyDictionary()
+
+
+def geos_of(http: Scope) -> dict[str, Geo]:
+    """The `geo` variables of an http {} scope, by name (built once per scope)."""
+    found = _GEOS.get(http)
+    if found is None:
+        found = _GEOS[http] = _read_geos(http)
+    return found
+
+
+def _read_geos(http: Scope) -> dict[str, Geo]:
+    found: dict[str, Geo] = {}
+    for stmt in http.blocks:
+        if stmt.name != "geo" or not stmt.args:
+            continue
+        source, name = (stmt.args[0], stmt.args[1]) if len(stmt.args) > 1 else \
+            ("$remote_addr", stmt.args[0])
+        geo = Geo(source)
+        for entry in flatten(stmt.block):
+            if entry.name == "#" or not entry.args:
+                continue
+            if entry.name == "default":
+                geo.default = entry.args[0]
+                continue
+            try:
+                geo.networks.append((ipaddress.ip_network(entry.name, strict=False),
+                                     entry.args[0]))
+            except ValueError:
+                continue
+        found[name] = geo
+    return found

@@ -1,0 +1,331 @@
+"""The phase loop: one request through one server, the way ngx_http_core_run_phases runs it.
+
+The order is nginx's: the handshake's verdict (495/496/497), the server-level rewrite phase,
+location selection, `limit_except`, the location's rewrite phase (`if` switches the
+configuration), realip, the access phase (access.ACCESS_CHECKS), the content phase
+(content.CONTENT_HANDLERS); every status goes through `error_page` (an internal redirect to a
+URI runs the server's checks again, a named location skips them)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+from ..model import Location, Scope, Server, Stmt, VariableMap, flatten
+from .. import pcre
+from . import access, content
+from .conf import Conf
+from .evaluate import Evaluator, Geo, geos_of, negated
+from .values import (ATTACKER, MAX_PATHS, MAX_REDIRECTS, MAYBE, Budget, Client, Outcome,
+                     Result, State, Step, client_choice, unknown_choice)
+
+REWRITE_DIRECTIVES = ("if", "return", "rewrite", "set", "break")
+
+
+class Simulator:
+    """Requests through one server. Build once per server; `request()` per client and URI."""
+
+    def __init__(self, server: Server, maps: dict[str, VariableMap] | None = None,
+                 geos: dict[str, Geo] | None = None, issuers: frozenset[str] = frozenset()):
+        self.server = server
+        self.issuers = issuers
+        self.values = Evaluator(server, maps if maps is not None else server.maps,
+                                geos if geos is not None else geos_of(server.http), issuers)
+        self.http_conf = Conf(server.http, None)
+        self.server_conf = Conf(server.scope, self.http_conf)
+        self.confs: dict[int, Conf] = {}
+        for location in server.locations:
+            self._compile(location, self.server_conf)
+        self.server_stmts = [s for s in flatten(server.stmt.block)]
+        mode = self.mode = server.verification.mode
+        # Under `optional` with no check of its own, a server that hands $ssl_client_verify
+        # to its application leaves the refusal to it: what the application does is unknown.
+        self.delegates = mode in ("optional", "optional_no_ca") and \
+            server.written_check() is None
+        self.stock_site = content.stock_site(server)
+        self._budget = Budget()
+
+    @property
+    def probing(self) -> bool:
+        """Every check taken both ways: can anything be served?"""
+        return self.values.probing
+
+    @probing.setter
+    def probing(self, value: bool) -> None:
+        self.values.probing = value
+
+    def _compile(self, location: Location, parent: Conf) -> None:
+        conf = Conf(location.scope, parent, location.stmt, location)
+        self.confs[id(location)] = conf
+        for child in location.locations:
+            self._compile(child, conf)
+
+    # ------------------------------------------------------------------ entry points
+
+    def request(self, client: Client, uri: str, tls: bool = True) -> Result:
+        """What `client` gets for `uri` on this server."""
+        self.values.client, self.values.tls, self._budget = client, tls, Budget()
+        state = State(uri=uri, method=client.method)
+        state.remote_addr = self.values.connection_address()
+        state = access.realip(self, state, self.server_conf)
+        if client.kind in ("malformed", "tls-port-plain"):
+            # 400 is raised while reading the headers, 497 for plain HTTP on a TLS port:
+            # both before any certificate check, answered with the server's error pages.
+            status = 400 if client.kind == "malformed" else 497
+            step = state.step(None, "malformed request: 400" if status == 400 else
+                              "plain HTTP sent to the TLS port: 497")
+            return self.finalize(step, self.server_conf, status, None)
+        if tls and self.mode in ("on", "optional", "optional_no_ca"):
+            status = self._handshake_status(client)
+            if status:
+                setting = self.server.verification.setting
+                step = state.step(setting.stmt if setting else None,
+                                  f"certificate check answers {status}")
+                return self.finalize(step, self.server_conf, status, None)
+        return self.server_rewrite(state)
+
+    def _handshake_status(self, client: Client) -> int:
+        if client.kind == "none" and self.mode == "on":
+            return 496
+        if client.kind == "failed" and self.mode in ("on", "optional"):
+            return 495
+        return 0
+
+    # ------------------------------------------------------------------ phases
+
+    def server_rewrite(self, state: State) -> Result:
+        return self._rewrite(self.server_stmts, state, self.server_conf, server_level=True,
+                             done=lambda st, conf, how: self._find_location(st))
+
+    def _find_location(self, state: State) -> Result:
+        location = self.server.find_location(state.uri)
+        if location is None:
+            conf = self.server_conf
+            state = state.step(None, f"no location matches {state.uri}: the server's root")
+            return self._location_rewrite(state, conf, None)
+        conf = self.confs[id(location)]
+        state = state.step(location.stmt, f"location {location.label}")
+        return self._enter(state, conf)
+
+    def _enter(self, state: State, conf: Conf) -> Result:
+        location = conf.location
+        if location is not None and location.scope.first("internal") is not None \
+                and not state.internal:
+            return self.finalize(state.step(location.scope.first("internal"),
+                                            "internal location: 404 to a client"),
+                                 conf, 404, None)
+        limit = self._limit_except(conf, state.method)
+        if limit is not None:
+            state = state.step(limit.stmt, f"{state.method} is not in limit_except: "
+                               "its block's configuration applies (no rewrite directives)")
+            return self.access(state, limit)
+        return self._location_rewrite(state, conf, location)
+
+    def _limit_except(self, conf: Conf, method: str) -> Conf | None:
+        if conf.location is None:
+            return None
+        for stmt in conf.location.scope.blocks:
+            if stmt.name == "limit_except":
+                allowed = {m.upper() for m in stmt.args}
+                if "GET" in allowed:
+                    allowed.add("HEAD")
+                if method.upper() not in allowed:
+                    return Conf(Scope(stmt.block), conf, stmt, conf.location)
+        return None
+
+    def _location_rewrite(self, state: State, conf: Conf, location: Location | None) -> Result:
+        if location is None:
+            # No location: the server's own configuration handles the request, and the
+            # location rewrite phase is skipped for it (ngx_http_rewrite_handler).
+            return self.access(state, conf)
+        stmts = list(flatten(location.stmt.block))
+        state = replace(state, uri_changed=False, variables=dict(state.variables))
+
+        def done(st: State, active: Conf, how: str) -> Result:
+            # ngx_http_core_post_rewrite_phase: a rewrite (other than `break`) chooses the
+            # location again, even when it wrote the same URI; `break` cancels it.
+            if how != "break" and st.uri_changed:
+                return self._relocate(st)
+            return self.access(st, active)
+
+        return self._rewrite(stmts, state, conf, server_level=False, done=done)
+
+    def access(self, state: State, conf: Conf) -> Result:
+        return access.access_phase(self, state, conf)
+
+    def content(self, state: State, conf: Conf) -> Result:
+        return content.content_phase(self, state, conf)
+
+    def _relocate(self, state: State) -> Result:
+        state.redirects += 1
+        if state.redirects > MAX_REDIRECTS:
+            return Result.leaf(Outcome("reject", 500, None, None, state.trace,
+                                       "rewrite or internal redirection cycle"))
+        return self._find_location(state)
+
+    def internal_redirect(self, state: State, uri: str) -> Result:
+        state.redirects += 1
+        if state.redirects > MAX_REDIRECTS:
+            return Result.leaf(Outcome("reject", 500, None, None, state.trace,
+                                       "rewrite or internal redirection cycle"))
+        state.internal = True
+        state.uri = uri.split("?", 1)[0]
+        return self.server_rewrite(state)
+
+    def named(self, state: State, name: str) -> Result:
+        location = self.server.named_location(name)
+        if location is None:
+            return Result.leaf(Outcome("reject", 500, None, None, state.trace,
+                                       f"no location @{name}"))
+        state.internal = True
+        conf = self.confs[id(location)]
+        state = state.step(location.stmt, f"named location @{name} (server checks skipped)")
+        return self._location_rewrite(state, conf, location)
+
+    # ------------------------------------------------------------------ rewrite module
+
+    def _rewrite(self, stmts: list[Stmt], state: State, conf: Conf, server_level: bool,
+                 done: Callable[[State, Conf, str], Result], start: int = 0) -> Result:
+        """Run rewrite-module directives from `stmts[start:]`; `done(state, conf, how)` goes
+        on when they finish (how: "end", "break", "last")."""
+        for index in range(start, len(stmts)):
+            stmt = stmts[index]
+            name = stmt.name
+            if name == "if" and stmt.block is not None:
+                return self._if(stmts, index, state, conf, server_level, done)
+            if name == "return" and stmt.args:
+                return self._return(state.step(stmt, "return " + " ".join(stmt.args)), conf,
+                                    stmt)
+            if name == "break":
+                return done(state.step(stmt, "break"), conf, "break")
+            if name == "set" and len(stmt.args) >= 2:
+                state = state.step(stmt, f"set {stmt.args[0]}")
+                state.variables[stmt.args[0].lstrip("$")] = self.values.interpolate(
+                    stmt.args[1], state)
+                continue
+            if name == "rewrite" and len(stmt.args) >= 2:
+                return self._rewrite_directive(stmts, index, state, conf, server_level, done)
+        return done(state, conf, "end")
+
+    def _if(self, stmts: list[Stmt], index: int, state: State, conf: Conf, server_level: bool,
+            done: Callable[[State, Conf, str], Result]) -> Result:
+        """An `if` block: inside, its own configuration (in a location) and directives; then
+        on after it, unless they ended the rewrite phase."""
+        stmt = stmts[index]
+        truth, why = self.values.condition(stmt.args, state)
+
+        def inside(st: State) -> Result:
+            st = st.step(stmt, f"if ({' '.join(stmt.args)}) is true")
+            self.values.capture(stmt.args, st, matched=not negated(stmt.args))
+            block_conf = conf if server_level else Conf(Scope(stmt.block), conf, stmt,
+                                                         conf.location)
+
+            def after(st2: State, active: Conf, how: str) -> Result:
+                if how in ("break", "last"):
+                    return done(st2, active, how)
+                return self._rewrite(stmts, st2, active, server_level, done, index + 1)
+
+            return self._rewrite(list(flatten(stmt.block)), st, block_conf, server_level, after)
+
+        def outside(st: State) -> Result:
+            st = st.step(stmt, f"if ({' '.join(stmt.args)}) is false", passed=True)
+            self.values.capture(stmt.args, st, matched=negated(stmt.args))
+            return self._rewrite(stmts, st, conf, server_level, done, index + 1)
+
+        return self.fork(truth, why, state, inside, outside)
+
+    def _rewrite_directive(self, stmts, index, state, conf, server_level, done) -> Result:
+        stmt = stmts[index]
+        pattern, replacement = stmt.args[0], stmt.args[1]
+        flag = stmt.args[2] if len(stmt.args) > 2 else ""
+        compiled = pcre.compile(pattern)
+        if compiled is None:
+            return Result.leaf(Outcome("unknown", 0, stmt, None, state.trace,
+                                       f"regex {pattern!r} cannot be evaluated"))
+        match = compiled.search(state.uri)
+        if match is None:
+            return self._rewrite(stmts, state, conf, server_level, done, index + 1)
+        state = state.step(stmt, f"rewrite {pattern} matches {state.uri}")
+        target = self.values.interpolate(pcre.expand(replacement, match), state)
+        redirect = flag in ("redirect", "permanent") or replacement.startswith(
+            ("http://", "https://", "$scheme"))
+        if redirect:
+            return self.finalize(state, conf, 301 if flag == "permanent" else 302, stmt)
+        if not isinstance(target, str):
+            return Result.leaf(Outcome("unknown", 0, stmt, conf.location, state.trace,
+                                       "the rewritten URI depends on the request"))
+        state.uri = target.split("?", 1)[0]
+        state.internal = True  # ngx_http_script_regex_end_code: `internal` locations serve it
+        state.uri_changed = flag != "break"
+        if flag == "break":
+            return done(state, conf, "break")
+        if flag == "last":
+            return done(state, conf, "last")
+        return self._rewrite(stmts, state, conf, server_level, done, index + 1)
+
+    def _return(self, state: State, conf: Conf, stmt: Stmt) -> Result:
+        """ngx_http_script_return_code: a redirect, or a code of 400 and above without text,
+        is a status that error_page may take; anything else is sent as it is."""
+        code_text = stmt.args[0]
+        if not code_text.isdigit():  # `return URL`: 302
+            return self.finalize(state, conf, 302, stmt)
+        code = int(code_text)
+        text = stmt.args[1] if len(stmt.args) > 1 else None
+        if code == 444:
+            return Result.leaf(Outcome("close", 444, stmt, conf.location, state.trace))
+        if 301 <= code <= 308 and code != 304 or (code >= 400 and text is None):
+            return self.finalize(state, conf, code, stmt)
+        return Result.leaf(Outcome("text", code, stmt, conf.location, state.trace))
+
+    # ------------------------------------------------------------------ forks
+
+    def fork(self, truth: object, why: str, state: State,
+             if_true: Callable[[State], Result], if_false: Callable[[State], Result]) -> Result:
+        if truth is True:
+            return if_true(state)
+        if truth is False:
+            return if_false(state)
+        self._budget.paths += 1
+        if self._budget.paths > MAX_PATHS:
+            return Result.leaf(Outcome("unknown", 0, None, None, state.trace,
+                                       "too many paths to follow"))
+        results = [if_true(state.step(None, why)), if_false(state.step(None, why))]
+        chosen = client_choice(results) if truth is ATTACKER else unknown_choice(results)
+        if chosen.verdict == MAYBE and not chosen.witness.reason:  # say what it depends on
+            chosen = Result(MAYBE, replace(chosen.witness, reason=why))
+        return chosen
+
+    # ------------------------------------------------------------------ errors
+
+    def finalize(self, state: State, conf: Conf, status: int, stmt: Stmt | None) -> Result:
+        """A status: `error_page` of the configuration in use, else nginx's own response."""
+        if not state.error_page_used or self._recursive(conf):
+            for page in conf.group("error_page"):
+                codes = [a for a in page.args[:-1] if a.isdigit()]
+                if str(status) not in codes or not page.args:
+                    continue
+                return self._error_page(state, conf, status, page)
+        kind = "close" if status == 444 else "redirect" if 300 <= status < 400 else "reject"
+        return Result.leaf(Outcome(kind, status, stmt, conf.location, state.trace))
+
+    def _recursive(self, conf: Conf) -> bool:
+        found = conf.get("recursive_error_pages")
+        return found is not None and found.args[:1] == ["on"]
+
+    def _error_page(self, state: State, conf: Conf, status: int, page: Stmt) -> Result:
+        target = page.args[-1]
+        state = replace(state, trace=state.trace + (
+            Step(page, f"error_page {status} -> {target}", status=status),),
+            variables=dict(state.variables))
+        state.error_page_used = True
+        if target.startswith("@"):
+            return self.named(state, target[1:])
+        if target.startswith(("http://", "https://", "$scheme")):
+            return Result.leaf(Outcome("redirect", 302, page, conf.location, state.trace))
+        uri = self.values.interpolate(target, state)
+        if not isinstance(uri, str):
+            uri = "/"
+        if state.method not in ("GET", "HEAD"):
+            state.method = "GET"
+        state.from_error_page = uri.split("?", 1)[0]
+        return self.internal_redirect(state, uri)

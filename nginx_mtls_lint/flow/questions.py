@@ -1,0 +1,196 @@
+"""The questions rules ask about one server (ServerFlow): which clients reach content on which
+URIs and methods, whether the valid client is refused everywhere, whether anything can be
+served at all. Each answer is simulated on first use and kept."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..model import Server, walk
+from .. import pcre
+from .content import stock_site
+from .phases import Simulator
+from .values import MAYBE, NO, YES, Client, Outcome, Result
+
+METHOD = re.compile(r"[A-Z]+")
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "MKCOL", "COPY", "MOVE",
+                     "OPTIONS", "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "PATCH", "TRACE",
+                     "CONNECT"))
+# Directives that can answer a request with something other than content.
+# (try_files always has the files themselves to serve.)
+REFUSING = frozenset(("if", "return", "rewrite", "deny", "auth_request", "auth_basic",
+                      "limit_except", "internal", "stub_status", "empty_gif"))
+HTTP_REFUSING = ("deny", "auth_request", "auth_basic")
+VERIFY_VALUE = {"none": "NONE", "failed": "FAILED:self-signed certificate",
+                "other-ca": "SUCCESS", "valid": "SUCCESS", "plain": "", "probe": "SUCCESS",
+                "malformed": "NONE", "tls-port-plain": ""}
+
+
+# --------------------------------------------------------------------------- URIs to try
+
+
+def sample_uris(server: Server) -> list[str]:
+    """One URI per location (a string each regex matches), plus what rewrites and `if`s test,
+    plus one that matches no location."""
+    uris: dict[str, None] = {"/": None, "/index.html": None}
+    for location in server.all_locations():
+        if location.modifier == "@":
+            continue
+        if location.modifier in ("~", "~*"):
+            example = pcre.example(location.pattern)
+            if example is not None:
+                uris[example] = None
+        elif location.pattern:
+            uris[location.pattern] = None
+            if location.pattern.endswith("/"):
+                uris[location.pattern + "nginx-mtls-lint"] = None
+    for stmt in _rewrite_regexes(server):
+        for example in (pcre.example(stmt), pcre.exempt_example(stmt)):
+            if example is not None:
+                uris[example] = None
+    uris["/nginx-mtls-lint-probe"] = None
+    return [u if u.startswith("/") else "/" + u for u in uris][:64]
+
+
+def _rewrite_regexes(server: Server) -> Iterator[str]:
+    """The regexes and strings the server's rewrites and `if`s test the URI against, at any
+    level: the URIs they pick out may take another path."""
+    for stmt in walk(server.stmt.block):
+        if stmt.name == "rewrite" and stmt.args:
+            yield stmt.args[0]
+        elif stmt.name == "if" and len(stmt.args) == 3 and stmt.args[0] in (
+                "$uri", "$request_uri", "$document_uri"):
+            if "~" in stmt.args[1]:
+                yield stmt.args[2]
+            else:
+                yield "^" + re.escape(stmt.args[2]) + "$"
+
+
+# --------------------------------------------------------------------------- per server
+
+
+@dataclass(slots=True)
+class Path:
+    client: Client
+    uri: str
+    result: Result
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.result.witness
+
+
+class ServerFlow:
+    """Every answer a rule needs about one server, each computed on first use."""
+
+    def __init__(self, server: Server, issuers: frozenset[str] = frozenset()):
+        self.server = server
+        self.issuers = issuers
+        self._simulator: Simulator | None = None
+        self._uris: list[str] | None = None
+        self._cache: dict[tuple, list[Path]] = {}
+
+    @property
+    def simulator(self) -> Simulator:
+        if self._simulator is None:
+            self._simulator = Simulator(self.server, issuers=self.issuers)
+        return self._simulator
+
+    @property
+    def uris(self) -> list[str]:
+        if self._uris is None:
+            self._uris = sample_uris(self.server)
+        return self._uris
+
+    @property
+    def may_refuse(self) -> bool:
+        """Whether anything in the request phases can answer other than with content: most
+        servers have no such directive, and need no simulation to know it."""
+        names = self.server.directive_names()
+        http = self.server.http
+        return bool(names & REFUSING) or any(http.first(n) is not None for n in HTTP_REFUSING) \
+            or stock_site(self.server)
+
+    def methods(self) -> tuple[str, ...]:
+        """GET, the methods an `if` or a `map` on $request_method names, and a method some
+        `limit_except` does not list."""
+        listed: set[str] = set()
+        for location in self.server.all_locations():
+            for stmt in location.scope.blocks:
+                if stmt.name == "limit_except":
+                    listed |= {m.upper() for m in stmt.args}
+        tests = [stmt.args[2] for stmt in walk(self.server.stmt.block) if stmt.name == "if"
+                 and len(stmt.args) == 3 and "$request_method" in stmt.args[0]]
+        tests += [key for variable_map in self.server.maps.values()
+                  if "$request_method" in variable_map.source
+                  for key in list(variable_map.exact) + [p for p, _, _ in variable_map.regexes]]
+        tested = [m for text in tests for m in METHOD.findall(text.upper()) if m in METHODS]
+        found = ["GET"] + list(dict.fromkeys(tested))[:4]
+        if listed:
+            found.append(next(m for m in ("POST", "DELETE", "PUT", "PATCH") if m not in listed))
+        return tuple(dict.fromkeys(found))
+
+    def paths(self, kind: str, tls: bool = True) -> list[Path]:
+        """Each (client of this kind, URI): direct and through Cloudflare, each method."""
+        key = (kind, tls)
+        if key not in self._cache:
+            found = []
+            for via in (False, True):
+                for method in self.methods():
+                    client = Client(kind, VERIFY_VALUE[kind] if tls else "", via, method)
+                    for uri in self.uris:
+                        found.append(Path(client, uri, self.simulator.request(client, uri, tls)))
+            self._cache[key] = found
+        return self._cache[key]
+
+    def open_paths(self, kinds: tuple[str, ...], tls: bool = True) -> list[Path]:
+        return [p for kind in kinds for p in self.paths(kind, tls) if p.result.verdict == YES]
+
+    def unsure_paths(self, kinds: tuple[str, ...], tls: bool = True) -> list[Path]:
+        return [p for kind in kinds for p in self.paths(kind, tls) if p.result.verdict == MAYBE]
+
+    def valid_refused(self, via_cloudflare: bool) -> Path | None:
+        """The valid client's path for "/" when every URI refuses it, else None (stops at
+        the first URI that serves it)."""
+        if not self.may_refuse:
+            return None
+        # A Cloudflare-fronted server with no TLS listener is a tunnel's origin: cloudflared
+        # on this host sends plain HTTP from the loopback address.
+        tunnel = via_cloudflare and not self.server.tls_on
+        client = Client("valid", "" if tunnel else "SUCCESS", via_cloudflare and not tunnel,
+                        "GET", tunnel=tunnel)
+        first = None
+        for uri in self.uris:
+            path = Path(client, uri, self.simulator.request(client, uri, tls=not tunnel))
+            if path.result.verdict != NO:
+                return None
+            first = first or path
+        return first
+
+    def handler_exists(self, kinds: tuple[str, ...]) -> bool:
+        """Whether something refuses these clients on a URI where the valid client gets
+        content: a check of any shape (an `if`, `auth_request`, a pin), not a location that
+        refuses everyone."""
+        valid = Client("valid", "SUCCESS", bool(self.server.cloudflare and
+                                                 self.server.cloudflare.fronted), "GET")
+        refused = {p.uri for kind in kinds for p in self.paths(kind)
+                   if p.result.verdict == NO and not p.outcome.through("error_page")}
+        return any(self.simulator.request(valid, uri).verdict != NO for uri in refused)
+
+    def serves_content(self) -> bool:
+        """Whether any request could get content (every check taken both ways): false for a
+        server that only redirects, refuses, closes or answers fixed text."""
+        if not self.may_refuse:
+            return True
+        key = ("probe", True)
+        if key not in self._cache:
+            client = Client("probe", "SUCCESS", True, "GET")
+            self.simulator.probing = True
+            try:
+                self._cache[key] = [Path(client, uri, self.simulator.request(client, uri))
+                                    for uri in self.uris]
+            finally:
+                self.simulator.probing = False
+        return any(p.result.verdict != NO for p in self._cache[key])

@@ -1,0 +1,189 @@
+"""The flow's vocabulary: verdicts, the values a request's variables take, and the records a
+simulated request leaves (who sent it, the steps it took, where it ended)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from ..model import Stmt, Location
+
+
+class Verdict(str, Enum):
+    """Does the client reach the site's content? YES (some path the client can force ends in
+    content), NO (no path does), MAYBE (it depends on something the configuration does not
+    tell). Equal to (and hashed as) its lowercase string, which JSON output shows."""
+
+    YES = "yes"
+    MAYBE = "maybe"
+    NO = "no"
+
+    __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return self.value
+
+
+YES, MAYBE, NO = Verdict.YES, Verdict.MAYBE, Verdict.NO
+
+
+class Special(Enum):
+    """A value that is not a string the configuration tells: ATTACKER, one the client chooses
+    (a header, a self-signed certificate's names); UNKNOWN, one the configuration does not tell
+    (a module's variable, a file test); EXPECTED, what the valid client's certificate holds (it
+    satisfies the server's own pins)."""
+
+    ATTACKER = "<client-chosen>"
+    UNKNOWN = "<unknown>"
+    EXPECTED = "<expected>"
+
+    def __repr__(self) -> str:
+        return self.value
+
+
+ATTACKER, UNKNOWN, EXPECTED = Special.ATTACKER, Special.UNKNOWN, Special.EXPECTED
+Value = object  # str | ATTACKER | UNKNOWN | EXPECTED
+
+MAX_REDIRECTS = 10  # NGX_HTTP_MAX_URI_CHANGES
+MAX_PATHS = 512  # forks per request before the answer becomes MAYBE
+# Addresses the simulated clients connect from (documentation ranges and a Cloudflare edge).
+DIRECT_ADDRESS = "198.51.100.7"
+CLOUDFLARE_ADDRESS = "173.245.48.5"
+VISITOR_ADDRESS = "203.0.113.50"  # what Cloudflare puts in CF-Connecting-IP
+SPOOFED = "the client chooses its address (realip trusts it)"
+VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who sends the request: what the handshake left in $ssl_client_*, from where, how."""
+
+    kind: str  # none, failed, other-ca, valid, plain
+    verify: str  # $ssl_client_verify ("" over plain HTTP)
+    via_cloudflare: bool = False
+    method: str = "GET"
+    tunnel: bool = False  # cloudflared on this host: plain HTTP from the loopback address
+
+    @property
+    def label(self) -> str:
+        where = "through Cloudflare" if self.via_cloudflare else "directly"
+        return {"none": "a client without a certificate",
+                "failed": "a client with a self-signed certificate",
+                "other-ca": "a client with another CA's certificate",
+                "valid": "the valid client",
+                "plain": "a plain-HTTP client",
+                "malformed": "a client sending a malformed request",
+                "tls-port-plain": "a plain-HTTP client on the TLS port",
+                "probe": "any client"}[self.kind] + f" ({self.method}, {where})"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    stmt: Stmt | None
+    label: str
+    file: str | None = None
+    line: int | None = None
+    passed: bool = False  # an `if` whose condition was false: the request went past it
+    status: int = 0  # for an error_page step: the status it took
+
+    @property
+    def where(self) -> tuple[str | None, int | None]:
+        if self.stmt is not None:
+            return self.stmt.file, self.stmt.line
+        return self.file, self.line
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Where one path ended."""
+
+    kind: str  # content, errorfile, reject, redirect, text, close, unknown
+    status: int
+    stmt: Stmt | None  # the directive that answered (or served)
+    location: Location | None
+    trace: tuple[Step, ...]
+    reason: str = ""
+
+    @property
+    def content(self) -> bool:
+        return self.kind == "content"
+
+    @property
+    def spoofed(self) -> bool:
+        """The path depends on an address the client forged through realip (MTLS107)."""
+        return any(step.label == SPOOFED for step in self.trace)
+
+    def through(self, name: str) -> Stmt | None:
+        """The first directive of this name on the path (error_page, rewrite, ...)."""
+        return next((s.stmt for s in self.trace if s.stmt is not None and s.stmt.name == name),
+                    None)
+
+    def describe(self) -> str:
+        return {"content": "content served", "errorfile": f"error file ({self.status})",
+                "reject": f"rejected ({self.status})", "redirect": f"redirect ({self.status})",
+                "text": f"fixed text ({self.status})", "close": "connection closed (444)",
+                "unknown": f"unknown ({self.reason})"}[self.kind]
+
+
+@dataclass(slots=True)
+class Result:
+    """Does the client reach content? With the path that shows it (or the refusal)."""
+
+    verdict: Verdict
+    witness: Outcome
+
+    @staticmethod
+    def leaf(outcome: Outcome) -> "Result":
+        if outcome.kind == "unknown":
+            return Result(MAYBE, outcome)
+        return Result(YES if outcome.content else NO, outcome)
+
+
+def client_choice(results: list[Result]) -> Result:
+    """The client picks the branch (a header it sends, the URI it asks)."""
+    for verdict in (YES, MAYBE):
+        for result in results:
+            if result.verdict == verdict:
+                return result
+    return results[0]
+
+
+def unknown_choice(results: list[Result]) -> Result:
+    """Something outside the configuration picks the branch: content only if every branch
+    gives it, none only if no branch does. When every branch gives content, the path shown
+    is one through an error_page if there is one: that page is what serves content either
+    way."""
+    verdicts = {r.verdict for r in results}
+    if verdicts == {YES}:
+        return next((r for r in results if r.witness.through("error_page")), results[0])
+    if verdicts == {NO}:
+        return results[0]
+    return Result(MAYBE, next(r for r in results if r.verdict != NO).witness)
+
+
+@dataclass(slots=True)
+class State:
+    """One request on its way through the phases (what nginx keeps in ngx_http_request_t)."""
+
+    uri: str
+    method: str
+    internal: bool = False
+    redirects: int = 0
+    error_page_used: bool = False
+    from_error_page: str | None = None  # the literal URI an error_page sent us to
+    variables: dict[str, Value] = field(default_factory=dict)
+    remote_addr: Value = DIRECT_ADDRESS
+    realip_done: bool = False
+    subrequest: bool = False  # auth_request's: the access phase does not run for it
+    uri_changed: bool = False  # r->uri_changed: a location's rewrite (even to the same URI)
+    trace: tuple[Step, ...] = ()
+
+    def step(self, stmt: Stmt | None, label: str, passed: bool = False) -> "State":
+        return replace(self, trace=self.trace + (Step(stmt, label, passed=passed),),
+                       variables=dict(self.variables))
+
+
+class Budget:
+    def __init__(self) -> None:
+        self.paths = 0
