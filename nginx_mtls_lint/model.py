@@ -305,11 +305,8 @@ class Location:
         if self.modifier == "=":
             return uri == self.pattern
         if self.modifier in ("~", "~*"):
-            flags = re.IGNORECASE if self.modifier == "~*" else 0
-            try:
-                return re.search(self.pattern, uri, flags) is not None
-            except re.error:
-                return False
+            compiled = pcre.compile(self.pattern, ignore_case=self.modifier == "~*")
+            return compiled is not None and compiled.search(uri) is not None
         return self.modifier != "@" and uri.startswith(self.pattern)
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass, field
 
 try:  # Python 3.11+
     import re._parser as sre_parse  # type: ignore[import-not-found]
@@ -24,42 +25,439 @@ except ImportError:  # Python 3.10
         ASSERT, ASSERT_NOT,
     )
 
+REPEATS: tuple[object, ...] = (MAX_REPEAT, MIN_REPEAT)
+ATOMIC: object = object()
+try:  # Python 3.11+: atomic groups and possessive repeats (3.10 refuses them at compile)
+    from re._constants import (  # type: ignore[import-not-found,unused-ignore]
+        ATOMIC_GROUP, POSSESSIVE_REPEAT)
+    ATOMIC, REPEATS = ATOMIC_GROUP, REPEATS + (POSSESSIVE_REPEAT,)
+except ImportError:
+    pass
+
+# PCRE's POSIX classes without UTF/UCP (nginx compiles without them): ASCII only.
 POSIX_CLASSES = {
-    "alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
-    "space": r" \t\r\n\v\f", "xdigit": "0-9A-Fa-f", "punct": r"!-/:-@\[-`{-~",
-    "word": r"\w", "blank": r" \t", "cntrl": r"\x00-\x1f\x7f", "print": r" -~",
-    "graph": r"!-~",
+    "alpha": r"a-zA-Z", "digit": r"0-9", "alnum": r"a-zA-Z0-9", "upper": r"A-Z",
+    "lower": r"a-z", "space": r"\t-\r ", "xdigit": r"0-9A-Fa-f", "word": r"\w",
+    "punct": r"!-/:-@\[-`{-~", "blank": r" \t", "cntrl": r"\x00-\x1f\x7f",
+    "print": r" -~", "graph": r"!-~", "ascii": r"\x00-\x7f",
 }
-POSIX = re.compile(r"\[:(\^?)(\w+):\]")
-# PCRE features Python's re lacks or reads differently: we do not guess at them.
-UNSUPPORTED = re.compile(r"\(\?[|>R0-9+&]|\\[GKQEXRhHvVN]|\(\*|\\[pP]\{|\(\?[a-zA-Z]*-?[a-zA-Z]*:"
-                         r"|\\[gk][<{']|\+\+|\*\+|\?\+|\}\+")
+NEGATED_POSIX = {"digit": r"\D", "space": r"\S", "word": r"\W"}
+# \h and \v of PCRE without UTF (Python's \v is only VT).
+HSPACE, VSPACE = r"\t \xa0", r"\n\x0b\f\r\x85"
+SIMPLE_ESCAPES = {"z": r"\Z", "Z": r"(?=\n?\Z)", "A": r"\A", "G": r"\A", "K": "", "B": r"(?!\b)",
+                  "h": f"[{HSPACE}]", "H": f"[^{HSPACE}]", "v": f"[{VSPACE}]",
+                  "V": f"[^{VSPACE}]", "R": f"(?>\\r\\n|[{VSPACE}])", "e": r"\x1b",
+                  "a": r"\x07", "E": ""}
+PASSED_ESCAPES = frozenset("dDsSwWbfnrt")
+CLASS_ESCAPES = {"h": HSPACE, "v": VSPACE, "d": r"\d", "D": r"\D", "s": r"\s", "S": r"\S",
+                 "w": r"\w", "W": r"\W", "b": r"\x08", "e": r"\x1b", "a": r"\x07",
+                 "f": r"\f", "n": r"\n", "r": r"\r", "t": r"\t"}
+QUANTIFIER = re.compile(r"(\d+)(?:,(\d*))?\}")  # after the "{"
+GROUP_NAME = re.compile(r"[A-Za-z_]\w{0,31}")
+MAX_REPEAT_COUNT = 65535  # PCRE2: "number too big in {} quantifier"
+MAX_EXAMPLE = 4096  # longer generated URIs are not requests worth simulating
+
+
+class Untranslatable(ValueError):
+    """A PCRE construct with no faithful Python equivalent (the message names it)."""
+
+
+def translate(pattern: str) -> str:
+    """The pattern in Python's `re` syntax with PCRE's meaning (compile with re.ASCII, as
+    nginx's PCRE runs without UTF); raises Untranslatable naming what cannot be carried."""
+    return _Translator(pattern).run()
+
+
+def unsupported(pattern: str) -> str | None:
+    """Why the PCRE pattern cannot be evaluated here (a construct we do not model, or a regex
+    PCRE itself refuses); None when `compile` translates it."""
+    try:
+        re.compile(translate(pattern), re.ASCII)
+    except Untranslatable as error:
+        return str(error)
+    except (re.error, OverflowError, RecursionError) as error:
+        return f"not a regex Python can run: {error}"
+    return None
 
 
 @functools.lru_cache(maxsize=4096)
 def compile(pattern: str, ignore_case: bool = False) -> re.Pattern[str] | None:
     """The Python regex with the PCRE pattern's meaning, or None if we cannot be sure."""
-    if UNSUPPORTED.search(pattern):
-        return None
-    text = pattern.replace("(?<", "(?P<").replace("(?P<=", "(?<=").replace("(?P<!", "(?<!")
-    text = text.replace("(?'", "(?P'") if "(?'" in text else text
-    if "[:" in text:
-        def posix(match: re.Match[str]) -> str:
-            chars = POSIX_CLASSES.get(match.group(2))
-            if chars is None:
-                raise ValueError(match.group(2))
-            return chars
-        try:
-            text = POSIX.sub(lambda m: posix(m) if not m.group(1) else "\0", text)
-        except ValueError:
-            return None
-        if "\0" in text:
-            return None
-    text = text.replace(r"\z", r"\Z")
     try:
-        return re.compile(text, re.IGNORECASE if ignore_case else 0)
-    except (re.error, OverflowError, RecursionError):
+        text = translate(pattern)
+        return re.compile(text, re.ASCII | (re.IGNORECASE if ignore_case else 0))
+    except (Untranslatable, re.error, OverflowError, RecursionError):
         return None
+
+
+@dataclass(slots=True)
+class _Frame:
+    """An open group: its option settings made mid-group, and what kind of group it is."""
+
+    flags: list[str] = field(default_factory=list)
+    reset: bool = False  # (?|...)
+    lookaround: bool = False
+
+
+class _Translator:
+    """One left-to-right pass over a PCRE pattern, writing the Python equivalent. Option
+    settings in the middle of a group (`a(?i)b|c`) become scoped groups closed at each `|`
+    and at the group's end, which is how PCRE scopes them. PCRE's compile errors that Python
+    would accept (a quantifier after an assertion) are raised here."""
+
+    def __init__(self, pattern: str) -> None:
+        self.src = pattern
+        self.pos = 0
+        self.out: list[str] = []
+        self.frames: list[_Frame] = [_Frame()]
+        self.groups = 0  # capturing groups opened so far
+        self.repeatable = False  # whether a quantifier may follow what was written last
+
+    def run(self) -> str:
+        while self.pos < len(self.src):
+            char = self.src[self.pos]
+            self.pos += 1
+            if char == "\\":
+                self._write(self._escape())
+            elif char == "[":
+                self._write(self._class(), True)
+            elif char == "(":
+                self._open()
+            elif char == ")":
+                self._close()
+            elif char == "|":
+                flags = self.frames[-1].flags
+                self._write(")" * len(flags) + "|" + "".join(f"(?{f}:" for f in flags), False)
+            elif char in "*+?" or (char == "{" and QUANTIFIER.match(self.src, self.pos)):
+                self._quantifier(char)
+            elif char == "{":
+                self._write(self._brace(), True)
+            elif char in "^$":
+                self._write(char, False)
+            else:
+                self._write("." if char == "." else re.escape(char), True)
+        if len(self.frames) != 1:
+            raise Untranslatable("missing closing parenthesis")
+        return "".join(self.out) + ")" * len(self.frames[0].flags)
+
+    def _write(self, text: str, repeatable: bool | None = None) -> None:
+        """`repeatable`: None when the text is an escape (_escape sets it)."""
+        self.out.append(text)
+        if repeatable is not None:
+            self.repeatable = repeatable
+
+    def _take(self, pattern: re.Pattern[str]) -> re.Match[str] | None:
+        match = pattern.match(self.src, self.pos)
+        if match:
+            self.pos = match.end()
+        return match
+
+    def _quantifier(self, char: str) -> None:
+        if not self.repeatable:
+            raise Untranslatable("quantifier does not follow a repeatable item")
+        text = char
+        if char == "{":
+            match = self._take(QUANTIFIER)
+            assert match is not None
+            if any(n and int(n) > MAX_REPEAT_COUNT for n in match.groups()):
+                raise Untranslatable("number too big in {} quantifier")
+            text += match.group(0)
+        if self.src.startswith(("?", "+"), self.pos):
+            text += self.src[self.pos]
+            self.pos += 1
+        self._write(text, False)
+
+    def _brace(self) -> str:
+        if re.match(r",\d*\}", self.src[self.pos:self.pos + 8]):
+            raise Untranslatable("`{,n}` (a quantifier from PCRE2 10.43 on, a literal before)")
+        return r"\{"
+
+    def _close(self) -> None:
+        if len(self.frames) == 1:
+            raise Untranslatable("unmatched closing parenthesis")
+        frame = self.frames.pop()
+        self._write(")" * len(frame.flags) + ")", True)
+
+    def _open(self) -> None:
+        rest = self.src[self.pos:]
+        if not rest.startswith(("?", "*")):
+            self._capture("(")
+        elif rest.startswith("*"):
+            raise Untranslatable("a backtracking verb or option `(*...)`")
+        elif rest.startswith("?#"):
+            end = self.src.find(")", self.pos)
+            if end < 0:
+                raise Untranslatable("missing ) after (?# comment")
+            self.pos = end + 1
+            self.repeatable = False
+        else:
+            self.pos += 1
+            self._extension()
+
+    def _capture(self, text: str) -> None:
+        if any(frame.reset for frame in self.frames):
+            raise Untranslatable("a capturing group inside `(?|...)` (branch reset)")
+        self.groups += 1
+        self._push(text)
+
+    def _push(self, text: str, frame: _Frame | None = None) -> None:
+        self._write(text, False)
+        self.frames.append(frame or _Frame())
+
+    def _extension(self) -> None:
+        """After `(?`."""
+        rest = self.src[self.pos:]
+        for prefix in (":", ">", "=", "!", "<=", "<!"):
+            if rest.startswith(prefix):
+                self.pos += len(prefix)
+                self._push("(?" + prefix, _Frame(lookaround=prefix not in ":>"))
+                return
+        if rest.startswith("|"):
+            self.pos += 1
+            self._push("(?:", _Frame(reset=True))
+            return
+        named = re.match(r"(?:P?<|')([^>']*)[>']", rest)
+        if named and not rest.startswith("P>"):
+            self._named_group(named)
+            return
+        if rest.startswith("P="):
+            end = self.src.find(")", self.pos)
+            name = self.src[self.pos + 2:end]
+            self._check_name(name)
+            self.pos = end + 1
+            self._write(f"(?P={name})", True)
+            return
+        if rest.startswith("("):
+            self._condition()
+            return
+        self._options()
+
+    def _named_group(self, named: re.Match[str]) -> None:
+        self._check_name(named.group(1))
+        self.pos += named.end()
+        self._capture(f"(?P<{named.group(1)}>")
+
+    @staticmethod
+    def _check_name(name: str) -> None:
+        if not GROUP_NAME.fullmatch(name):
+            raise Untranslatable(f"group name {name!r}")
+
+    def _condition(self) -> None:
+        match = re.match(r"\((?:(\d+)|<(\w+)>|'(\w+)'|([A-Za-z_]\w*))\)", self.src[self.pos:])
+        if match is None or match.group(4) in ("R", "DEFINE"):
+            raise Untranslatable("a conditional group other than on a group's capture")
+        self.pos += match.end()
+        reference = next(g for g in match.groups() if g)
+        self._push(f"(?({reference})")
+
+    def _options(self) -> None:
+        match = re.match(r"([a-zA-Z^]*)(?:-([a-zA-Z]*))?([:)])", self.src[self.pos:])
+        if match is None:
+            raise Untranslatable(f"`(?{self.src[self.pos:self.pos + 2]}` (recursion, "
+                                 "subroutine call, callout or other PCRE extension)")
+        on, off, end = match.group(1), match.group(2) or "", match.group(3)
+        if on == "R":
+            raise Untranslatable("recursion `(?R)`")
+        if set(on + off) - set("ims"):
+            raise Untranslatable(f"the inline option `(?{match.group(0)}`")
+        self.pos += match.end()
+        flags = on + ("-" + off if off else "")
+        if end == ":":
+            self._push(f"(?{flags}:" if flags else "(?:")
+        elif flags:  # to the end of the enclosing group, across its later alternatives
+            self._write(f"(?{flags}:", False)
+            self.frames[-1].flags.append(flags)
+        else:
+            self.repeatable = False
+
+    # -- escapes ------------------------------------------------------------------------
+
+    def _escape(self) -> str:
+        if self.pos >= len(self.src):
+            raise Untranslatable("\\ at end of pattern")
+        char = self.src[self.pos]
+        self.pos += 1
+        if char in "zZAGKbB":
+            if char == "K" and any(frame.lookaround for frame in self.frames):
+                raise Untranslatable("\\K in a lookaround")
+            self.repeatable = False
+        elif char not in "EQ":
+            self.repeatable = True
+        if char in SIMPLE_ESCAPES:
+            return SIMPLE_ESCAPES[char]
+        if char in PASSED_ESCAPES:
+            return "\\" + char
+        if char == "N":
+            if self.src.startswith("{", self.pos):
+                raise Untranslatable("\\N{...}")
+            return r"[^\n]"
+        if char == "Q":
+            quoted = self._quoted()
+            self.repeatable = self.repeatable or bool(quoted)
+            return re.escape(quoted)
+        return self._escaped_character(char)
+
+    def _escaped_character(self, char: str) -> str:
+        if char in "kg":
+            return self._backreference(char)
+        if char.isdigit():
+            return self._number(char)
+        code = self._code(char)
+        if code is not None:
+            return _char(code)
+        if char.isalnum():
+            raise Untranslatable(f"the escape \\{char}")
+        return re.escape(char)
+
+    def _quoted(self) -> str:
+        end = self.src.find("\\E", self.pos)
+        end = len(self.src) if end < 0 else end
+        text = self.src[self.pos:end]
+        self.pos = min(end + 2, len(self.src))
+        return text
+
+    def _code(self, char: str) -> int | None:
+        """The character a `\\x..`, `\\o{..}` or `\\cX` escape writes (after the letter)."""
+        if char == "x":
+            match = self._take(re.compile(r"\{([0-9A-Fa-f]+)\}|([0-9A-Fa-f]{0,2})"))
+            assert match is not None
+            code = int(match.group(1) or match.group(2) or "0", 16)
+        elif char == "o":
+            match = self._take(re.compile(r"\{([0-7]+)\}"))
+            if match is None:
+                raise Untranslatable("\\o without {")
+            code = int(match.group(1), 8)
+        elif char == "c":
+            if self.pos >= len(self.src) or not self.src[self.pos].isascii():
+                raise Untranslatable("\\c at end of pattern")
+            code = ord(self.src[self.pos].upper()) ^ 0x40
+            self.pos += 1
+        else:
+            return None
+        if code > 0xFF:
+            raise Untranslatable("a character code above 255 (nginx's PCRE runs without UTF)")
+        return code
+
+    def _number(self, first: str) -> str:
+        """PCRE's rule: a backreference when below 10, starting with 8 or 9, or naming a group
+        already opened; else up to three octal digits."""
+        match = re.compile(r"\d*").match(self.src, self.pos)
+        digits = first + (match.group(0) if match else "")
+        number = int(digits)
+        if first != "0" and (number < 10 or first in "89" or number <= self.groups):
+            self.pos += len(digits) - 1
+            return f"(?:\\{number})"
+        octal = re.compile(r"[0-7]{0,3}").match(self.src, self.pos - 1)
+        assert octal is not None
+        self.pos = octal.end()
+        if int(octal.group(0), 8) > 0xFF:
+            raise Untranslatable("octal value is greater than \\377 in 8-bit non-UTF mode")
+        return _char(int(octal.group(0), 8))
+
+    def _backreference(self, letter: str) -> str:
+        match = self._take(re.compile(r"\{([+-]?\d+|\w+)\}|<(\w+)>|'(\w+)'|([+-]?\d+)"))
+        if match is None or (letter == "g" and (match.group(2) or match.group(3))):
+            raise Untranslatable(f"\\{letter}{self.src[self.pos:self.pos + 3]} (a subroutine call)")
+        reference = next(g for g in match.groups() if g)
+        if not re.fullmatch(r"[+-]?\d+", reference):
+            self._check_name(reference)
+            return f"(?P={reference})"
+        if letter == "k" or reference.startswith("+"):
+            raise Untranslatable(f"\\{letter}{match.group(0)}")
+        number = int(reference)
+        number = self.groups + 1 + number if number < 0 else number
+        if number < 1:
+            raise Untranslatable(f"\\{letter}{match.group(0)} refers to no group")
+        return f"(?:\\{number})"
+
+    # -- character classes ---------------------------------------------------------------
+
+    def _class(self) -> str:
+        negate = self.src.startswith("^", self.pos)
+        self.pos += negate
+        items: list[str] = []
+        first = True
+        while True:
+            if self.pos >= len(self.src):
+                raise Untranslatable("missing terminating ] for character class")
+            char = self.src[self.pos]
+            if char == "]" and not first:
+                self.pos += 1
+                break
+            first = False
+            items.append(self._class_item(items, negate))
+        return "[" + ("^" if negate else "") + "".join(items) + "]"
+
+    def _class_item(self, items: list[str], negate: bool) -> str:
+        posix = self._take(re.compile(r"\[:(\^?)([a-z]+):\]"))
+        if posix:
+            return self._not_a_range_start(self._posix(posix, items, negate))
+        if self.src.startswith("[:", self.pos) or self.src.startswith("[=", self.pos) \
+                or self.src.startswith("[.", self.pos):
+            raise Untranslatable("a POSIX class PCRE does not know")
+        low = self._class_char()
+        if isinstance(low, str):
+            return self._not_a_range_start(low)
+        if self.src.startswith("-", self.pos) and not self.src.startswith("-]", self.pos) \
+                and self.pos + 1 < len(self.src):
+            saved = self.pos
+            self.pos += 1
+            high = self._class_char()
+            if isinstance(high, int):
+                if high < low:
+                    raise Untranslatable("range out of order in character class")
+                return _char(low) + "-" + _char(high)
+            self.pos = saved
+        return _char(low)
+
+    def _not_a_range_start(self, text: str) -> str:
+        """A class escape or POSIX class: PCRE2 refuses one followed by `-x`."""
+        if self.src.startswith("-", self.pos) and not self.src.startswith("-]", self.pos):
+            raise Untranslatable("invalid range in character class")
+        return text
+
+    def _posix(self, posix: re.Match[str], items: list[str], negate: bool) -> str:
+        name = posix.group(2)
+        if name not in POSIX_CLASSES:
+            raise Untranslatable(f"unknown POSIX class name [:{name}:]")
+        if not posix.group(1):
+            return POSIX_CLASSES[name]
+        if name in NEGATED_POSIX:
+            return NEGATED_POSIX[name]
+        raise Untranslatable(f"the negated POSIX class [:^{name}:]")
+
+    def _class_char(self) -> int | str:
+        """One character of a class (its code), or a class escape (its Python text)."""
+        char = self.src[self.pos]
+        self.pos += 1
+        if char != "\\":
+            return ord(char)
+        if self.pos >= len(self.src):
+            raise Untranslatable("\\ at end of pattern")
+        char = self.src[self.pos]
+        self.pos += 1
+        if char in CLASS_ESCAPES:
+            return CLASS_ESCAPES[char]
+        if char == "Q":
+            return "".join(_char(ord(c)) for c in self._quoted())
+        if char == "E":
+            return ""
+        if char.isdigit():
+            match = self._take(re.compile(r"[0-7]{0,2}"))
+            return int(char + (match.group(0) if match else ""), 8) if char in "01234567" \
+                else ord(char)
+        code = self._code(char)
+        if code is not None:
+            return code
+        if char.isalnum():
+            raise Untranslatable(f"the escape \\{char} in a character class")
+        return ord(char)
+
+
+def _char(code: int) -> str:
+    """A character written so that no regex context reads it as syntax."""
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 \
+        else f"\\U{code:08x}"
 
 
 def expand(replacement: str, match: re.Match[str]) -> str:
@@ -76,19 +474,18 @@ def expand(replacement: str, match: re.Match[str]) -> str:
 @functools.lru_cache(maxsize=4096)
 def example(pattern: str) -> str | None:
     """A short string the regex matches, starting with "/" where it can; None if we cannot
-    make one."""
+    make one (or only one longer than MAX_EXAMPLE)."""
     compiled = compile(pattern)
     if compiled is None:
         return None
     try:
-        parsed = sre_parse.parse(compiled.pattern)
-        text = _generate(parsed, 0)
-    except (ValueError, TypeError, RecursionError, AttributeError):
+        text = _Generator().run(sre_parse.parse(compiled.pattern, compiled.flags))
+    except (ValueError, TypeError, RecursionError, AttributeError, KeyError):
         return None
     for candidate in (text, "/" + text.lstrip("/"), "/" + text):
         if candidate.startswith("/") and compiled.search(candidate):
             return candidate
-    return text if compiled.search(text) and text.startswith("/") else None
+    return None
 
 
 def exempt_example(pattern: str) -> str | None:
@@ -99,46 +496,73 @@ def exempt_example(pattern: str) -> str | None:
     if compiled is None:
         return None
     try:
-        text = _generate(sre_parse.parse(compiled.pattern), 0, lookahead=True)
-    except (ValueError, TypeError, RecursionError, AttributeError):
+        text = _Generator(lookahead=True).run(sre_parse.parse(compiled.pattern, compiled.flags))
+    except (ValueError, TypeError, RecursionError, AttributeError, KeyError):
         return None
     return text if text.startswith("/") and not compiled.search(text) else None
 
 
-def _generate(parsed, depth: int, lookahead: bool = False) -> str:
-    """A string the parsed regex matches; with `lookahead`, one that each negative lookahead
-    matches in its place (so that the regex does not)."""
-    if depth > 50:
-        raise ValueError("too deep")
-    out: list[str] = []
-    for op, value in parsed:
-        if op == LITERAL:
-            out.append(chr(value))
-        elif op == NOT_LITERAL:
-            out.append("a" if chr(value) != "a" else "b")
-        elif op == ANY:
-            out.append("a")
-        elif op == IN:
-            out.append(_pick(value))
-        elif op in (MAX_REPEAT, MIN_REPEAT):
+class _Generator:
+    """A string the parsed regex matches, never longer than MAX_EXAMPLE (a repeat is checked
+    before it is multiplied out); with `lookahead`, one that each negative lookahead matches
+    in its place (so that the regex does not)."""
+
+    def __init__(self, lookahead: bool = False) -> None:
+        self.lookahead = lookahead
+        self.captured: dict[int, str] = {}
+
+    def run(self, parsed) -> str:
+        return self._sequence(parsed, 0)
+
+    def _sequence(self, parsed, depth: int) -> str:
+        if depth > 50:
+            raise ValueError("too deep")
+        out: list[str] = []
+        for op, value in parsed:
+            out.append(self._item(op, value, depth))
+        text = "".join(out)
+        if len(text) > MAX_EXAMPLE:
+            raise ValueError("example too long")
+        return text
+
+    def _item(self, op, value, depth: int) -> str:
+        if op in (LITERAL, NOT_LITERAL, ANY, IN, CATEGORY):
+            return _character(op, value)
+        if op in REPEATS:
             low, _high, item = value
             count = max(low, 1) if low == 0 and _is_path_char(item) else low
-            out.append(_generate(item, depth + 1, lookahead) * count)
-        elif op == SUBPATTERN:
-            out.append(_generate(value[-1], depth + 1, lookahead))
-        elif op == BRANCH:
-            out.append(_generate(value[1][0], depth + 1, lookahead))
-        elif op == ASSERT_NOT and lookahead and value[0] == 1:
-            out.append(_generate(value[1], depth + 1))
-        elif op in (AT, ASSERT, ASSERT_NOT):
-            continue
-        elif op == CATEGORY:
-            out.append(_category(value))
-        elif op == GROUPREF:
-            raise ValueError("backreference")
-        else:
-            raise ValueError(str(op))
-    return "".join(out)
+            once = self._sequence(item, depth + 1) if count else ""
+            if len(once) * count > MAX_EXAMPLE:
+                raise ValueError("example too long")
+            return once * count
+        if op == SUBPATTERN:
+            text = self._sequence(value[-1], depth + 1)
+            if value[0]:
+                self.captured[value[0]] = text
+            return text
+        if op == ATOMIC:
+            return self._sequence(value, depth + 1)
+        if op == BRANCH:
+            return self._sequence(value[1][0], depth + 1)
+        if op == ASSERT_NOT and self.lookahead and value[0] == 1:
+            return _Generator().run(value[1])
+        if op in (AT, ASSERT, ASSERT_NOT):
+            return ""
+        if op == GROUPREF:
+            return self.captured[value]  # KeyError: a forward reference
+        raise ValueError(str(op))
+
+
+def _character(op, value) -> str:
+    if op == LITERAL:
+        return chr(value)
+    if op == NOT_LITERAL:
+        return "a" if chr(value) != "a" else "b"
+    if op == IN:
+        return _pick(value)
+    if op == CATEGORY:
+        return _category(value)
+    return "a"  # ANY
 
 
 def _is_path_char(item) -> bool:
