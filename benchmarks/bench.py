@@ -1,13 +1,26 @@
-"""Benchmark: nginx-mtls-lint against crossplane's own parse, on generated trees.
+"""Benchmark: nginx-mtls-lint against `crossplane parse` and `nginx -t`, on generated trees.
 
-    python benchmarks/bench.py [--sizes 100 1000 10000] [--repeat 3]
+    python benchmarks/bench.py [--sizes 1000 2000 ... 50000] [--trees simulated heavy]
+                               [--repeat 1] [--no-nginx] [--gixy PATH]
 
-For each size it writes a tree (one vhost file each under sites-enabled/, a shared CA file, a
-few locations per vhost), then measures in fresh processes the wall time and peak memory of
-(a) crossplane.parse() of the tree and (b) a full lint, and the ratio between them; and the
-wall time of linting one fragment from a cold process (what pre-commit pays per commit).
-Not a test: numbers depend on the machine. Targets: lint <= 1.25x crossplane, linear growth,
-one fragment < 0.25 s.
+Every figure is a whole process (interpreter start, imports and all), timed by the wall clock,
+its peak memory read from the kernel (wait4's ru_maxrss): what a user or CI waits for. For
+each tree and size it runs, on the same tree in the same run:
+  - the linter's command line (JSON to /dev/null),
+  - `crossplane parse` (the parser's own command line, JSON to /dev/null),
+  - `nginx -t` (the tree has the certificate files it loads),
+and prints the ratios and the growth per doubling of the vhost count.
+
+Trees (one TLS vhost per file under sites-enabled/):
+  simulated: every server has a handler (`ssl_verify_client optional` and an `if` on
+             $ssl_client_verify), so the request simulator runs for each;
+  heavy:     the same, and maps (a chain of three, one on $request_uri with regex keys), a
+             geo, and regex locations with captures and rewrites in every server.
+Then the cold start of a one-vhost tree with a CA file, against gixy-ng's (--gixy, or `gixy`
+on PATH) when present.
+
+Not a test: numbers depend on the machine. Targets (issue 20): the lint at most crossplane
+parse + 25 % at every size, each doubling at most 2.1x, peak memory below nginx -t's.
 """
 
 from __future__ import annotations
@@ -15,150 +28,226 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-VHOST = """server {{
+SIZES = [1000, 2000, 4000, 8000, 16000, 32000, 50000]
+
+SIMULATED = """server {{
     listen 443 ssl;
-    listen [::]:443 ssl;
     server_name site{i}.example.com www.site{i}.example.com;
-    ssl_certificate     /etc/nginx/certs/site{i}.pem;
-    ssl_certificate_key /etc/nginx/certs/site{i}.key;
-    ssl_client_certificate certs/client-ca.pem;
-    ssl_verify_client on;
-    real_ip_header CF-Connecting-IP;
+    ssl_certificate     {root}/certs/server.pem;
+    ssl_certificate_key {root}/certs/server.key;
+    ssl_client_certificate {root}/certs/client-ca.pem;
+    ssl_verify_client optional;
     root /srv/site{i};
     location / {{
+        if ($ssl_client_verify != SUCCESS) {{ return 403; }}
         try_files $uri $uri/ /index.php?$args;
     }}
     location ~ \\.php$ {{
+        if ($ssl_client_verify != SUCCESS) {{ return 403; }}
         fastcgi_pass unix:/run/php/site{i}.sock;
-        include fastcgi_params;
+        include {root}/fastcgi_params;
     }}
     location /static/ {{
+        if ($ssl_client_verify != SUCCESS) {{ return 403; }}
         expires 30d;
-        add_header Cache-Control "public";
     }}
 }}
 """
 
+HEAVY = """server {{
+    listen 443 ssl;
+    server_name site{i}.example.com ~^(?<sub>[a-z]+)\\.site{i}\\.example\\.com$;
+    ssl_certificate     {root}/certs/server.pem;
+    ssl_certificate_key {root}/certs/server.key;
+    ssl_client_certificate {root}/certs/client-ca.pem;
+    ssl_verify_client optional;
+    root /srv/site{i};
+    if ($redirect_to) {{ return 301 $redirect_to; }}
+    if ($blocked) {{ return 403; }}
+    location / {{
+        if ($verified != 1) {{ return 403; }}
+        rewrite ^/old/(?<rest>.*)$ /new/$rest last;
+        proxy_pass http://127.0.0.1:3000;
+    }}
+    location ~ ^/api/(?:v[0-9]+)/(?<resource>[[:alpha:]]+)(/.*)?$ {{
+        if ($verified != 1) {{ return 403; }}
+        proxy_pass http://127.0.0.1:3000;
+    }}
+    location ~* \\.(?:css|js|png|jpe?g|gif|svg|woff2?)$ {{
+        if ($verified != 1) {{ return 403; }}
+        expires 7d;
+    }}
+    location ^~ /new/ {{
+        if ($verified != 1) {{ return 403; }}
+        proxy_pass http://127.0.0.1:3001;
+    }}
+}}
+"""
 
-def make_ca(path: Path) -> str:
-    """Write a client CA; return its SHA-256 fingerprint (declared as the expected zone-level
-    AOP CA, so a correct tree lints clean, as most of a large host's vhosts would)."""
+HEAVY_HTTP = """map $ssl_client_verify $cert_ok {{ default 0; SUCCESS 1; }}
+map $cert_ok $from_office {{ default $cert_ok; }}
+map $from_office $verified {{ default $from_office; }}
+map $request_uri $redirect_to {{
+    default "";
+{redirects}
+}}
+geo $blocked {{
+    default 0;
+    192.0.2.0/24 1;
+    198.18.0.0/15 1;
+}}
+"""
+
+NGINX_CONF = """pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{}}
+http {{
+    access_log off;
+    server_names_hash_bucket_size 128;
+    server_names_hash_max_size 1048576;
+{http}    include {root}/sites-enabled/*.conf;
+}}
+"""
+
+
+def make_pki(certs: Path) -> None:
+    """A client CA and one server certificate every vhost shares (nginx -t loads them)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Bench CA")])
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert.fingerprint(hashes.SHA256()).hex()
+    certs.mkdir(parents=True)
+    for name, ca in (("client-ca", True), ("server", False)):
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Bench {name}")])
+        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                .public_key(key.public_key()).serial_number(1)
+                .not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=3650))
+                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        (certs / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (certs / f"{name}.key").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
 
 
-def make_tree(root: Path, count: int) -> Path:
-    (root / "sites-enabled").mkdir(parents=True)
-    (root / "certs").mkdir()
-    (root / "expected-ca.txt").write_text(make_ca(root / "certs" / "client-ca.pem"))
+def make_tree(root: Path, kind: str, count: int) -> Path:
+    make_pki(root / "certs")
+    (root / "sites-enabled").mkdir()
     (root / "fastcgi_params").write_text("fastcgi_param QUERY_STRING $query_string;\n")
-    (root / "nginx.conf").write_text(
-        "events {}\nhttp {\n    include fastcgi_params;\n    include sites-enabled/*.conf;\n}\n")
+    http = ""
+    if kind == "heavy":
+        redirects = "\n".join(f"    ~^/old-section-{k}/(?<page>.*)$ /section-{k}/$page;"
+                              for k in range(200))
+        http = HEAVY_HTTP.format(redirects=redirects)
+    (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, http=http))
+    vhost = HEAVY if kind == "heavy" else SIMULATED
     for i in range(count):
-        (root / "sites-enabled" / f"site{i:05d}.conf").write_text(VHOST.format(i=i))
+        (root / "sites-enabled" / f"site{i:05d}.conf").write_text(vhost.format(i=i, root=root))
     return root / "nginx.conf"
 
 
-CROSSPLANE = """
-import sys, time, resource, crossplane
-start = time.perf_counter()
-payload = crossplane.parse(sys.argv[1], comments=True)
-elapsed = time.perf_counter() - start
-print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-"""
-LINT = """
-import sys, time, resource, os
-import importlib, pkgutil, nginx_mtls_lint, nginx_mtls_lint.cli
-for module in pkgutil.walk_packages(nginx_mtls_lint.__path__, "nginx_mtls_lint."):
-    if not module.name.endswith("__main__"):
-        importlib.import_module(module.name)  # every import before the clock, like crossplane's
-import cryptography.x509
-start = time.perf_counter()
-expected = open(os.path.join(os.path.dirname(sys.argv[1]), "expected-ca.txt")).read()
-sys.argv = ["nginx-mtls-lint", "--format", "json", "--output", os.devnull,
-            "--expect-ca", "*.example.com=" + expected, sys.argv[1]]
-code = nginx_mtls_lint.cli.main()
-elapsed = time.perf_counter() - start
-print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-"""
-BASELINE = """
-import resource; print(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-"""
+def run(command: list[str]) -> tuple[float, float, int]:
+    """Wall time (s), peak RSS (MiB) and exit status of one whole process."""
+    began = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - began
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.stderr is not None:
+        process.stderr.close()
+    return elapsed, usage.ru_maxrss / 1024, process.returncode
 
 
-def measure(script: str, target: Path, repeat: int) -> tuple[float, float, float]:
-    """Best in-process time after imports (s), best whole-process wall time (s, interpreter
-    start and imports included) and peak RSS above an idle interpreter's (MiB)."""
-    idle = int(subprocess.run([sys.executable, "-c", BASELINE], capture_output=True,
-                              text=True).stdout.split()[1])
-    best_time, best_process, best_rss = float("inf"), float("inf"), 0.0
-    for _ in range(repeat):
-        began = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True,
-                             text=True, check=False)
-        best_process = min(best_process, time.perf_counter() - began)
-        elapsed, rss = out.stdout.split()[-2:]
-        best_time = min(best_time, float(elapsed))
-        best_rss = max(best_rss, (int(rss) - idle) / 1024)
-    return best_time, best_process, best_rss
+def best(command: list[str], repeat: int) -> tuple[float, float, int]:
+    runs = [run(command) for _ in range(repeat)]
+    return min(r[0] for r in runs), max(r[1] for r in runs), runs[-1][2]
 
 
-def cold_fragment(target: Path, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "nginx_mtls_lint", str(target)],
-                       capture_output=True, check=False)
-        times.append(time.perf_counter() - start)
-    return min(times)
+def commands(conf: Path, nginx: str | None) -> dict[str, list[str]]:
+    found = {
+        "lint": [sys.executable, "-m", "nginx_mtls_lint", "--format", "json", "--output",
+                 os.devnull, str(conf)],
+        "crossplane": [shutil.which("crossplane") or "crossplane", "parse", "--out",
+                       os.devnull, str(conf)],
+    }
+    if nginx:
+        found["nginx_t"] = [nginx, "-t", "-q", "-p", str(conf.parent), "-c", str(conf)]
+    return found
+
+
+def per_doubling(rows: list[dict], key: str) -> list[float]:
+    """The growth of `key` between consecutive sizes, normalised to a doubling."""
+    return [round((b[key] / a[key]) ** (1 / math.log2(b["vhosts"] / a["vhosts"])), 2)
+            for a, b in zip(rows, rows[1:]) if a[key] > 0]
+
+
+def measure_tree(kind: str, sizes: list[int], scratch: Path, nginx: str | None,
+                 repeat: int) -> list[dict]:
+    rows = []
+    for size in sizes:
+        conf = make_tree(scratch / f"{kind}{size}", kind, size)
+        row: dict = {"tree": kind, "vhosts": size}
+        for name, command in commands(conf, nginx).items():
+            seconds, mib, status = best(command, repeat)
+            row[f"{name}_s"], row[f"{name}_mib"] = round(seconds, 3), round(mib, 1)
+            if name == "nginx_t" and status != 0:
+                row["nginx_t_failed"] = status
+        row["lint_over_crossplane"] = round(row["lint_s"] / row["crossplane_s"], 2)
+        if "nginx_t_mib" in row:
+            row["lint_mib_over_nginx_t"] = round(row["lint_mib"] / row["nginx_t_mib"], 2)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        shutil.rmtree(conf.parent)
+    return rows
+
+
+def cold_start(scratch: Path, gixy: str | None, repeat: int) -> dict:
+    conf = make_tree(scratch / "cold", "simulated", 1)
+    found = {"lint_cold_s": round(best(commands(conf, None)["lint"], repeat)[0], 3),
+             "lint_version_s": round(best([sys.executable, "-m", "nginx_mtls_lint",
+                                           "--version"], repeat)[0], 3)}
+    if gixy:
+        found["gixy_cold_s"] = round(best([gixy, str(conf)], repeat)[0], 3)
+    return found
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=SIZES)
+    parser.add_argument("--trees", nargs="+", default=["simulated", "heavy"],
+                        choices=["simulated", "heavy"])
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--no-nginx", action="store_true", help="leave nginx -t out")
+    parser.add_argument("--gixy", default=shutil.which("gixy"), help="gixy-ng's command")
     args = parser.parse_args()
-    rows = []
+    nginx = None if args.no_nginx else shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    summary: dict = {}
     with tempfile.TemporaryDirectory() as scratch:
-        for size in args.sizes:
-            conf = make_tree(Path(scratch) / f"tree{size}", size)
-            cp_time, cp_process, cp_rss = measure(CROSSPLANE, conf, args.repeat)
-            lint_time, lint_process, lint_rss = measure(LINT, conf, args.repeat)
-            rows.append({"vhosts": size, "crossplane_s": round(cp_time, 3),
-                         "lint_s": round(lint_time, 3), "time_ratio": round(lint_time / cp_time, 2),
-                         "crossplane_process_s": round(cp_process, 3),
-                         "lint_process_s": round(lint_process, 3),
-                         "process_ratio": round(lint_process / cp_process, 2),
-                         "crossplane_mib": round(cp_rss, 1), "lint_mib": round(lint_rss, 1),
-                         "memory_ratio": round(lint_rss / cp_rss, 2) if cp_rss > 1 else None})
-            print(json.dumps(rows[-1]), flush=True)
-        single = make_tree(Path(scratch) / "fragment", 1)
-        cold = cold_fragment(single.parent / "sites-enabled" / "site00000.conf", args.repeat)
-    print(json.dumps({"cold_fragment_s": round(cold, 3)}))
-    if len(rows) >= 2:
-        growth = [(b["lint_s"] / a["lint_s"], b["vhosts"] / a["vhosts"])
-                  for a, b in zip(rows, rows[1:])]
-        print(json.dumps({"growth": [f"{g:.1f}x time for {n:.0f}x vhosts" for g, n in growth]}))
+        for kind in args.trees:
+            rows = measure_tree(kind, sorted(args.sizes), Path(scratch), nginx, args.repeat)
+            summary[kind] = {
+                "lint_growth_per_doubling": per_doubling(rows, "lint_s"),
+                "crossplane_growth_per_doubling": per_doubling(rows, "crossplane_s"),
+                "worst_lint_over_crossplane": max(r["lint_over_crossplane"] for r in rows),
+                "lint_peak_below_nginx_t": all(r.get("lint_mib_over_nginx_t", 0) < 1
+                                               for r in rows) if nginx else None,
+            }
+        summary["cold_start"] = cold_start(Path(scratch), args.gixy, max(args.repeat, 3))
+    print(json.dumps(summary, indent=2))
     return 0
 
 
