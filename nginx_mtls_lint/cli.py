@@ -15,7 +15,7 @@ from typing import Callable, NoReturn, Sequence, TextIO
 from . import __version__
 from .cloudflare import CloudflareOptions
 from .findings import SEVERITY_RANK
-from .loader import DEFAULT_ROOT, LoadOptions, UsageError
+from .loader import DEFAULT_ROOT, LoadOptions, UsageError, absolute, normal_path
 from .rules import RuleContext
 from .versions import UNKNOWN
 
@@ -42,9 +42,9 @@ class Parser(argparse.ArgumentParser):
 
 def path_map(text: str) -> tuple[str, str]:
     source, sep, target = text.partition("=")
-    if not sep or not source.startswith("/") or not target:
+    if not sep or not absolute(source) or not target:
         raise argparse.ArgumentTypeError(f"expected /ABSOLUTE/SRC=DIR, got {text!r}")
-    return source.rstrip("/") or "/", target
+    return normal_path(source).rstrip("/") or "/", target
 
 
 def expected_ca(text: str) -> tuple[str, frozenset[str]]:
@@ -70,7 +70,9 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
                              "(default: the folder of nginx.conf)")
     parser.add_argument("--path-map", action="append", type=path_map, metavar="/SRC=DIR",
                         help="read absolute paths under /SRC from DIR (repeatable), e.g. "
-                             "--path-map /etc/nginx=./nginx")
+                             "--path-map /etc/nginx=./nginx; or one file from another: "
+                             "--path-map /etc/ssl/ca.pem=certs/ca.pem; Windows paths too "
+                             "(C:/nginx/conf=nginx)")
     parser.add_argument("--no-infer-paths", dest="infer_paths", action="store_false",
                         default=None,
                         help="in a checkout, do not map /etc/nginx (or another standard "

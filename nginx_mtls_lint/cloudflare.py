@@ -84,7 +84,8 @@ def detect_server(server: TlsServer, cas: CAStore, options: CloudflareOptions) -
             signals.append(Signal("annotation", "`# nginx-mtls-lint: cloudflare`",
                                   comment.file, comment.line))
     for name, setting in server.client_ca_settings():
-        ca = cas.inspect(server.tree.resolve(setting.value))
+        path = server.tree.resolve(setting.value)  # never a file of this machine's instead
+        ca = cas.not_here(path) if server.tree.elsewhere(setting.value) else cas.inspect(path)
         for fingerprint in ca.fingerprints & AOP_CAS.keys():
             signals.append(Signal("aop-ca", f"{name} holds {AOP_CAS[fingerprint]}",
                                   setting.stmt.file, setting.stmt.line, setting.inherited))

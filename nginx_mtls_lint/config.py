@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, NoReturn
 
-from .loader import UsageError
+from .loader import UsageError, absolute, normal_path
 
 YAML_NAMES = (".nginx-mtls-lint.yaml", ".nginx-mtls-lint.yml")
 SEVERITY_VALUES = ("error", "warning", "note")
@@ -129,9 +129,9 @@ class _Reader:
             elif key == "path-map":
                 config.path_map = []
                 for source, target in self.expect(keys, value, dict, "a mapping /ABS: DIR").items():
-                    if not str(source).startswith("/"):
+                    if not absolute(str(source)):
                         self.fail((key, source), "the source must be an absolute path")
-                    config.path_map.append((str(source).rstrip("/") or "/",
+                    config.path_map.append((normal_path(str(source)).rstrip("/") or "/",
                                             self.path_value((key, source), target)))
             elif key == "roots":
                 config.roots = [self.path_value(keys, v) for v in self.strings(keys, value)]

@@ -16,7 +16,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .findings import Finding, diagnostic
+from .findings import Finding, Related, diagnostic
 from .parser import Stmt, looks_like_nginx, parse_text
 
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
@@ -124,11 +124,33 @@ def display_path(path: str, cwd: str | None = None) -> str:
     return absolute[len(base):] if absolute.startswith(base) else absolute
 
 
+# A path of another machine's nginx on Windows: `C:/nginx/conf/ca.pem`, `C:\nginx\...`,
+# `\\server\share\...`. Absolute there, so never joined to the prefix here.
+WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
+MAX_LINK_HOPS = 40  # as Linux's own limit on symbolic links in one lookup
+
+
+def windows_path(arg: str) -> bool:
+    return WINDOWS_ABSOLUTE.match(arg) is not None
+
+
+def absolute(arg: str) -> bool:
+    """Absolute on the machine the configuration was written for (POSIX or Windows)."""
+    return os.path.isabs(arg) or windows_path(arg)
+
+
+def normal_path(arg: str) -> str:
+    """A Windows path with `/` separators (nginx accepts both), others as written."""
+    return arg.replace("\\", "/") if windows_path(arg) else arg
+
+
 def map_path(path: str, path_map: list[tuple[str, str]]) -> str:
-    """Apply the longest matching `--path-map SRC=DST` to an absolute path."""
+    """Apply the longest matching `--path-map SRC=DST` to an absolute path (a folder onto a
+    folder, or one file onto one file)."""
     best = None
+    path = normal_path(path)
     for src, dst in path_map:
-        src = src.rstrip("/") or "/"
+        src = normal_path(src).rstrip("/") or "/"
         if path == src or path.startswith(src.rstrip("/") + "/"):
             if best is None or len(src) > len(best[0]):
                 best = (src, dst)
@@ -314,6 +336,10 @@ class Loader:
         self.map_includes = map_includes
         self.checkout = checkout  # a repository or copy, not this machine's live nginx
         self.inferred: list[tuple[str, str]] = []  # standard prefix -> this tree's folder
+        # Absolute targets of links in the checkout that lead out of it unmapped -> the link.
+        self.escapes: dict[str, str] = {}
+        # One MTLS901 per missing file: the file -> its finding (later includes are related).
+        self.missing_files: dict[str, Finding] = {}
         self.expanded: dict[str, list[Stmt]] = {}
         self.realpaths: dict[str, str] = {}  # path as resolved -> real path
         self.in_progress: list[str] = []
@@ -326,21 +352,112 @@ class Loader:
         self.workspace.findings.append(diagnostic(code, file, line, message))
 
     def resolve(self, arg: str) -> str:
-        """A path as written in the config (include, certificate) -> the path to read."""
-        path = arg if os.path.isabs(arg) else os.path.join(self.prefix, arg)
-        if self.map_includes:
-            mapped = map_path(path, self.options.path_map)  # --path-map first, then inferred
-            path = map_path(path, self.inferred) if mapped == path else mapped
-        return path
+        """A path as written in the config (include, certificate) -> the path to read, its
+        symbolic links followed through the same mapping in a checkout."""
+        path = normal_path(arg) if absolute(arg) else os.path.join(self.prefix, arg)
+        return self.follow(self.mapped(path))
+
+    def mapped(self, path: str) -> str:
+        """--path-map first, then the mappings inferred for this tree."""
+        if not self.map_includes:
+            return path
+        found = map_path(path, self.options.path_map)
+        return map_path(path, self.inferred) if found == path else found
 
     def elsewhere(self, arg: str) -> bool:
-        """An absolute path a checkout names on the deployed host, outside the tree and not
-        mapped with --path-map (an inferred mapping is a guess for includes, so it counts)."""
-        if not self.checkout or not os.path.isabs(arg):
+        """A path a checkout names on the deployed host that this checkout does not have: an
+        absolute path outside the tree, not mapped with --path-map (an inferred mapping is a
+        guess, so it counts) and not here, or one reached through a link leaving the tree."""
+        if not self.checkout or not absolute(arg):
             return False
+        path = self.resolve(arg)
+        if path in self.escapes:
+            return True
+        if windows_path(arg):
+            return path == normal_path(arg)
         if map_path(arg, self.options.path_map) != arg:
             return False
-        return not inside(os.path.realpath(self.prefix), os.path.realpath(arg))
+        return not inside(os.path.realpath(self.prefix), os.path.realpath(arg)) and \
+            not os.path.lexists(path)
+
+    def roots(self) -> list[str]:
+        """The folders of this checkout: the prefix and every folder mapped onto."""
+        return [self.prefix, *(os.path.abspath(dst) for _, dst in self.options.path_map),
+                *(dst for _, dst in self.inferred)]
+
+    def follow(self, path: str, hops: int = 0) -> str:
+        """`path` with the symbolic links inside the checkout resolved as the deployed host
+        would: an absolute link target goes through the mapping (a committed
+        `sites-enabled/x -> /etc/nginx/sites-available/x`); one that leaves the checkout
+        unmapped is recorded in `escapes` and returned as is, never read on this machine."""
+        if not self.checkout or not isinstance(self.files, DiskFiles) or windows_path(path):
+            return path
+        full = os.path.abspath(path)
+        for root in self.roots():
+            real_root = os.path.realpath(root)
+            base = root if inside(root, full) else real_root if inside(real_root, full) \
+                else None
+            if base is not None:
+                parts = full[len(base):].split("/")
+                if not any(os.path.islink(os.path.join(real_root, *parts[:n]))
+                           for n in range(1, len(parts) + 1) if parts[n - 1]):
+                    return path  # no link: the path as given (relative ones stay relative)
+                return self._walk(real_root, parts, hops)
+        return path
+
+    def _walk(self, done: str, parts: list[str], hops: int) -> str:
+        todo = parts[::-1]
+        while todo:
+            part = todo.pop()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                done = os.path.dirname(done)
+                continue
+            candidate = os.path.join(done, part)
+            if not os.path.islink(candidate):
+                done = candidate
+                continue
+            hops += 1
+            if hops > MAX_LINK_HOPS:
+                return candidate  # the reader reports the loop
+            target = os.readlink(candidate)
+            if not os.path.isabs(target):
+                todo.extend(target.split("/")[::-1])
+                continue
+            rest = os.path.join(target, *todo[::-1])
+            mapped = self.mapped(rest)
+            if mapped == rest and self.checkout_link(candidate, target):
+                mapped = self.mapped(rest)
+            if mapped == rest and not any(inside(r, target) or inside(os.path.realpath(r),
+                                                                      target)
+                                          for r in self.roots()):
+                self.escapes[rest] = candidate
+                return rest
+            return self.follow(os.path.abspath(mapped), hops)
+        return done
+
+    def checkout_link(self, link: str, target: str) -> bool:
+        """Infer the mapping of a standard prefix from a committed absolute link's target."""
+        if next((p for p in INFER_PREFIXES if inside(p, target)), None) is None:
+            return False
+        return self.infer_prefix(None, target, self.files.display_real(link))
+
+    def real(self, path: str) -> str:
+        """The file a path reads, links followed (in a checkout, through the mapping)."""
+        followed = self.follow(path)
+        return followed if followed in self.escapes else self.files.realpath(followed)
+
+    def escaped(self, path: str, included_by: Stmt | None) -> None:
+        """Report a link that leaves the checkout onto this machine, on the link."""
+        link = self.files.display_real(self.escapes[path])
+        base = next((p for p in INFER_PREFIXES if inside(p, path)), os.path.dirname(path))
+        where = (included_by.file, included_by.line) if included_by else (link, None)
+        self.missing(path, where, f"{link} is a symbolic link to {path}, outside the checkout "
+                     "and not mapped: not followed onto this machine",
+                     f"Map the target's folder onto the checkout with `--path-map {base}=DIR` "
+                     f"(or the file alone: `--path-map {path}=FILE`), or commit a relative "
+                     "link.", included_by)
 
     def foreign_prefix(self, arg: str, path: str) -> str | None:
         """The nginx prefix an unmapped absolute include points into, when the tree is
@@ -351,12 +468,14 @@ class Loader:
             return None
         return next((p for p in INFER_PREFIXES if inside(p, arg)), None)
 
-    def infer_prefix(self, stmt: Stmt, arg: str) -> bool:
-        """Map the standard prefix an absolute include points into onto this tree's folder
-        when the folder holds what it names (`/etc/nginx/sites-enabled/*` and a
-        sites-enabled/ here), once per prefix, saying so in a note (MTLS910)."""
+    def infer_prefix(self, stmt: Stmt | None, arg: str, link: str | None = None) -> bool:
+        """Map the standard prefix an absolute include (or a committed link's target) points
+        into onto this tree's folder when the folder holds what it names
+        (`/etc/nginx/sites-enabled/*` and a sites-enabled/ here), once per prefix, saying so
+        in a note (MTLS910)."""
         base = next((p for p in INFER_PREFIXES if inside(p, arg)), None)
-        if base is None or not self.options.infer_paths:
+        if base is None or not self.options.infer_paths or \
+                any(src == base for src, _ in self.inferred):
             return False
         rest = os.path.normpath(arg)[len(base):].lstrip("/")
         target = os.path.join(self.prefix, rest)
@@ -371,18 +490,33 @@ class Loader:
         self.inferred.append((base, self.prefix))
         shown = display_path(self.prefix)
         held = f"{top}/" if "/" in rest else top
-        self.report("MTLS910", stmt.file, stmt.line,
-                    f"absolute paths under {base} are read from {shown}, which holds {held}: "
-                    f"the mapping --path-map {base}={shown} was inferred. Give --path-map "
-                    f"{base}=DIR to map it elsewhere, or --no-infer-paths to turn this off.")
+        named = f"the link {link} points to {arg}; " if link else ""
+        self.report("MTLS910", stmt.file if stmt else link, stmt.line if stmt else None,
+                    f"{named}absolute paths under {base} are read from {shown}, which holds "
+                    f"{held}: the mapping --path-map {base}={shown} was inferred. Give "
+                    f"--path-map {base}=DIR to map it elsewhere, or --no-infer-paths to turn "
+                    "this off.")
         return True
+
+    def missing(self, path: str, where: tuple[str, int | None], message: str, fix: str,
+                included_by: Stmt | None) -> None:
+        """One MTLS901 per missing file; every further include of it is a related location."""
+        found = self.missing_files.get(path)
+        if found is None:
+            finding = diagnostic("MTLS901", *where, message)
+            finding.fix = fix
+            self.missing_files[path] = finding
+            self.workspace.findings.append(finding)
+        elif included_by is not None and (found.file, found.line) != where:
+            found.related.append(Related(included_by.file, included_by.line,
+                                         f"also includes it: include {included_by.args[0]}"))
 
     def load(self, path: str, included_by: Stmt | None = None,
              preread: ReadResult | None = None) -> list[Stmt] | None:
         """The statements of `path` with includes expanded, or None if it is unreadable."""
         real = self.realpaths.get(path)
         if real is None:
-            real = self.realpaths[path] = self.files.realpath(path)
+            real = self.realpaths[path] = self.real(path)
         if real in self.expanded:  # the common case for shared snippets: no more work
             for closure in self.collecting:
                 closure |= self.closures[real]
@@ -399,10 +533,14 @@ class Loader:
                         f"includes nested deeper than {MAX_INCLUDE_DEPTH} files; "
                         f"{shown} was not analysed")
             return None
-        result = preread or self.files.read(path)
+        if real in self.escapes:
+            self.escaped(real, included_by)
+            return None
+        result = preread or self.files.read(self.follow(path))
         if result.text is None:
             if result.missing:
-                self.report("MTLS901", *where, self._missing_message(path, included_by))
+                self.missing(real, where, *self._missing_message(real, included_by),
+                             included_by)
             else:
                 self.report("MTLS904", *where, f"cannot read {shown}: {result.problem}")
             return None
@@ -429,14 +567,41 @@ class Loader:
         self.expanded[real] = parsed.stmts
         return parsed.stmts
 
-    def _missing_message(self, path: str, included_by: Stmt | None) -> str:
+    def _missing_message(self, path: str, included_by: Stmt | None) -> tuple[str, str]:
+        """(message, fix) for a file that is not there, matching how the include names it."""
         if included_by is None:
-            return f"{path}: no such file"
+            return f"{path}: no such file", "Fix the path."
         arg = included_by.args[0] if included_by.args else ""
-        message = f"include {arg}: {self.files.display(path)} does not exist"
-        if os.path.isabs(arg) and isinstance(self.files, DiskFiles) and path == arg:
-            message += f"; map it onto your checkout with --path-map {os.path.dirname(arg)}=DIR"
-        return message
+        shown = self.files.display_real(path)
+        message = f"include {arg}: {shown} does not exist"
+        if not absolute(arg) or not self.checkout or not isinstance(self.files, DiskFiles):
+            return message, (f"Create {shown}, or correct the include: `nginx -t` fails while "
+                             "the file is missing.")
+        base = next((p for p in INFER_PREFIXES if inside(p, arg)), os.path.dirname(arg))
+        if self.mapped(normal_path(arg)) != normal_path(arg):  # the file is not in the checkout
+            return message, (f"Commit {shown}, or map this file alone onto the one that "
+                             f"holds it: `--path-map {arg}=FILE`.")
+        return (message + f"; map it onto your checkout with --path-map {base}=DIR",
+                f"Map {base} onto the folder of the checkout that holds it "
+                f"(`--path-map {base}=DIR`), or this file alone (`--path-map {arg}=FILE`).")
+
+    def unmapped(self, stmt: Stmt, arg: str, foreign: str | None) -> None:
+        """An absolute include of another machine's file that no mapping brings here."""
+        if foreign is None:  # a Windows path
+            base = os.path.dirname(normal_path(arg))
+            where = "is a path on the Windows host"
+        else:
+            base = foreign
+            rest = os.path.normpath(arg)[len(foreign):].lstrip("/")
+            held = f", which does not hold {rest}" if self.options.infer_paths else ""
+            where = (f"points into {foreign} on this machine, outside the linted tree "
+                     f"({display_path(self.prefix)}){held}")
+        self.missing(normal_path(arg), (stmt.file, stmt.line),
+                     f"include {arg}: {where}; not read. Map {base} onto the folder that "
+                     f"holds it with --path-map {base}=DIR",
+                     f"Map {base} onto the folder of the checkout that holds it "
+                     f"(`--path-map {base}=DIR`), or this file alone (`--path-map {arg}=FILE`).",
+                     stmt)
 
     def _expand(self, stmts: list[Stmt]) -> None:
         for stmt in stmts:
@@ -467,20 +632,14 @@ class Loader:
                     "the nginx package's module files, which this checkout does not hold; "
                     "whether dynamic modules such as stream are loaded is not known")
             return
-        if foreign:
-            rest = os.path.normpath(arg)[len(foreign):].lstrip("/")
-            held = f", which does not hold {rest}" if self.options.infer_paths else ""
-            self.report("MTLS901", stmt.file, stmt.line,
-                        f"include {arg}: points into {foreign} on this machine, outside the "
-                        f"linted tree ({display_path(self.prefix)}){held}; not read. Map "
-                        f"{foreign} onto the folder that holds it with --path-map {foreign}=DIR")
-            stmt.included = []
+        stmt.included = []
+        if foreign or (windows_path(arg) and path == normal_path(arg)):
+            self.unmapped(stmt, arg, foreign)
             return
         if glob.has_magic(path):
             targets = self.files.glob(path)  # sorted; no match is fine, as in nginx
         else:
             targets = [path]
-        stmt.included = []
         for target in targets:
             loaded = self.load(target, included_by=stmt)
             if loaded:
@@ -558,7 +717,7 @@ class WorkspaceBuilder:
 
     def load_tree(self, path: str, probe: ReadResult, main: bool,
                   focus: set[str] | None = None) -> Tree | None:
-        real = os.path.realpath(path)
+        real = self.real(path)
         if main:
             prefix = self.options.prefix or os.path.dirname(os.path.abspath(path))
         else:
@@ -569,7 +728,7 @@ class WorkspaceBuilder:
             stmts = loader.load(path, preread=probe)
         finally:
             self.held[real], self.workspace.findings = self.workspace.findings, findings
-        reached = loader.closures.get(loader.files.realpath(path), set())
+        reached = loader.closures.get(loader.real(path), set())
         if stmts is None:
             if focus is None:
                 self.workspace.findings.extend(self.held.pop(real))
@@ -595,16 +754,24 @@ class WorkspaceBuilder:
                 return []
             folder = parent
 
+    def real(self, path: str) -> str:
+        """The file `path` reads, links followed as the loader of its tree follows them."""
+        return self.loader_for(fragment_prefix(path, self.options)).real(path)
+
     def add_file(self, path: str, discover: bool = True) -> bool:
         """Lint a file (in the tree that includes it); False when it is not nginx at all."""
-        real = os.path.realpath(path)
+        real = self.real(path)
         if real in self.trees:
             tree = self.trees[real]
             if tree.focus is not None:  # first loaded for a fragment, now asked for itself
                 tree.focus = None
                 self.workspace.findings.extend(self.held.pop(real, []))
             return True
-        probe = self.disk.read(path)
+        loader = self.loader_for(fragment_prefix(path, self.options))
+        if real in loader.escapes:
+            loader.escaped(real, None)
+            return True
+        probe = self.disk.read(loader.follow(path))
         if os.path.basename(path) != "nginx.conf" and probe.text is not None and \
                 not looks_like_nginx(probe.text):
             shown = self.disk.display(path)
@@ -626,7 +793,7 @@ class WorkspaceBuilder:
         return True
 
     def discovered_tree(self, root: str) -> Tree | None:
-        real = os.path.realpath(root)
+        real = self.real(root)
         if real in self.trees:
             return self.trees[real]
         probe = self.disk.read(root)
@@ -647,7 +814,7 @@ class WorkspaceBuilder:
             linted |= self.add_file(root)
         reached = {real for tree in self.trees.values() for real in tree.reached}
         for path in others:
-            if os.path.realpath(path) not in reached:
+            if self.real(path) not in reached:
                 linted |= self.add_file(path, discover=False)
         return linted
 

@@ -32,6 +32,10 @@ def test_ca_path_that_is_endless_or_huge(tmp_path: Path, kind, problem):
     (tmp_path / "a.conf").write_text(CF_SERVER.format(name="a.test", ca=ca))
     result = run_cli("--format", "json", "a.conf", cwd=tmp_path, timeout=60)
     document = json.loads(result.stdout)
+    if kind == "dev-zero":  # a checkout's link out of it is not followed onto this machine
+        (finding,) = [f for f in document["findings"] if f["rule"] == "MTLS911"]
+        assert finding["line"] == 5
+        return
     (finding,) = [f for f in document["findings"] if f["rule"] == "MTLS003"]
     assert finding["line"] == 5
     assert problem in finding["message"]

@@ -68,10 +68,11 @@ class RuleContext:
         return found
 
     def ca_file(self, server: TlsServer, setting: Setting) -> CAFile:
-        ca = self.cas.inspect(server.tree.resolve(setting.value))
-        if ca.missing and server.tree.elsewhere(setting.value) and not os.path.lexists(ca.path):
-            ca = self.cas.not_here(ca.path)
-            self.unavailable.setdefault(ca.path, (setting, {}))[1][id(server)] = server
+        path = server.tree.resolve(setting.value)
+        if not server.tree.elsewhere(setting.value):
+            return self.cas.inspect(path)
+        ca = self.cas.not_here(path)
+        self.unavailable.setdefault(ca.path, (setting, {}))[1][id(server)] = server
         return ca
 
     def trust(self, server: TlsServer) -> TrustSet:

@@ -1,0 +1,115 @@
+"""Issue 21: real configuration repositories. Committed symbolic links and foreign paths go
+through the same mapping as every other path; a link out of the checkout is reported on the
+link, never followed onto this machine; one MTLS901 per missing file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conftest import lint_json
+
+VHOST = """server {
+    listen 443 ssl;
+    server_name shop.example.com;
+    ssl_certificate /etc/nginx/certs/shop.pem;
+    ssl_certificate_key /etc/nginx/certs/shop.key;
+    ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;
+    ssl_verify_client optional;
+    real_ip_header CF-Connecting-IP;
+    location / { proxy_pass http://127.0.0.1:8080; }
+}
+"""
+DECOY = VHOST.replace("shop.example.com", "decoy.example.com")
+
+
+def debian_repository(top: Path, target: str) -> Path:
+    """deploy/nginx with sites-enabled/shop committed as a link to `target`."""
+    nginx = top / "deploy" / "nginx"
+    (nginx / "sites-available").mkdir(parents=True)
+    (nginx / "sites-enabled").mkdir()
+    (top / ".git").mkdir()
+    (nginx / "nginx.conf").write_text(
+        "events {}\nhttp {\n    include /etc/nginx/sites-enabled/*;\n}\n")
+    (nginx / "sites-available" / "shop").write_text(VHOST)
+    (nginx / "sites-enabled" / "shop").symlink_to(target)
+    return nginx
+
+
+def findings(document: dict) -> set[tuple[str, int | None, str]]:
+    return {(f["file"], f["line"], f["rule"]) for f in document["findings"]
+            if f["severity"] != "note"}
+
+
+def test_a_committed_absolute_sites_enabled_link_lints_the_repository_vhost(tmp_path: Path):
+    debian_repository(tmp_path, "/etc/nginx/sites-available/shop")
+    # the README's CI command
+    document = lint_json("--path-map", "/etc/nginx=deploy/nginx", "deploy/nginx/nginx.conf",
+                         cwd=tmp_path)
+    assert ("deploy/nginx/sites-available/shop", 7, "MTLS002") in findings(document)
+    assert "MTLS901" not in {f["rule"] for f in document["findings"]}
+    assert document["summary"]["servers"] == 1
+    # inferred, and linting the folder: the same vhost, once
+    for args in (["deploy/nginx/nginx.conf"], ["deploy/nginx"]):
+        document = lint_json(*args, cwd=tmp_path)
+        assert findings(document) == {("deploy/nginx/sites-available/shop", 7, "MTLS002")}
+        assert document["summary"]["servers"] == 1
+
+
+def test_a_link_out_of_the_checkout_is_reported_on_the_link_not_followed(tmp_path: Path):
+    elsewhere = tmp_path / "machine" / "shop"  # exists "on this machine", outside the checkout
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(DECOY)
+    repository = tmp_path / "repo"
+    debian_repository(repository, str(elsewhere))
+    for args in (["--no-infer-paths", "--path-map", "/etc/nginx=deploy/nginx",
+                  "deploy/nginx/nginx.conf"], ["deploy/nginx"]):
+        document = lint_json(*args, cwd=repository)
+        assert "decoy" not in str(document), args  # this machine's file was never read
+        (missing,) = [f for f in document["findings"] if f["rule"] == "MTLS901"]
+        assert "sites-enabled/shop is a symbolic link to" in missing["message"]
+        assert "not followed onto this machine" in missing["message"]
+        assert f"--path-map {elsewhere.parent}=DIR" in missing["fix"]
+
+
+def test_windows_paths_are_absolute_paths_of_another_machine(tmp_path: Path):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "nginx.conf").write_text(
+        "events {}\nhttp {\n    include C:\\nginx\\conf\\sites\\*.conf;\n"
+        "    server {\n        listen 443 ssl;\n        server_name a.example.com;\n"
+        "        ssl_client_certificate C:/Users/ops/ca.pem;\n"
+        "        ssl_verify_client on;\n    }\n}\n")
+    document = lint_json("nginx.conf", cwd=tmp_path)
+    rules = {(f["line"], f["rule"]) for f in document["findings"]}
+    assert (7, "MTLS911") in rules and (7, "MTLS003") not in rules  # not "nginx will not start"
+    (include,) = [f for f in document["findings"] if f["rule"] == "MTLS901"]
+    assert "path on the Windows host" in include["message"]
+    assert "--path-map C:/nginx/conf/sites=DIR" in include["message"]
+    # mapped like any other absolute path, with either separator
+    document = lint_json("--path-map", "C:/Users/ops=certs", "--path-map",
+                         "C:\\nginx\\conf\\sites=.", "nginx.conf", cwd=tmp_path)
+    rules = {(f["line"], f["rule"]) for f in document["findings"]}
+    assert (7, "MTLS003") in rules and not {r for _, r in rules} & {"MTLS901", "MTLS911"}
+
+
+def test_one_include_not_found_per_missing_file_with_every_include_related(tmp_path: Path):
+    (tmp_path / "nginx.conf").write_text(
+        "events {}\nhttp {\n" + "".join(
+            f"    server {{\n        listen 80;\n        server_name s{n}.example.com;\n"
+            "        include snippets/headers.conf;\n    }\n" for n in range(3)) + "}\n")
+    document = lint_json("nginx.conf", cwd=tmp_path)
+    (missing,) = [f for f in document["findings"] if f["rule"] == "MTLS901"]
+    assert missing["line"] == 6
+    assert [r["line"] for r in missing["related"]] == [11, 16]
+    assert missing["fix"].startswith("Create snippets/headers.conf")
+    assert "--path-map" not in missing["fix"]  # a relative include: the file is missing
+
+
+def test_path_map_maps_one_file_onto_another(tmp_path: Path):
+    (tmp_path / "nginx.conf").write_text("events {}\nhttp {\n    include /srv/app/site.conf;\n}\n")
+    (tmp_path / "elsewhere.conf").write_text(VHOST)
+    document = lint_json("--path-map", f"/srv/app/site.conf={tmp_path / 'elsewhere.conf'}",
+                         "nginx.conf", cwd=tmp_path)
+    assert document["summary"]["servers"] == 1
+    assert os.path.basename(document["findings"][0]["file"]) == "elsewhere.conf"
