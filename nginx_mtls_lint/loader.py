@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .findings import Finding, Related, diagnostic
+from .identity import repository_root
 from .parser import Stmt, looks_like_nginx, parse_text
 
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
@@ -174,6 +175,9 @@ def live_tree(path: str) -> bool:
 def stock_file(arg: str) -> bool:
     """`include mime.types;`, `/etc/nginx/fastcgi_params`, `modules-enabled/*.conf`: a file of
     the nginx package rather than of the configuration."""
+    if windows_path(arg):
+        parts = normal_path(arg).split("/")
+        return any("/".join(parts[-n:]) in STOCK_FILES for n in (1, 2))
     rest = os.path.normpath(arg)
     if os.path.isabs(arg):
         base = next((p for p in INFER_PREFIXES if inside(p, rest)), None)
@@ -322,14 +326,54 @@ def split_dump(text: str) -> dict[str, str]:
     return {path: "".join(lines) for path, lines in files.items()}
 
 
+MAX_INDEXED_FILES = 50_000  # a checkout's files looked through for a missing one, at most
+
+
+class CheckoutIndex:
+    """The files and folders of a checkout by their last path components, for finding a file
+    an absolute path names on the deployed host (`/etc/nginx/snippets/tls.conf`) that the
+    repository keeps somewhere else (`nginx/snippets/tls.conf`). Built on first use."""
+
+    def __init__(self, top: str):
+        self.top = top
+        self._by_tail: dict[str, list[str]] | None = None
+
+    def _build(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        count = 0
+        for dirpath, dirnames, filenames in os.walk(self.top, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            parent = os.path.basename(dirpath)
+            for name in dirnames:
+                found.setdefault(f"{parent}/{name}/", []).append(os.path.join(dirpath, name))
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                found.setdefault(f"{parent}/{name}", []).append(path)
+                found.setdefault(name, []).append(path)
+            count += len(filenames)
+            if count > MAX_INDEXED_FILES:
+                break
+        return found
+
+    def unique(self, tail: str) -> str | None:
+        """The one file ending in `tail` (`name` or `folder/name`), or the one folder ending
+        in `folder/name/`, if exactly one does."""
+        if self._by_tail is None:
+            self._by_tail = self._build()
+        found = self._by_tail.get(tail, [])
+        return found[0] if len(found) == 1 else None
+
+
 # --------------------------------------------------------------------------- include expansion
 
 class Loader:
     """Parses files once each and expands `include` as nginx does, for one prefix."""
 
     def __init__(self, files: DiskFiles | DumpFiles, options: LoadOptions, prefix: str,
-                 workspace: Workspace, map_includes: bool = True, checkout: bool = False):
+                 workspace: Workspace, map_includes: bool = True, checkout: bool = False,
+                 index: CheckoutIndex | None = None):
         self.files = files
+        self.index = index  # the checkout's files, for a file kept under another folder
         self.options = options
         self.prefix = prefix
         self.workspace = workspace
@@ -362,7 +406,10 @@ class Loader:
         if not self.map_includes:
             return path
         found = map_path(path, self.options.path_map)
-        return map_path(path, self.inferred) if found == path else found
+        if found != path:
+            return found
+        inferred = map_path(os.path.normpath(path), self.inferred)  # files are kept normal
+        return path if inferred == os.path.normpath(path) else inferred
 
     def elsewhere(self, arg: str) -> bool:
         """A path a checkout names on the deployed host that this checkout does not have: an
@@ -374,11 +421,13 @@ class Loader:
         if path in self.escapes:
             return True
         if windows_path(arg):
-            return path == normal_path(arg)
-        if map_path(arg, self.options.path_map) != arg:
+            away = path == normal_path(arg)
+        elif map_path(arg, self.options.path_map) != arg:
             return False
-        return not inside(os.path.realpath(self.prefix), os.path.realpath(arg)) and \
-            not os.path.lexists(path)
+        else:
+            away = not inside(os.path.realpath(self.prefix), os.path.realpath(arg)) and \
+                not os.path.lexists(path)
+        return away and not self.infer_file(normal_path(arg), None, ca=True)
 
     def roots(self) -> list[str]:
         """The folders of this checkout: the prefix and every folder mapped onto."""
@@ -496,6 +545,39 @@ class Loader:
                     f"{held}: the mapping --path-map {base}={shown} was inferred. Give "
                     f"--path-map {base}=DIR to map it elsewhere, or --no-infer-paths to turn "
                     "this off.")
+        return True
+
+    def infer_file(self, src: str, stmt: Stmt | None, ca: bool = False) -> bool:
+        """Map a file a checkout does not hold where the configuration names it onto the one
+        file of the checkout with the same last two path components (a CA or CRL file: also
+        the same name alone; a glob: the one folder of that name), saying so in a note."""
+        if not (self.checkout and self.index is not None and self.options.infer_paths):
+            return False
+        src = os.path.normpath(src)
+        folder, name = os.path.split(src)
+        if glob.has_magic(folder):
+            return False
+        pattern = glob.has_magic(name)
+        if pattern:  # the folder a glob reads: its last two components
+            src, (folder, name) = folder, os.path.split(folder)
+        tail = f"{os.path.basename(folder)}/{name}" + ("/" if pattern else "")
+        found = self.index.unique(tail)
+        if found is None and ca:
+            found, tail = self.index.unique(name), name
+        if found is None or any(s == src for s, _ in self.inferred):
+            return False
+        self.inferred.append((src, found))
+        shown = display_path(found)
+        why = "folder" if tail.endswith("/") else "file"
+        note = (f"{display_path(src)} is not in the checkout where the configuration names "
+                f"it; read {shown}, "
+                f"the only {why} of the checkout ending in {tail}: the mapping "
+                f"--path-map {src}={shown} was inferred")
+        if stmt is None:
+            self.workspace.notes.setdefault(note)
+        else:
+            self.report("MTLS910", stmt.file, stmt.line, note + ". Give --path-map to map it "
+                        "elsewhere, or --no-infer-paths to turn this off.")
         return True
 
     def missing(self, path: str, where: tuple[str, int | None], message: str, fix: str,
@@ -633,7 +715,12 @@ class Loader:
                     "whether dynamic modules such as stream are loaded is not known")
             return
         stmt.included = []
-        if foreign or (windows_path(arg) and path == normal_path(arg)):
+        unmapped = foreign or (windows_path(arg) and path == normal_path(arg))
+        src = normal_path(arg) if absolute(arg) else os.path.join(self.prefix, arg)
+        if (unmapped or not (glob.has_magic(path) or os.path.lexists(path))) and \
+                self.infer_file(src, stmt):
+            path, unmapped = self.resolve(arg), None
+        if unmapped:
             self.unmapped(stmt, arg, foreign)
             return
         if glob.has_magic(path):
@@ -707,13 +794,26 @@ class WorkspaceBuilder:
         # Diagnostics of trees loaded only because a fragment lives in them: reported for the
         # fragment's files only (pre-commit passes the changed files, not the whole tree).
         self.held: dict[str, list[Finding]] = {}
+        self.folders: list[str] = []  # the folders given as inputs, absolute
+        self.indexes: dict[str, CheckoutIndex] = {}  # a checkout's top -> its files
 
     def loader_for(self, prefix: str) -> Loader:
         prefix = os.path.abspath(prefix)
         if prefix not in self.loaders:
+            checkout = not live_tree(prefix)
             self.loaders[prefix] = Loader(self.disk, self.options, prefix, self.workspace,
-                                          checkout=not live_tree(prefix))
+                                          checkout=checkout,
+                                          index=self.index_for(prefix) if checkout else None)
         return self.loaders[prefix]
+
+    def index_for(self, prefix: str) -> CheckoutIndex:
+        """The files of the checkout a prefix is in: its git work tree, else the folder being
+        linted, else the prefix."""
+        top = repository_root(prefix) or next(
+            (f for f in self.folders if inside(f, prefix)), prefix)
+        if top not in self.indexes:
+            self.indexes[top] = CheckoutIndex(top)
+        return self.indexes[top]
 
     def load_tree(self, path: str, probe: ReadResult, main: bool,
                   focus: set[str] | None = None) -> Tree | None:
@@ -808,6 +908,7 @@ class WorkspaceBuilder:
 
     def add_directory(self, folder: str) -> bool:
         """Lint every tree below `folder`; False when it holds no nginx configuration."""
+        self.folders.append(os.path.abspath(folder))
         roots, others = scan_directory(folder)
         linted = False
         for root in roots:

@@ -113,3 +113,35 @@ def test_path_map_maps_one_file_onto_another(tmp_path: Path):
                          "nginx.conf", cwd=tmp_path)
     assert document["summary"]["servers"] == 1
     assert os.path.basename(document["findings"][0]["file"]) == "elsewhere.conf"
+
+
+def test_files_kept_under_another_folder_are_found_with_a_note(tmp_path: Path):
+    """A repository holding nginx/conf/nginx.conf, nginx/snippets/ and nginx/conf.d/ (the
+    layout of a real corpus repository), naming them /etc/nginx/...; a CA file committed
+    under another folder is found by its name alone."""
+    nginx = tmp_path / "nginx"
+    for folder in ("conf", "snippets", "conf.d", "ca"):
+        (nginx / folder).mkdir(parents=True)
+    (tmp_path / ".git").mkdir()
+    (nginx / "conf" / "nginx.conf").write_text(
+        "events {}\nhttp {\n    include /etc/nginx/snippets/cloudflare-realip.conf;\n"
+        "    include /etc/nginx/conf.d/*.conf;\n    include /etc/nginx/snippets/absent.conf;\n"
+        "}\n")
+    (nginx / "snippets" / "cloudflare-realip.conf").write_text(
+        "real_ip_header CF-Connecting-IP;\n")
+    (nginx / "conf.d" / "shop.conf").write_text(VHOST.replace(
+        "/etc/nginx/certs/origin-pull-ca.pem", "/etc/ssl/cloudflare/origin-pull-ca.pem"))
+    (nginx / "ca" / "origin-pull-ca.pem").write_text("not a certificate\n")
+    document = lint_json("nginx", cwd=tmp_path)
+    notes = [f["message"] for f in document["findings"] if f["rule"] == "MTLS910"]
+    assert any("the only file of the checkout ending in snippets/cloudflare-realip.conf"
+               in n for n in notes), notes
+    assert any("the only folder of the checkout ending in nginx/conf.d/" in n for n in notes)
+    assert any("origin-pull-ca.pem" in n and "nginx/ca/origin-pull-ca.pem" in n
+               for n in document["analysis_notes"]), document["analysis_notes"]
+    rules = {(f["file"], f["line"], f["rule"]) for f in document["findings"]}
+    assert ("nginx/conf.d/shop.conf", 7, "MTLS002") in rules
+    # the CA file found is read: it holds no certificate (MTLS003), not "not available"
+    assert ("nginx/conf.d/shop.conf", 6, "MTLS003") in rules
+    (missing,) = [f for f in document["findings"] if f["rule"] == "MTLS901"]
+    assert missing["line"] == 5 and "absent.conf" in missing["message"]
