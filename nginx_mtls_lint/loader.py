@@ -715,11 +715,11 @@ class Loader:
                     "whether dynamic modules such as stream are loaded is not known")
             return
         stmt.included = []
-        unmapped = foreign or (windows_path(arg) and path == normal_path(arg))
+        unmapped = bool(foreign) or (windows_path(arg) and path == normal_path(arg))
         src = normal_path(arg) if absolute(arg) else os.path.join(self.prefix, arg)
         if (unmapped or not (glob.has_magic(path) or os.path.lexists(path))) and \
                 self.infer_file(src, stmt):
-            path, unmapped = self.resolve(arg), None
+            path, unmapped = self.resolve(arg), False
         if unmapped:
             self.unmapped(stmt, arg, foreign)
             return
