@@ -207,6 +207,13 @@ DIAGNOSTICS = {
             "configuration; the other paths were linted.",
             "Fix the path.",
         ),
+        Diagnostic(
+            "MTLS916", "input-not-rendered", "warning",
+            "A Kubernetes manifest is a Helm template (`{{ ... }}`): what the controller renders "
+            "from it depends on values the linter does not read, so it was not analysed.",
+            "Render it first (`helm template RELEASE CHART -f values.yaml > rendered.yaml`) and "
+            "lint the output.",
+        ),
     )
 }
 

@@ -7,7 +7,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-from . import suppressions
+from . import kubernetes, suppressions
+from .kubernetes import review as _review  # noqa: F401  (kubernetes.review)
 from .cloudflare import CA_FILE_NAME, CloudflareOptions, detect
 from .directives import misplaced
 from .findings import Finding, ServerRef, diagnostic
@@ -57,7 +58,8 @@ def judged_target(given: Target, workspace: Workspace, options: LoadOptions) -> 
     dump, else, for the live configuration of this machine, its nginx and package."""
     if given.known:
         return given
-    found = from_nginx_v(workspace.dump_preamble, "nginx -V in the input")
+    found = from_nginx_v(workspace.dump_preamble, "nginx -V in the input") or \
+        kubernetes.target_of(workspace)
     if found is not None:
         return found
     live = (not options.path_map and options.prefix is None and not workspace.dump_texts
@@ -157,6 +159,7 @@ def lint(inputs: Iterable[str], options: LintOptions,
         for config in model.configs:
             findings.extend(run_rule(rule_class, config, context))
     findings += unavailable_notes(context, workspace)
+    findings = kubernetes.review.review(findings, workspace.kubernetes)
     findings += suppressions.apply(workspace.file_stmts, findings, rule_resolver(rules))
     focus = _focus_files(workspace)
     kept = []

@@ -14,7 +14,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from .findings import Finding, Related, diagnostic
 from .identity import repository_root
@@ -100,6 +100,7 @@ class Workspace:
     file_stmts: dict[str, list[Stmt]] = field(default_factory=dict)
     source_lines: dict[str, list[str]] = field(default_factory=dict)  # read when first shown
     notes: dict[str, None] = field(default_factory=dict)  # summary lines, each once, in order
+    kubernetes: Any = None  # kubernetes.Inputs: the manifests read and what they rendered
 
     def source_line(self, file: str | None, line: int | None) -> str | None:
         """The text of one configuration line, for reporters (each file read once)."""
@@ -796,6 +797,14 @@ class WorkspaceBuilder:
         self.held: dict[str, list[Finding]] = {}
         self.folders: list[str] = []  # the folders given as inputs, absolute
         self.indexes: dict[str, CheckoutIndex] = {}  # a checkout's top -> its files
+        self.manifests: Any = None  # kubernetes.Inputs, once a YAML file is handed over
+
+    def add_manifest(self, path: str, explicit: bool) -> bool:
+        """A Kubernetes manifest (YAML): read now, rendered with the others in finish()."""
+        from . import kubernetes
+        if self.manifests is None:
+            self.manifests = kubernetes.Inputs()
+        return bool(self.manifests.add(path, self.disk.display(path), explicit))
 
     def loader_for(self, prefix: str) -> Loader:
         prefix = os.path.abspath(prefix)
@@ -867,6 +876,8 @@ class WorkspaceBuilder:
                 tree.focus = None
                 self.workspace.findings.extend(self.held.pop(real, []))
             return True
+        if path.lower().endswith((".yaml", ".yml")) and self.add_manifest(path, True):
+            return True
         loader = self.loader_for(fragment_prefix(path, self.options))
         if real in loader.escapes:
             loader.escaped(real, None)
@@ -900,6 +911,13 @@ class WorkspaceBuilder:
         return self.load_tree(root, probe, True, focus=set())
 
     def finish(self) -> Workspace:
+        if self.manifests is not None:
+            from . import kubernetes
+            kubernetes.to_workspace(self.manifests, self.workspace)
+            if not self.workspace.trees and self.manifests.manifests.templates and \
+                    not self.manifests.manifests.objects:  # nothing but Helm templates
+                raise UsageError(next(m for _, _, code, m in self.manifests.manifests.problems
+                                      if code == "MTLS916"))
         for real, tree in self.trees.items():
             if tree.focus is not None:
                 self.workspace.findings.extend(
@@ -917,6 +935,9 @@ class WorkspaceBuilder:
         for path in others:
             if self.real(path) not in reached:
                 linted |= self.add_file(path, discover=False)
+        from .kubernetes import manifest_files
+        for path in manifest_files(folder):
+            linted |= self.add_manifest(path, False)
         return linted
 
     def add_dump(self, text: str) -> None:

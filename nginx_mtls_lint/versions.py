@@ -134,6 +134,8 @@ class Target:
     distribution_build: str | None = None
     openssl: str | None = None  # "OpenSSL 3.0.22", from `built with`
     source: str = "not given"
+    # CVEs whose fix a vendor build carries on an affected version (ingress-nginx's 1.27.1)
+    patched: frozenset[str] = frozenset()
 
     @property
     def known(self) -> bool:
@@ -219,6 +221,8 @@ class Target:
             parse_upstream(low) <= self.upstream < (parse_upstream(high) if high else (999,))
             for low, high in data["fixed"])
         fixed_upstream = " and ".join(low for low, _ in data["fixed"])
+        if in_range and name in self.patched:
+            return Verdict("fixed", f"nginx {version} as {self.source} carries the fix")
         if not in_range:
             return Verdict("fixed", f"nginx {version} is not affected (nginx's advisory: "
                            f"{data['advisory_text']})")

@@ -13,7 +13,7 @@ from conftest import ROOT, SHARED, expectations, finding_set, lint_in_process, \
 from nginx_mtls_lint.docs import expected_pages, find_rule
 from nginx_mtls_lint.rules import builtin_rules
 
-NGINX_BLOCK = re.compile(r"```nginx\n(.*?)```", re.DOTALL)
+NGINX_BLOCK = re.compile(r"```(nginx|yaml)\n(.*?)```", re.DOTALL)
 
 
 def test_catalogue_is_current():
@@ -37,10 +37,11 @@ def test_documented_examples_give_the_documented_findings(rule, tmp_path: Path, 
     example = rule.doc().split("## Example", 1)[1].split("## Fix", 1)[0]
     blocks = NGINX_BLOCK.findall(example)
     assert blocks, f"{rule.id}: no ```nginx example"
-    for number, text in enumerate(blocks):
+    for number, (language, text) in enumerate(blocks):
         if needs_cloudflare_files(text) and not SHARED.exists():
             skip_or_fail(f"{rule.id} example needs Cloudflare's CA files from {SHARED}")
-        path = tmp_path / f"example{number}.conf"
+        # a Kubernetes rule's example is a manifest
+        path = tmp_path / f"example{number}.{'conf' if language == 'nginx' else 'yaml'}"
         path.write_text(text)
         result = lint_in_process([path], path_map=[("/etc/nginx/certs", str(certs_dir))])
         expected = expectations(path)

@@ -359,6 +359,7 @@ def builtin_rules() -> list[type[Rule]]:
         mtls106_shadowed_server_name,
         mtls107_spoofable_client_address,
         mtls108_unverified_tls_twin,
+        mtls109_ingress_host_scope,
     )
 
     return [
@@ -379,4 +380,5 @@ def builtin_rules() -> list[type[Rule]]:
         mtls106_shadowed_server_name.ShadowedServerName,
         mtls107_spoofable_client_address.SpoofableClientAddress,
         mtls108_unverified_tls_twin.UnverifiedTlsTwin,
+        mtls109_ingress_host_scope.IngressHostScope,
     ]

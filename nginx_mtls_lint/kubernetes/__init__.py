@@ -1,0 +1,196 @@
+"""Kubernetes manifests: what an nginx-based ingress controller renders from them, linted as
+nginx configuration, every finding placed on the manifest line that caused it.
+
+Flow: YAML files -> objects (objects.py) -> one rendered configuration per controller
+(ingress_nginx.py) -> loader.Tree -> the same model, analysis and rules as nginx files ->
+findings re-worded for the manifest (findings.py).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..parser import Stmt
+from ..versions import Target
+
+if TYPE_CHECKING:
+    from ..loader import Workspace
+from .objects import KUSTOMIZATION_NAMES, Manifests, Obj, kustomization_namespaces, looks_like_manifest, read_objects
+from .render import FileStore, Origin, to_text
+from . import ingress_nginx
+
+YAML_SUFFIXES = (".yaml", ".yml")
+RULE_MTLS002 = "verify-client-not-on"
+# id(rendered statements) -> the rendering: rules reach a tree's manifests through it.
+RENDERED: dict[int, "Rendering"] = {}
+MAX_MANIFEST_BYTES = 8 << 20
+
+
+def is_yaml(path: str) -> bool:
+    return path.lower().endswith(YAML_SUFFIXES)
+
+
+@dataclass(slots=True)
+class Rendering:
+    """One controller's configuration rendered from the manifests."""
+
+    controller: str
+    release: str
+    nginx_version: str
+    patched: tuple[str, ...]  # CVE fixes the controller's nginx build carries
+    root: str  # display path of the first manifest it comes from
+    stmts: list[Stmt]
+    store: FileStore
+    origins: dict[tuple[str, int], Origin] = field(default_factory=dict)
+    notes: list[tuple[str, int, str]] = field(default_factory=list)
+    renderer: object = None
+
+    @property
+    def text(self) -> str:
+        return to_text(self.stmts)
+
+
+@dataclass(slots=True)
+class Inputs:
+    """Every manifest file handed over (or found in folders), read into objects."""
+
+    manifests: Manifests = field(default_factory=Manifests)
+    seen: set[str] = field(default_factory=set)
+    namespaces: dict[str, str] = field(default_factory=dict)  # real path -> kustomize namespace
+    folders: set[str] = field(default_factory=set)
+    renderings: list[Rendering] = field(default_factory=list)
+
+    def add(self, path: str, display: str, explicit: bool) -> bool:
+        """Read one YAML file; False when it holds nothing of Kubernetes' we read."""
+        real = os.path.realpath(path)
+        if real in self.seen:
+            return True
+        self.seen.add(real)
+        folder = os.path.dirname(real)
+        if folder not in self.folders:
+            self.folders.add(folder)
+            self.namespaces.update(kustomization_namespaces(folder, self.manifests,
+                                                            os.path.dirname(display) or "."))
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_MANIFEST_BYTES + 1)
+        except OSError as e:
+            self.manifests.problems.append((display, None, "MTLS904",
+                                            f"{display} cannot be read: {e.strerror}"))
+            return True
+        if len(data) > MAX_MANIFEST_BYTES:
+            self.manifests.problems.append((display, None, "MTLS904",
+                                            f"{display} is larger than any manifest; skipped"))
+            return True
+        text = data.decode("utf-8", errors="replace")
+        if os.path.basename(path) in KUSTOMIZATION_NAMES:
+            return True  # read for its namespace, above
+        if not explicit and not looks_like_manifest(text):
+            return False
+        found = read_objects(text, display, self.namespaces.get(real), self.manifests)
+        if found:
+            self.manifests.files.append(display)
+        return found
+
+    def render(self) -> list[Rendering]:
+        self.renderings = render_all(self.manifests)
+        return self.renderings
+
+
+def manifest_files(folder: str) -> list[str]:
+    """YAML files below `folder` (hidden folders skipped), sorted."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [os.path.join(dirpath, n) for n in sorted(filenames)
+                  if is_yaml(n) and not n.startswith(".")]
+    return found
+
+
+def to_workspace(inputs: Inputs, workspace: "Workspace") -> None:
+    """Render what was read and add each rendering to the workspace as a tree, with the
+    input's diagnostics and notes."""
+    from ..findings import diagnostic
+    from ..loader import Tree
+
+    manifests = inputs.manifests
+    for file, line, code, message in manifests.problems:
+        workspace.findings.append(diagnostic(code, file, line, message))
+    for note in manifests.notes:
+        workspace.notes.setdefault(note)
+    for rendering in inputs.render():
+        store = rendering.store
+        RENDERED[id(rendering.stmts)] = rendering
+        workspace.trees.append(Tree(rendering.root, "main", rendering.stmts, "/etc/nginx",
+                                    store.resolve, None, set(), store.elsewhere))
+    workspace.files.update(manifests.files)
+    workspace.kubernetes = inputs
+
+
+def target_of(workspace: "Workspace") -> Target | None:
+    """Manifests alone are judged for the nginx their controller bundles."""
+    from ..versions import Target, parse_upstream
+    inputs = workspace.kubernetes
+    if inputs is None or not inputs.renderings or \
+            len(workspace.trees) != len(inputs.renderings):
+        return None
+    first = inputs.renderings[0]
+    return Target(parse_upstream(first.nginx_version),
+                  source=f"the nginx that {first.release} bundles",
+                  patched=frozenset(first.patched))
+
+
+def rendering_of(stmts: list[Stmt]) -> Rendering | None:
+    found = RENDERED.get(id(stmts))
+    return found if found is not None and found.stmts is stmts else None
+
+
+def controller_of(ingress: Obj, manifests: Manifests) -> str | None:
+    """ingressClassName -> IngressClass.spec.controller, else the annotation prefix."""
+    klass = ingress.node.text("spec", "ingressClassName") or \
+        ingress.node.text("metadata", "annotations", "kubernetes.io/ingress.class")
+    if klass:
+        found = manifests.find("IngressClass", None, klass)
+        controller = found.node.text("spec", "controller") if found else None
+        if controller == ingress_nginx.CONTROLLER:
+            return "ingress-nginx"
+        if controller == "nginx.org/ingress-controller":
+            return "nginx-ingress"
+    keys = ingress.annotations().keys()
+    if any(k.startswith(ingress_nginx.PREFIX) for k in keys):
+        return "ingress-nginx"
+    if any(k.startswith("nginx.org/") for k in keys):
+        return "nginx-ingress"
+    return None
+
+
+def controller_configmap(manifests: Manifests) -> Obj | None:
+    for obj in manifests.of_kind("ConfigMap"):
+        if obj.name.endswith("ingress-nginx-controller") or obj.name == "nginx-configuration":
+            return obj
+    return None
+
+
+def render_all(manifests: Manifests) -> list[Rendering]:
+    owned: dict[str, list[Obj]] = {}
+    for ingress in manifests.of_kind("Ingress"):
+        controller = controller_of(ingress, manifests)
+        if controller is not None:
+            owned.setdefault(controller, []).append(ingress)
+    out = []
+    ingresses = owned.get("ingress-nginx")
+    if ingresses:
+        store = FileStore()
+        renderer = ingress_nginx.Renderer(manifests, ingresses, controller_configmap(manifests),
+                                          store)
+        stmts = renderer.render()
+        out.append(Rendering("ingress-nginx", ingress_nginx.RELEASE,
+                             ingress_nginx.NGINX_VERSION, ingress_nginx.PATCHED,
+                             ingresses[0].file, stmts, store,
+                             renderer.origins, renderer.notes, renderer))
+    return out
+
+
+__all__ = ["Inputs", "Rendering", "is_yaml", "render_all"]

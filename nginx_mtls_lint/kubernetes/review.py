@@ -1,0 +1,115 @@
+"""Findings about manifests, in the manifest's words.
+
+The rules judge the rendered nginx; every rendered statement already sits on the manifest line
+that caused it. Here: the findings only the manifests can give (declared verification that
+renders nothing), and each finding in a manifest gets its fix as a manifest edit and the
+rendered nginx as related information.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..findings import Finding, Related
+from ..parser import Stmt
+from .ingress_nginx import PREFIX
+
+if TYPE_CHECKING:
+    from . import Inputs, Rendering
+
+A = PREFIX
+# Rendered directive -> the manifest edit that changes it (ingress-nginx).
+FIXES = {
+    "ssl_verify_client": f'set `{A}auth-tls-verify-client: "on"` (nginx then refuses clients '
+                         "without a valid certificate in the handshake)",
+    "server": f"give the Secret named by `{A}auth-tls-secret` a `ca.crt` key holding the "
+                   "client CA (for Cloudflare: the origin-pull CA); ingress-nginx renders no "
+                   "verification without it",
+    "listen": f'remove `{A}ssl-redirect: "false"`, list the host under `spec.tls`, and keep '
+              '`use-forwarded-headers` off unless a proxy you run sets X-Forwarded-Proto '
+              "(port 80 then redirects every request)",
+    "ssl_reject_handshake": 'set `ssl-reject-handshake: "true"` in the controller\'s ConfigMap',
+    "error_page": f"remove `{A}auth-tls-error-page`, or point it at an absolute URL "
+                  "(`https://example.com/cert-required`) that is not served by this host",
+    "ssl_client_certificate": "put the right CA into the Secret's `ca.crt` (for Cloudflare: "
+                              "the origin-pull CA)",
+    "ssl_crl": "refresh the Secret's `ca.crl`",
+    "proxy_set_header": f'set `{A}auth-tls-verify-client: "on"`',
+}
+# Rules whose cause is the same whatever statement they point at.
+RULE_FIXES = {"MTLS101": "listen", "MTLS103": "ssl_reject_handshake", "MTLS104": "error_page"}
+NOTE_FIX = ("Nothing to fix in nginx: edit the manifest field on this line; the nginx the "
+            "controller renders from it is shown as related information.")
+
+
+def rendered_lines(stmts: list[Stmt], out: dict[tuple[str, int], str]) -> None:
+    for stmt in stmts:
+        if stmt.name == "#":
+            continue
+        text = " ".join([stmt.name, *stmt.args]) + (" { ... }" if stmt.block is not None
+                                                     else ";")
+        key = (stmt.file, stmt.line)
+        if key not in out and stmt.name not in ("events", "http"):
+            out[key] = text
+        if stmt.block is not None:
+            rendered_lines(stmt.block, out)
+
+
+def fact_findings(rendering: "Rendering", existing: list[Finding]) -> list[Finding]:
+    """Declared verification that renders nothing (MTLS002 where MTLS001 did not already
+    report it), and invalid values ingress-nginx replaces."""
+    from . import RULE_MTLS002
+    taken = {(f.file, f.line) for f in existing if f.rule in ("MTLS001", "MTLS002")}
+    out = []
+    for fact in getattr(rendering.renderer, "facts", []):
+        if fact.kind not in ("no-ca", "no-secret", "invalid-verify"):
+            continue
+        if (fact.file, fact.line) in taken:
+            continue
+        severity = "note" if fact.kind == "invalid-verify" else "error"
+        fix = (f'write `{A}auth-tls-verify-client: "on"` (quoted: YAML reads a bare on as '
+               "true)" if fact.kind == "invalid-verify" else FIXES["server"])
+        message = fact.message + (
+            "." if fact.kind == "invalid-verify" else
+            ": clients are not verified, whatever the annotations declare.")
+        finding = Finding("MTLS002", RULE_MTLS002, severity, message, fact.file, fact.line,
+                          fix=fix,
+                          directive=f"{fact.kind} {fact.host}")
+        finding.related = [Related(f, n, label) for f, n, label in fact.related]
+        out.append(finding)
+    return out
+
+
+def review(findings: list[Finding], inputs: "Inputs | None") -> list[Finding]:
+    if inputs is None or not inputs.renderings:
+        return findings
+    rendered: dict[tuple[str, int], str] = {}
+    for rendering in inputs.renderings:
+        findings = findings + fact_findings(rendering, findings)
+        rendered_lines(rendering.stmts, rendered)
+    files = set(inputs.manifests.files)
+    for finding in findings:
+        if finding.file not in files:
+            continue
+        finding.fixes = []  # edits of nginx text: the manifest is what one edits
+        stmt = finding.statement
+        name = stmt.name if isinstance(stmt, Stmt) else None
+        if finding.rule == "MTLS911":
+            finding.message = finding.message.split(": the file is on", 1)[0] + (
+                ": rendered from a Secret that is not in the manifests given, so the checks "
+                "that read its ca.crt (missing, expired or wrong CA) were skipped; if it has no "
+                "ca.crt at all, ingress-nginx renders no verification. Lint the Secret's "
+                "manifest with the others (ca.crt is public).")
+            finding.fix = "Add the Secret's manifest (its ca.crt only) to the files linted."
+        elif not finding.rule.startswith("MTLS9"):
+            key = RULE_FIXES.get(finding.rule, name)
+            fix = FIXES.get(key or "")
+            if fix is not None:
+                finding.fix = fix[0].upper() + fix[1:] + "."
+        text = rendered.get((finding.file, finding.line or 0))
+        if isinstance(stmt, Stmt) and stmt.name != "#":
+            text = " ".join([stmt.name, *stmt.args]) + (";" if stmt.block is None else " { ... }")
+        if text is not None and finding.line is not None:
+            finding.related = [*finding.related,
+                               Related(finding.file, finding.line, f"renders `{text}`")]
+    return findings

@@ -1,0 +1,91 @@
+"""What the Kubernetes renderers write is accepted by a real nginx (`nginx -t`), and the
+host-wide scope of ingress-nginx's client verification is shown live (MTLS109)."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES
+from nginx_harness import Nginx, free_ports, http_defaults
+from nginx_mtls_lint.kubernetes import Inputs, Rendering
+from nginx_mtls_lint.kubernetes.ingress_nginx import FAKE_CERT
+
+pytestmark = pytest.mark.nginx
+CASES = sorted((FIXTURES / "kubernetes").rglob("*.yaml")) + sorted(
+    (FIXTURES / "rules" / "MTLS109").glob("*.yaml"))
+
+
+def rendering_of(case: Path) -> Rendering:
+    inputs = Inputs()
+    inputs.add(str(case), str(case), True)
+    (rendering,) = inputs.render()
+    return rendering
+
+
+def runnable(rendering: Rendering, prefix: Path, server_pem: Path,
+             ports: dict[str, str] | None = None) -> str:
+    """The rendering with its files where this test keeps them: the Secrets' CA files, the
+    fake certificate, logs and temporary files inside `prefix`; ports renamed when given."""
+    text = rendering.text
+    for path, local in rendering.store.files.items():
+        text = text.replace(path, local)
+    text = text.replace(FAKE_CERT, str(server_pem))
+    for old, new in (ports or {}).items():
+        text = text.replace(old, new)
+    return text.replace("http {\n", "http {\n" + http_defaults(prefix), 1)
+
+
+@pytest.fixture(scope="module")
+def server_pem(tmp_path_factory) -> Path:
+    import subprocess
+    folder = tmp_path_factory.mktemp("k8s-pki")
+    pem = folder / "server.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(pem), "-out",
+                    str(folder / "cert.pem"), "-days", "2", "-subj", "/CN=shop.example.com"],
+                   check=True, capture_output=True, timeout=30)
+    pem.write_text(pem.read_text() + (folder / "cert.pem").read_text())
+    return pem
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_rendering_is_accepted_by_nginx(case: Path, tmp_path: Path, server_pem: Path):
+    nginx = Nginx(tmp_path, conf_text=runnable(rendering_of(case), tmp_path, server_pem))
+    result = nginx.check()
+    assert result.returncode == 0, result.stderr
+
+
+def get(port: int, path: str) -> bytes:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="shop.example.com") as tls:
+            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: shop.example.com\r\n"
+                        "Connection: close\r\n\r\n".encode())
+            data = b""
+            while len(data) < 65536:
+                chunk = tls.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+
+
+def test_MTLS109_weakest_order_serves_the_strict_ingress_without_certificate(
+        tmp_path: Path, server_pem: Path):
+    """shop-api asks `on` for /api; shop-legacy (optional_no_ca) may be the oldest Ingress of
+    the host: then nginx serves /api to a client without any certificate."""
+    rendering = rendering_of(FIXTURES / "rules" / "MTLS109" / "several_ingresses_one_host.yaml")
+    https, plain, app = free_ports(3)
+    text = runnable(rendering, tmp_path, server_pem, {
+        "listen 443 ": f"listen 127.0.0.1:{https} ", "listen 80": f"listen 127.0.0.1:{plain}",
+        "server 127.0.0.1:8181;": f"server 127.0.0.1:{app};"})
+    text = text.replace("http {\n", "http {\n    server { listen 127.0.0.1:%d; "
+                        "return 200 \"PROTECTED-CONTENT\\n\"; }\n" % app, 1)
+    with Nginx(tmp_path, conf_text=text).start([https, plain, app]):
+        answer = get(https, "/api/orders")
+    assert answer.startswith(b"HTTP/1.1 200") and b"PROTECTED-CONTENT" in answer, answer
