@@ -194,8 +194,11 @@ def build_parser(command: str) -> argparse.ArgumentParser:
                          "otherwise, with unreachable cases listed as such. A TLS alert from "
                          "the origin counts as a rejection, an origin that cannot be reached "
                          "never does.")
-        parser.add_argument("address", metavar="HOST:PORT", help="the origin's TLS address")
-        parser.add_argument("--name", required=True, help="the protected server_name")
+        parser.add_argument("address", metavar="HOST:PORT", nargs="?",
+                            help="the origin's TLS address (not with --from-config)")
+        parser.add_argument("--name", help="the protected server_name (required without "
+                                           "--from-config)")
+        add_from_config_options(parser)
         parser.add_argument("--client-cert", metavar="PEM",
                             help="a certificate that must NOT get in, e.g. one issued by the "
                                  "CA of another server on the same address")
@@ -216,8 +219,31 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--deadline", type=seconds, default=60.0, metavar="SECONDS",
                             help="the whole run ends after this (default: 60); cases not "
                                  "tried by then are listed as unreachable")
-        parser.add_argument("--format", choices=("console", "json"), default="console")
+        parser.add_argument("--format", choices=("console", "json", "sarif"),
+                            default="console", help="sarif: with --from-config only")
     return parser
+
+
+def add_from_config_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "from a configuration", "Test the running origin with the requests CONFIG's analysis "
+        "predicts, and report where they disagree (MTLS110). Exit codes: 1 a disagreement, "
+        "or content served without a valid certificate; 2 nothing reached.")
+    group.add_argument("--from-config", metavar="CONFIG", help="nginx.conf (or a folder) "
+                       "whose servers, ports and names give the requests")
+    group.add_argument("--target", metavar="ADDRESS", help="where to send them: HOST, or "
+                       "HOST:PORT for a configuration with a single socket (required)")
+    group.add_argument("--valid-cert", metavar="PEM", help="a certificate that must get in")
+    group.add_argument("--valid-key", metavar="PEM", help="its private key")
+    group.add_argument("--budget", type=int, default=300, metavar="N",
+                       help="at most N requests (default: 300)")
+    group.add_argument("--rate", type=float, default=20.0, metavar="PER_SECOND",
+                       help="at most this many connections a second (default: 20)")
+    group.add_argument("--source-address", metavar="ADDRESS",
+                       help="the local address to connect from")
+    group.add_argument("--path-map", action="append", type=path_map, metavar="/SRC=DIR",
+                       help="read CONFIG's absolute paths under /SRC from DIR")
+    group.add_argument("--prefix", metavar="DIR", help="where CONFIG's relative paths resolve")
 
 
 def seconds(text: str) -> float:
@@ -456,6 +482,13 @@ def run_probe(args: argparse.Namespace) -> int:
 
     from . import probe
 
+    if args.from_config or args.target:
+        from .probe.from_config import command
+        return command(args)
+    if not args.address or not args.name:
+        raise UsageError("probe needs HOST:PORT and --name (or --from-config and --target)")
+    if args.format == "sarif":
+        raise UsageError("--format sarif goes with --from-config")
     if bool(args.client_cert) != bool(args.client_key):
         raise UsageError("--client-cert and --client-key go together")
     for option, name in (("--name", args.name), ("--other-name", args.other_name)):

@@ -23,7 +23,10 @@ def without_markers(text: str) -> str:
 
 
 def all_rules(rules: list[type[Rule]] | None = None) -> list[type[Rule] | Diagnostic]:
-    return [*(builtin_rules() if rules is None else rules), *DIAGNOSTICS.values()]
+    from .probe.rule import live_rules  # MTLS110: only `probe --from-config` reports it
+
+    return [*(builtin_rules() if rules is None else rules), *live_rules(),
+            *DIAGNOSTICS.values()]
 
 
 def find_rule(key: str, rules: list[type[Rule]] | None = None) -> type[Rule] | Diagnostic | None:

@@ -115,9 +115,11 @@ def _read(conn: socket.socket, until: float | None = None) -> bytes:
     return data
 
 
-def connect(host: str, port: int, timeout: float) -> socket.socket | Reply:
+def connect(host: str, port: int, timeout: float,
+            source: str | None = None) -> socket.socket | Reply:
     try:
-        raw = socket.create_connection((host, port), timeout=max(timeout, 0.001))
+        raw = socket.create_connection((host, port), timeout=max(timeout, 0.001),
+                                       source_address=(source, 0) if source else None)
     except OSError as e:
         return Reply("unreachable", detail=f"cannot connect: {e.strerror or e}")
     raw.settimeout(timeout)
@@ -170,11 +172,11 @@ def certificate_subject(conn: ssl.SSLSocket) -> str | None:
 
 def exchange(host: str, port: int, payload: bytes, timeout: float, limit: float,
              context: ssl.SSLContext | None = None, sni: str | None = None,
-             session: ssl.SSLSession | None = None) -> Reply:
+             session: ssl.SSLSession | None = None, source: str | None = None) -> Reply:
     """Connect, (handshake,) send `payload`, read the answer; never longer than `limit`
     seconds, no single wait longer than `timeout`. `context` None: plain TCP."""
     until = time.monotonic() + limit
-    raw = connect(host, port, min(timeout, limit))
+    raw = connect(host, port, min(timeout, limit), source)
     if isinstance(raw, Reply):
         return raw
     with raw, Watchdog(raw, limit) as watchdog:
@@ -212,9 +214,11 @@ def _tls_request(conn: ssl.SSLSocket, payload: bytes, until: float) -> Reply:
     return reply
 
 
-def self_signed(folder: str, name: str, issuer_name: object = None) -> tuple[str, str]:
-    """A self-signed client certificate (and key) for CN=`name`; `issuer_name` (an
-    x509.Name) forges the issuer a CA's subject, as a home-made CA with that name would."""
+def self_signed(folder: str, name: str, issuer_name: object = None,
+                subject_name: object = None) -> tuple[str, str]:
+    """A self-signed client certificate (and key) for CN=`name` (or `subject_name`, an
+    x509.Name); `issuer_name` (an x509.Name) forges the issuer a CA's subject, as a home-made
+    CA with that name would."""
     import datetime as dt
 
     from cryptography import x509
@@ -223,7 +227,8 @@ def self_signed(folder: str, name: str, issuer_name: object = None) -> tuple[str
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    subject = subject_name if isinstance(subject_name, x509.Name) else \
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     issuer = issuer_name if isinstance(issuer_name, x509.Name) else subject
     now = dt.datetime.now(dt.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)

@@ -1,0 +1,429 @@
+"""`probe --from-config`: the requests that decide each server's verdict, each with the answer
+the analysis predicts for it.
+
+For every http {} server on every listen socket the target can reach, the requests are
+Request records (request.py): the server's name as SNI and Host, no SNI, another server's
+SNI, each certificate kind the probe holds, plain HTTP to the TLS port, the plain sockets, and
+the URIs and methods the flow found decisive. The prediction follows nginx's own order
+(ngx_http_ssl_servername, ngx_http_set_virtual_server, ngx_http_process_request): the
+handshake server is the one SNI names (else the socket's default) and verifies the
+certificate against its own CA files; the request server is the one Host names; an SNI that
+differs from Host on a verifying request server is 421; then the flow simulates the request
+server's phases for the client the handshake left (flow.ServerFlow).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from dataclasses import dataclass, field, replace
+
+from ..flow import MAYBE, YES, Client, ServerFlow
+from ..model import Config, Server, Socket, is_loopback
+from ..parser import Stmt
+from ..request import Request
+from ..rules import RuleContext
+
+UNKNOWN_NAME = "nginx-mtls-lint-probe.invalid"
+WILDCARD_LABEL = "nginx-mtls-lint-probe"
+VERIFY_VALUE = {"none": "NONE", "failed": "FAILED:certificate verify error",
+                "other-ca": "SUCCESS", "valid": "SUCCESS", "plain": "",
+                "tls-port-plain": ""}
+MAX_URIS = 4  # per server: "/" and the URIs of the paths that decide the verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """What the analysis predicts for one request."""
+
+    answer: str  # content | refused | redirect | text | closed | handshake-refused | unknown
+    status: int | None
+    why: str
+    file: str | None = None  # the configuration line that made the prediction
+    line: int | None = None
+    files: bool = False  # content from static files: only if the file exists on the origin
+
+    @property
+    def content(self) -> bool:
+        return self.answer == "content"
+
+    @property
+    def known(self) -> bool:
+        return self.answer != "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    server: Server
+    socket: str  # as the configuration says it
+    port: int
+    request: Request
+    expect: Expect
+    # the request's certificate is one the server must let in (the valid client)
+    valid: bool = False
+    # for a self-signed certificate with the trusted DN: that DN (an x509.Name), its issuer
+    issuer: object = None
+
+
+@dataclass(slots=True)
+class Certificates:
+    """What the probe can present: DER of each kind's certificate (None: not held)."""
+
+    valid: bytes | None = None
+    other: bytes | None = None
+
+    def der(self, kind: str) -> bytes | None:
+        return {"valid": self.valid, "other-ca": self.other}.get(kind)
+
+
+@dataclass(slots=True)
+class Planner:
+    config: Config
+    context: RuleContext
+    certificates: Certificates
+    target_host: str
+    target_port: int | None = None
+    notes: list[str] = field(default_factory=list)
+    _issuers: dict[int, list[tuple[str, object]]] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- sockets
+
+    def sockets(self) -> list[tuple[str, Socket[Server], int]]:
+        """(configuration socket, socket, port to connect to) for each socket the target
+        reaches; the others are noted."""
+        target_loopback = _loopback(self.target_host)
+        found = []
+        for name, socket in self.config.sockets.items():
+            host, _, port = name.rpartition(":")
+            if name.startswith("unix:") or "/" in port or not port.isdigit():
+                self.notes.append(f"{name}: not a TCP socket, not probed")
+                continue
+            if is_loopback(name) and not target_loopback:
+                self.notes.append(f"{name}: listens on loopback only; probed only when "
+                                  "--target is a loopback address")
+                continue
+            if not _maps_onto(host, self.target_host):
+                self.notes.append(f"{name}: listens on another address than {self.target_host}")
+                continue
+            found.append((name, socket, int(port)))
+        if self.target_port is not None:
+            if len({port for _, _, port in found}) > 1:
+                raise ValueError(f"--target names port {self.target_port}, but the "
+                                 f"configuration has {len(found)} sockets: give --target "
+                                 "without a port")
+            found = [(name, socket, self.target_port) for name, socket, _ in found]
+        return found
+
+    # ---------------------------------------------------------------- the rows
+
+    def rows(self, uri_budget: int = MAX_URIS) -> list[Row]:
+        rows: list[Row] = []
+        for name, socket, port in self.sockets():
+            for server in socket.servers:
+                host = probe_name(server, socket)
+                if host is None:
+                    self.notes.append(f"{server.label} ({server.file}:{server.line}) on "
+                                      f"{name}: no server_name a client can send; not probed")
+                    continue
+                issuer = self._trusted_name(server)
+                for request in self.requests(server, socket, host, uri_budget):
+                    if request.certificate == "self-signed-trusted-dn" and issuer is None:
+                        continue
+                    rows.append(Row(server, name, port, request, self.predict(socket, request),
+                                    request.certificate == "valid",
+                                    issuer if request.certificate == "self-signed-trusted-dn"
+                                    else None))
+        return rows
+
+    def _trusted_name(self, server: Server) -> object:
+        """The DN (an x509.Name) of the CA the server expects its clients from, when
+        readable; None otherwise."""
+        if not server.verifies_clients:
+            return None
+        cas = self._cas(server) or []
+        expected = self.context.expected_chains(server)
+        for fingerprint, ca in cas:
+            if fingerprint in expected:
+                return ca.subject  # type: ignore[attr-defined]
+        return None
+
+    def requests(self, server: Server, socket: Socket[Server], host: str,
+                 uri_budget: int) -> list[Request]:
+        flow = self.context.flow(server)
+        uris, methods = decisive(flow, uri_budget)
+        found: list[Request] = []
+        for uri in uris:
+            for method in methods:
+                base = Request(method=method, target=uri, host=host)
+                if not socket.tls:
+                    found.append(base.with_(tls=False))
+                    continue
+                found += [base.with_(sni=host, certificate=kind) for kind in self.kinds()]
+                found += [base.with_(sni=None, certificate=kind)
+                          for kind in ("none", "other-ca", "valid") if kind in self.kinds()]
+                if uri == uris[0] and method == "GET":
+                    found += self._once_per_server(base, socket, server, host)
+        return found
+
+    def _once_per_server(self, base: Request, socket: Socket[Server], server: Server,
+                         host: str) -> list[Request]:
+        found = [base.with_(tls=False)]  # plain HTTP sent to the TLS port: 497
+        other = next((probe_name(s, socket) for s in socket.servers if s is not server
+                      and probe_name(s, socket) not in (None, host, UNKNOWN_NAME)), None)
+        if other is not None:
+            found.append(base.with_(sni=other))
+        if self.certificates.other is not None and len(socket.servers) > 1:
+            found += [base.with_(sni=host, certificate="other-ca", resume_from=""),
+                      *([base.with_(sni=host, certificate="other-ca", resume_from=other)]
+                        if other else [])]
+        return found
+
+    def kinds(self) -> list[str]:
+        kinds = ["none", "self-signed", "self-signed-trusted-dn"]
+        kinds += [k for k in ("other-ca", "valid") if self.certificates.der(k) is not None]
+        return kinds
+
+    # ---------------------------------------------------------------- predictions
+
+    def predict(self, socket: Socket[Server], request: Request) -> Expect:
+        if not request.tls:
+            return self._plain(socket, request)
+        if request.resume_from is not None:
+            return Expect("unknown", None, "whether nginx resumes a TLS 1.3 session across "
+                          "servers depends on its version and patches (CVE-2025-23419)")
+        chosen = select(socket, request.sni) if request.sni else None
+        handshake = chosen or socket.default
+        reject = handshake.setting("ssl_reject_handshake")
+        if reject is not None and reject.value == "on":
+            return _at(Expect("handshake-refused", None, f"{handshake.label}: "
+                              "ssl_reject_handshake on"), reject.stmt)
+        host = request.host_header or ""
+        server = select(socket, host) or socket.default
+        if chosen is not None and request.sni != host.lower() and server.verifies_clients:
+            setting = server.verification.setting
+            return _at(Expect("refused", 421, f"SNI {request.sni} differs from Host {host} "
+                              f"and {server.label} verifies clients: 421"),
+                       setting.stmt if setting else server.stmt)
+        kind = self._client_kind(handshake, server, request.certificate)
+        if kind is None:
+            return Expect("unknown", None, f"the CA files of {handshake.label} or "
+                          f"{server.label} cannot be read here")
+        expect = self._simulate(server, Client(kind, VERIFY_VALUE[kind], False,
+                                               request.method), request.target, tls=True)
+        if expect.content and reads_names(server) and (
+                kind == "valid" or request.certificate == "self-signed"
+                or kind == "failed" and self.certificates.valid is None):
+            # The flow takes the valid client to pass the server's own tests of names and
+            # pins, and lets a self-signed client choose its names: this certificate's are
+            # what they are.
+            return replace(expect, answer="unknown", status=None,
+                           why=f"{server.label} tests the certificate's names or fingerprint;"
+                               " whether this certificate passes is not modelled")
+        return expect
+
+    def _plain(self, socket: Socket[Server], request: Request) -> Expect:
+        server = select(socket, request.host or "") or socket.default
+        kind = "tls-port-plain" if socket.tls else "plain"
+        return self._simulate(server, Client(kind, "", False, request.method), request.target,
+                              tls=socket.tls)
+
+    def _simulate(self, server: Server, client: Client, uri: str, tls: bool) -> Expect:
+        result = self.context.flow(server).simulator.request(client, uri, tls=tls)
+        outcome = result.witness
+        stmt = outcome.stmt or next((s.stmt for s in reversed(outcome.trace)
+                                     if s.stmt is not None), None) or server.stmt
+        where = f"{server.label}: {outcome.describe()}"
+        if result.verdict == MAYBE or outcome.kind == "unknown":
+            reason = outcome.reason or "it depends on something the configuration does not tell"
+            return _at(Expect("unknown", None, f"{server.label}: {reason}"), stmt)
+        if result.verdict == YES:
+            chosen = _client_chosen(outcome.trace)
+            if chosen is not None:
+                return _at(Expect("unknown", None, f"{server.label}: content for a client "
+                                  f"that sends what the configuration tests ({chosen}); this "
+                                  "request does not"), stmt)
+            static = outcome.stmt is None or outcome.stmt.name in ("root", "alias")
+            return _at(Expect("content", outcome.status or 200, where, files=static), stmt)
+        answer = {"reject": "refused", "errorfile": "refused", "redirect": "redirect",
+                  "text": "text", "close": "closed"}.get(outcome.kind, "refused")
+        return _at(Expect(answer, outcome.status, where), stmt)
+
+    def _client_kind(self, handshake: Server, server: Server, certificate: str) -> str | None:
+        """What the handshake left for the request server: the flow's client kind."""
+        if certificate == "none" or not handshake.verifies_clients:
+            return "none"  # no certificate asked for, none sent
+        if certificate in ("self-signed", "self-signed-trusted-dn"):
+            return "failed"
+        der = self.certificates.der(certificate)
+        verified = self._issued_by(handshake, der)
+        if verified is None:
+            return None
+        if not verified:
+            return "failed"
+        expected = self._issued_by(server, der, expected=True)
+        if expected is None:
+            return None
+        return "valid" if expected else "other-ca"
+
+    def _issued_by(self, server: Server, der: bytes | None, expected: bool = False
+                   ) -> bool | None:
+        """Whether a CA of the server's client or trusted CA files (with `expected`: of the
+        chains it expects) issued the certificate directly; None: the files cannot be read."""
+        if der is None:
+            return False
+        cas = self._cas(server)
+        if cas is None:
+            return None
+        from cryptography import x509
+
+        client = x509.load_der_x509_certificate(der)
+        allowed = self.context.expected_chains(server) if expected else None
+        for fingerprint, ca in cas:
+            if allowed is not None and fingerprint not in allowed:
+                continue
+            try:
+                client.verify_directly_issued_by(ca)  # type: ignore[arg-type]
+                return True
+            except (ValueError, TypeError, Exception):  # InvalidSignature and kin
+                continue
+        return False
+
+    def _cas(self, server: Server) -> list[tuple[str, object]] | None:
+        if id(server) not in self._issuers:
+            from cryptography import x509
+
+            found: list[tuple[str, object]] = []
+            for _, setting in server.client_ca_settings():
+                ca = self.context.ca_file(server, setting)
+                if ca.missing or ca.unavailable or ca.problem:
+                    return None
+                with open(ca.path, "rb") as f:
+                    for cert in x509.load_pem_x509_certificates(f.read()):
+                        digest = hashlib.sha256(cert.public_bytes(
+                            _der_encoding())).hexdigest().upper()
+                        found.append((digest, cert))
+            self._issuers[id(server)] = found
+        return self._issuers[id(server)]
+
+
+def _client_chosen(trace) -> str | None:
+    """The first branch the path takes on something the request decides beyond its method,
+    URI and Host (a header, an argument, a forged address): the flow lets the client choose
+    it, the probe's request does not."""
+    for step in trace:
+        if step.stmt is None and not step.label.startswith(FIXED_STEPS):
+            return step.label
+    return None
+
+
+FIXED_STEPS = ("malformed request", "plain HTTP sent to the TLS port", "no location matches")
+
+
+def reads_names(server: Server) -> bool:
+    """Whether the server tests a certificate's names ($ssl_client_s_dn, _i_dn, ...)."""
+    from ..model import walk
+
+    texts = [" ".join(s.args) for s in walk(server.stmt.block)]
+    texts += [m.source for m in server.maps.values()]
+    return any(re.search(r"ssl_client_(s_dn|i_dn|serial|fingerprint)", t) for t in texts)
+
+
+def _der_encoding():
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return Encoding.DER
+
+
+def _at(expect: Expect, stmt: Stmt | None) -> Expect:
+    if stmt is None:
+        return expect
+    return replace(expect, file=stmt.file, line=stmt.line)
+
+
+def decisive(flow: ServerFlow, budget: int) -> tuple[list[str], list[str]]:
+    """"/" and the URIs where a client without a valid certificate gets (or may get) content;
+    GET, plus HEAD and OPTIONS ("another method", safe) where the configuration tells
+    methods apart."""
+    uris = ["/"]
+    kinds = ("none", "failed", "other-ca")
+    server = flow.server
+    plain = any(listen.socket not in server.tls_on for listen in server.listens)
+    paths = flow.open_paths(kinds) + flow.unsure_paths(kinds) if server.tls_on else []
+    if plain:
+        paths += flow.open_paths(("plain",), tls=False)
+    for path in paths:
+        if path.uri not in uris and _sendable(path.uri):
+            uris.append(path.uri)
+    methods = ["GET"]
+    if len(flow.methods()) > 1:
+        methods += ["HEAD", "OPTIONS"]
+    return uris[:budget], methods
+
+
+def _sendable(uri: str) -> bool:
+    return bool(re.fullmatch(r"/[\x21-\x7e]*", uri))
+
+
+def probe_name(server: Server, socket: Socket[Server]) -> str | None:
+    """A name a client can send that this server answers: an exact name, a wildcard filled
+    in; an unknown name for a default server without one."""
+    for name in server.names:
+        text = name.lower()
+        if not text or text == "_" or text.startswith("~") or "$" in text:
+            continue
+        if text.startswith("*."):
+            text = WILDCARD_LABEL + text[1:]
+        elif text.startswith("."):
+            text = text[1:]
+        elif text.endswith(".*"):
+            text = text[:-1] + "invalid"
+        if "*" not in text and select(socket, text) is server:
+            return text
+    return UNKNOWN_NAME if socket.default is server and select(socket, UNKNOWN_NAME) is None \
+        else None
+
+
+def select(socket: Socket[Server], name: str) -> Server | None:
+    """The server nginx picks for a name on this socket (ngx_http_find_virtual_server):
+    exact, then the longest leading wildcard, then the longest trailing one, then the first
+    regex that matches; None: the default server answers."""
+    name = name.lower().rstrip(".")
+    found = socket.answering(name)
+    if found is not None:
+        return found
+    labels = name.split(".")
+    for i in range(1, len(labels)):
+        found = socket.answering("*." + ".".join(labels[i:]))
+        if found is not None:
+            return found
+    for i in range(len(labels) - 1, 0, -1):
+        found = socket.answering(".".join(labels[:i]) + ".*")
+        if found is not None:
+            return found
+    from .. import pcre
+
+    for server, _ in socket.entries:
+        for each in server.names:
+            if each.startswith("~"):
+                regex = pcre.compile(each[1:])
+                if regex is not None and regex.search(name):
+                    return server
+    return None
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _maps_onto(listen_host: str, target: str) -> bool:
+    """A listen on every address (or loopback, for a loopback target) maps onto the
+    target; one on a specific address only when it is the target's."""
+    if listen_host in ("0.0.0.0", "[::]", "*"):
+        return True
+    if is_loopback(listen_host + ":0") and _loopback(target):
+        return True
+    return listen_host.strip("[]") == target

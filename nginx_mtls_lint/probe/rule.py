@@ -1,0 +1,64 @@
+"""MTLS110: what `probe --from-config` reports, documented like every rule."""
+
+from __future__ import annotations
+
+from ..rules import Rule
+
+
+class LiveDisagreement(Rule):
+    """The running origin answers a request otherwise than the configuration says it would.
+
+    ## Why
+    The configuration in the repository is not always what nginx runs: a reload that failed
+    leaves the old configuration running, a file edited on the host, a package default, a
+    load balancer or firewall in front that changes what arrives. `probe --from-config
+    CONFIG --target ADDRESS` derives from the analysis of CONFIG the requests that decide
+    each server's verdict (SNI and Host spellings, no SNI, certificates of each kind, plain
+    HTTP, the URIs and methods the request flow found decisive), predicts nginx's answer to
+    each and sends them, bounded, to the target. Reported at the configuration line that made
+    the prediction: as an error when the origin served content the configuration refuses
+    (the running origin is open whatever the file says), as a warning when a path the
+    analysis found open was refused (drift, something in between, or a false alarm of the
+    analysis: the message says which evidence points where). Only live: a static lint never
+    gives it.
+
+    ## Example
+    The file says every client needs a certificate:
+    ```nginx
+    server {
+        listen 443 ssl;
+        server_name admin.example.com;
+        ssl_certificate     /etc/nginx/certs/server.pem;
+        ssl_certificate_key /etc/nginx/certs/server.key;
+        ssl_client_certificate /etc/nginx/certs/internal-ca.pem;
+        ssl_verify_client on;  # MTLS110 here when the origin serves a client without one
+        location / { proxy_pass http://127.0.0.1:8080; }
+    }
+    ```
+    while the running nginx still has `ssl_verify_client optional;` from before a reload
+    that failed: `probe --from-config` gets the content without a certificate where the
+    analysis predicts 400, and reports MTLS110 at the `ssl_verify_client` line.
+
+    ## Fix
+    Make the running origin what the file says: `nginx -t` and reload (and read why the last
+    reload failed), or deploy the file; for a device in front, check what it forwards. When
+    the running configuration is right and the prediction wrong, report the request with the
+    output of `nginx-mtls-lint trace`.
+
+    ## Verified
+    On the labelled flow cases run in a private network namespace with Debian's nginx 1.22.1
+    and upstream 1.30.4: no disagreement for the configuration nginx runs; MTLS110 when the
+    running copy's `ssl_verify_client` differs, or a relay in front answers.
+    Reproduce: `pytest -m nginx -k MTLS110`.
+    """
+
+    id = "MTLS110"
+    name = "live-disagrees-with-config"
+    severity = "error"
+    tags = ("security", "mtls", "live")
+    precision = "high"
+
+
+def live_rules() -> list[type[Rule]]:
+    """Rules only `probe --from-config` gives (documented, never run by the static lint)."""
+    return [LiveDisagreement]
