@@ -28,7 +28,7 @@ COMMAND_HELP = {
     "rules": "list the rules and the tool's own diagnostics",
     "explain": "show a rule's documentation: why, example, fix",
     "probe": "connect to an origin you name and show which clients without a valid "
-             "certificate get content",
+             "certificate get content (--from-config: compare with a configuration)",
     "trace": "follow one request through a server's phases and print every directive on "
              "its path",
 }
@@ -458,8 +458,11 @@ def run_rules(args: argparse.Namespace) -> int:
     from .findings import DIAGNOSTICS
     from .registry import load_rules
 
-    for rule in load_rules():
-        print(f"{rule.id:<8} {rule.name:<30} {rule.severity:<8} {rule.origin:<16} "
+    from .probe.rule import live_rules
+
+    for rule in load_rules() + live_rules():
+        origin = "probe" if rule in live_rules() else rule.origin
+        print(f"{rule.id:<8} {rule.name:<30} {rule.severity:<8} {origin:<16} "
               f"{rule.summary()}")
     for d in DIAGNOSTICS.values():
         print(f"{d.id:<8} {d.name:<30} {d.severity:<8} {'built-in':<16} {d.summary}")

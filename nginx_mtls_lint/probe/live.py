@@ -42,6 +42,8 @@ class Seen:
     status: int | None = None
     detail: str = ""
     server: str | None = None  # the Server header of the answer
+    marked: bool = False  # the body holds the --content-marker
+    unmarked_content: bool = False  # content without the marker: not the protected one
 
     @property
     def reached(self) -> bool:
@@ -63,7 +65,8 @@ class Verdict:
         server = self.row.server
         protected = server.verifies_clients or bool(server.cloudflare and
                                                      server.cloudflare.fronted)
-        return self.seen.answer == "content" and not self.row.valid and protected
+        return self.seen.answer == "content" and not self.seen.unmarked_content and \
+            not self.row.valid and protected
 
 
 @dataclass(slots=True)
@@ -175,11 +178,19 @@ def run(rows: list[Row], options: Options) -> list[Verdict]:
         sender = Sender(options, folder, ends_at=time.monotonic() + options.deadline)
         for index in _round_robin(rows):
             replies[index] = sender.send(rows[index])
-    references = {}
+    references: dict[tuple, wire.Reply] = {}
     for index, row in enumerate(rows):
         reply = replies[index]
         if row.valid and reply is not None and reply.kind == "http":
-            references[_key(row)] = reply
+            known = references.get(_key(row))
+            if known is None or not 200 <= (known.status or 0) < 300:  # a 2xx one first
+                references[_key(row)] = reply
+    http_ports = {rows[i].port for i, reply in replies.items()
+                  if reply is not None and reply.kind == "http" and not rows[i].request.tls}
+    for index, reply in replies.items():
+        if reply is not None and reply.empty and rows[index].port in http_ports:
+            # the port answers HTTP to other requests: this close is the server's (444)
+            replies[index] = wire.Reply("closed", detail="closed without a response (444)")
     return [judge(row, _seen(row, replies[i], references, options.marker))
             for i, row in enumerate(rows)]
 
@@ -213,8 +224,10 @@ def _seen(row: Row, reply: wire.Reply | None, references: dict, marker: str | No
         return Seen("closed", None, reply.detail)
     server = _header(reply.head, b"server")
     status = reply.status or 0
+    marked = marker is not None and marker.encode() in reply.body
     if is_content(reply, references.get(_key(row)), marker, row.request.method):
-        return Seen("content", status, f"HTTP {status}, {len(reply.body)} bytes", server)
+        return Seen("content", status, f"HTTP {status}, {len(reply.body)} bytes", server,
+                    marked, marker is not None and not marked)
     answer = "redirect" if 300 <= status < 400 else "text" if 200 <= status < 300 else "refused"
     return Seen(answer, status, f"HTTP {status}", server)
 
@@ -222,8 +235,13 @@ def _seen(row: Row, reply: wire.Reply | None, references: dict, marker: str | No
 def is_content(reply: wire.Reply, reference: wire.Reply | None, marker: str | None,
                method: str) -> bool:
     status = reply.status or 0
-    if marker is not None:
+    if method == "HEAD":  # no body to judge: the status the valid client gets, or a 2xx
+        return 200 <= status < 300 and (reference is None or status == reference.status)
+    if marker is not None and (marker.encode() in reply.body or reference is None
+                               or marker.encode() in reference.body):
         return marker.encode() in reply.body
+    # no marker, or one this server's own content does not hold (another site on the
+    # origin): what the valid client gets is the content
     if reference is not None and 200 <= (reference.status or 0) < 300:
         return status == reference.status and (
             reply.body == reference.body
@@ -254,6 +272,10 @@ def judge(row: Row, seen: Seen) -> Verdict:
     if expect.files and seen.status in (403, 404):
         return Verdict(row, seen, "unknown", evidence="static files: this one does not exist "
                        "on the origin (or is a directory without an index)")
+    if seen.answer == "content" and not seen.marked and expect.status == seen.status:
+        # the same answer as predicted (a welcome page, a fixed text): only the valid client
+        # getting it too made it look like content
+        return Verdict(row, seen, "agree")
     if seen.answer == "content":
         return Verdict(row, seen, "disagree", "error",
                        "the running origin serves content the configuration refuses: it runs "

@@ -107,6 +107,7 @@ class Planner:
                 self.notes.append(f"{name}: listens on another address than {self.target_host}")
                 continue
             found.append((name, socket, int(port)))
+        found = self._most_specific(found)
         if self.target_port is not None:
             if len({port for _, _, port in found}) > 1:
                 raise ValueError(f"--target names port {self.target_port}, but the "
@@ -114,6 +115,20 @@ class Planner:
                                  "without a port")
             found = [(name, socket, self.target_port) for name, socket, _ in found]
         return found
+
+    def _most_specific(self, found: list[tuple[str, Socket[Server], int]]
+                       ) -> list[tuple[str, Socket[Server], int]]:
+        """A connection to an address reaches the socket listening on that very address,
+        and the wildcard one only when there is none (facts §3)."""
+        specific = {port for name, _, port in found if not _wildcard(name.rpartition(":")[0])}
+        kept = []
+        for name, socket, port in found:
+            if port in specific and _wildcard(name.rpartition(":")[0]):
+                self.notes.append(f"{name}: {self.target_host}:{port} reaches the socket "
+                                  "listening on that address, not this wildcard one")
+                continue
+            kept.append((name, socket, port))
+        return kept
 
     # ---------------------------------------------------------------- the rows
 
@@ -211,12 +226,18 @@ class Planner:
                           f"{server.label} cannot be read here")
         expect = self._simulate(server, Client(kind, VERIFY_VALUE[kind], False,
                                                request.method), request.target, tls=True)
-        if expect.content and reads_names(server) and (
-                kind == "valid" or request.certificate == "self-signed"
-                or kind == "failed" and self.certificates.valid is None):
-            # The flow takes the valid client to pass the server's own tests of names and
-            # pins, and lets a self-signed client choose its names: this certificate's are
-            # what they are.
+        return self._names_decide(server, kind, request.certificate, expect)
+
+    def _names_decide(self, server: Server, kind: str, certificate: str,
+                      expect: Expect) -> Expect:
+        """The flow takes the valid client to pass the server's own tests of names and pins,
+        and lets a self-signed client choose its names: this certificate's are what they
+        are, so where the server tests them the prediction is "cannot prove"."""
+        if not reads_names(server):
+            return expect
+        if kind == "valid" or certificate == "valid" or expect.content and (
+                certificate == "self-signed" or kind == "failed"
+                and self.certificates.valid is None):
             return replace(expect, answer="unknown", status=None,
                            why=f"{server.label} tests the certificate's names or fingerprint;"
                                " whether this certificate passes is not modelled")
@@ -243,7 +264,8 @@ class Planner:
                 return _at(Expect("unknown", None, f"{server.label}: content for a client "
                                   f"that sends what the configuration tests ({chosen}); this "
                                   "request does not"), stmt)
-            static = outcome.stmt is None or outcome.stmt.name in ("root", "alias")
+            static = outcome.stmt is None or outcome.stmt.name in ("root", "alias") or \
+                outcome.through("try_files") is not None
             return _at(Expect("content", outcome.status or 200, where, files=static), stmt)
         answer = {"reject": "refused", "errorfile": "refused", "redirect": "redirect",
                   "text": "text", "close": "closed"}.get(outcome.kind, "refused")
@@ -419,11 +441,22 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def _wildcard(listen_host: str) -> bool:
+    return listen_host in ("0.0.0.0", "[::]", "*")
+
+
 def _maps_onto(listen_host: str, target: str) -> bool:
-    """A listen on every address (or loopback, for a loopback target) maps onto the
-    target; one on a specific address only when it is the target's."""
-    if listen_host in ("0.0.0.0", "[::]", "*"):
-        return True
+    """A listen on every address of the target's family (or on loopback, for a loopback
+    target) maps onto the target; one on a specific address only when it is the target's.
+    (`listen [::]:443` is IPv6 only: nginx sets ipv6only.)"""
+    ipv6 = ":" in target
+    if _wildcard(listen_host):
+        return listen_host.startswith("[") == ipv6
+    if listen_host.startswith("[") != ipv6:
+        return False
     if is_loopback(listen_host + ":0") and _loopback(target):
         return True
-    return listen_host.strip("[]") == target
+    try:
+        return ipaddress.ip_address(listen_host.strip("[]")) == ipaddress.ip_address(target)
+    except ValueError:
+        return listen_host == target

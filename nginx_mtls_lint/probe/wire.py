@@ -67,6 +67,7 @@ class Reply:
     certificate: str | None = None  # subject of the certificate the origin showed
     resumed: bool | None = None
     session: ssl.SSLSession | None = None
+    empty: bool = False  # a plain connection closed without a byte (444, or not HTTP)
 
     @property
     def reached(self) -> bool:
@@ -136,7 +137,8 @@ def classify(data: bytes, tls: bool) -> Reply:
                                       "response (nginx's return 444)")
     if not data:
         return Reply("unreachable", detail="the connection closed without a response (not "
-                                           "an HTTP server, or return 444: cannot tell)")
+                                           "an HTTP server, or return 444: cannot tell)",
+                     empty=True)
     return Reply("unreachable", detail=f"not an HTTP response: {data[:24]!r}")
 
 
@@ -235,6 +237,16 @@ def self_signed(folder: str, name: str, issuer_name: object = None,
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    if issuer is not subject:
+        # A home-made CA of the same name: its key identifier is not the real CA's, so
+        # OpenSSL finds no issuer ("unable to verify the first certificate") rather than a
+        # bad signature by the real one.
+        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(minutes=5))
+                .not_valid_after(now + dt.timedelta(days=1))
+                .add_extension(x509.AuthorityKeyIdentifier(os.urandom(20), None, None), False)
+                .sign(key, hashes.SHA256()))
     stem = "forged" if issuer is not subject else "self"
     cert_path, key_path = (os.path.join(folder, f"{stem}.pem"),
                            os.path.join(folder, f"{stem}.key"))
