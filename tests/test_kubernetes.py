@@ -18,11 +18,31 @@ CASES = sorted((FIXTURES / "kubernetes").rglob("*.yaml"))
 CORPUS = SHARED / "corpus" / "kubernetes"
 # Every finding the corpus gives, reviewed (see docs in the closing note of issue 22): notes
 # that a referenced Secret is not in the repository, and Helm templates not rendered.
+GATEWAY_TESTS = "kubernetes-sigs__gateway-api/conformance/tests"
 CORPUS_FINDINGS = {
+    # notes: the Secret / ConfigMap holding ca.crt is not in the repository
+    ("Kuadrant__kuadrant-operator/examples/x509-authentication/gateway.yaml", 51, "MTLS911"),
     ("NeilMadden__apisecurityinaction/natter-api/kubernetes/natter-ingress.yaml", 10, "MTLS911"),
     ("SecureApiGateway__secure-api-gateway-ob-uk/_infra/kustomize/base/ingress.yaml", 8,
      "MTLS911"),
+    (f"{GATEWAY_TESTS}/gateway-invalid-default-frontend-client-certificate-validation.yaml", 13,
+     "MTLS911"),
+    (f"{GATEWAY_TESTS}/gateway-with-clientcertificate-validation.yaml", 13, "MTLS911"),
+    (f"{GATEWAY_TESTS}/gateway-with-clientcertificate-validation.yaml", 21, "MTLS911"),
     ("kubernetes__ingress-nginx/docs/examples/auth/client-certs/ingress.yaml", 8, "MTLS911"),
+    ("nginx__kubernetes-ingress/examples/custom-resources/ingress-mtls/ingress-mtls.yaml", 7,
+     "MTLS911"),
+    # true: the route has no sectionName, so the Gateway's HTTP :80 listener serves it plain
+    (f"{GATEWAY_TESTS}/gateway-invalid-default-frontend-client-certificate-validation.yaml", 51,
+     "MTLS101"),
+    # true: the conformance test of AllowInsecureFallback (default and perPort 8443)
+    (f"{GATEWAY_TESTS}/gateway-with-clientcertificate-validation-insecure-fallback.yaml", 12,
+     "MTLS002"),
+    (f"{GATEWAY_TESTS}/gateway-with-clientcertificate-validation-insecure-fallback.yaml", 21,
+     "MTLS002"),
+    # true: F5's VirtualServer example has no tls.redirect, so port 80 serves its routes
+    ("nginx__kubernetes-ingress/examples/custom-resources/ingress-mtls/virtual-server.yaml", 7,
+     "MTLS101"),
 }
 
 
@@ -35,7 +55,8 @@ def test_fixture_gives_exactly_its_expectations(case: Path):
 
 def test_fixtures_cover_every_mode():
     names = {c.stem for c in CASES}
-    for mode in ("on_fp", "optional", "optional_no_ca", "off", "error_page", "match_cn_fp",
+    for mode in ("virtualserver_port_80", "ingress_policy_host_without_tls", "insecure_fallback",
+                 "route_on_http_listener", "on_fp", "optional", "optional_no_ca", "off", "error_page", "match_cn_fp",
                  "secret_without_ca", "cloudflare_secret_without_ca", "configmap_forwarded_headers",
                  "ssl_redirect_false", "invalid_verify", "verify_without_secret"):
         assert mode in names

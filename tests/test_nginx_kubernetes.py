@@ -3,6 +3,7 @@ host-wide scope of ingress-nginx's client verification is shown live (MTLS109)."
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 from pathlib import Path
@@ -12,7 +13,6 @@ import pytest
 from conftest import FIXTURES
 from nginx_harness import Nginx, free_ports, http_defaults
 from nginx_mtls_lint.kubernetes import Inputs, Rendering
-from nginx_mtls_lint.kubernetes.ingress_nginx import FAKE_CERT
 
 pytestmark = pytest.mark.nginx
 CASES = sorted((FIXTURES / "kubernetes").rglob("*.yaml")) + sorted(
@@ -22,7 +22,7 @@ CASES = sorted((FIXTURES / "kubernetes").rglob("*.yaml")) + sorted(
 def rendering_of(case: Path) -> Rendering:
     inputs = Inputs()
     inputs.add(str(case), str(case), True)
-    (rendering,) = inputs.render()
+    (rendering,) = inputs.render()  # one controller per fixture
     return rendering
 
 
@@ -33,7 +33,7 @@ def runnable(rendering: Rendering, prefix: Path, server_pem: Path,
     text = rendering.text
     for path, local in rendering.store.files.items():
         text = text.replace(path, local)
-    text = text.replace(FAKE_CERT, str(server_pem))
+    text = re.sub(r"(ssl_certificate(?:_key)?) \S+;", rf"\1 {server_pem};", text)
     for old, new in (ports or {}).items():
         text = text.replace(old, new)
     return text.replace("http {\n", "http {\n" + http_defaults(prefix), 1)

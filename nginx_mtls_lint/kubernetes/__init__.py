@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..loader import Workspace
 from .objects import KUSTOMIZATION_NAMES, Manifests, Obj, kustomization_namespaces, looks_like_manifest, read_objects
 from .render import FileStore, Origin, to_text
-from . import ingress_nginx
+from . import gateway, ingress_nginx, nic
 
 YAML_SUFFIXES = (".yaml", ".yml")
 RULE_MTLS002 = "verify-client-not-on"
@@ -190,6 +190,19 @@ def render_all(manifests: Manifests) -> list[Rendering]:
                              ingress_nginx.NGINX_VERSION, ingress_nginx.PATCHED,
                              ingresses[0].file, stmts, store,
                              renderer.origins, renderer.notes, renderer))
+    f5 = owned.get("nginx-ingress", []) + manifests.of_kind("VirtualServer")
+    if f5:
+        store = FileStore()
+        nic_renderer = nic.Renderer(manifests, f5, store)
+        out.append(Rendering("nginx-ingress", nic.RELEASE, nic.NGINX_VERSION, (), f5[0].file,
+                             nic_renderer.render(), store, renderer=nic_renderer))
+    gateways = manifests.of_kind("Gateway")
+    if gateways:
+        store = FileStore()
+        gateway_renderer = gateway.Renderer(manifests, gateways, store)
+        out.append(Rendering("gateway-api", gateway.RELEASE, gateway.NGINX_VERSION, (),
+                             gateways[0].file, gateway_renderer.render(), store,
+                             renderer=gateway_renderer))
     return out
 
 

@@ -32,6 +32,11 @@ def stmt(name: str, args: list[str], file: str, line: int,
     return Stmt(name, list(args), file, line, block)
 
 
+def backend(at: tuple[str, int]) -> Stmt:
+    """The upstreams (services) every rendered location proxies to: a stub address."""
+    return stmt("upstream", ["backend"], *at, [stmt("server", ["127.0.0.1:8181"], *at)])
+
+
 def snippet(text: str, node: Node, file: str) -> tuple[list[Stmt], list[str]]:
     """An nginx snippet written in an annotation, parsed by the one nginx parser, its
     statements placed on the YAML lines that hold them. Returns (statements, errors)."""

@@ -36,10 +36,44 @@ FIXES = {
     "ssl_crl": "refresh the Secret's `ca.crl`",
     "proxy_set_header": f'set `{A}auth-tls-verify-client: "on"`',
 }
+FACT_FIXES_FALLBACK = ("remove `mode: AllowInsecureFallback` (the default, AllowValidOnly, "
+                       "refuses clients without a valid certificate)")
+# The same edits for the other controllers' fields.
+OTHER_FIXES = {
+    "nginx-ingress": {
+        "ssl_verify_client": 'set `verifyClient: "on"` in the Policy\'s ingressMTLS',
+        "listen": "set `spec.tls.redirect.enable: true` (basedOn: scheme) on the VirtualServer, "
+                  "so port 80 redirects instead of serving the routes",
+        "ssl_client_certificate": "put the right CA into the clientCertSecret's `ca.crt`",
+    },
+    "gateway-api": {
+        "ssl_verify_client": FACT_FIXES_FALLBACK,
+        "listen": "attach the HTTPRoute to the HTTPS listener only (`sectionName` in its "
+                  "parentRef), or give the host's HTTP listener a redirect route only",
+        "server": "attach the HTTPRoute to the HTTPS listener only (`sectionName` in its "
+                  "parentRef), or give the host's HTTP listener a redirect route only",
+        "ssl_client_certificate": "put the right CA into the ConfigMap named by "
+                                  "`caCertificateRefs` (key ca.crt)",
+    },
+}
 # Rules whose cause is the same whatever statement they point at.
 RULE_FIXES = {"MTLS101": "listen", "MTLS103": "ssl_reject_handshake", "MTLS104": "error_page"}
+FACT_FIXES = {
+    "invalid-verify": f'write `{A}auth-tls-verify-client: "on"` (quoted: YAML reads a bare on '
+                      "as true)",
+    "policy-ignored": "list the host under the Ingress's `spec.tls` (with its certificate "
+                      "Secret), so that the controller applies the ingressMTLS Policy",
+    "fallback": FACT_FIXES_FALLBACK,
+}
 NOTE_FIX = ("Nothing to fix in nginx: edit the manifest field on this line; the nginx the "
             "controller renders from it is shown as related information.")
+
+
+def controllers_at(stmts: list[Stmt], controller: str, out: dict[tuple[str, int], str]) -> None:
+    for stmt in stmts:
+        out.setdefault((stmt.file, stmt.line), controller)
+        if stmt.block is not None:
+            controllers_at(stmt.block, controller, out)
 
 
 def rendered_lines(stmts: list[Stmt], out: dict[tuple[str, int], str]) -> None:
@@ -62,13 +96,13 @@ def fact_findings(rendering: "Rendering", existing: list[Finding]) -> list[Findi
     taken = {(f.file, f.line) for f in existing if f.rule in ("MTLS001", "MTLS002")}
     out = []
     for fact in getattr(rendering.renderer, "facts", []):
-        if fact.kind not in ("no-ca", "no-secret", "invalid-verify"):
+        if fact.kind not in ("no-ca", "no-secret", "invalid-verify", "policy-ignored",
+                             "fallback"):
             continue
         if (fact.file, fact.line) in taken:
             continue
         severity = "note" if fact.kind == "invalid-verify" else "error"
-        fix = (f'write `{A}auth-tls-verify-client: "on"` (quoted: YAML reads a bare on as '
-               "true)" if fact.kind == "invalid-verify" else FIXES["server"])
+        fix = FACT_FIXES.get(fact.kind, FIXES["server"])
         message = fact.message + (
             "." if fact.kind == "invalid-verify" else
             ": clients are not verified, whatever the annotations declare.")
@@ -84,7 +118,9 @@ def review(findings: list[Finding], inputs: "Inputs | None") -> list[Finding]:
     if inputs is None or not inputs.renderings:
         return findings
     rendered: dict[tuple[str, int], str] = {}
+    controllers: dict[tuple[str, int], str] = {}
     for rendering in inputs.renderings:
+        controllers_at(rendering.stmts, rendering.controller, controllers)
         findings = findings + fact_findings(rendering, findings)
         rendered_lines(rendering.stmts, rendered)
     files = set(inputs.manifests.files)
@@ -94,16 +130,19 @@ def review(findings: list[Finding], inputs: "Inputs | None") -> list[Finding]:
         finding.fixes = []  # edits of nginx text: the manifest is what one edits
         stmt = finding.statement
         name = stmt.name if isinstance(stmt, Stmt) else None
+        controller = controllers.get((finding.file, finding.line or 0), "ingress-nginx")
         if finding.rule == "MTLS911":
             finding.message = finding.message.split(": the file is on", 1)[0] + (
-                ": rendered from a Secret that is not in the manifests given, so the checks "
-                "that read its ca.crt (missing, expired or wrong CA) were skipped; if it has no "
-                "ca.crt at all, ingress-nginx renders no verification. Lint the Secret's "
-                "manifest with the others (ca.crt is public).")
-            finding.fix = "Add the Secret's manifest (its ca.crt only) to the files linted."
+                ": rendered from a Secret (or ConfigMap) that is not in the manifests given, so "
+                "the checks that read its ca.crt (missing, expired or wrong CA) were skipped" + (
+                    "; if it has no ca.crt at all, ingress-nginx renders no verification"
+                    if controller == "ingress-nginx" else "")
+                + ". Lint its manifest with the others (ca.crt is public).")
+            finding.fix = "Add the referenced manifest (its ca.crt only) to the files linted."
         elif not finding.rule.startswith("MTLS9"):
             key = RULE_FIXES.get(finding.rule, name)
-            fix = FIXES.get(key or "")
+            fixes = OTHER_FIXES.get(controller, FIXES)
+            fix = fixes.get(key or "")
             if fix is not None:
                 finding.fix = fix[0].upper() + fix[1:] + "."
         text = rendered.get((finding.file, finding.line or 0))
