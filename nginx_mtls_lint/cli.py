@@ -20,7 +20,7 @@ from .rules import RuleContext
 from .versions import UNKNOWN
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("lint", "inspect", "rules", "explain", "probe", "trace")
+COMMANDS = ("lint", "inspect", "rules", "explain", "probe", "trace", "compare")
 # One line per subcommand, for `--help` (a test checks every command is listed).
 COMMAND_HELP = {
     "lint": "lint nginx configuration (the default: `nginx-mtls-lint PATH` = `lint PATH`)",
@@ -31,6 +31,8 @@ COMMAND_HELP = {
              "certificate get content (--from-config: compare with a configuration)",
     "trace": "follow one request through a server's phases and print every directive on "
              "its path",
+    "compare": "compare two configurations (manifests, nginx trees, an `nginx -T` dump) per "
+               "host, port, path and client; fail when one gets weaker",
 }
 FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$")
 
@@ -182,6 +184,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
                                                   "plain"), action="append",
                             help="kind of client (repeatable; default: every kind)")
         parser.add_argument("--method", default="GET", help="request method (default: GET)")
+        parser.add_argument("--format", choices=("console", "json"), default="console")
+    elif command == "compare":
+        parser.description = ("Compare OLD and NEW per host, port, path and kind of client: "
+                              "exit 1 when a cell goes from refused to open or to 'cannot "
+                              "prove', 0 when nothing weakens.")
+        add_input_options(parser)
         parser.add_argument("--format", choices=("console", "json"), default="console")
     elif command == "explain":
         parser.add_argument("rule", metavar="RULE", help="rule ID or name, e.g. MTLS002")
@@ -454,6 +462,29 @@ def run_trace(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if leaked else EXIT_CLEAN
 
 
+def run_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from . import compare
+    from .lint import analyse
+    from .registry import load_rules
+
+    if len(args.paths) != 2:
+        raise UsageError("compare takes two inputs: OLD NEW (paths, or - for one `nginx -T` "
+                         "dump on stdin)")
+    options, _ = options_from(args, load_rules())
+    old = analyse([args.paths[0]], options, read_stdin)[1]
+    options, _ = options_from(args, load_rules())
+    new = analyse([args.paths[1]], options, read_stdin)[1]
+    changes, compared = compare.compare(old, new)
+    if args.format == "json":
+        emit(args, lambda out: out.write(json.dumps(compare.to_json(changes, compared),
+                                                    indent=2) + "\n"))
+    else:
+        emit(args, lambda out: compare.render_text(changes, compared, out))
+    return EXIT_FINDINGS if any(c.weakens for c in changes) else EXIT_CLEAN
+
+
 def run_rules(args: argparse.Namespace) -> int:
     from .findings import DIAGNOSTICS
     from .registry import load_rules
@@ -545,7 +576,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser(command).parse_args(argv)
         runner = {"lint": run_lint, "inspect": run_inspect, "rules": run_rules,
-                  "explain": run_explain, "probe": run_probe, "trace": run_trace}[command]
+                  "explain": run_explain, "probe": run_probe, "trace": run_trace,
+                  "compare": run_compare}[command]
         return runner(args)
     except UsageError as e:
         print(f"nginx-mtls-lint: error: {e}", file=sys.stderr)

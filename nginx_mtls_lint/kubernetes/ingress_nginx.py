@@ -5,7 +5,7 @@ Followed: `internal/ingress/annotations/authtls/main.go` (annotation parsing and
 `internal/ingress/controller/controller.go` `getBackendServers` (the first Ingress whose Secret
 yields a CA sets mTLS for the whole host), `rootfs/etc/nginx/template/nginx.tmpl` `define
 "SERVER"` and the location template. Lua-only parts are stubs that keep what decides a verdict
-(documented in docs/kubernetes.md): `ssl_certificate_by_lua` -> the default fake certificate;
+(each keeps only what decides a verdict): `ssl_certificate_by_lua` -> the default fake certificate;
 `lua_ingress.rewrite`'s `redirect_to_https` -> `if ($pass_access_scheme = http) { return 308
 ...; }` where it would redirect; the balancer -> `proxy_pass http://upstream_balancer;`; the
 default backend -> `return 404;`.

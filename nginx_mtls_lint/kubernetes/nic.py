@@ -123,21 +123,31 @@ class Renderer:
         elif mtls is not None:
             body += self.client_auth(mtls)
         if redirect and tls is not None:
-            based = vs.node.text("spec", "tls", "redirect", "basedOn") or "scheme"
-            variable = "$http_x_forwarded_proto" if based == "x-forwarded-proto" else "$scheme"
-            code = vs.node.text("spec", "tls", "redirect", "code") or "301"
-            body.append(stmt("if", [variable, "=", "http"], file, tls.at,
-                             [stmt("return", [code, "https://$host$request_uri"], file, tls.at)]))
+            body.append(self.redirect(vs, tls))
+        body += self.routes(vs)
+        return [stmt("server", [], file, host_node.at, body)]
+
+    @staticmethod
+    def redirect(vs: Obj, tls: Node) -> Stmt:
+        """`tls.redirect`: on the scheme, or on X-Forwarded-Proto (`basedOn`)."""
+        based = vs.node.text("spec", "tls", "redirect", "basedOn") or "scheme"
+        variable = "$http_x_forwarded_proto" if based == "x-forwarded-proto" else "$scheme"
+        code = vs.node.text("spec", "tls", "redirect", "code") or "301"
+        return stmt("if", [variable, "=", "http"], vs.file, tls.at,
+                    [stmt("return", [code, "https://$host$request_uri"], vs.file, tls.at)])
+
+    def routes(self, vs: Obj) -> list[Stmt]:
+        out = []
         for route in vs.node.seq("spec", "routes"):
             path_node = route.get("path") or route
             path = path_node.value if isinstance(path_node.value, str) else "/"
             if any(self.mtls(p, vs.namespace) for p in route.seq("policies")):
                 # ingressMTLS is not allowed in the route context: the route answers 500
-                body.append(self.location(path, file, path_node.at,
-                                          [stmt("return", ["500"], file, path_node.at)]))
+                out.append(self.location(path, vs.file, path_node.at,
+                                         [stmt("return", ["500"], vs.file, path_node.at)]))
             else:
-                body.append(self.location(path, file, path_node.at))
-        return [stmt("server", [], file, host_node.at, body)]
+                out.append(self.location(path, vs.file, path_node.at))
+        return out
 
     def ingress(self, ingress: Obj) -> list[Stmt]:
         file = ingress.file
