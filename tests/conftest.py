@@ -324,6 +324,15 @@ def certs_dir(tmp_path_factory) -> Path:
     return d
 
 
+def sarif_errors(log: dict) -> list:
+    """Where a SARIF log breaks the 2.1.0 schema (formats checked too)."""
+    import jsonschema
+    schema = json.loads(shared_file("data/sarif/sarif-schema-2.1.0.json").read_text())
+    validator = jsonschema.validators.validator_for(schema)(
+        schema, format_checker=jsonschema.FormatChecker())
+    return list(validator.iter_errors(log))
+
+
 def needs_cloudflare_files(text: str) -> bool:
     return "origin-pull" in text or "origin_ca_" in text
 

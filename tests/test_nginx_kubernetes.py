@@ -59,22 +59,6 @@ def test_rendering_is_accepted_by_nginx(case: Path, tmp_path: Path, server_pem: 
     assert result.returncode == 0, result.stderr
 
 
-def get(port: int, path: str) -> bytes:
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname="shop.example.com") as tls:
-            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: shop.example.com\r\n"
-                        "Connection: close\r\n\r\n".encode())
-            data = b""
-            while len(data) < 65536:
-                chunk = tls.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            return data
-
-
 def test_MTLS109_weakest_order_serves_the_strict_ingress_without_certificate(
         tmp_path: Path, server_pem: Path):
     """shop-api asks `on` for /api; shop-legacy (optional_no_ca) may be the oldest Ingress of
@@ -87,7 +71,7 @@ def test_MTLS109_weakest_order_serves_the_strict_ingress_without_certificate(
     text = text.replace("http {\n", "http {\n    server { listen 127.0.0.1:%d; "
                         "return 200 \"PROTECTED-CONTENT\\n\"; }\n" % app, 1)
     with Nginx(tmp_path, conf_text=text).start([https, plain, app]):
-        answer = get(https, "/api/orders")
+        answer = live(https, "shop.example.com", "/api/orders", "none", {})
     assert answer.startswith(b"HTTP/1.1 200") and b"PROTECTED-CONTENT" in answer, answer
 
 
