@@ -28,9 +28,10 @@ client from 198.51.100.7 (over IPv6: the origin 2001:db8::10, the edge 2400:cb00
 fingerprint pin becomes the valid client's fingerprint. Upstreams on 127.0.0.1:<port> (always
 3000 and 3001; FastCGI on 9000-9009) are a small application answering the marker, and every
 root gets a page with the marker for each URI tried, except error pages (denied*, error*,
-4xx.html, /errors/...), ACME challenges, public assets (a root under /public/) and the
-distribution's default site (/var/www/html, /usr/share/nginx/html), which are not the
-protected content. Then it tries every client kind x SNI x method x URI (derived from the
+4xx.html, /errors/...), ACME challenges, public assets (a root under /public/), the
+distribution's default site (/var/www/html, /usr/share/nginx/html) and nginx's compiled-in
+default root (<prefix>/html, what a server naming no root serves: nginx's welcome page),
+which are not the protected content. Then it tries every client kind x SNI x method x URI (derived from the
 locations) x host, and the sources for clients without a certificate (see sweep()):
   bypass: the proof requests got content, and so did at least one client without a valid
           certificate of the expected CA;
@@ -322,10 +323,12 @@ def fingerprint(pem_file: Path) -> str:
 
 # --------------------------------------------------------------------------- the origin side
 
-def page_text(path: str) -> str:
-    """The marker, except in error pages, public assets, ACME challenges and the
-    distribution's default site (not the protected content)."""
+def page_text(path: str, default_root: str = "") -> str:
+    """The marker, except in error pages, public assets, ACME challenges, the distribution's
+    default site and nginx's compiled-in default root (not the protected content)."""
     name = path.rsplit("/", 1)[-1]
+    if default_root and path.startswith(default_root + "/"):
+        return "<p>Welcome to nginx!</p>\n"  # html/index.html of nginx's own tree
     if re.search(r"denied|error|forbidden|maintenance|^\d(\d\d|xx)\.html$", name) \
             or "/errors/" in path:
         return "<p>error page</p>\n"
@@ -358,7 +361,10 @@ def prepare(case: Case, prefix: Path, pki: Path, binary: str | None = None) -> N
         request_uris += re.findall(r"try_files\s+[^;]*?(/[^\s;$]+)\s*;", text)
     every = "\n".join(texts)
     roots = set(re.findall(rf"\broot\s+({re.escape(str(www))}/[^;\s]*)", every))
-    roots.add(str(prefix / "html"))  # nginx's default root under -p prefix
+    # nginx's compiled-in default root (under -p prefix) serves what a server that names no
+    # root has: the package's welcome page, never the site's content.
+    default_root = str(prefix / "html")
+    roots.add(default_root)
     aliases = re.findall(rf"location\s+\^?~?\s*(/\S*)\s*\{{[^{{}}]*?\balias\s+"
                          rf"({re.escape(str(www))}/[^;\s]*)", every)
     for uri in filter(None, request_uris):
@@ -376,12 +382,12 @@ def prepare(case: Case, prefix: Path, pki: Path, binary: str | None = None) -> N
             except (FileExistsError, NotADirectoryError):
                 continue
             if not page.exists():
-                page.write_text(page_text(str(page)))
+                page.write_text(page_text(str(page), default_root))
     for root in roots:
         Path(root).mkdir(parents=True, exist_ok=True)
         index = Path(root) / "index.html"
         if not index.exists():
-            index.write_text(page_text(str(index)))
+            index.write_text(page_text(str(index), default_root))
     text = (prefix / "nginx.conf").read_text()
     defaults = http_defaults(prefix)
     if "default_type" in text:  # the case sets its own: a second one fails nginx -t

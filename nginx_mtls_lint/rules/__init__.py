@@ -139,7 +139,7 @@ class RuleContext:
     def expected_for(self, server: TlsServer) -> frozenset[str]:
         found: set[str] = set()
         for pattern, fingerprints in self.expected_cas:
-            if matching_name(server, pattern):
+            if pattern == "*" or matching_name(server, pattern):  # "*": nameless ones too
                 found |= fingerprints
         return frozenset(found)
 
@@ -351,6 +351,7 @@ def builtin_rules() -> list[type[Rule]]:
         mtls007_handler_rejects_valid_clients,
         mtls008_client_chain_unverifiable,
         mtls009_unknown_directive,
+        mtls010_unknown_variable,
         mtls101_plaintext_bypass,
         mtls102_shared_socket_ca_confusion,
         mtls103_default_server_exposes_origin,
@@ -372,6 +373,7 @@ def builtin_rules() -> list[type[Rule]]:
         mtls007_handler_rejects_valid_clients.HandlerRejectsValidClients,
         mtls008_client_chain_unverifiable.ClientChainUnverifiable,
         mtls009_unknown_directive.UnknownDirective,
+        mtls010_unknown_variable.UnknownVariable,
         mtls101_plaintext_bypass.PlaintextBypass,
         mtls102_shared_socket_ca_confusion.SharedSocketCaConfusion,
         mtls103_default_server_exposes_origin.DefaultServerExposesOrigin,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding, Fix
-from ..model import Server, Setting, StreamServer, TlsServer
+from ..model import Server, Setting, StreamServer, TlsServer, name_keys
 from . import (Rule, RuleContext, cloudflare_evidence, evidence, inherits, relay_evidence,
                where)
 from .fixes import (AOP_CA_PATH, AOP_CA_SOURCE, ENFORCE_AOP, insert_after, make_fix,
@@ -104,7 +104,11 @@ class CfVhostWithoutMtls(Rule):
             return
         flow = ctx.flow(server)
         if server.exposed_tls:
-            if flow.serves_content():  # not only redirects, refusals, 444 or fixed text
+            # Without verification every client is one without a certificate: reported when
+            # such a client reaches content, or may (not only redirects, refusals, 444, fixed
+            # text, or a check that refuses everyone: MTLS007's broken origin).
+            if (flow.open_paths(("none",)) or flow.unsure_paths(("none",))) \
+                    and not answers_no_name(server):
                 yield self._unverified_tls(server, verification.setting, ctx)
             return
         # A plain twin of a protected server is MTLS101's; this one has no TLS at all.
@@ -186,3 +190,17 @@ class CfVhostWithoutMtls(Rule):
                     "any Cloudflare customer can point a zone at this address and come "
                     "through Cloudflare)")
         return ""
+
+
+def answers_no_name(server: Server) -> bool:
+    """Whether no request reaches the server: on each of its TLS sockets it is not the
+    default and an earlier server takes each of its names (nginx -t: "conflicting server
+    name ... ignored"; MTLS106 reports the shadowing)."""
+    sockets = server.config.sockets
+    for name in server.reachable_tls:
+        socket = sockets.get(name)
+        if socket is None or socket.default is server or any(
+                socket.answering(key) is server for each in server.names
+                for key in name_keys(each)):
+            return False
+    return bool(server.reachable_tls)

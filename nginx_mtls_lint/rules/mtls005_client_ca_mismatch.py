@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..cloudflare import AOP_CAS, ORIGIN_CA_ROOTS
 from ..findings import Finding, Fix
-from ..model import Setting, TlsServer
+from ..model import Server, Setting, TlsServer, walk
 from . import Rule, RuleContext, ca_evidence, cloudflare_evidence, inherits, where
 from .fixes import AOP_CA_PATH, AOP_CA_SOURCE, delete_statement, make_fix, replace_word
 
@@ -99,28 +99,14 @@ class ClientCaMismatch(Rule):
                 if not (pinned or cert.sha256 in trust.anchored) or cert.sha256 in own \
                         or cert.sha256 in expected:
                     continue
-                if pinned:
-                    why = (f"also trusts {cert.subject or 'a certificate with an empty subject'}"
-                           ", a self-signed end-entity certificate: OpenSSL admits a client "
-                           "that presents exactly that certificate, so its holder reaches the "
-                           "origin directly")
-                elif cert.sha256 in ORIGIN_CA_ROOTS:
-                    why = (f"holds {ORIGIN_CA_ROOTS[cert.sha256]}, which signs origin "
-                           "server certificates: Cloudflare's origin-pull certificate does "
-                           "not verify against it, and any Cloudflare customer's Origin CA "
-                           "certificate sent straight to the origin does")
-                else:
-                    adds = " (trusted certificates verify clients too)" \
-                        if directive == "ssl_trusted_certificate" else ""
-                    why = (f"also trusts {cert.subject or 'a CA with an empty subject'}"
-                           f"{adds}: anyone holding a certificate from that CA reaches "
-                           "the origin directly")
+                why = self._why(cert, directive, pinned, server, ctx)
                 reported = True
                 yield self.finding(
                     setting.stmt, f"{shown} {why}.",
                     f"Trust only {wanted}: ssl_client_certificate "
                     "/etc/nginx/certs/origin-pull-ca.pem; and no other CA in that file or "
                     f"in ssl_trusted_certificate. {AOP_CA_SOURCE}", server,
+                    severity="warning" if why.endswith(OPENS_LATER) else None,
                     related=[*related, *inherits(server, setting)],
                     fixes=self._fix(ctx, server, setting, declared,
                                     trust.anchored & expected))
@@ -133,6 +119,26 @@ class ClientCaMismatch(Rule):
                 f"ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;  "
                 f"{AOP_CA_SOURCE}", server, related=[*related, *inherits(server, setting)],
                 fixes=self._fix(ctx, server, setting, declared, frozenset()))
+
+    @staticmethod
+    def _why(cert, directive: str, pinned: bool, server: TlsServer, ctx: RuleContext) -> str:
+        """What trusting `cert` lets in."""
+        if pinned:
+            return (f"also trusts {cert.subject or 'a certificate with an empty subject'}"
+                    ", a self-signed end-entity certificate: OpenSSL admits a client "
+                    "that presents exactly that certificate, so its holder reaches the "
+                    "origin directly")
+        if cert.sha256 in ORIGIN_CA_ROOTS:
+            return (f"holds {ORIGIN_CA_ROOTS[cert.sha256]}, which signs origin "
+                    "server certificates: Cloudflare's origin-pull certificate does "
+                    "not verify against it, and any Cloudflare customer's Origin CA "
+                    "certificate sent straight to the origin does")
+        adds = " (trusted certificates verify clients too)" \
+            if directive == "ssl_trusted_certificate" else ""
+        trusted = f"also trusts {cert.subject or 'a CA with an empty subject'}{adds}"
+        if refused_elsewhere(server, ctx):
+            return f"{trusted}; today the server's own checks refuse {OPENS_LATER}"
+        return f"{trusted}: anyone holding a certificate from that CA reaches the origin directly"
 
     @staticmethod
     def _fix(ctx: RuleContext, server: TlsServer, setting: Setting, declared: frozenset[str],
@@ -151,3 +157,18 @@ class ClientCaMismatch(Rule):
             return []
         return make_fix("trust only the Cloudflare origin-pull CA",
                         replace_word(ctx.source, setting.stmt, 1, AOP_CA_PATH))
+
+
+OPENS_LATER = "that CA's clients everywhere, so one edit of them opens the origin"
+
+
+def refused_elsewhere(server: TlsServer, ctx: RuleContext) -> bool:
+    """Whether an http {} server's own request phases (a pin on the issuer or the subject,
+    allow/deny, a check that refuses everyone) keep every client of another CA from its
+    content: the simulator finds no path, sure or unsure, for such a client."""
+    if not isinstance(server, Server):
+        return False  # stream {}: no request phases after the handshake
+    if any("ssl_server_name" in arg for stmt in walk(server.stmt.block) for arg in stmt.args):
+        return False  # the flow's other-CA client is B6's, without SNI: not this question
+    flow = ctx.flow(server)
+    return not flow.open_paths(("other-ca",)) and not flow.unsure_paths(("other-ca",))
