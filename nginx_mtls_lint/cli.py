@@ -179,11 +179,17 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         add_input_options(parser)
         parser.add_argument("--server", required=True, metavar="NAME",
                             help="server_name (shell glob) or FILE:LINE of the server block")
-        parser.add_argument("--uri", default="/", help="request path (default: /)")
+        parser.add_argument("--uri", action="append",
+                            help="request path (repeatable; default: /)")
         parser.add_argument("--client", choices=("none", "failed", "other-ca", "valid",
                                                   "plain"), action="append",
                             help="kind of client (repeatable; default: every kind)")
-        parser.add_argument("--method", default="GET", help="request method (default: GET)")
+        parser.add_argument("--method", action="append",
+                            help="request method (repeatable; default: GET)")
+        parser.add_argument("--via", choices=("direct", "cloudflare"), action="append",
+                            help="where the client connects from (repeatable; default: the "
+                            "valid client through Cloudflare to a Cloudflare-fronted server, "
+                            "the others directly)")
         parser.add_argument("--format", choices=("console", "json"), default="console")
     elif command == "compare":
         parser.description = ("Compare OLD and NEW per host, port, path and kind of client: "
@@ -416,19 +422,20 @@ def run_lint(args: argparse.Namespace) -> int:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from .lint import analyse
+    from .lint import analyse, run_context
     from .registry import load_rules
     from .report import inspect
 
     options, _ = options_from(args, load_rules())
-    _, model = analyse(args.paths or [DEFAULT_ROOT], options, read_stdin)
+    workspace, model = analyse(args.paths or [DEFAULT_ROOT], options, read_stdin)
+    analysis = run_context(workspace, options).analysis
     servers = None
     if args.server:
         from .cloudflare import matching_name
         servers = [s for s in model.tls_servers
                    if any(matching_name(s, p) for p in args.server)]
     if args.format == "json":
-        emit(args, lambda out: out.write(inspect.render_json(model, servers, options.context)))
+        emit(args, lambda out: out.write(inspect.render_json(model, servers, analysis)))
     else:
         emit(args, lambda out: inspect.render_table(model, out, args.color, servers))
     return EXIT_CLEAN
@@ -437,22 +444,32 @@ def run_inspect(args: argparse.Namespace) -> int:
 def run_trace(args: argparse.Namespace) -> int:
     import fnmatch
 
-    from .lint import analyse
+    from .lint import analyse, run_context
     from .registry import load_rules
     from .report import trace
 
-    if not args.uri.startswith("/"):
-        raise UsageError(f"--uri must start with /, got {args.uri!r}")
+    uris = args.uri or ["/"]
+    for uri in uris:
+        if not uri.startswith("/"):
+            raise UsageError(f"--uri must start with /, got {uri!r}")
     options, _ = options_from(args, load_rules())
-    _, model = analyse(args.paths or [DEFAULT_ROOT], options, read_stdin)
+    workspace, model = analyse(args.paths or [DEFAULT_ROOT], options, read_stdin)
+    analysis = run_context(workspace, options).analysis
     wanted = args.server.lower()
     servers = [s for s in model.servers
                if f"{s.file}:{s.line}" == args.server or wanted == f"{s.file}:{s.line}".lower()
                or any(n and fnmatch.fnmatchcase(n.lower(), wanted) for n in s.names)]
     if not servers:
         raise UsageError(f"no server matches {args.server!r} (give a server_name or FILE:LINE)")
-    traced = [(s, trace.paths_for(s, args.uri, args.client or trace.default_kinds(s),
-                                  args.method.upper())) for s in servers]
+    vias = [None] if args.via is None else [v == "cloudflare" for v in dict.fromkeys(args.via)]
+    methods = [m.upper() for m in args.method or ["GET"]]
+    traced = []
+    for server in servers:
+        answers = analysis.of(server)
+        kinds = args.client or answers.default_kinds()
+        traced.append((server, [path for via in vias for method in dict.fromkeys(methods)
+                                for uri in dict.fromkeys(uris)
+                                for path in answers.requests(uri, kinds, method, via)]))
     if args.format == "json":
         emit(args, lambda out: trace.render_json(traced, out))
     else:

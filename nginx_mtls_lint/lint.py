@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from . import kubernetes, suppressions
+from .analysis import Analysis
 from .kubernetes import review as _review  # noqa: F401  (kubernetes.review)
 from .cloudflare import CA_FILE_NAME, CloudflareOptions, detect
 from .directives import misplaced
@@ -38,6 +39,7 @@ class Result:
     findings: list[Finding]
     rules: list[type[Rule]]  # the rules that ran
     target: Target | None = None  # the nginx judged for, and where its version came from
+    analysis: Analysis | None = None  # what the rules read (trace and inspect read the same)
 
     @property
     def notes(self) -> list[str]:
@@ -139,14 +141,21 @@ def _crashed(rule_class: type[Rule], subject: Subject, error: Exception, more: i
         "findings there may be incomplete.")
 
 
-def lint(inputs: Iterable[str], options: LintOptions,
-         read_stdin: Callable[[], bytes] | None = None) -> Result:
-    workspace, model = analyse(inputs, options, read_stdin)
+def run_context(workspace: Workspace, options: LintOptions) -> RuleContext:
+    """The run's context, and through it its analysis (what `lint`, `trace` and `inspect`
+    read): the options, with the nginx judged for."""
     options.context.source = workspace.source_line  # fix builders read lines as reporters do
     target = judged_target(options.context.target, workspace, options.load)
     context = options.context
     if target is not context.target:
         context = dataclasses.replace(context, target=target)
+    return context
+
+
+def lint(inputs: Iterable[str], options: LintOptions,
+         read_stdin: Callable[[], bytes] | None = None) -> Result:
+    workspace, model = analyse(inputs, options, read_stdin)
+    context = run_context(workspace, options)
     rules = options.rules if options.rules is not None else builtin_rules()
     running = [r for r in rules if options.levels.get(r.id) != "off"]
     findings = list(workspace.findings)
@@ -177,7 +186,8 @@ def lint(inputs: Iterable[str], options: LintOptions,
         workspace.notes.setdefault(
             f"analysis incomplete: {gaps} included file{'' if gaps == 1 else 's'} could not be "
             "read (MTLS901/MTLS904); what they hold was not checked")
-    return Result(workspace, model, group_by_cause(kept), running, target)
+    return Result(workspace, model, group_by_cause(kept), running, context.target,
+                  context.analysis)
 
 
 def unavailable_notes(ctx: RuleContext, workspace: Workspace) -> list[Finding]:

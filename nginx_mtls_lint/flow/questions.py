@@ -91,6 +91,16 @@ class ServerFlow:
         self._simulator: Simulator | None = None
         self._uris: list[str] | None = None
         self._cache: dict[tuple, list[Path]] = {}
+        self._asked: list[Path] = []  # every request simulated for a rule, in order
+
+    def simulated(self) -> list[Path]:
+        """Every request simulated so far to answer a question (not the probing ones)."""
+        return list(self._asked)
+
+    def _request(self, client: Client, uri: str, tls: bool = True) -> Path:
+        path = Path(client, uri, self.simulator.request(client, uri, tls))
+        self._asked.append(path)
+        return path
 
     @property
     def simulator(self) -> Simulator:
@@ -141,7 +151,7 @@ class ServerFlow:
                 for method in self.methods():
                     client = Client(kind, VERIFY_VALUE[kind] if tls else "", via, method)
                     for uri in self.uris:
-                        found.append(Path(client, uri, self.simulator.request(client, uri, tls)))
+                        found.append(self._request(client, uri, tls))
             self._cache[key] = found
         return self._cache[key]
 
@@ -163,7 +173,7 @@ class ServerFlow:
                         "GET", tunnel=tunnel)
         first = None
         for uri in self.uris:
-            path = Path(client, uri, self.simulator.request(client, uri, tls=not tunnel))
+            path = self._request(client, uri, tls=not tunnel)
             if path.result.verdict != NO:
                 return None
             first = first or path
@@ -177,7 +187,7 @@ class ServerFlow:
                                                  self.server.cloudflare.fronted), "GET")
         refused = {p.uri for kind in kinds for p in self.paths(kind)
                    if p.result.verdict == NO and not p.outcome.through("error_page")}
-        return any(self.simulator.request(valid, uri).verdict != NO for uri in refused)
+        return any(self._request(valid, uri).result.verdict != NO for uri in refused)
 
     def serves_content(self) -> bool:
         """Whether any request could get content (every check taken both ways): false for a

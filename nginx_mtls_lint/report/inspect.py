@@ -12,7 +12,7 @@ from rich.text import Text
 
 from .. import __version__
 from ..model import Model, Server, Setting, TlsServer
-from ..rules import RuleContext
+from ..analysis import Analysis
 from ..trust import TrustSet
 from .console import make_console
 
@@ -79,13 +79,15 @@ def client_chains(trust: TrustSet, expected: frozenset[str]) -> dict:
 
 
 def render_json(model: Model, servers: list[TlsServer] | None = None,
-                ctx: RuleContext | None = None) -> str:
-    """`ctx` (the run's CA store and expected CAs) adds each server's client chains."""
+                analysis: Analysis | None = None) -> str:
+    """`analysis` (the run's, with its CA store and expected CAs) adds each server's client
+    chains."""
     shown = []
     for server in (model.tls_servers if servers is None else servers):
         data = server_dict(server)
-        if ctx is not None and server.client_ca_settings():
-            data["client_chains"] = client_chains(ctx.trust(server), ctx.expected_chains(server))
+        if analysis is not None and server.client_ca_settings():
+            answers = analysis.of(server)
+            data["client_chains"] = client_chains(answers.trust, answers.expected_chains)
         shown.append(data)
     document = {
         "version": 1,

@@ -12,14 +12,16 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import RULES_URL, __version__, HOMEPAGE
 from ..docs import without_markers
 from ..findings import DIAGNOSTICS, Diagnostic, Finding, Fix
 from ..identity import IDENTITY_KEY, base_folder, identities, relative_path
 from ..lint import Result
-from ..rules import Rule
+
+if TYPE_CHECKING:  # reporters read rules' metadata, never the rules module itself
+    from ..rules import Rule
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 # Environment problems, not configuration defects: notifications rather than alerts.

@@ -6,30 +6,8 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
-from ..flow import MAYBE, YES, Client, Path, ServerFlow, VERIFY_VALUE
+from ..analysis import MAYBE, YES, Path
 from ..model import Server
-
-KINDS = ("none", "failed", "other-ca", "valid", "plain")
-
-
-def default_kinds(server: Server) -> list[str]:
-    """The clients worth showing: those the verify mode may let past the handshake, the
-    valid one, and plain HTTP where the server listens without TLS."""
-    kinds = ["none", "failed", "valid"]
-    if server.exposed_plain_listens:
-        kinds.append("plain")
-    return kinds
-
-
-def paths_for(server: Server, uri: str, kinds: list[str], method: str) -> list[Path]:
-    flow = ServerFlow(server)
-    found = []
-    for kind in kinds:
-        tls = kind != "plain"
-        via = kind == "valid" and bool(server.cloudflare and server.cloudflare.fronted)
-        client = Client(kind, VERIFY_VALUE[kind], via, method)
-        found.append(Path(client, uri, flow.simulator.request(client, uri, tls)))
-    return found
 
 
 def _steps(path: Path) -> list[dict]:
@@ -48,6 +26,7 @@ def as_dict(server: Server, paths: list[Path]) -> dict:
                    "line": server.line, "verify": server.verification.mode},
         "results": [{
             "client": path.client.kind, "method": path.client.method, "uri": path.uri,
+            "via_cloudflare": path.client.via_cloudflare,
             "reaches_content": path.result.verdict,
             "outcome": path.outcome.kind, "status": path.outcome.status,
             "reason": path.outcome.reason or None,

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Iterable
 
+from ..analysis import Analysis
 from ..cafile import CAFile, CAStore
-from ..cloudflare import AOP_CAS, matching_name
 from ..findings import Finding, Fix, Related, ServerRef, Step
 from ..flow import UPSTREAM, Path, ServerFlow
 from ..model import (LET_THROUGH, Config, ErrorPage, Server, Setting, Socket, StreamServer,
                      TlsServer)
 from ..parser import Stmt
-from ..trust import CrlVerdict, TrustSet, security_level
+from ..trust import CrlVerdict, TrustSet
 from ..versions import UNKNOWN, Target
 
 # Modes in which nginx itself refuses a client certificate that fails verification (under
@@ -37,7 +36,8 @@ FILE_DIRECTIVES = {"ssl_client_certificate", "ssl_trusted_certificate", "ssl_crl
 
 @dataclass(slots=True)
 class RuleContext:
-    """What every rule may use besides the model: the shared CA inspector and the options."""
+    """What every rule may use besides the model: the options, and a view of the run's
+    analysis (analysis.py), which `trace` and `inspect` read too."""
 
     cas: CAStore = field(default_factory=CAStore)
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
@@ -50,98 +50,51 @@ class RuleContext:
     # sets it to the reporters' own reader (each file read once). None: no structured fixes.
     source: Callable[[str | None, int | None], str | None] | None = None
     crl_warning_hours: int = 24
-    _trust: dict[int, TrustSet] = field(default_factory=dict)  # per server
-    _trust_by_files: dict[tuple, TrustSet] = field(default_factory=dict)  # per set of files
-    _expected: dict[int, frozenset[str]] = field(default_factory=dict)  # per server
-    _crl_verdicts: dict[int, list[CrlVerdict]] = field(default_factory=dict)  # per server
-    # CA/CRL files not available in this checkout: path -> (first directive, servers' ids)
-    unavailable: dict[str, tuple[Setting, dict[int, TlsServer]]] = field(default_factory=dict)
-    _flows: dict[int, ServerFlow] = field(default_factory=dict)  # per server, once
+    _analysis: Analysis | None = field(default=None, init=False, repr=False)
+
+    @property
+    def analysis(self) -> Analysis:
+        """The run's analysis, built from these options on first use."""
+        if self._analysis is None:
+            self._analysis = Analysis(self.cas, self.now, self.expected_cas, self.target,
+                                      self.crl_warning_hours)
+        return self._analysis
+
+    @property
+    def unavailable(self) -> dict[str, tuple[Setting, dict[int, TlsServer]]]:
+        """CA/CRL files not available in this checkout: path -> (first directive, servers)."""
+        return self.analysis.unavailable
 
     def flow(self, server: Server) -> ServerFlow:
         """The request-flow answers for a server (simulated on first use, then kept)."""
-        found = self._flows.get(id(server))
-        if found is None:
-            issuers = frozenset(c.subject for c in self.trust(server).members(
-                self.expected_chains(server))) if server.verifies_clients else frozenset()
-            found = self._flows[id(server)] = ServerFlow(server, issuers)
-        return found
+        return self.analysis.flow(server)
 
     def ca_file(self, server: TlsServer, setting: Setting) -> CAFile:
-        path = server.tree.resolve(setting.value)
-        if not server.tree.elsewhere(setting.value):
-            return self.cas.inspect(path)
-        ca = self.cas.not_here(path)
-        self.unavailable.setdefault(ca.path, (setting, {}))[1][id(server)] = server
-        return ca
+        return self.analysis.ca_file(server, setting)
 
     def trust(self, server: TlsServer) -> TrustSet:
-        """The X509 store that verifies a server's clients: its client and trusted CA files,
-        built once per distinct set of files (and OpenSSL security level, from ssl_ciphers)."""
-        found = self._trust.get(id(server))
-        if found is None:
-            sources = tuple((directive, self.ca_file(server, setting))
-                            for directive, setting in server.client_ca_settings())
-            ciphers = server.setting("ssl_ciphers")
-            level = security_level(ciphers.value if ciphers is not None else None)
-            key = (level, *((directive, id(ca)) for directive, ca in sources))
-            found = self._trust_by_files.get(key)
-            if found is None:
-                found = self._trust_by_files[key] = TrustSet(sources, level)
-            self._trust[id(server)] = found
-        return found
+        """The X509 store that verifies a server's clients (Analysis.trust)."""
+        return self.analysis.trust(server)
 
     def trust_set(self, server: TlsServer) -> frozenset[str]:
         """What verifies a server's client certificates: the anchored CAs of its client and
         trusted CA files, or a file's real path where it cannot be read."""
-        return self.trust(server).admits
+        return self.analysis.trust(server).admits
 
     def expected_chains(self, server: TlsServer) -> frozenset[str]:
-        """The fingerprints on the chains of the clients the server is meant for: the CAs
-        declared for it (`expected-cas`, a root or an issuing intermediate), else Cloudflare's
-        origin-pull CA for a Cloudflare-fronted server holding it, else what its
-        ssl_client_certificate holds; with the roots above and the intermediates below them."""
-        found = self._expected.get(id(server))
-        if found is None:
-            trust = self.trust(server)
-            present = {c.sha256 for c in trust.certs}
-            seeds: frozenset[str] | set[str] = self.expected_for(server) & present
-            if not seeds and server.cloudflare is not None and server.cloudflare.fronted:
-                seeds = AOP_CAS.keys() & present
-            if not seeds:
-                advertised = [ca for d, ca in trust.sources if d == "ssl_client_certificate"]
-                seeds = {c.sha256 for ca in advertised or [ca for _, ca in trust.sources]
-                         for c in ca.certs}
-            found = self._expected[id(server)] = trust.hierarchy(seeds)
-        return found
+        """The fingerprints on the expected clients' chains (Analysis.expected_chains)."""
+        return self.analysis.expected_chains(server)
 
     def crl(self, server: TlsServer) -> tuple[Setting, CAFile] | None:
         """The server's `ssl_crl` and its file, when it has one."""
-        setting = server.setting("ssl_crl")
-        if setting is None or not setting.stmt.args:
-            return None
-        return setting, self.ca_file(server, setting)
+        return self.analysis.crl(server)
 
     def crl_verdicts(self, server: TlsServer) -> list[CrlVerdict]:
-        """How the CRLs in effect (the ssl_crl file's, and any in the CA files: OpenSSL loads
-        those too) judge each CA on the expected chains; empty without a usable ssl_crl."""
-        found = self._crl_verdicts.get(id(server))
-        if found is None:
-            crl, trust = self.crl(server), self.trust(server)
-            found = []
-            if crl is not None and crl[1].crl_problem is None and trust.readable:
-                crls = crl[1].crls + [c for _, ca in trust.sources for c in ca.crls]
-                found = trust.crl_verdicts(self.expected_chains(server), crls, self.now,
-                                           dt.timedelta(hours=self.crl_warning_hours))
-            self._crl_verdicts[id(server)] = found
-        return found
+        """How the CRLs in effect judge each CA on the expected chains."""
+        return self.analysis.crl_verdicts(server)
 
     def expected_for(self, server: TlsServer) -> frozenset[str]:
-        found: set[str] = set()
-        for pattern, fingerprints in self.expected_cas:
-            if pattern == "*" or matching_name(server, pattern):  # "*": nameless ones too
-                found |= fingerprints
-        return frozenset(found)
+        return self.analysis.expected_for(server)
 
 
 class Rule:
