@@ -483,17 +483,19 @@ def run_compare(args: argparse.Namespace) -> int:
     import json
 
     from . import compare
-    from .lint import analyse
+    from .lint import analyse, run_context
     from .registry import load_rules
 
     if len(args.paths) != 2:
         raise UsageError("compare takes two inputs: OLD NEW (paths, or - for one `nginx -T` "
                          "dump on stdin)")
-    options, _ = options_from(args, load_rules())
-    old = analyse([args.paths[0]], options, read_stdin)[1]
-    options, _ = options_from(args, load_rules())
-    new = analyse([args.paths[1]], options, read_stdin)[1]
-    changes, compared = compare.compare(old, new)
+    sides = []
+    for path in args.paths:
+        options, _ = options_from(args, load_rules())
+        workspace, model = analyse([path], options, read_stdin)
+        sides.append((model, run_context(workspace, options).analysis))
+    (old, old_analysis), (new, new_analysis) = sides
+    changes, compared = compare.compare(old, new, (old_analysis, new_analysis))
     if args.format == "json":
         emit(args, lambda out: out.write(json.dumps(compare.to_json(changes, compared),
                                                     indent=2) + "\n"))

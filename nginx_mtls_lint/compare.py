@@ -4,7 +4,7 @@ of what runs, two nginx trees). A cell that goes from refused to open, or to "ca
 is a weakening: exit 1.
 
 Each side is analysed as `lint` analyses it; each cell is one request the flow simulates
-(report.trace.paths_for: the same clients as `trace`), sent to the server nginx would pick for
+(analysis.ServerAnalysis.request: the same clients as `trace`), sent to the server nginx would pick for
 the host on that port (the one naming it, else the port's default server).
 """
 
@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator, TextIO
 
-from .flow import MAYBE, YES
+from .analysis import MAYBE, YES, Analysis, Path
 from .model import Model, Server, Socket, name_keys
-from .report.trace import Path, paths_for
 
 TLS_KINDS = ("none", "failed", "other-ca", "valid")
 RANK = {"refused": 0, "cannot prove": 1, "open": 2}
@@ -91,8 +90,10 @@ def pick(socket: Socket[Server], host: str) -> Server:
     return socket.default
 
 
-def answer(model: Model, cell: Cell, cache: dict) -> Answer:
-    """The worst answer over the sockets of the port (IPv4 and IPv6 listeners)."""
+def answer(model: Model, cell: Cell, cache: dict, analysis: Analysis | None = None) -> Answer:
+    """The worst answer over the sockets of the port (IPv4 and IPv6 listeners), as the
+    run's analysis simulates it."""
+    analysis = analysis or Analysis()
     sockets = [s for s in sockets_by_port(model).get(cell.port, [])
                if s.tls == (cell.client != "plain")]
     if not sockets:
@@ -102,7 +103,7 @@ def answer(model: Model, cell: Cell, cache: dict) -> Answer:
         server = pick(socket, cell.host)
         key = (id(server), cell.uri, cell.client)
         if key not in cache:
-            (path,) = paths_for(server, cell.uri, [cell.client], "GET")
+            (path,) = analysis.of(server).requests(cell.uri, [cell.client], "GET")
             cache[key] = _answer(server, path)
         found = cache[key]
         if worst is None or RANK[found.verdict] > RANK[worst.verdict]:
@@ -118,14 +119,18 @@ def _answer(server: Server, path: Path) -> Answer:
                   [f"-> {path.outcome.describe()}", *steps])
 
 
-def compare(old: Model, new: Model) -> tuple[list[Change], int]:
-    """Every cell whose answer differs, and how many cells were compared."""
+def compare(old: Model, new: Model, analyses: tuple[Analysis, Analysis] | None = None
+            ) -> tuple[list[Change], int]:
+    """Every cell whose answer differs, and how many cells were compared (each side read
+    with its run's analysis)."""
+    old_analysis, new_analysis = analyses or (Analysis(), Analysis())
     cells = sorted(set(cells_of(old)) | set(cells_of(new)))
     cached_old: dict = {}
     cached_new: dict = {}
     changes = []
     for cell in cells:
-        before, after = answer(old, cell, cached_old), answer(new, cell, cached_new)
+        before = answer(old, cell, cached_old, old_analysis)
+        after = answer(new, cell, cached_new, new_analysis)
         if before.verdict != after.verdict:
             changes.append(Change(cell, before, after))
     return changes, len(cells)
