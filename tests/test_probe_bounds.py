@@ -20,7 +20,7 @@ NAME = "shop.example.com"
 def outcomes_against(mode: str, **kw) -> tuple[list[probe.Outcome], float]:
     with Server(mode) as server:
         target = probe.Target("127.0.0.1", server.port, NAME, plain_port=server.port,
-                              timeout=kw.pop("timeout", 0.5), **kw)
+                              timeout=kw.pop("timeout", 0.2), **kw)
         start = time.monotonic()
         outcomes = probe.probe(target)
         return outcomes, time.monotonic() - start
@@ -31,8 +31,8 @@ def test_nothing_reached_is_never_a_rejection_and_exits_2(mode):
     outcomes, took = outcomes_against(mode)
     assert [o.verdict for o in outcomes] == ["unreachable"] * len(outcomes), outcomes
     assert probe.exit_code(outcomes) == 2
-    # six cases, each at most twice the 0.5 s timeout
-    assert took < 6 * 2 * 0.5 + 3
+    # six cases, each at most twice the 0.2 s timeout
+    assert took < 6 * 2 * 0.2 + 3
 
 
 def test_a_trickling_server_ends_within_the_run_deadline():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import sys
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -188,32 +189,12 @@ def render_console(report: Report, out: TextIO) -> None:
 
 def command(args) -> int:
     """The CLI's `probe --from-config`."""
-    import sys
-
     from ..loader import LoadOptions, UsageError
 
-    if not args.from_config or not args.target:
-        raise UsageError("--from-config and --target go together")
-    if args.address or args.name:
-        raise UsageError("with --from-config the configuration gives the names and ports: "
-                         "drop HOST:PORT and --name")
-    for cert, key, what in ((args.valid_cert, args.valid_key, "--valid-cert/--valid-key"),
-                            (args.client_cert, args.client_key, "--client-cert/--client-key")):
-        if bool(cert) != bool(key):
-            raise UsageError(f"{what} go together")
-    if args.budget < 1 or not 0 < args.rate <= 1000:
-        raise UsageError("--budget must be at least 1, --rate between 0 and 1000")
-    try:
-        host, port = parse_target(args.target)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    options = Options(host, args.timeout, args.deadline, args.budget, args.rate,
-                      (args.valid_cert, args.valid_key) if args.valid_cert else None,
-                      (args.client_cert, args.client_key) if args.client_cert else None,
-                      args.content_marker, args.source_address)
+    options = options_from(args)
     load = LoadOptions(prefix=args.prefix, path_map=args.path_map or [])
     try:
-        report = probe_config([args.from_config], host, port, options, load)
+        report = probe_config([args.from_config], options.host, options.port, options, load)
     except ValueError as e:
         raise UsageError(str(e)) from None
     except OSError as e:  # ssl.SSLError included: an unreadable or mismatched certificate
@@ -231,3 +212,28 @@ def command(args) -> int:
         print(f"nginx-mtls-lint: probe: nothing reached {report.target}: {reason}",
               file=sys.stderr)
     return code
+
+
+def options_from(args) -> Options:
+    """The command line's options, checked (a usage error says what is wrong)."""
+    from ..loader import UsageError
+
+    if not args.from_config or not args.target:
+        raise UsageError("--from-config and --target go together")
+    if args.address or args.name or args.other_name or args.plain_port or args.path != "/":
+        raise UsageError("with --from-config the configuration gives the names, ports and "
+                         "paths: drop HOST:PORT, --name, --other-name, --plain-port, --path")
+    for cert, key, what in ((args.valid_cert, args.valid_key, "--valid-cert/--valid-key"),
+                            (args.client_cert, args.client_key, "--client-cert/--client-key")):
+        if bool(cert) != bool(key):
+            raise UsageError(f"{what} go together")
+    if args.budget < 1 or not 0 < args.rate <= 1000:
+        raise UsageError("--budget must be at least 1, --rate between 0 and 1000")
+    try:
+        host, port = parse_target(args.target)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return Options(host, args.timeout, args.deadline, args.budget, args.rate,
+                   (args.valid_cert, args.valid_key) if args.valid_cert else None,
+                   (args.client_cert, args.client_key) if args.client_cert else None,
+                   args.content_marker, args.source_address, port)

@@ -33,6 +33,7 @@ class Options:
     other: tuple[str, str] | None = None  # a certificate that must not
     marker: str | None = None
     source: str | None = None  # the local address to connect from
+    port: int | None = None  # --target's port: it replaces the single socket's
 
 
 @dataclass(slots=True)
@@ -185,14 +186,19 @@ def run(rows: list[Row], options: Options) -> list[Verdict]:
             known = references.get(_key(row))
             if known is None or not 200 <= (known.status or 0) < 300:  # a 2xx one first
                 references[_key(row)] = reply
+    _closes_of_http_servers(rows, replies)
+    return [judge(row, _seen(row, replies[i], references, options.marker))
+            for i, row in enumerate(rows)]
+
+
+def _closes_of_http_servers(rows: list[Row], replies: dict[int, wire.Reply | None]) -> None:
+    """A plain connection closed without a byte on a port that answers HTTP to other
+    requests: the server closed it (nginx's 444), not something that is not HTTP."""
     http_ports = {rows[i].port for i, reply in replies.items()
                   if reply is not None and reply.kind == "http" and not rows[i].request.tls}
     for index, reply in replies.items():
         if reply is not None and reply.empty and rows[index].port in http_ports:
-            # the port answers HTTP to other requests: this close is the server's (444)
             replies[index] = wire.Reply("closed", detail="closed without a response (444)")
-    return [judge(row, _seen(row, replies[i], references, options.marker))
-            for i, row in enumerate(rows)]
 
 
 def _round_robin(rows: list[Row]) -> list[int]:
@@ -269,9 +275,9 @@ def judge(row: Row, seen: Seen) -> Verdict:
         return Verdict(row, seen, "unknown")
     if expect.content == (seen.answer == "content"):
         return Verdict(row, seen, "agree")
-    if expect.files and seen.status in (403, 404):
-        return Verdict(row, seen, "unknown", evidence="static files: this one does not exist "
-                       "on the origin (or is a directory without an index)")
+    if expect.files and (seen.status in (403, 404) or expect.status == 404):
+        return Verdict(row, seen, "unknown", evidence="the answer depends on which files exist "
+                       "on the origin (static files, try_files)")
     if seen.answer == "content" and not seen.marked and expect.status == seen.status:
         # the same answer as predicted (a welcome page, a fixed text): only the valid client
         # getting it too made it look like content

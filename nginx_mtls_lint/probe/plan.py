@@ -99,6 +99,10 @@ class Planner:
             if name.startswith("unix:") or "/" in port or not port.isdigit():
                 self.notes.append(f"{name}: not a TCP socket, not probed")
                 continue
+            if any(listen.proxy_protocol for _, listen in socket.entries):
+                self.notes.append(f"{name}: expects the PROXY protocol from a load balancer; "
+                                  "not probed")
+                continue
             if is_loopback(name) and not target_loopback:
                 self.notes.append(f"{name}: listens on loopback only; probed only when "
                                   "--target is a loopback address")
@@ -269,7 +273,9 @@ class Planner:
             return _at(Expect("content", outcome.status or 200, where, files=static), stmt)
         answer = {"reject": "refused", "errorfile": "refused", "redirect": "redirect",
                   "text": "text", "close": "closed"}.get(outcome.kind, "refused")
-        return _at(Expect(answer, outcome.status, where), stmt)
+        # a try_files fallback (=404) is taken only when the files are missing
+        return _at(Expect(answer, outcome.status, where,
+                          files=outcome.through("try_files") is not None), stmt)
 
     def _client_kind(self, handshake: Server, server: Server, certificate: str) -> str | None:
         """What the handshake left for the request server: the flow's client kind."""
