@@ -62,12 +62,17 @@ class Verdict:
     @property
     def bypass(self) -> bool:
         """Content reached a client without a valid certificate on a server that demands one
-        (it verifies clients, or Cloudflare fronts it); a public server's content is not."""
+        (it verifies clients against a CA, or Cloudflare fronts it); a public server's
+        content is not, nor one that hands any certificate to its application
+        (`optional_no_ca` without a CA)."""
         server = self.row.server
-        protected = server.verifies_clients or bool(server.cloudflare and
-                                                     server.cloudflare.fronted)
+        mode = server.verification.mode
+        protected = mode in ("on", "optional") or bool(server.cloudflare and
+                                                        server.cloudflare.fronted) or \
+            mode == "optional_no_ca" and bool(server.client_ca_settings())
+        admitted = self.row.expect.kind == "valid" if self.row.expect.kind else self.row.valid
         return self.seen.answer == "content" and not self.seen.unmarked_content and \
-            not self.row.valid and protected
+            not admitted and protected
 
 
 @dataclass(slots=True)

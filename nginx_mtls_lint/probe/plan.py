@@ -43,6 +43,9 @@ class Expect:
     file: str | None = None  # the configuration line that made the prediction
     line: int | None = None
     files: bool = False  # content from static files: only if the file exists on the origin
+    # the client the handshake left, in the flow's words (valid: a certificate the request's
+    # server expects); None: not worked out
+    kind: str | None = None
 
     @property
     def content(self) -> bool:
@@ -230,7 +233,8 @@ class Planner:
                           f"{server.label} cannot be read here")
         expect = self._simulate(server, Client(kind, VERIFY_VALUE[kind], False,
                                                request.method), request.target, tls=True)
-        return self._names_decide(server, kind, request.certificate, expect)
+        return replace(self._names_decide(server, kind, request.certificate, expect),
+                       kind=kind)
 
     def _names_decide(self, server: Server, kind: str, certificate: str,
                       expect: Expect) -> Expect:
