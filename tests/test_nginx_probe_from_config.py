@@ -325,15 +325,15 @@ def test_target_forms(text, parsed):
 def test_loopback_only_servers_are_probed_only_at_a_loopback_target(tmp_path):
     from nginx_mtls_lint.lint import LintOptions, analyse
     from nginx_mtls_lint.probe.plan import Certificates, Planner
-    from nginx_mtls_lint.rules import RuleContext
+    from nginx_mtls_lint.analysis import Analysis
 
     conf = config_file(tmp_path, plain_servers(1).replace("listen 8080;",
                                                           "listen 127.0.0.1:8080;"))
     _, model = analyse([str(conf)], LintOptions())
     config = model.configs[0]
-    outside = Planner(config, RuleContext(), Certificates(), "192.0.2.10")
+    outside = Planner(config, Analysis(), Certificates(), "192.0.2.10")
     assert outside.sockets() == [] and "loopback only" in outside.notes[0]
-    inside = Planner(config, RuleContext(), Certificates(), "127.0.0.1")
+    inside = Planner(config, Analysis(), Certificates(), "127.0.0.1")
     assert [(name, port) for name, _, port in inside.sockets()] == [("127.0.0.1:8080", 8080)]
 
 
@@ -426,7 +426,7 @@ def shared_socket_plan(pki: Path, tmp_path: Path, default_extra: str = "") -> di
     """B6: a default server verifying other-ca.pem, the protected one client-ca.pem."""
     from nginx_mtls_lint.lint import LintOptions, analyse
     from nginx_mtls_lint.probe.plan import Certificates, Planner
-    from nginx_mtls_lint.rules import RuleContext
+    from nginx_mtls_lint.analysis import Analysis
 
     def server(name: str, ca: str, extra: str = "") -> str:
         return (f"    server {{\n        listen 443 ssl{extra and ' default_server'};\n"
@@ -443,7 +443,7 @@ def shared_socket_plan(pki: Path, tmp_path: Path, default_extra: str = "") -> di
     import ssl
     certificates = Certificates(ssl.PEM_cert_to_DER_cert(read("client-valid.pem").decode()),
                                 ssl.PEM_cert_to_DER_cert(read("client-other.pem").decode()))
-    planner = Planner(model.configs[0], RuleContext(), certificates, "192.0.2.10")
+    planner = Planner(model.configs[0], Analysis(), certificates, "192.0.2.10")
     rows = planner.rows()
     return {(r.request.sni, r.request.host_header, r.request.certificate, r.request.target,
              r.request.method, r.request.tls, r.request.resume_from):

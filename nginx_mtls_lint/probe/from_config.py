@@ -68,19 +68,19 @@ def _der(path: str | None) -> bytes | None:
 
 def probe_config(inputs: list[str], host: str, port: int | None, options: Options,
                  load=None, uri_budget: int = 4) -> Report:
+    from ..analysis import Analysis
     from ..cloudflare import CloudflareOptions
     from ..lint import LintOptions, Result, analyse
-    from ..rules import RuleContext
 
     lint_options = LintOptions(load=load) if load is not None else LintOptions()
     lint_options.cloudflare = CloudflareOptions([], False)
     workspace, model = analyse(inputs, lint_options)
-    context = RuleContext()
+    analysis = Analysis(lint_options.context.cas)
     certificates = Certificates(_der(options.valid[0]) if options.valid else None,
                                 _der(options.other[0]) if options.other else None)
     rows, notes = [], []
     for config in model.configs:
-        planner = Planner(config, context, certificates, host, port)
+        planner = Planner(config, analysis, certificates, host, port)
         rows += planner.rows(uri_budget)
         notes += planner.notes
         if config.stream_servers:

@@ -23,7 +23,7 @@ from ..flow import MAYBE, YES, Client, ServerFlow
 from ..model import Config, Server, Socket, is_loopback
 from ..parser import Stmt
 from ..request import Request
-from ..rules import RuleContext
+from ..analysis import Analysis
 
 UNKNOWN_NAME = "nginx-mtls-lint-probe.invalid"
 WILDCARD_LABEL = "nginx-mtls-lint-probe"
@@ -83,7 +83,7 @@ class Certificates:
 @dataclass(slots=True)
 class Planner:
     config: Config
-    context: RuleContext
+    analysis: Analysis  # the run's analysis: flows, trust, expected chains
     certificates: Certificates
     target_host: str
     target_port: int | None = None
@@ -164,7 +164,7 @@ class Planner:
         if not server.verifies_clients:
             return None
         cas = self._cas(server) or []
-        expected = self.context.expected_chains(server)
+        expected = self.analysis.expected_chains(server)
         for fingerprint, ca in cas:
             if fingerprint in expected:
                 return ca.subject  # type: ignore[attr-defined]
@@ -172,7 +172,7 @@ class Planner:
 
     def requests(self, server: Server, socket: Socket[Server], host: str,
                  uri_budget: int) -> list[Request]:
-        flow = self.context.flow(server)
+        flow = self.analysis.flow(server)
         uris, methods = decisive(flow, uri_budget)
         found: list[Request] = []
         for uri in uris:
@@ -258,7 +258,7 @@ class Planner:
                               tls=socket.tls)
 
     def _simulate(self, server: Server, client: Client, uri: str, tls: bool) -> Expect:
-        result = self.context.flow(server).simulator.request(client, uri, tls=tls)
+        result = self.analysis.flow(server).simulator.request(client, uri, tls=tls)
         outcome = result.witness
         stmt = outcome.stmt or next((s.stmt for s in reversed(outcome.trace)
                                      if s.stmt is not None), None) or server.stmt
@@ -310,7 +310,7 @@ class Planner:
         from cryptography import x509
 
         client = x509.load_der_x509_certificate(der)
-        allowed = self.context.expected_chains(server) if expected else None
+        allowed = self.analysis.expected_chains(server) if expected else None
         for fingerprint, ca in cas:
             if allowed is not None and fingerprint not in allowed:
                 continue
@@ -327,7 +327,7 @@ class Planner:
 
             found: list[tuple[str, object]] = []
             for _, setting in server.client_ca_settings():
-                ca = self.context.ca_file(server, setting)
+                ca = self.analysis.ca_file(server, setting)
                 if ca.missing or ca.unavailable or ca.problem:
                     return None
                 with open(ca.path, "rb") as f:
