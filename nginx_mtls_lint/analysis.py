@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from .cafile import CAFile, CAStore
 from .cloudflare import AOP_CAS, matching_name
@@ -178,17 +179,20 @@ class ServerAnalysis:
             kinds.append("plain")
         return kinds
 
-    def requests(self, uri: str, kinds: list[str], method: str,
-                 via_cloudflare: bool | None = None) -> list[Path]:
-        """One request per kind of client for `uri`: plain HTTP for "plain", TLS otherwise;
-        through Cloudflare when asked, else (None) the valid client as the server expects it
-        (through Cloudflare for a Cloudflare-fronted server) and the others directly."""
-        flow = self.flow
-        found = []
-        for kind in kinds:
-            tls = kind != "plain"
-            via = via_cloudflare if via_cloudflare is not None else \
-                kind == "valid" and bool(self.cloudflare and self.cloudflare.fronted)
-            client = Client(kind, VERIFY_VALUE[kind], via, method)
-            found.append(Path(client, uri, flow.simulator.request(client, uri, tls)))
-        return found
+    def requests(self, uris: Sequence[str], kinds: Sequence[str] | None = None,
+                 methods: Sequence[str] = ("GET",),
+                 vias: Sequence[bool | None] = (None,)) -> list[Path]:
+        """One request per source, method, URI and kind of client (default_kinds() when
+        None): plain HTTP for "plain", TLS otherwise; through Cloudflare or directly, or
+        (None) the valid client as the server expects it (through Cloudflare for a
+        Cloudflare-fronted server) and the others directly."""
+        return [self.request(uri, kind, method, via)
+                for via in dict.fromkeys(vias) for method in dict.fromkeys(methods)
+                for uri in dict.fromkeys(uris) for kind in kinds or self.default_kinds()]
+
+    def request(self, uri: str, kind: str, method: str = "GET",
+                via_cloudflare: bool | None = None) -> Path:
+        via = via_cloudflare if via_cloudflare is not None else \
+            kind == "valid" and bool(self.cloudflare and self.cloudflare.fronted)
+        client = Client(kind, VERIFY_VALUE[kind], via, method)
+        return Path(client, uri, self.flow.simulator.request(client, uri, kind != "plain"))

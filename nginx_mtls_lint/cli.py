@@ -441,9 +441,20 @@ def run_inspect(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-def run_trace(args: argparse.Namespace) -> int:
+def traced_servers(model, wanted: str) -> list:
+    """The http {} servers `--server` names: a server_name glob or FILE:LINE."""
     import fnmatch
 
+    lowered = wanted.lower()
+    servers = [s for s in model.servers
+               if f"{s.file}:{s.line}" == wanted or lowered == f"{s.file}:{s.line}".lower()
+               or any(n and fnmatch.fnmatchcase(n.lower(), lowered) for n in s.names)]
+    if not servers:
+        raise UsageError(f"no server matches {wanted!r} (give a server_name or FILE:LINE)")
+    return servers
+
+
+def run_trace(args: argparse.Namespace) -> int:
     from .lint import analyse, run_context
     from .registry import load_rules
     from .report import trace
@@ -455,21 +466,10 @@ def run_trace(args: argparse.Namespace) -> int:
     options, _ = options_from(args, load_rules())
     workspace, model = analyse(args.paths or [DEFAULT_ROOT], options, read_stdin)
     analysis = run_context(workspace, options).analysis
-    wanted = args.server.lower()
-    servers = [s for s in model.servers
-               if f"{s.file}:{s.line}" == args.server or wanted == f"{s.file}:{s.line}".lower()
-               or any(n and fnmatch.fnmatchcase(n.lower(), wanted) for n in s.names)]
-    if not servers:
-        raise UsageError(f"no server matches {args.server!r} (give a server_name or FILE:LINE)")
-    vias = [None] if args.via is None else [v == "cloudflare" for v in dict.fromkeys(args.via)]
+    vias = [None] if args.via is None else [v == "cloudflare" for v in args.via]
     methods = [m.upper() for m in args.method or ["GET"]]
-    traced = []
-    for server in servers:
-        answers = analysis.of(server)
-        kinds = args.client or answers.default_kinds()
-        traced.append((server, [path for via in vias for method in dict.fromkeys(methods)
-                                for uri in dict.fromkeys(uris)
-                                for path in answers.requests(uri, kinds, method, via)]))
+    traced = [(server, analysis.of(server).requests(uris, args.client, methods, vias))
+              for server in traced_servers(model, args.server)]
     if args.format == "json":
         emit(args, lambda out: trace.render_json(traced, out))
     else:

@@ -128,8 +128,8 @@ def _http_names(http: Scope) -> tuple[set[str], set[str]]:
         formats = {s.args[0] for s in http.all("log_format") if s.args and any(
             "cf_" in a and CF_VARIABLES.search(a) for a in s.args[1:])}
         variables = {name for name, m in http.maps().items() if CF_VARIABLES.search(m.source)}
-        variables |= {s.args[1] for s in http.blocks  # `geo $http_cf_connecting_ip $x {}`
-                      if s.name == "geo" and len(s.args) == 2 and CF_VARIABLES.search(s.args[0])}
+        variables |= {name for name, geo in http.geos().items()  # `geo $http_cf_ip $x {}`
+                      if CF_VARIABLES.search(geo.source)}
         cached = http._cloudflare_names = (formats, variables)  # type: ignore[attr-defined]
     return cached
 

@@ -103,7 +103,7 @@ def answer(model: Model, cell: Cell, cache: dict, analysis: Analysis | None = No
         server = pick(socket, cell.host)
         key = (id(server), cell.uri, cell.client)
         if key not in cache:
-            (path,) = analysis.of(server).requests(cell.uri, [cell.client], "GET")
+            path = analysis.of(server).request(cell.uri, cell.client)
             cache[key] = _answer(server, path)
         found = cache[key]
         if worst is None or RANK[found.verdict] > RANK[worst.verdict]:

@@ -7,398 +7,18 @@ handlers and error pages.
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Generic, Iterator, TypeVar
 
 from .loader import Tree, Workspace
-from . import pcre
 from .parser import Stmt
-
-VARIABLE_NAME = re.compile(r"\$\{?\w+")
-CLIENT_CA_DIRECTIVES = ("ssl_client_certificate", "ssl_trusted_certificate")
-# Modes that let a client without a valid certificate past the handshake (flow.py follows
-# them): under `optional` only one without a certificate, under `optional_no_ca` a failed one.
-LET_THROUGH = ("optional", "optional_no_ca")
-VERIFY_VARIABLE = "$ssl_client_verify"
-# OpenResty's handlers of the rewrite and access phases: Lua code the linter does not run.
-# One handler per phase: a level that sets any form replaces its parent's.
-LUA_PHASES = (("server_rewrite_by_lua_block", "server_rewrite_by_lua_file"),
-              ("rewrite_by_lua", "rewrite_by_lua_block", "rewrite_by_lua_file"),
-              ("access_by_lua", "access_by_lua_block", "access_by_lua_file"))
-LUA_CHECKS = frozenset(name for phase in LUA_PHASES for name in phase)
-
-
-def lua_may_check(stmt: Stmt) -> bool:
-    """Whether a Lua handler may refuse by the client certificate: its code reads one
-    (`ngx.var.ssl_client_verify`, ...), or lives in a file the linter does not read."""
-    return stmt.name in LUA_CHECKS and (stmt.name.endswith("_file") or any(
-        "ssl_client" in arg for arg in stmt.args))
-# The $ssl_client_verify values with which a client without a valid certificate gets past the
-# handshake, per mode (Verification.lets_through; `off` asks for no certificate at all).
-PAST_THE_HANDSHAKE = {
-    "on": (),
-    "optional": ("NONE",),
-    "optional_no_ca": ("NONE", "FAILED:self-signed certificate",
-                       "FAILED:unable to get local issuer certificate"),
-}
-
-
-def flatten(stmts: list[Stmt] | None) -> Iterator[Stmt]:
-    """The statements of one block level, with `include`d statements in their place."""
-    for stmt in stmts or ():
-        if stmt.name == "include":
-            yield from flatten(stmt.included)
-        else:
-            yield stmt
-
-
-def walk(stmts: list[Stmt] | None) -> Iterator[Stmt]:
-    """Every statement below a block, through nested blocks and includes."""
-    for stmt in flatten(stmts):
-        yield stmt
-        if stmt.block is not None:
-            yield from walk(stmt.block)
-
-
-@dataclass(slots=True)
-class Setting:
-    """An effective directive: the statement that set it and whether it came from http {}."""
-
-    stmt: Stmt
-    inherited: bool
-    context: str = "http"  # the block it is inherited from: http or stream
-
-    @property
-    def value(self) -> str:
-        return self.stmt.args[0] if self.stmt.args else ""
-
-
-@dataclass(slots=True)
-class Signal:
-    """One piece of evidence that a server sits behind Cloudflare (cloudflare.py finds them)."""
-
-    # aop-ca, origin-ca, ca-file-name, real-ip-header, set-real-ip-from, cf-variable,
-    # annotation, cli
-    kind: str
-    detail: str
-    file: str | None = None
-    line: int | None = None
-    inherited: bool = False  # set in http {} rather than in the server
-
-    def describe(self) -> str:
-        where = f" at {self.file}:{self.line}" if self.file else ""
-        origin = " (inherited from http {})" if self.inherited else ""
-        return f"{self.detail}{where}{origin}"
-
-
-@dataclass(slots=True)
-class Detection:
-    """Whether a server is Cloudflare-fronted, and why: computed by cloudflare.detect()
-    while the model is built (lint.analyse), read by every rule."""
-
-    fronted: bool = False
-    signals: list[Signal] = field(default_factory=list)
-    overridden_by: Signal | None = None  # a `not-cloudflare` annotation
-
-    @property
-    def declared(self) -> bool:
-        """The user said so (an annotation or a command-line option), not only the
-        configuration's own signals."""
-        return any(s.kind in ("annotation", "cli") for s in self.signals)
-
-
-@dataclass(slots=True)
-class VariableMap:
-    """`map $source $name { ... }`: what $name holds for a value of $source."""
-
-    source: str
-    default: str = ""
-    exact: dict[str, str] = field(default_factory=dict)
-    regexes: list[tuple[str, int, str]] = field(default_factory=list)
-    stmt: Stmt | None = None  # the `map` block
-
-    def lookup(self, value: str) -> str | None:
-        """What the map gives for `value`; None when a regex before the answer cannot be
-        evaluated faithfully (a PCRE feature Python lacks)."""
-        return self.lookup_match(value)[0]
-
-    def lookup_match(self, value: str) -> tuple[str | None, re.Match[str] | None]:
-        """`lookup`, and the regex match that chose the answer (its captures may be in it)."""
-        if value.lower() in self.exact:  # ngx_http_map_find: string keys are caseless
-            return self.exact[value.lower()], None
-        for pattern, flags, result in self.regexes:
-            compiled = pcre.compile(pattern, ignore_case=bool(flags))
-            if compiled is None:
-                return None, None
-            match = compiled.search(value)
-            if match:
-                return result, match
-        return self.default, None
-
-
-def parse_map(stmt: Stmt) -> tuple[str, VariableMap] | None:
-    if len(stmt.args) != 2:
-        return None
-    variable_map = VariableMap(stmt.args[0], stmt=stmt)
-    for entry in flatten(stmt.block):
-        if entry.name == "#" or not entry.args:
-            continue
-        key, value = entry.name, entry.args[-1]
-        if key == "default":
-            variable_map.default = value
-        elif key in ("hostnames", "volatile", "include"):
-            continue
-        elif key.startswith("~*"):
-            variable_map.regexes.append((key[2:], re.IGNORECASE, value))
-        elif key.startswith("~"):
-            variable_map.regexes.append((key[1:], 0, value))
-        else:
-            variable_map.exact.setdefault(key.removeprefix("\\").lower(), value)
-    return stmt.args[1], variable_map
-
-
-class Scope:
-    """The directives set directly in one block (through includes), by name."""
-
-    def __init__(self, stmts: list[Stmt] | None):
-        # First statement per name, and the full list only for names that repeat: most
-        # directives appear once, and a list each would double the model's memory.
-        self._first: dict[str, Stmt] = {}
-        self._repeated: dict[str, list[Stmt]] = {}
-        comments: list[Stmt] = []
-        blocks: list[Stmt] = []
-        for stmt in flatten(stmts):
-            name = stmt.name
-            if name == "#":
-                comments.append(stmt)
-            elif stmt.block is not None:
-                blocks.append(stmt)
-            elif name not in self._first:
-                self._first[name] = stmt
-            elif name in self._repeated:
-                self._repeated[name].append(stmt)
-            else:
-                self._repeated[name] = [self._first[name], stmt]
-        # Empty tuples are shared: most scopes have no comments and no inner blocks.
-        self.comments: tuple[Stmt, ...] = tuple(comments)
-        self.blocks: tuple[Stmt, ...] = tuple(blocks)
-
-    def first(self, name: str) -> Stmt | None:
-        return self._first.get(name)
-
-    def all(self, name: str) -> list[Stmt]:
-        if name in self._repeated:
-            return self._repeated[name]
-        return [self._first[name]] if name in self._first else []
-
-    def maps(self) -> dict[str, VariableMap]:
-        """The `map` blocks of this scope (http {}), by the variable they define."""
-        if not hasattr(self, "_maps"):
-            self._maps = dict(filter(None, (parse_map(s) for s in self.blocks
-                                            if s.name == "map")))
-        return self._maps
-
-
-@dataclass(slots=True)
-class Listen:
-    socket: str  # normalised address:port, e.g. "0.0.0.0:443", "[::]:443", "unix:/run/x.sock"
-    stmt: Stmt
-    ssl: bool = False
-    default_server: bool = False
-    http2: bool = False
-    quic: bool = False
-    proxy_protocol: bool = False
-
-
-def parse_listen(stmt: Stmt) -> Listen:
-    address = stmt.args[0] if stmt.args else "80"
-    flags = set(stmt.args[1:])
-    if address.startswith("unix:"):
-        socket = address
-    else:
-        host, port = _split_host_port(address)
-        socket = f"{host}:{port}"
-    listen = Listen(
-        socket, stmt,
-        ssl="ssl" in flags,
-        default_server="default_server" in flags or "default" in flags,
-        http2="http2" in flags,
-        quic="quic" in flags,
-        proxy_protocol="proxy_protocol" in flags,
-    )
-    if listen.quic:
-        listen.socket += "/quic"  # UDP: a separate socket from TCP on the same port
-    elif "udp" in flags:
-        listen.socket += "/udp"  # stream {}: likewise
-    return listen
-
-
-@functools.lru_cache(maxsize=4096)
-def _split_host_port(address: str) -> tuple[str, str]:
-    if address.startswith("["):
-        host, _, rest = address[1:].partition("]")
-        port = rest.lstrip(":") or "80"
-        try:
-            host = ipaddress.IPv6Address(host).compressed
-        except ValueError:
-            pass
-        return f"[{host}]", port
-    if address.isdigit():
-        return "0.0.0.0", address
-    if ":" in address:
-        host, port = address.rsplit(":", 1)
-    else:
-        host, port = address, "80"
-    host = host.lower()
-    if host in ("*", ""):
-        host = "0.0.0.0"
-    return host, port
-
-
-@functools.lru_cache(maxsize=4096)
-def is_loopback(socket: str) -> bool:
-    host = socket.rsplit(":", 1)[0].strip("[]")
-    if socket.startswith("unix:") or host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass(slots=True)
-class Handler:
-    """`if (COND) { return CODE; }` as written (what `inspect` lists; the request-flow
-    simulation in flow.py decides what it does)."""
-
-    if_stmt: Stmt
-    condition: list[str]
-    return_stmt: Stmt
-    code: str
-
-
-def handlers_in(scope: Scope) -> list[Handler]:
-    handlers = []
-    for stmt in scope.blocks:
-        if stmt.name != "if":
-            continue
-        for inner in flatten(stmt.block):
-            if inner.name == "return" and inner.args:
-                handlers.append(Handler(stmt, stmt.args, inner, inner.args[0]))
-                break
-    return handlers
-
-
-@dataclass(slots=True, eq=False)
-class Location:
-    stmt: Stmt
-    modifier: str  # "=", "^~", "~", "~*", "@" or "" (prefix)
-    pattern: str
-    scope: Scope
-    handlers: list[Handler]
-    locations: list["Location"]
-
-    def matches(self, uri: str) -> bool:
-        if self.modifier == "=":
-            return uri == self.pattern
-        if self.modifier in ("~", "~*"):
-            compiled = pcre.compile(self.pattern, ignore_case=self.modifier == "~*")
-            return compiled is not None and compiled.search(uri) is not None
-        return self.modifier != "@" and uri.startswith(self.pattern)
-
-    @property
-    def label(self) -> str:
-        if self.modifier == "@":
-            return "@" + self.pattern
-        return f"{self.modifier} {self.pattern}".strip()
-
-
-def parse_location(stmt: Stmt) -> Location:
-    args = stmt.args
-    if len(args) >= 2:
-        modifier, pattern = args[0], args[1]
-    else:
-        name = args[0] if args else ""
-        if name.startswith("="):
-            modifier, pattern = "=", name[1:]
-        elif name.startswith("~*"):
-            modifier, pattern = "~*", name[2:]
-        elif name.startswith("~"):
-            modifier, pattern = "~", name[1:]
-        elif name.startswith("@"):
-            modifier, pattern = "@", name[1:]
-        else:
-            modifier, pattern = "", name
-    scope = Scope(stmt.block)
-    children = [parse_location(s) for s in scope.blocks if s.name == "location"]
-    return Location(stmt, modifier, pattern, scope, handlers_in(scope), children)
-
-
-def _find_location(locations: list[Location], uri: str) -> tuple[Location | None, bool]:
-    """(location, decisive) as ngx_http_core_find_location: an exact match, a ^~ prefix or a
-    regex match decides; a plain prefix still yields to the regexes of its level."""
-    best: Location | None = None
-    for location in locations:
-        if location.modifier == "=" and location.pattern == uri:
-            return location, True
-        if location.modifier in ("", "^~") and uri.startswith(location.pattern):
-            if best is None or len(location.pattern) > len(best.pattern):
-                best = location
-    if best is not None and best.locations:
-        nested, decisive = _find_location(best.locations, uri)
-        if decisive:
-            return nested, True
-        best = nested or best
-    if best is not None and best.modifier == "^~":
-        return best, True
-    for location in locations:
-        if location.modifier in ("~", "~*") and location.matches(uri):
-            return location, True
-    return best, False
-
-
-@dataclass(slots=True)
-class ErrorPage:
-    """`error_page CODE... [=[RESPONSE]] TARGET`."""
-
-    stmt: Stmt
-    codes: list[str]
-    target: str
-    inherited: bool = False
-
-    @property
-    def external(self) -> bool:
-        return self.target.startswith(("http://", "https://", "$scheme://"))
-
-
-def parse_error_page(setting: "Setting") -> ErrorPage:
-    args = setting.stmt.args
-    codes = [a for a in args[:-1] if a.isdigit()]
-    return ErrorPage(setting.stmt, codes, args[-1] if args else "", setting.inherited)
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """How a server verifies client certificates: the mode, the directive that set it (None:
-    nginx's default, `off`), and the `$ssl_client_verify` values with which a client without
-    a valid certificate gets past the handshake (for a later check to reject, if any)."""
-
-    mode: str  # off | on | optional | optional_no_ca (as written, lower-cased)
-    setting: Setting | None
-    lets_through: tuple[str, ...]
-
-    @property
-    def verifies(self) -> bool:
-        return self.mode in ("on", "optional", "optional_no_ca")
-
-
-def verification(setting: Setting | None) -> Verification:
-    mode = setting.value.lower() if setting else "off"
-    lets_through = PAST_THE_HANDSHAKE.get(mode, ("NONE",))
-    return Verification(mode, setting, lets_through)
+from .records import (  # noqa: F401 (the model's names, as before)
+    VARIABLE_NAME, CLIENT_CA_DIRECTIVES, LET_THROUGH, VERIFY_VARIABLE, LUA_PHASES, LUA_CHECKS,
+    lua_may_check, flatten, walk, Setting, Signal, Detection, VariableMap, parse_map, Scope,
+    Listen, parse_listen, _split_host_port, is_loopback, Handler, handlers_in, Location,
+    parse_location, _find_location, ErrorPage, parse_error_page, Verification, verification,
+    Conf, own_chain, Return, Rewrite, TryFiles, Geo, geos_of, parse_geos)
 
 
 @dataclass(slots=True, eq=False)
@@ -426,6 +46,15 @@ class TlsServer:
     _names: frozenset[str] | None = field(default=None, kw_only=True)
     _written_check: list[Stmt] | None = field(default=None, kw_only=True)  # [] : none
     _verification: Verification | None = field(default=None, kw_only=True)
+    _conf: Conf | None = field(default=None, kw_only=True)
+
+    @property
+    def conf(self) -> Conf:
+        """The server's level of configuration, its parent the http {} (stream {}) block's."""
+        if self._conf is None:
+            self._conf = Conf(self.scope, Conf(self.http, None, context=self.context),
+                              context=self.context)
+        return self._conf
 
     @property
     def file(self) -> str:
@@ -443,20 +72,13 @@ class TlsServer:
     def setting(self, name: str) -> Setting | None:
         """The effective value of a directive: the server's own, else the one from http {}."""
         if name not in self._settings:
-            own = self.scope.first(name)
-            inherited = self.http.first(name) if own is None else None
-            self._settings[name] = (
-                Setting(own, False, self.context) if own is not None else
-                Setting(inherited, True, self.context) if inherited is not None else None)
+            self._settings[name] = self.conf.setting(name)
         return self._settings[name]
 
     def settings(self, name: str) -> list[Setting]:
         """All effective statements of a repeatable directive (error_page, set_real_ip_from):
         a server that sets any replaces the whole group from http {}."""
-        own = self.scope.all(name)
-        if own:
-            return [Setting(s, False, self.context) for s in own]
-        return [Setting(s, True, self.context) for s in self.http.all(name)]
+        return self.conf.settings(name)
 
     @property
     def serves_tls(self) -> bool:

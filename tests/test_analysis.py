@@ -139,3 +139,68 @@ def test_reporters_never_import_the_flow_or_the_rules():
             if isinstance(node, ast.ImportFrom) and id(node) not in guarded:
                 module = (node.module or "").split(".")
                 assert not {"flow", "rules"} & set(module), f"{path.name}: {ast.unparse(node)}"
+
+
+# --------------------------------------------------------------------------- causes
+
+def test_no_rule_module_names_another_rule():
+    """A rule selects the paths of its own causes; it never names another rule (outside its
+    documentation, which may point the reader to one)."""
+    import io
+    import re
+    import tokenize
+
+    import nginx_mtls_lint.rules as rules
+
+    rule_id = re.compile(r"\bMTLS\d{3}\b")
+    for path in sorted(Path(rules.__file__).parent.glob("mtls*.py")):
+        own = path.name[:7].upper()
+        previous = None
+        for token in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
+            docstring = token.type == tokenize.STRING and previous in (
+                None, tokenize.INDENT, tokenize.DEDENT, tokenize.NEWLINE)
+            if token.type in (tokenize.COMMENT, tokenize.STRING) and not docstring:
+                others = set(rule_id.findall(token.string)) - {own}
+                assert not others, f"{path.name}:{token.start[0]} names {others}"
+            if token.type not in (tokenize.NL, tokenize.COMMENT):
+                previous = token.type
+
+
+def owners() -> dict:
+    from nginx_mtls_lint.flow import Cause
+    from nginx_mtls_lint.rules import builtin_rules
+
+    found: dict = {cause: [r.id for r in builtin_rules() if cause in r.causes]
+                   for cause in Cause}
+    assert all(len(rules) == 1 for rules in found.values()), found
+    return found
+
+
+def unowned_open_paths(case: Path, flow_certs) -> list[str]:
+    """Every open path of the case (the clients its verify modes let past the handshake,
+    and those its error pages may answer) whose cause is not exactly one rule's."""
+    flags, kw = _case_flags(*flow_certs)
+    result = lint_in_process([case / "nginx.conf"], **kw)
+    owned = owners()
+    wrong = []
+    for flow in result.analysis.flows():
+        server = flow.server
+        kinds = tuple(dict.fromkeys((*server.verification.verify_mode.followed_kinds,
+                                     "failed", "malformed", "tls-port-plain")))
+        for path in flow.open_paths(kinds):
+            cause = path.cause(server)
+            if len(owned.get(cause, [])) != 1:
+                wrong.append(f"{case.name} {server.label} {path.client.label} {path.uri}: "
+                             f"{cause} owned by {owned.get(cause)}")
+    return wrong
+
+
+@pytest.mark.parametrize("case", CASES[::15], ids=lambda p: p.name)
+def test_open_paths_of_a_sample_of_the_labelled_cases_have_one_owner(case, flow_certs):
+    assert unowned_open_paths(case, flow_certs) == []
+
+
+@pytest.mark.slow
+def test_every_open_path_of_every_labelled_case_has_one_owner(flow_certs):
+    wrong = [w for case in CASES for w in unowned_open_paths(case, flow_certs)]
+    assert wrong == [], "\n".join(wrong[:20])

@@ -20,18 +20,18 @@ from .access import ACCESS_CHECKS, Check, deciding_rule, stream_refusal
 from .conf import Conf, own_chain
 from .content import (ACME, CONTENT_HANDLERS, FORWARDING, SITE_PAGE, STOCK_ROOTS, UPSTREAM,
                       stock_site)
-from .evaluate import (DNS_NAME, EXACT_NAME, QUERY, RAW_URI, Evaluator, Geo, geos_of,
-                       in_network)
+from ..model import Geo, geos_of
+from .evaluate import DNS_NAME, EXACT_NAME, QUERY, RAW_URI, Evaluator, in_network
 from .phases import REWRITE_DIRECTIVES, Simulator
 from .questions import (HTTP_REFUSING, METHOD, METHODS, REFUSING, VERIFY_VALUE, Path,
                         ServerFlow, sample_uris)
 from .values import (ATTACKER, CLOUDFLARE_ADDRESS, DIRECT_ADDRESS, EXPECTED, MAX_PATHS,
                      MAX_REDIRECTS, MAYBE, NO, SPOOFED, UNKNOWN, VARIABLE, VISITOR_ADDRESS, YES,
-                     Budget, Client, Outcome, Result, Special, State, Step, Value, Verdict,
+                     CLOSED_BY_VERIFY_ON, Budget, Cause, Client, Outcome, Result, Special, State, Step, Value, Verdict,
                      client_choice, unknown_choice)
 
 __all__ = [
-    "ACCESS_CHECKS", "ACME", "ATTACKER", "Budget", "CLOUDFLARE_ADDRESS", "CONTENT_HANDLERS",
+    "ACCESS_CHECKS", "ACME", "CLOSED_BY_VERIFY_ON", "ATTACKER", "Budget", "Cause", "CLOUDFLARE_ADDRESS", "CONTENT_HANDLERS",
     "Check", "Client", "Conf", "DIRECT_ADDRESS", "DNS_NAME", "EXACT_NAME", "EXPECTED",
     "Evaluator", "FORWARDING", "Geo", "HTTP_REFUSING", "MAX_PATHS", "MAX_REDIRECTS", "MAYBE",
     "METHOD", "METHODS", "NO", "Outcome", "Path", "QUERY", "RAW_URI", "REFUSING",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
-from ..model import LUA_PHASES, Stmt, StreamServer, lua_may_check
+from ..model import LUA_PHASES, ErrorPage, Stmt, StreamServer, lua_may_check
 from .conf import Conf
 from .content import UPSTREAM
 from .evaluate import in_network
@@ -184,12 +184,8 @@ def auth_request(sim: "Simulator", stmt: Stmt, state: State) -> tuple[object, in
         # configuration. (Sent there by an error_page, it is the site itself: 200.)
         return UNKNOWN, 403, None
     status = outcome.status if outcome.kind != "content" else 200
-    if page is not None:
-        equals = next((a for a in page.stmt.args if a.startswith("=")), None)  # type: ignore[union-attr]
-        if equals is None:
-            status = page.status  # the subrequest keeps its status
-        elif len(equals) > 1 and equals[1:].isdigit():
-            status = int(equals[1:])
+    if page is not None and page.stmt is not None:
+        status = ErrorPage.of(page.stmt).answers(page.status, status)
     if 200 <= status < 300:
         return True, 0, page
     refusal = next((s for s in reversed(outcome.trace)

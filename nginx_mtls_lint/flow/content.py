@@ -10,7 +10,7 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
 
-from ..model import Location, Server, Stmt, walk
+from ..model import Location, Server, Stmt, TryFiles, walk
 from .conf import Conf, own_chain
 from .values import YES, Outcome, Result, State, Step, client_choice, unknown_choice
 
@@ -32,8 +32,9 @@ def _try_files_module(sim: "Simulator", state: State, conf: Conf) -> Result | No
     stmt = own_chain(conf, "try_files")
     if stmt is None or len(stmt.args) < 2:
         return None
+    try_files = TryFiles.of(stmt)
     state = state.step(stmt, "try_files " + " ".join(stmt.args))
-    fallback = stmt.args[-1]
+    fallback = try_files.fallback
     root = _root(conf)
     not_site = _not_site_files(state, conf.location) or _stock_page(sim, root)
     files = Result.leaf(Outcome("errorfile" if not_site else "content", 200, stmt,
@@ -62,7 +63,7 @@ def _try_files_module(sim: "Simulator", state: State, conf: Conf) -> Result | No
     # guards the application, and a client asks for a script that exists (index.php).
     # The fallback first, so that when both serve content the path shown is the one the
     # configuration decides.
-    if state.from_error_page or any("$" not in c for c in stmt.args[:-1]) or \
+    if state.from_error_page or any("$" not in c for c in try_files.files) or \
             application is not None:
         return client_choice([files, other])  # a URI or file the configuration names
     return unknown_choice([other, files])
@@ -80,8 +81,7 @@ def _upstream_module(sim: "Simulator", state: State, conf: Conf) -> Result | Non
     if intercept is not None and intercept.args[:1] == ["on"]:
         # The application's own error statuses go through error_page: when one serves
         # content, the client gets content whatever the application answers.
-        codes = sorted({int(a) for page in conf.group("error_page")
-                        for a in page.args[:-1] if a.isdigit()})
+        codes = sorted({int(code) for page in conf.error_pages() for code in page.codes})
         for code in codes:
             answer = sim.finalize(state.step(intercept, f"the upstream answers {code}"),
                                   conf, code, handler)

@@ -9,10 +9,9 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
-import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from ..model import Scope, Server, VariableMap, flatten
+from ..model import Geo, Server, VariableMap
 from .. import pcre
 from .values import (ATTACKER, CLOUDFLARE_ADDRESS, DIRECT_ADDRESS, EXPECTED, SPOOFED,
                      UNKNOWN, VARIABLE, VISITOR_ADDRESS, Client, State, Value)
@@ -28,7 +27,7 @@ class Evaluator:
     for each request it runs."""
 
     def __init__(self, server: Server, maps: dict[str, VariableMap],
-                 geos: dict[str, "Geo"], issuers: frozenset[str]):
+                 geos: dict[str, Geo], issuers: frozenset[str]):
         self.server = server
         # The names (RFC 2253, as $ssl_client_i_dn shows them) of the CAs that may issue the
         # valid client's certificate, when the CA files tell.
@@ -143,7 +142,7 @@ class Evaluator:
         if key in self.maps:
             return self._map(key, state)
         if key in self.geos:
-            return self.geos[key].lookup(self._geo_source(self.geos[key], state))
+            return self._geo(self.geos[key], state)
         if name.isdigit():
             return UNKNOWN  # a regex capture from a condition we do not track
         if name == "ssl_client_verify":
@@ -246,10 +245,13 @@ class Evaluator:
             return UNKNOWN
         return source
 
-    def _geo_source(self, geo: "Geo", state: State) -> Value:
-        if geo.source == "$remote_addr":
-            return state.remote_addr
-        return self.interpolate(geo.source, state)
+    def _geo(self, geo: Geo, state: State) -> Value:
+        address = state.remote_addr if geo.source == "$remote_addr" else \
+            self.interpolate(geo.source, state)
+        if not isinstance(address, str):
+            return address if address is not EXPECTED else UNKNOWN
+        found = geo.lookup(address)
+        return UNKNOWN if found is None else found
 
 
 def _equals(tested: str, value: Value, operand: str, negate: bool,
@@ -337,64 +339,3 @@ def in_network(address: str, network: str) -> bool:
         return ipaddress.ip_address(address) in ipaddress.ip_network(network, strict=False)
     except ValueError:
         return False
-
-
-# --------------------------------------------------------------------------- geo
-
-
-@dataclass(slots=True)
-class Geo:
-    source: str
-    default: str = ""
-    networks: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = field(
-        default_factory=list)
-
-    def lookup(self, address: Value) -> Value:
-        if not isinstance(address, str):
-            return address if address is not EXPECTED else UNKNOWN
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return UNKNOWN
-        best: tuple[int, str] | None = None
-        for network, value in self.networks:
-            if ip.version == network.version and ip in network:
-                if best is None or network.prefixlen > best[0]:
-                    best = (network.prefixlen, value)
-        return best[1] if best else self.default
-
-
-# The `geo` blocks of each http {} scope, read once per run: every server of the configuration
-# shares them, and reading them per server is quadratic in servers.
-_GEOS: "weakref.WeakKeyDictionary[Scope, dict[str, Geo]]" = weakref.WeakKeyDictionary()
-
-
-def geos_of(http: Scope) -> dict[str, Geo]:
-    """The `geo` variables of an http {} scope, by name (built once per scope)."""
-    found = _GEOS.get(http)
-    if found is None:
-        found = _GEOS[http] = _read_geos(http)
-    return found
-
-
-def _read_geos(http: Scope) -> dict[str, Geo]:
-    found: dict[str, Geo] = {}
-    for stmt in http.blocks:
-        if stmt.name != "geo" or not stmt.args:
-            continue
-        source, name = (stmt.args[0], stmt.args[1]) if len(stmt.args) > 1 else \
-            ("$remote_addr", stmt.args[0])
-        geo = Geo(source)
-        for entry in flatten(stmt.block):
-            if entry.name == "#" or not entry.args:
-                continue
-            if entry.name == "default":
-                geo.default = entry.args[0]
-                continue
-            try:
-                geo.networks.append((ipaddress.ip_network(entry.name, strict=False),
-                                     entry.args[0]))
-            except ValueError:
-                continue
-        found[name] = geo
-    return found

@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from ..model import Location, Scope, Server, Stmt, VariableMap, flatten
+from ..model import (ErrorPage, Geo, Location, Return, Rewrite, Scope, Server, Stmt,
+                     VariableMap, flatten, geos_of)
 from .. import pcre
 from . import access, content
 from .conf import Conf
-from .evaluate import Evaluator, Geo, geos_of, negated
+from .evaluate import Evaluator, negated
 from .values import (ATTACKER, MAX_PATHS, MAX_REDIRECTS, MAYBE, Budget, Client, Outcome,
                      Result, State, Step, client_choice, unknown_choice)
 
@@ -31,17 +32,16 @@ class Simulator:
         self.issuers = issuers
         self.values = Evaluator(server, maps if maps is not None else server.maps,
                                 geos if geos is not None else geos_of(server.http), issuers)
-        self.http_conf = Conf(server.http, None)
-        self.server_conf = Conf(server.scope, self.http_conf)
+        self.server_conf = server.conf
+        self.http_conf = self.server_conf.parent
         self.confs: dict[int, Conf] = {}
         for location in server.locations:
             self._compile(location, self.server_conf)
         self.server_stmts = [s for s in flatten(server.stmt.block)]
-        mode = self.mode = server.verification.mode
+        mode = self.mode = server.verification.verify_mode
         # Under `optional` with no check of its own, a server that hands $ssl_client_verify
         # to its application leaves the refusal to it: what the application does is unknown.
-        self.delegates = mode in ("optional", "optional_no_ca") and \
-            server.written_check() is None
+        self.delegates = mode.lets_unverified_in and server.written_check() is None
         self.stock_site = content.stock_site(server)
         self._budget = Budget()
 
@@ -75,21 +75,14 @@ class Simulator:
             step = state.step(None, "malformed request: 400" if status == 400 else
                               "plain HTTP sent to the TLS port: 497")
             return self.finalize(step, self.server_conf, status, None)
-        if tls and self.mode in ("on", "optional", "optional_no_ca"):
-            status = self._handshake_status(client)
+        if tls and self.mode.verifies:
+            status = self.mode.handshake_status(client.kind)
             if status:
                 setting = self.server.verification.setting
                 step = state.step(setting.stmt if setting else None,
                                   f"certificate check answers {status}")
                 return self.finalize(step, self.server_conf, status, None)
         return self.server_rewrite(state)
-
-    def _handshake_status(self, client: Client) -> int:
-        if client.kind == "none" and self.mode == "on":
-            return 496
-        if client.kind == "failed" and self.mode in ("on", "optional"):
-            return 495
-        return 0
 
     # ------------------------------------------------------------------ phases
 
@@ -234,10 +227,12 @@ class Simulator:
 
         return self.fork(truth, why, state, inside, outside)
 
-    def _rewrite_directive(self, stmts, index, state, conf, server_level, done) -> Result:
+    def _rewrite_directive(self, stmts: list[Stmt], index: int, state: State, conf: Conf,
+                           server_level: bool,
+                           done: Callable[[State, Conf, str], Result]) -> Result:
         stmt = stmts[index]
-        pattern, replacement = stmt.args[0], stmt.args[1]
-        flag = stmt.args[2] if len(stmt.args) > 2 else ""
+        rewrite = Rewrite.of(stmt)
+        pattern, replacement, flag = rewrite.pattern, rewrite.replacement, rewrite.flag
         compiled = pcre.compile(pattern)
         if compiled is None:
             return Result.leaf(Outcome("unknown", 0, stmt, None, state.trace,
@@ -247,9 +242,7 @@ class Simulator:
             return self._rewrite(stmts, state, conf, server_level, done, index + 1)
         state = state.step(stmt, f"rewrite {pattern} matches {state.uri}")
         target = self.values.interpolate(pcre.expand(replacement, match), state)
-        redirect = flag in ("redirect", "permanent") or replacement.startswith(
-            ("http://", "https://", "$scheme"))
-        if redirect:
+        if rewrite.redirects:
             return self.finalize(state, conf, 301 if flag == "permanent" else 302, stmt)
         if not isinstance(target, str):
             return Result.leaf(Outcome("unknown", 0, stmt, conf.location, state.trace,
@@ -266,11 +259,10 @@ class Simulator:
     def _return(self, state: State, conf: Conf, stmt: Stmt) -> Result:
         """ngx_http_script_return_code: a redirect, or a code of 400 and above without text,
         is a status that error_page may take; anything else is sent as it is."""
-        code_text = stmt.args[0]
-        if not code_text.isdigit():  # `return URL`: 302
+        answer = Return.of(stmt)
+        code, text = answer.code, answer.text
+        if answer.bare_url:  # `return URL`: 302
             return self.finalize(state, conf, 302, stmt)
-        code = int(code_text)
-        text = stmt.args[1] if len(stmt.args) > 1 else None
         if code == 444:
             return Result.leaf(Outcome("close", 444, stmt, conf.location, state.trace))
         if 301 <= code <= 308 and code != 304 or (code >= 400 and text is None):
@@ -300,11 +292,9 @@ class Simulator:
     def finalize(self, state: State, conf: Conf, status: int, stmt: Stmt | None) -> Result:
         """A status: `error_page` of the configuration in use, else nginx's own response."""
         if not state.error_page_used or self._recursive(conf):
-            for page in conf.group("error_page"):
-                codes = [a for a in page.args[:-1] if a.isdigit()]
-                if str(status) not in codes or not page.args:
-                    continue
-                return self._error_page(state, conf, status, page)
+            for page in conf.error_pages():
+                if page.takes(status):
+                    return self._error_page(state, conf, status, page)
         kind = "close" if status == 444 else "redirect" if 300 <= status < 400 else "reject"
         return Result.leaf(Outcome(kind, status, stmt, conf.location, state.trace))
 
@@ -312,16 +302,16 @@ class Simulator:
         found = conf.get("recursive_error_pages")
         return found is not None and found.args[:1] == ["on"]
 
-    def _error_page(self, state: State, conf: Conf, status: int, page: Stmt) -> Result:
-        target = page.args[-1]
+    def _error_page(self, state: State, conf: Conf, status: int, page: ErrorPage) -> Result:
+        target = page.target
         state = replace(state, trace=state.trace + (
-            Step(page, f"error_page {status} -> {target}", status=status),),
+            Step(page.stmt, f"error_page {status} -> {target}", status=status),),
             variables=dict(state.variables))
         state.error_page_used = True
         if target.startswith("@"):
             return self.named(state, target[1:])
         if target.startswith(("http://", "https://", "$scheme")):
-            return Result.leaf(Outcome("redirect", 302, page, conf.location, state.trace))
+            return Result.leaf(Outcome("redirect", 302, page.stmt, conf.location, state.trace))
         uri = self.values.interpolate(target, state)
         if not isinstance(uri, str):
             uri = "/"

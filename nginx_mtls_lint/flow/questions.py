@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from ..model import Server, walk
+from ..model import Server, Stmt, walk
 from .. import pcre
 from .content import stock_site
 from .phases import Simulator
-from .values import MAYBE, NO, YES, Client, Outcome, Result
+from .values import MAYBE, NO, YES, Cause, Client, Outcome, Result
 
 METHOD = re.compile(r"[A-Z]+")
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "MKCOL", "COPY", "MOVE",
@@ -80,6 +80,30 @@ class Path:
     @property
     def outcome(self) -> Outcome:
         return self.result.witness
+
+    def check_on_path(self, server: Server, passed: bool = True) -> Stmt | None:
+        """The last `if` on this path that tests the client certificate (directly, through
+        a map or a `set` variable) and let the request go past (passed), or stopped it."""
+        found = None
+        for step in self.outcome.trace:
+            stmt = step.stmt
+            if stmt is not None and stmt.name == "if" and step.passed == passed and \
+                    stmt.args and server.reads_certificate(stmt.args[0]):
+                found = stmt
+        return found
+
+    def cause(self, server: Server) -> Cause:
+        """Why the client got where it did (Cause, in its order)."""
+        outcome = self.outcome
+        if outcome.through("error_page") is not None:
+            return Cause.ERROR_PAGE
+        if outcome.spoofed:
+            return Cause.SPOOFED
+        if self.check_on_path(server) is not None:
+            return Cause.CHECK_PASSED
+        if outcome.through("limit_except") is not None:
+            return Cause.LIMIT_EXCEPT
+        return Cause.UNCHECKED
 
 
 class ServerFlow:
@@ -155,8 +179,15 @@ class ServerFlow:
             self._cache[key] = found
         return self._cache[key]
 
-    def open_paths(self, kinds: tuple[str, ...], tls: bool = True) -> list[Path]:
-        return [p for kind in kinds for p in self.paths(kind, tls) if p.result.verdict == YES]
+    def open_paths(self, kinds: tuple[str, ...], tls: bool = True,
+                   causes: Iterable[Cause] | None = None) -> list[Path]:
+        """The paths on which clients of these kinds get content; with `causes`, only those
+        that got there for one of them."""
+        found = [p for kind in kinds for p in self.paths(kind, tls) if p.result.verdict == YES]
+        if causes is None:
+            return found
+        wanted = set(causes)
+        return [p for p in found if p.cause(self.server) in wanted]
 
     def unsure_paths(self, kinds: tuple[str, ...], tls: bool = True) -> list[Path]:
         return [p for kind in kinds for p in self.paths(kind, tls) if p.result.verdict == MAYBE]

@@ -55,6 +55,32 @@ SPOOFED = "the client chooses its address (realip trusts it)"
 VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 
+class Cause(str, Enum):
+    """Why a client without a valid certificate got to content on a path (the first that
+    applies, in this order). Each bypass rule declares the causes it owns (Rule.causes)."""
+
+    ERROR_PAGE = "error_page"  # an error_page turned a refusal into content
+    SPOOFED = "spoofed address"  # realip took an address the client chose, and it decided
+    CHECK_PASSED = "check passed"  # an `if` on the certificate let the client past
+    LIMIT_EXCEPT = "limit_except"  # a method outside limit_except: the location's ifs skipped
+    UNCHECKED = "no check on the path"  # the location (or server root) checks nothing
+
+    __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def closed_by_verify_on(self) -> bool:
+        """`ssl_verify_client on` refuses such a client in the handshake, before this path:
+        true of every cause but an error page (it may answer the handshake's own 495/496)."""
+        return self is not Cause.ERROR_PAGE
+
+
+# The causes of the open paths `ssl_verify_client on` closes.
+CLOSED_BY_VERIFY_ON = frozenset(cause for cause in Cause if cause.closed_by_verify_on)
+
+
 @dataclass(frozen=True, slots=True)
 class Client:
     """Who sends the request: what the handshake left in $ssl_client_*, from where, how."""

@@ -18,16 +18,14 @@ from typing import Callable, ClassVar, Iterable
 from ..analysis import Analysis
 from ..cafile import CAFile, CAStore
 from ..findings import Finding, Fix, Related, ServerRef, Step
-from ..flow import UPSTREAM, Path, ServerFlow
-from ..model import (LET_THROUGH, Config, ErrorPage, Server, Setting, Socket, StreamServer,
+from ..flow import CLOSED_BY_VERIFY_ON, UPSTREAM, Cause, Path, ServerFlow
+from ..model import (Config, ErrorPage, Server, Setting, Socket, StreamServer,
                      TlsServer)
 from ..parser import Stmt
 from ..trust import CrlVerdict, TrustSet
+from ..verify import VerifyMode
 from ..versions import UNKNOWN, Target
 
-# Modes in which nginx itself refuses a client certificate that fails verification (under
-# `optional_no_ca` the failure reaches the handlers as FAILED:...).
-REFUSING_MODES = ("on", "optional")
 RULE_ID = re.compile(r"^[A-Z]{2,8}[0-9]{3}$")
 RULE_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # Directives naming a file whose problems are the file's, whichever server names it.
@@ -105,6 +103,9 @@ class Rule:
     precision: ClassVar[str] = "high"
     security_severity: ClassVar[str] = "8.0"
     origin: ClassVar[str] = "built-in"
+    # The causes of open paths (flow.Cause) this rule reports: each belongs to one rule, and
+    # owned_paths() hands the rule the paths that got to content for one of them.
+    causes: ClassVar[frozenset[Cause]] = frozenset()
 
     # The check methods. A rule defines those it needs; the engine calls each once per
     # subject of its kind, in configuration order, and a subject whose check raises is
@@ -136,6 +137,11 @@ class Rule:
         """The whole configuration, once: checks across every statement or server (and the
         one method of plugins written for the first rule API, which keep working)."""
         return ()
+
+    def owned_paths(self, server: Server, ctx: RuleContext,
+                    kinds: tuple[str, ...]) -> list[Path]:
+        """The paths on which clients of these kinds get content for a cause of this rule's."""
+        return ctx.flow(server).open_paths(kinds, causes=self.causes)
 
     @classmethod
     def doc(cls) -> str:
@@ -170,7 +176,7 @@ def optional_in_scope(server: Server) -> bool:
     the result of `optional_no_ca`, or of `optional` on a reachable server (a valid
     certificate and none get the same: the verification protects nothing)."""
     mode = server.verification.mode
-    if mode not in LET_THROUGH or not server.serves_tls:
+    if not server.verification.verify_mode.lets_unverified_in or not server.serves_tls:
         return False
     if server.cloudflare.fronted:
         return server.exposed_tls
@@ -179,28 +185,17 @@ def optional_in_scope(server: Server) -> bool:
     return server.exposed_tls and server.written_check() is not None
 
 
-def admitted_kinds(mode: str) -> tuple[str, ...]:
-    """The clients a verify mode lets past the handshake without a valid certificate."""
-    return ("none", "failed") if mode == "optional_no_ca" else ("none",)
-
-
 def flow_open(ctx: RuleContext, server: Server, mode: str) -> bool:
     """Whether a client the mode lets past the handshake reaches content on some path that
     is not an error page's (those are MTLS104's: `on` would not close them)."""
-    return any(not p.outcome.through("error_page")
-               for p in ctx.flow(server).open_paths(admitted_kinds(mode)))
+    return bool(ctx.flow(server).open_paths(VerifyMode.of(mode).followed_kinds,
+                                            causes=CLOSED_BY_VERIFY_ON))
 
 
 def certificate_check(path: Path, server: Server, passed: bool = True) -> Stmt | None:
     """The last `if` on this path that tests the client certificate (directly, through a map
     or a `set` variable) and let the request go past (passed), or stopped it (not passed)."""
-    found = None
-    for step in path.outcome.trace:
-        stmt = step.stmt
-        if stmt is not None and stmt.name == "if" and step.passed == passed and stmt.args \
-                and server.reads_certificate(stmt.args[0]):
-            found = stmt
-    return found
+    return path.check_on_path(server, passed)
 
 
 def served(path: Path) -> str:

@@ -96,7 +96,7 @@ class CfVhostWithoutMtls(Rule):
         verification = server.verification
         setting = verification.setting
         # Verification inherited from http {} never applies to a server without TLS (one
-        # written in the server itself is MTLS101's: that server meant to be protected).
+        # written in the server itself is a plaintext bypass: that server meant to be protected).
         unapplied = not server.tls_on and setting is not None and setting.inherited
         if not server.cloudflare.fronted or (verification.mode != "off" and not unapplied) or (
                 server.rejects_handshakes_without_sni
@@ -111,7 +111,7 @@ class CfVhostWithoutMtls(Rule):
                     and not answers_no_name(server):
                 yield self._unverified_tls(server, verification.setting, ctx)
             return
-        # A plain twin of a protected server is MTLS101's; this one has no TLS at all.
+        # A plain twin of a protected server is a plaintext bypass; this one has no TLS at all.
         if server.exposed_plain_listens and server.config.protected_twin(server) is None \
                 and flow.open_paths(("plain",), tls=False):
             listen = server.exposed_plain_listens[0]

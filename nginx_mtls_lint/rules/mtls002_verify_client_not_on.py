@@ -3,9 +3,9 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..flow import stream_refusal
-from ..model import LET_THROUGH, Server, StreamServer
-from . import (Rule, RuleContext, admitted_kinds, ca_evidence, cloudflare_evidence, evidence,
+from ..flow import CLOSED_BY_VERIFY_ON, stream_refusal
+from ..model import Server, StreamServer
+from . import (Rule, RuleContext, ca_evidence, cloudflare_evidence, evidence,
                finding_trace, flow_open, inherits, optional_in_scope, served, where)
 from .fixes import AOP_CA_PATH, SERVER_HANDLER, insert_after, make_fix, replace_word
 
@@ -130,11 +130,10 @@ class VerifyClientNotOn(Rule):
                 fixes=make_fix("verify against the origin-pull CA", to_on, insert_after(
                     ctx.source, setting.stmt, f"ssl_client_certificate {AOP_CA_PATH};")))
             return
-        kinds = admitted_kinds(mode)
+        kinds = server.verification.verify_mode.followed_kinds
         flow = ctx.flow(server)
         let_through = " or ".join("NONE" if k == "none" else "FAILED" for k in kinds)
-        # A path through an error_page is MTLS104's: `on` would not close it.
-        open_paths = [p for p in flow.open_paths(kinds) if not p.outcome.through("error_page")]
+        open_paths = flow.open_paths(kinds, causes=CLOSED_BY_VERIFY_ON)
         if open_paths:
             path = open_paths[0]
             yield self.finding(
@@ -168,7 +167,7 @@ class VerifyClientNotOn(Rule):
         error, unless `$ssl_client_verify` picks the proxy_pass target."""
         verification = server.verification
         setting = verification.setting
-        if setting is None or verification.mode not in LET_THROUGH \
+        if setting is None or not verification.verify_mode.lets_unverified_in \
                 or not server.exposed_tls:
             return
         mode, lets = verification.mode, verification.lets_through

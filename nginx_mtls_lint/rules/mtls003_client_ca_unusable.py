@@ -175,7 +175,7 @@ class ClientCaUnusable(Rule):
         unknown) and is accepted from 1.27.2."""
         target = ctx.target
         mode, setting = server.verification.mode, server.verification.setting
-        if setting is None or mode not in ("on", "optional"):
+        if setting is None or not server.verification.verify_mode.needs_client_ca:
             return
         files = dict(server.client_ca_settings())
         trusted = files.get("ssl_trusted_certificate")

@@ -7,7 +7,7 @@ from ..cafile import CertInfo
 from ..cloudflare import AOP_CA_2015, AOP_CAS
 from ..findings import Finding, Fix
 from ..model import Setting, TlsServer
-from . import REFUSING_MODES, Rule, RuleContext, inherits, where
+from . import Rule, RuleContext, inherits, where
 from .fixes import AOP_CA_PATH, AOP_CA_SOURCE, make_fix, replace_word
 
 
@@ -160,7 +160,7 @@ class ClientCaStale(Rule):
     def _stale_crls(self, server: TlsServer, ctx: RuleContext) -> Iterator[Finding]:
         """`ssl_crl`: a CA on the expected chains whose CRL has expired (or is not yet valid)
         refuses every client under it; one that expires within crl-warning-hours warns."""
-        if server.verification.mode not in REFUSING_MODES:
+        if not server.verification.verify_mode.refuses_failed:
             return
         for verdict in ctx.crl_verdicts(server):
             setting, _ = ctx.crl(server) or (None, None)

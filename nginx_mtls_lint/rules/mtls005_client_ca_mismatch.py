@@ -82,7 +82,7 @@ class ClientCaMismatch(Rule):
         expected = declared or frozenset(AOP_CAS)
         trust = ctx.trust(server)
         if not trust.sources or not trust.readable:
-            return  # MTLS003 reports unusable files
+            return  # an unusable file is reported as such
         sources = [(directive, setting, ctx.ca_file(server, setting))
                    for directive, setting in server.client_ca_settings()]
         # The expected CAs' own chains (roots above, intermediates below) are no other CA.

@@ -3,10 +3,10 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
-from ..flow import YES, Path
+from ..flow import Cause, Path
 from ..model import Server
 from ..parser import Stmt
-from . import (Rule, RuleContext, admitted_kinds, certificate_check, finding_trace,
+from . import (Rule, RuleContext, certificate_check, finding_trace,
                optional_in_scope, served, where)
 from .fixes import SERVER_HANDLER, server_handler_fix
 
@@ -72,22 +72,17 @@ class RejectionHandlerMissing(Rule):
     severity = "error"
     tags = ("security", "cloudflare", "mtls", "external/cwe/cwe-287")
     security_severity = "8.1"
+    causes = frozenset((Cause.CHECK_PASSED, Cause.LIMIT_EXCEPT, Cause.UNCHECKED))
 
     def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
         if not optional_in_scope(server):
             return
-        mode = server.verification.mode
         flow = ctx.flow(server)
-        kinds = admitted_kinds(mode)
-        # Paths through an error_page are MTLS104's, through a forged address MTLS107's.
-        relevant = [p for kind in kinds for p in flow.paths(kind)
-                    if not p.outcome.through("error_page") and not p.outcome.spoofed]
+        kinds = server.verification.verify_mode.followed_kinds
         if not (flow.handler_exists(kinds) or server.written_check()):
-            return  # no check at all, written or working: MTLS002 says so
+            return  # no check at all, written or working: the verify mode is what lets in
         by_cause: dict[int, tuple[Stmt, Path]] = {}
-        for path in relevant:
-            if path.result.verdict != YES:
-                continue
+        for path in self.owned_paths(server, ctx, kinds):
             # The handler it got past, else the block whose configuration served it.
             location = path.outcome.location
             at = (certificate_check(path, server) or path.outcome.through("limit_except")

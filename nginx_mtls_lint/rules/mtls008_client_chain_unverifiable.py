@@ -6,7 +6,7 @@ from ..cafile import CertInfo
 from ..findings import Finding, Related
 from ..model import Setting, TlsServer
 from ..trust import TrustSet
-from . import REFUSING_MODES, Rule, RuleContext, ca_evidence, evidence, where
+from . import Rule, RuleContext, ca_evidence, evidence, where
 from .fixes import insert_after, make_fix, replace_statement
 
 DEFAULT_VERIFY_DEPTH = 1
@@ -116,11 +116,11 @@ class ClientChainUnverifiable(Rule):
     security_severity = "4.0"
 
     def check_tls_server(self, server: TlsServer, ctx: RuleContext) -> Iterator[Finding]:
-        if server.verification.mode not in REFUSING_MODES:
+        if not server.verification.verify_mode.refuses_failed:
             return
         trust = ctx.trust(server)
         if not trust.sources or not trust.readable:
-            return  # MTLS003 reports unusable files
+            return  # an unusable file is reported as such
         expected = ctx.expected_chains(server)
         yield from self._refused(server, trust, expected, ctx)
         yield from self._missing_issuers(server, trust, expected)

@@ -10,13 +10,16 @@ from .mtls105_session_resumption_bypass import STREAM_SERVERS_SINCE
 from .fixes import reject_handshake_default
 
 REJECT_DEFAULT = "ssl_reject_handshake on;"
-# The clients ngx_stream_ssl_handler lets through when it checks a handshake with a server's
-# `ssl_verify_client`: any under `off`, one without a certificate under `optional`, also one
-# whose certificate fails under `optional_no_ca`; `on` only a verified one.
-STALE_CHECK_ADMITS = {"off": ("without a certificate", "with another CA's certificate"),
-                      "optional": ("without a certificate",),
-                      "optional_no_ca": ("without a certificate",
-                                         "with another CA's certificate")}
+# The clients without a valid certificate, as the messages name them.
+CLIENTS = (("none", "without a certificate"), ("other-ca", "with another CA's certificate"))
+
+
+def stale_check_admits(server: StreamServer) -> list[str]:
+    """The clients ngx_stream_ssl_handler lets through when it checks a handshake with this
+    server's `ssl_verify_client`."""
+    mode = server.verification.verify_mode
+    return [label for kind, label in CLIENTS if mode.passes(kind)]
+
 
 
 class SharedSocketCaConfusion(Rule):
@@ -142,16 +145,16 @@ class SharedSocketCaConfusion(Rule):
         if not socket.tls or default is None or \
                 ctx.target.at_least(STREAM_SERVERS_SINCE) is False:
             return
-        admitted = STALE_CHECK_ADMITS.get(default.verification.mode, ())
+        admitted = stale_check_admits(default)
         for server, listen in socket.entries:
             slipping = [kind for kind in admitted if server is not default
-                        and kind not in STALE_CHECK_ADMITS.get(server.verification.mode, ())]
+                        and kind not in stale_check_admits(server)]
             if not slipping or not server.verifies_clients or (
                     server.proxy_pass is None and server.setting("pass") is None):
                 continue
             if not any(socket.answering(key) is server for name in server.names if name
                        for key in name_keys(name)):
-                continue  # SNI never picks it (MTLS106's when another server has its name)
+                continue  # SNI never picks it (a shadowed name when another server has it)
             own = server.verification.setting
             mode = default.verification.mode
             written = (f"`ssl_verify_client {mode}` at {where(default.verification.setting)}"

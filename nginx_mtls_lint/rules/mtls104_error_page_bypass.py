@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
+from ..flow import Cause
 from ..model import Server
 from . import (Rule, RuleContext, finding_trace, inherited_from_http, served, where)
 from .fixes import make_fix, without_codes
@@ -77,6 +78,7 @@ class ErrorPageBypass(Rule):
     severity = "error"
     tags = ("security", "mtls", "external/cwe/cwe-288")
     security_severity = "8.6"
+    causes = frozenset((Cause.ERROR_PAGE,))
 
     def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
         if not (server.tls_on and server.verifies_clients):
@@ -84,11 +86,10 @@ class ErrorPageBypass(Rule):
         if not any(True for _ in server.settings("error_page")) and not any(
                 loc.scope.first("error_page") for loc in server.all_locations()):
             return  # no error page: nothing to follow
-        flow = ctx.flow(server)
         kinds = ["malformed", "none", "failed"] + (["tls-port-plain"] if server.tls_on
                                                   else [])
         reported: set[int] = set()
-        for path in flow.open_paths(tuple(kinds)):
+        for path in self.owned_paths(server, ctx, tuple(kinds)):
             page = path.outcome.through("error_page")
             if page is None or id(page) in reported:
                 continue

@@ -5,8 +5,9 @@ from typing import Iterator
 
 from ..cloudflare import is_cloudflare_range
 from ..findings import Finding
+from ..flow import Cause
 from ..model import Server, walk
-from . import Rule, RuleContext, admitted_kinds, where
+from . import Rule, RuleContext, where
 
 # Addresses a direct client on the internet cannot connect from.
 PRIVATE = tuple(ipaddress.ip_network(n) for n in (
@@ -83,6 +84,7 @@ class SpoofableClientAddress(Rule):
     severity = "error"
     tags = ("security", "external/cwe/cwe-290")
     security_severity = "8.1"
+    causes = frozenset((Cause.SPOOFED,))
 
     def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
         if server.setting("real_ip_header") is None:
@@ -111,14 +113,13 @@ class SpoofableClientAddress(Rule):
         if not server.verifies_clients or server.exposed_plain_listens:
             return False
         flow = ctx.flow(server)
-        kinds = admitted_kinds(server.verification.mode)
+        kinds = server.verification.verify_mode.followed_kinds
         return not flow.open_paths(kinds) and not flow.unsure_paths(kinds)
 
     @staticmethod
     def _address_check(server: Server):
         """The first `allow`, `satisfy any` or `geo`-based `if` that reads $remote_addr."""
-        geos = {stmt.args[-1] for stmt in server.http.blocks if stmt.name == "geo" and stmt.args
-                and (len(stmt.args) == 1 or stmt.args[0] == "$remote_addr")}
+        geos = {name for name, geo in server.http.geos().items() if geo.source == "$remote_addr"}
         for scope_stmt in [*server.http.all("allow"), *server.http.all("satisfy")]:
             if scope_stmt.name == "allow" or scope_stmt.args[:1] == ["any"]:
                 return scope_stmt

@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..model import Server
-from . import Rule, RuleContext, admitted_kinds, optional_in_scope
+from . import Rule, RuleContext, optional_in_scope
 
 
 class UnverifiedTlsTwin(Rule):
@@ -64,7 +64,7 @@ class UnverifiedTlsTwin(Rule):
         mode = server.verification.mode
         if not server.exposed_tls or server.verifies_clients and (
                 mode == "on" or optional_in_scope(server)):
-            return  # verified in the handshake, or MTLS002 judges what `optional` lets in
+            return  # verified in the handshake, or judged for what `optional` lets in
         found = server.config.protected_twin(server)
         if found is None:
             return
@@ -74,7 +74,8 @@ class UnverifiedTlsTwin(Rule):
             return  # the twin keeps nobody out either
         sockets = [s for s in server.reachable_tls
                    if server.config.exposed(s) and s not in twin.tls_on]
-        kinds = admitted_kinds(mode) if server.verifies_clients else ("none",)
+        kinds = server.verification.verify_mode.followed_kinds if server.verifies_clients \
+            else ("none",)
         if not sockets or not ctx.flow(server).open_paths(kinds):
             return
         client_ca = twin.setting("ssl_client_certificate")
