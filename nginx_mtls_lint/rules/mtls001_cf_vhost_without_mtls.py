@@ -106,7 +106,7 @@ class CfVhostWithoutMtls(Rule):
         if server.exposed_tls:
             # Without verification every client is one without a certificate: reported when
             # such a client reaches content, or may (not only redirects, refusals, 444, fixed
-            # text, or a check that refuses everyone: MTLS007's broken origin).
+            # text, or a check that refuses everyone: a broken origin).
             if (flow.open_paths(("none",)) or flow.unsure_paths(("none",))) \
                     and not answers_no_name(server):
                 yield self._unverified_tls(server, verification.setting, ctx)
