@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..flow import Cause
-from ..model import Server
+from ..model import ErrorPage, Server
 from . import (Rule, RuleContext, finding_trace, inherited_from_http, served, where)
 from .fixes import make_fix, without_codes
 
@@ -94,27 +94,30 @@ class ErrorPageBypass(Rule):
             if page is None or id(page) in reported:
                 continue
             reported.add(id(page))
-            codes = [c for c in page.args[:-1] if c.isdigit()]
+            codes = ErrorPage.of(page).codes
             why = next((BYPASS_CODES[c] for c in codes if c in BYPASS_CODES), None) or (
                 f"{path.client.label} is answered with an error that this page handles")
-            bypass = [c for c in codes if c in BYPASS_CODES]
-            if bypass:
-                fix = ("error_page " + " ".join(c for c in bypass if c != "497") +
-                       " =403 /cert-required.html;  with  location = /cert-required.html "
-                       "{ internal; root /usr/share/nginx/errors; }" +
-                       ("; for 497: error_page 497 =301 https://$host$request_uri;"
-                        if "497" in codes else ""))
-            else:
-                fix = (f"Send {' '.join(codes)} to a URI (`error_page {' '.join(codes)} "
-                       "/errors/denied.html;`, which runs the checks again) or to a "
-                       "location that only returns a fixed answer, never to the site's "
-                       "content.")
             yield self.finding(
                 page,
                 f"`error_page {' '.join(page.args)}` at {where(page)} in "
                 f"{server.label}: {why}, and the error page serves {served(path)}: "
                 f"the protected content is served without a valid certificate.",
-                fix, server, related=inherited_from_http(server, page),
+                fix_text(codes), server, related=inherited_from_http(server, page),
                 trace=finding_trace(path),
                 fixes=make_fix(f"drop {' '.join(codes)} from this error_page (nginx answers "
                                "them itself)", without_codes(ctx.source, page, set(codes))))
+
+
+def fix_text(codes: list[str]) -> str:
+    """The edit that closes an error page's bypass: the certificate errors to a dedicated
+    internal page (497 to a redirect), other codes to a URI that runs the checks again."""
+    bypass = [c for c in codes if c in BYPASS_CODES]
+    if bypass:
+        return ("error_page " + " ".join(c for c in bypass if c != "497") +
+                " =403 /cert-required.html;  with  location = /cert-required.html "
+                "{ internal; root /usr/share/nginx/errors; }" +
+                ("; for 497: error_page 497 =301 https://$host$request_uri;"
+                 if "497" in codes else ""))
+    return (f"Send {' '.join(codes)} to a URI (`error_page {' '.join(codes)} "
+            "/errors/denied.html;`, which runs the checks again) or to a "
+            "location that only returns a fixed answer, never to the site's content.")
