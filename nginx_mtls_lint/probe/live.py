@@ -280,6 +280,9 @@ def judge(row: Row, seen: Seen) -> Verdict:
         return Verdict(row, seen, "unknown")
     if expect.content == (seen.answer == "content"):
         return Verdict(row, seen, "agree")
+    if expect.content and seen.status in (429, 503):
+        return Verdict(row, seen, "unknown", evidence="the origin limited the requests or was "
+                       "unavailable (limit_req and limit_conn answer 503): lower --rate")
     if expect.files and (seen.status in (403, 404) or expect.status == 404):
         return Verdict(row, seen, "unknown", evidence="the answer depends on which files exist "
                        "on the origin (static files, try_files)")

@@ -233,20 +233,17 @@ def self_signed(folder: str, name: str, issuer_name: object = None,
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     issuer = issuer_name if isinstance(issuer_name, x509.Name) else subject
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(minutes=5))
+               .not_valid_after(now + dt.timedelta(days=1)))
     if issuer is not subject:
         # A home-made CA of the same name: its key identifier is not the real CA's, so
         # OpenSSL finds no issuer ("unable to verify the first certificate") rather than a
         # bad signature by the real one.
-        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(minutes=5))
-                .not_valid_after(now + dt.timedelta(days=1))
-                .add_extension(x509.AuthorityKeyIdentifier(os.urandom(20), None, None), False)
-                .sign(key, hashes.SHA256()))
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier(os.urandom(20), None, None), False)
+    cert = builder.sign(key, hashes.SHA256())
     stem = "forged" if issuer is not subject else "self"
     cert_path, key_path = (os.path.join(folder, f"{stem}.pem"),
                            os.path.join(folder, f"{stem}.key"))
