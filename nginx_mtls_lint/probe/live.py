@@ -61,18 +61,13 @@ class Verdict:
 
     @property
     def bypass(self) -> bool:
-        """Content reached a client without a valid certificate on a server that demands one
-        (it verifies clients against a CA, or Cloudflare fronts it); a public server's
-        content is not, nor one that hands any certificate to its application
-        (`optional_no_ca` without a CA)."""
-        server = self.row.server
-        mode = server.verification.mode
-        protected = mode in ("on", "optional") or bool(server.cloudflare and
-                                                        server.cloudflare.fronted) or \
-            mode == "optional_no_ca" and bool(server.client_ca_settings())
-        admitted = self.row.expect.kind == "valid" if self.row.expect.kind else self.row.valid
+        """Content reached a client without a valid certificate under a name the
+        configuration protects (plan.Planner._protects); a public site's content is not."""
+        # --valid-cert must get in; another certificate may be the request server's own
+        # client (another CA's certificate on the server of that CA)
+        admitted = self.row.valid or self.row.expect.kind == "valid"
         return self.seen.answer == "content" and not self.seen.unmarked_content and \
-            not admitted and protected
+            not admitted and self.row.protected
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ from ..flow import MAYBE, YES, Client, ServerFlow
 from ..model import Config, Server, Socket, is_loopback
 from ..parser import Stmt
 from ..request import Request
+from .wire import name_problem
 from ..analysis import Analysis
 
 UNKNOWN_NAME = "nginx-mtls-lint-probe.invalid"
@@ -67,6 +68,8 @@ class Row:
     valid: bool = False
     # for a self-signed certificate with the trusted DN: that DN (an x509.Name), its issuer
     issuer: object = None
+    # the configuration demands a certificate for this Host (see Planner._protects)
+    protected: bool = False
 
 
 @dataclass(slots=True)
@@ -89,6 +92,7 @@ class Planner:
     target_port: int | None = None
     notes: list[str] = field(default_factory=list)
     _issuers: dict[int, list[tuple[str, object]]] = field(default_factory=dict)
+    _protected: set[str] | None = None  # names of servers that demand a certificate
 
     # ---------------------------------------------------------------- sockets
 
@@ -155,8 +159,17 @@ class Planner:
                     rows.append(Row(server, name, port, request, self.predict(socket, request),
                                     request.certificate == "valid",
                                     issuer if request.certificate == "self-signed-trusted-dn"
-                                    else None))
+                                    else None, self._protects(request.host_header, socket)))
         return rows
+
+    def _protects(self, host: str | None, socket: Socket[Server]) -> bool:
+        """Whether the configuration demands a certificate for this name: the server that
+        answers it does, or another server of the name does (on another port: a twin)."""
+        if self._protected is None:
+            self._protected = {n.lower() for s in self.config.servers if demands(s)
+                               for n in s.names if n}
+        answering = select(socket, host or "") or socket.default
+        return (host or "").lower() in self._protected or demands(answering)
 
     def _trusted_name(self, server: Server) -> object:
         """The DN (an x509.Name) of the CA the server expects its clients from, when
@@ -212,8 +225,10 @@ class Planner:
         if not request.tls:
             return self._plain(socket, request)
         if request.resume_from is not None:
+            server = select(socket, request.host_header or "") or socket.default
             return Expect("unknown", None, "whether nginx resumes a TLS 1.3 session across "
-                          "servers depends on its version and patches (CVE-2025-23419)")
+                          "servers depends on its version and patches (CVE-2025-23419)",
+                          kind=self._client_kind(server, server, request.certificate))
         chosen = select(socket, request.sni) if request.sni else None
         handshake = chosen or socket.default
         reject = handshake.setting("ssl_reject_handshake")
@@ -353,6 +368,15 @@ def _client_chosen(trace) -> str | None:
 FIXED_STEPS = ("malformed request", "plain HTTP sent to the TLS port", "no location matches")
 
 
+def demands(server: Server) -> bool:
+    """The server demands a client certificate: it verifies clients against a CA, or
+    Cloudflare fronts it (`optional_no_ca` without a CA hands any certificate to its
+    application)."""
+    mode = server.verification.mode
+    return mode in ("on", "optional") or bool(server.cloudflare and server.cloudflare.fronted) \
+        or mode == "optional_no_ca" and bool(server.client_ca_settings())
+
+
 def reads_names(server: Server) -> bool:
     """Whether the server tests a certificate's names ($ssl_client_s_dn, _i_dn, ...)."""
     from ..model import walk
@@ -400,7 +424,9 @@ def _sendable(uri: str) -> bool:
 
 def probe_name(server: Server, socket: Socket[Server]) -> str | None:
     """A name a client can send that this server answers: an exact name, a wildcard filled
-    in; an unknown name for a default server without one."""
+    in; else one of its names another server answers first (a shadowed name: what the
+    client gets there is the point); an unknown name for a default server without one."""
+    shadowed = None
     for name in server.names:
         text = name.lower()
         if not text or text == "_" or text.startswith("~") or "$" in text:
@@ -411,10 +437,14 @@ def probe_name(server: Server, socket: Socket[Server]) -> str | None:
             text = text[1:]
         elif text.endswith(".*"):
             text = text[:-1] + "invalid"
-        if "*" not in text and select(socket, text) is server:
+        if "*" in text or name_problem(text):
+            continue
+        if select(socket, text) is server:
             return text
-    return UNKNOWN_NAME if socket.default is server and select(socket, UNKNOWN_NAME) is None \
-        else None
+        shadowed = shadowed or text
+    if socket.default is server and select(socket, UNKNOWN_NAME) is None:
+        return UNKNOWN_NAME
+    return shadowed
 
 
 def select(socket: Socket[Server], name: str) -> Server | None:
