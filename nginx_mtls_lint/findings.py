@@ -105,13 +105,23 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
-    """The tool's own findings about input it could not read as nginx would."""
+    """The tool's own findings about input it could not read as nginx would: a rule-shaped
+    spec, with the flags the engine and the reporters read."""
 
     id: str
     name: str
     severity: str
     summary: str
     fix: str
+    # an environment problem, not a configuration defect (a SARIF notification)
+    notification: bool = False
+    # a `# nginx-mtls-lint: ignore` can silence it (not the suppressions' own diagnostics)
+    suppressible: bool = True
+    # about the input files themselves: reported only on the files asked about when a tree
+    # is loaded for some fragments' sake
+    about_input: bool = False
+    # part of the configuration was not read: the run says the analysis is incomplete
+    leaves_gap: bool = False
 
 
 DIAGNOSTICS = {
@@ -122,46 +132,54 @@ DIAGNOSTICS = {
             "nginx cannot parse this file (`nginx -t` fails there); the linter analysed the "
             "statements it could read, but not a block cut off by the error.",
             "Correct the syntax; `nginx -t` shows the same error.",
+            about_input=True,
         ),
         Diagnostic(
             "MTLS901", "include-not-found", "error",
             "An `include` names a file that does not exist, so part of the tree was not analysed.",
             "Fix the path, or map the absolute prefix onto your checkout with "
             "`--path-map /etc/nginx=DIR`.",
+            notification=True, about_input=True, leaves_gap=True,
         ),
         Diagnostic(
             "MTLS902", "include-cycle", "error",
             "A file includes itself (directly or through others); nginx would recurse forever.",
             "Remove the `include` that closes the cycle.",
+            about_input=True,
         ),
         Diagnostic(
             "MTLS903", "non-utf8", "warning",
             "The file holds bytes that are not UTF-8; they were read as U+FFFD.",
             "Save the file as UTF-8.",
+            about_input=True,
         ),
         Diagnostic(
             "MTLS904", "unreadable-file", "error",
             "A configuration file could not be read (permissions, not a regular file, binary "
             "content or too large), so it was not analysed.",
             "Point the linter at regular, readable nginx configuration files.",
+            notification=True, about_input=True, leaves_gap=True,
         ),
         Diagnostic(
             "MTLS905", "too-deep", "error",
             "Blocks or includes nest deeper than any real configuration; the deeper part was "
             "not analysed.",
             "Flatten the nesting.",
+            about_input=True,
         ),
         Diagnostic(
             "MTLS906", "suppression-without-reason", "warning",
             "A suppression comment gives no reason; reviewers cannot tell why the finding is "
             "acceptable.",
             "Add the reason after `--`: `# nginx-mtls-lint: disable=MTLS002 -- why it is safe`.",
+            suppressible=False, about_input=True,
         ),
         Diagnostic(
             "MTLS907", "unused-suppression", "warning",
             "A suppression comment silences nothing; it would hide a future finding "
             "unnoticed.",
             "Remove the comment, or move it to the line of the finding it is meant for.",
+            suppressible=False, about_input=True,
         ),
         Diagnostic(
             "MTLS908", "malformed-suppression", "error",
@@ -169,6 +187,7 @@ DIAGNOSTICS = {
             "an unknown rule, so it silences nothing.",
             "Write `# nginx-mtls-lint: disable=RULE[,RULE] -- reason` (also `disable-next-line=`,"
             " `disable-file=`, `enable=`), with rule IDs or names from `nginx-mtls-lint rules`.",
+            suppressible=False, about_input=True,
         ),
         Diagnostic(
             "MTLS909", "rule-crashed", "error",
@@ -178,6 +197,7 @@ DIAGNOSTICS = {
             "findings are complete.",
             "Report it to the rule's author with the traceback (set NGINX_MTLS_LINT_DEBUG=1), "
             "or turn the rule off in .nginx-mtls-lint.yaml until it is fixed.",
+            notification=True,
         ),
         Diagnostic(
             "MTLS910", "path-map-inferred", "note",
@@ -186,6 +206,7 @@ DIAGNOSTICS = {
             "onto the folder, as `--path-map /etc/nginx=DIR` would.",
             "Nothing to fix when the mapping is right. Give `--path-map /etc/nginx=DIR` to map "
             "it elsewhere, or `--no-infer-paths` to turn inference off.",
+            notification=True,
         ),
         Diagnostic(
             "MTLS911", "file-not-available", "note",
@@ -194,18 +215,21 @@ DIAGNOSTICS = {
             "per file).",
             "Commit the file (CA certificates and CRLs are public) and map its folder with "
             "`--path-map /SRC=DIR`; Cloudflare's origin-pull CA can always be committed.",
+            notification=True,
         ),
         Diagnostic(
             "MTLS912", "not-nginx", "note",
             "A file handed to the linter is not nginx configuration (for example redis.conf "
             "or supervisord.conf); it was skipped rather than parsed.",
             "Nothing to fix; narrow the paths you pass (or the pre-commit hook's `files:`).",
+            notification=True,
         ),
         Diagnostic(
             "MTLS913", "input-not-found", "error",
             "A path given on the command line does not exist or holds no nginx "
             "configuration; the other paths were linted.",
             "Fix the path.",
+            notification=True,
         ),
         Diagnostic(
             "MTLS916", "input-not-rendered", "warning",

@@ -12,7 +12,7 @@ from .analysis import Analysis
 from .kubernetes import review as _review  # noqa: F401  (kubernetes.review)
 from .cloudflare import CA_FILE_NAME, CloudflareOptions, detect
 from .directives import misplaced
-from .findings import Finding, ServerRef, diagnostic
+from .findings import DIAGNOSTICS, Finding, ServerRef, diagnostic
 from .identity import message_shape
 from .loader import LoadOptions, Tree, Workspace, load_inputs
 from .model import Config, Model, Socket, TlsServer, build_model
@@ -21,6 +21,9 @@ from .registry import rule_resolver
 from .rules import Rule, RuleContext, builtin_rules
 from .versions import LIVE_ROOT, Target, from_nginx_v, from_this_machine
 
+
+# The diagnostics that leave part of the configuration unread.
+GAPS = frozenset(d.id for d in DIAGNOSTICS.values() if d.leaves_gap)
 
 @dataclass(slots=True)
 class LintOptions:
@@ -174,14 +177,15 @@ def lint(inputs: Iterable[str], options: LintOptions,
     kept = []
     for finding in findings:
         level = options.levels.get(finding.rule)
+        spec = DIAGNOSTICS.get(finding.rule)
         if level == "off" or (focus is not None and finding.file not in focus
-                              and finding.rule.startswith("MTLS90") and finding.rule != "MTLS909"):
+                              and spec is not None and spec.about_input):
             continue
         if level:
             finding.severity = level
         _columns(finding, workspace)
         kept.append(finding)
-    gaps = sum(f.rule in ("MTLS901", "MTLS904") and not f.suppressed for f in kept)
+    gaps = sum(f.rule in GAPS and not f.suppressed for f in kept)
     if gaps:
         workspace.notes.setdefault(
             f"analysis incomplete: {gaps} included file{'' if gaps == 1 else 's'} could not be "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .findings import Finding, diagnostic
+from .findings import DIAGNOSTICS, Finding, diagnostic
 from .parser import Stmt
 
 SUPPRESSION = re.compile(
@@ -22,7 +22,7 @@ SUPPRESSION = re.compile(
 TOOL_COMMENT = re.compile(r"^\s*nginx-mtls-lint\s*:", re.IGNORECASE)
 ANNOTATIONS = re.compile(r"^\s*nginx-mtls-lint\s*:\s*(not-)?cloudflare\s*$", re.IGNORECASE)
 WHOLE_FILE = 10**9
-OWN_DIAGNOSTICS = {"MTLS906", "MTLS907", "MTLS908"}
+OWN_DIAGNOSTICS = {d.id for d in DIAGNOSTICS.values() if not d.suppressible}
 
 
 @dataclass(slots=True, eq=False)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # reporters read rules' metadata, never the rules module itse
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 # Environment problems, not configuration defects: notifications rather than alerts.
-NOTIFICATION_RULES = {"MTLS901", "MTLS904", "MTLS909", "MTLS910", "MTLS911", "MTLS912", "MTLS913"}
+NOTIFICATION_RULES = {d.id for d in DIAGNOSTICS.values() if d.notification}
 
 
 def _descriptor(rule: type[Rule] | Diagnostic) -> dict:
