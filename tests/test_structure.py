@@ -27,7 +27,6 @@ ALLOWED: dict[str, int] = {
     "trust.py:__init__": 27,
     "trust.py:crl_verdicts": 22,
     "rules/mtls102_shared_socket_ca_confusion.py:check_stream_socket": 23,
-    "rules/mtls106_shadowed_server_name.py:_shadowed": 24,
 }
 
 

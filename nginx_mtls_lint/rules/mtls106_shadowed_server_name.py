@@ -81,6 +81,19 @@ class ShadowedServerName(Rule):
         if ctx.target.at_least(STREAM_SERVERS_SINCE) is not False:
             yield from self._shadowed(server, server.config.stream_sockets, ctx)
 
+    @staticmethod
+    def _served(first: TlsServer, ctx: RuleContext) -> list[Step] | None:
+        """The path on which the answering server serves a client without a certificate
+        (empty for a stream server, which proxies whoever connects); None: it serves
+        nothing."""
+        if isinstance(first, StreamServer):
+            if first.proxy_pass is None and first.setting("pass") is None:
+                return None
+            return []
+        assert isinstance(first, Server)
+        open_paths = ctx.flow(first).open_paths(("none",))
+        return finding_trace(open_paths[0]) if open_paths else None
+
     def _shadowed(self, server: TlsServer, sockets: Mapping[str, Socket[Any]],
                   ctx: RuleContext) -> Iterator[Finding]:
         if not server.verifies_clients:
@@ -94,40 +107,40 @@ class ShadowedServerName(Rule):
                 first = socket.answering(wildcard or name)
                 if first is None or first is server or first.verifies_clients:
                     continue
-                header = "SNI" if isinstance(first, StreamServer) else "Host"
-                if isinstance(first, StreamServer):  # proxies whoever connects
-                    if first.proxy_pass is None and first.setting("pass") is None:
-                        continue
-                    steps: list[Step] = []
-                else:
-                    open_paths = ctx.flow(first).open_paths(("none",))
-                    if not open_paths:
-                        continue  # the server that answers serves nothing
-                    steps = finding_trace(open_paths[0])
-                # what the first server wrote: `.x` takes x and *.x too
-                written = next((n for n in first.names if (wildcard or name) in name_keys(n)),
-                               name)
-                taken = name if written == name else f"{name} (as `{written}`)"
-                if wildcard:
-                    why = (f"whose `server_name {written}` nginx tries before any regular "
-                           "expression, and which asks for no client certificate; this "
-                           "protected server never answers those names (nginx -t says "
-                           "nothing)")
-                else:
-                    why = ("loaded first, which asks for no client certificate; this "
-                           "protected copy is ignored for that name (nginx -t only warns: "
-                           "conflicting server name)")
-                yield self.finding(
-                    server.stmt,
-                    f"{name} on {socket.name} is answered by the server at "
-                    f"{first.file}:{first.line}, {why}.",
-                    f"Remove server_name {written} from the server at "
-                    f"{first.file}:{first.line}.", server,
-                    related=[Related(first.file, first.line,
-                                     f"answers {taken} on {socket.name}")],
-                    trace=[Step(first.file, first.line, (
-                        f"a {header} matching {name}" if name[0] in "~*" else
-                        f"{header}: {name}") + f" on {socket.name} "
-                                f"goes to the server with `server_name {written}`"),
-                           *steps])
+                steps = self._served(first, ctx)
+                if steps is None:
+                    continue  # the server that answers serves nothing
+                yield self._finding(server, socket, name, first, wildcard, steps)
                 return  # one name on one socket shows it
+
+    def _finding(self, server: TlsServer, socket: Socket[Any], name: str, first: TlsServer,
+                 wildcard: str | None, steps: list[Step]) -> Finding:
+        header = "SNI" if isinstance(first, StreamServer) else "Host"
+        # what the first server wrote: `.x` takes x and *.x too
+        written = next((n for n in first.names if (wildcard or name) in name_keys(n)), name)
+        taken = name if written == name else f"{name} (as `{written}`)"
+        why = _why(written) if wildcard else _why(None)
+        return self.finding(
+            server.stmt,
+            f"{name} on {socket.name} is answered by the server at "
+            f"{first.file}:{first.line}, {why}.",
+            f"Remove server_name {written} from the server at "
+            f"{first.file}:{first.line}.", server,
+            related=[Related(first.file, first.line, f"answers {taken} on {socket.name}")],
+            trace=[Step(first.file, first.line, (
+                f"a {header} matching {name}" if name[0] in "~*" else
+                f"{header}: {name}") + f" on {socket.name} "
+                f"goes to the server with `server_name {written}`"), *steps])
+
+
+def _why(wildcard_name: str | None) -> str:
+    """Why the protected server loses the name: a wildcard tried before its regex, or an
+    exact name loaded first."""
+    if wildcard_name is not None:
+        return (f"whose `server_name {wildcard_name}` nginx tries before any regular "
+                "expression, and which asks for no client certificate; this "
+                "protected server never answers those names (nginx -t says "
+                "nothing)")
+    return ("loaded first, which asks for no client certificate; this "
+            "protected copy is ignored for that name (nginx -t only warns: "
+            "conflicting server name)")
