@@ -16,7 +16,8 @@ from typing import Sequence
 from .cafile import CAFile, CAStore
 from .cloudflare import AOP_CAS, matching_name
 from .flow import MAYBE, NO, YES, Client, Path, ServerFlow, VERIFY_VALUE, Verdict
-from .model import Detection, Server, Setting, TlsServer, Verification
+from .model import Server, TlsServer
+from .records import Detection, Setting, Verification
 from .trust import CrlVerdict, TrustSet, security_level
 from .versions import UNKNOWN, Target
 

@@ -20,6 +20,19 @@ from .records import (  # noqa: F401 (the model's names, as before)
     parse_location, _find_location, ErrorPage, parse_error_page, Verification, verification,
     Conf, own_chain, Return, Rewrite, TryFiles, Geo, geos_of, parse_geos)
 
+# The model's names: its own and the records' (records.py), as before the split.
+__all__ = [
+    "VARIABLE_NAME", "CLIENT_CA_DIRECTIVES", "LET_THROUGH", "VERIFY_VARIABLE", "LUA_PHASES",
+    "LUA_CHECKS", "lua_may_check", "flatten", "walk", "Setting", "Signal", "Detection",
+    "VariableMap", "parse_map", "Scope", "Listen", "parse_listen", "_split_host_port",
+    "is_loopback", "Handler", "handlers_in", "Location", "parse_location", "_find_location",
+    "ErrorPage", "parse_error_page", "Verification", "verification", "Conf", "own_chain",
+    "Return", "Rewrite", "TryFiles", "Geo", "geos_of", "parse_geos", "TlsServer", "Server",
+    "StreamServer", "S", "REGEX_DOMAIN", "name_keys", "Socket", "Config", "Model",
+    "http_blocks", "build_server", "SERVER_BODY", "snippet_server", "stream_blocks",
+    "build_stream_server", "group_sockets", "build_config", "build_model",
+]
+
 
 @dataclass(slots=True, eq=False)
 class TlsServer:

@@ -20,7 +20,7 @@ from .access import ACCESS_CHECKS, Check, deciding_rule, stream_refusal
 from .conf import Conf, own_chain
 from .content import (ACME, CONTENT_HANDLERS, FORWARDING, SITE_PAGE, STOCK_ROOTS, UPSTREAM,
                       stock_site)
-from ..model import Geo, geos_of
+from ..records import Geo, geos_of
 from .evaluate import DNS_NAME, EXACT_NAME, QUERY, RAW_URI, Evaluator, in_network
 from .phases import REWRITE_DIRECTIVES, Simulator
 from .questions import (HTTP_REFUSING, METHOD, METHODS, REFUSING, VERIFY_VALUE, Path,

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
-from ..model import LUA_PHASES, ErrorPage, Stmt, StreamServer, lua_may_check
+from ..model import StreamServer
+from ..parser import Stmt
+from ..records import LUA_PHASES, ErrorPage, lua_may_check
 from .conf import Conf
 from .content import UPSTREAM
 from .evaluate import in_network

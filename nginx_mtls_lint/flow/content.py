@@ -10,7 +10,9 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
 
-from ..model import Location, Server, Stmt, TryFiles, walk
+from ..model import Server
+from ..parser import Stmt
+from ..records import Location, TryFiles, walk
 from .conf import Conf, own_chain
 from .values import YES, Outcome, Result, State, Step, client_choice, unknown_choice
 

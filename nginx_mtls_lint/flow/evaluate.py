@@ -11,7 +11,8 @@ import posixpath
 import re
 from dataclasses import replace
 
-from ..model import Geo, Server, VariableMap
+from ..model import Server
+from ..records import Geo, VariableMap
 from .. import pcre
 from .values import (ATTACKER, CLOUDFLARE_ADDRESS, DIRECT_ADDRESS, EXPECTED, SPOOFED,
                      UNKNOWN, VARIABLE, VISITOR_ADDRESS, Client, State, Value)

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from ..model import (ErrorPage, Geo, Location, Return, Rewrite, Scope, Server, Stmt,
-                     VariableMap, flatten, geos_of)
+from ..model import Server
+from ..parser import Stmt
+from ..records import (ErrorPage, Geo, Location, Return, Rewrite, Scope, VariableMap, flatten,
+                       geos_of)
 from .. import pcre
 from . import access, content
 from .conf import Conf

@@ -8,7 +8,9 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from ..model import Server, Stmt, walk
+from ..model import Server
+from ..parser import Stmt
+from ..records import walk
 from .. import pcre
 from .content import stock_site
 from .phases import Simulator

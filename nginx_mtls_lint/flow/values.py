@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from ..model import Stmt, Location
+from ..parser import Stmt
+from ..records import Location
 
 
 class Verdict(str, Enum):
