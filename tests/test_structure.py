@@ -26,7 +26,6 @@ ALLOWED: dict[str, int] = {
     "suppressions.py:_collect_block": 30,
     "trust.py:__init__": 27,
     "trust.py:crl_verdicts": 22,
-    "rules/mtls102_shared_socket_ca_confusion.py:check_stream_socket": 23,
 }
 
 

@@ -145,16 +145,10 @@ class SharedSocketCaConfusion(Rule):
         if not socket.tls or default is None or \
                 ctx.target.at_least(STREAM_SERVERS_SINCE) is False:
             return
-        admitted = stale_check_admits(default)
         for server, listen in socket.entries:
-            slipping = [kind for kind in admitted if server is not default
-                        and kind not in stale_check_admits(server)]
-            if not slipping or not server.verifies_clients or (
-                    server.proxy_pass is None and server.setting("pass") is None):
+            slipping = _slipping(server, default, socket)
+            if not slipping:
                 continue
-            if not any(socket.answering(key) is server for name in server.names if name
-                       for key in name_keys(name)):
-                continue  # SNI never picks it (a shadowed name when another server has it)
             own = server.verification.setting
             mode = default.verification.mode
             written = (f"`ssl_verify_client {mode}` at {where(default.verification.setting)}"
@@ -231,3 +225,17 @@ class SharedSocketCaConfusion(Rule):
         return (f"Add `{REJECT_DEFAULT}` to a default server for {socket} (a new "
                 f"`server {{ listen {address} ssl default_server; {REJECT_DEFAULT} }}`), or "
                 "listen on a separate address.")
+
+
+def _slipping(server: StreamServer, default: StreamServer,
+              socket: Socket[StreamServer]) -> list[str]:
+    """The clients the default server's check admits and this server's refuses, when SNI
+    picks this server and it proxies: who slips in on a one-pass handshake."""
+    if server is default or not server.verifies_clients or (
+            server.proxy_pass is None and server.setting("pass") is None):
+        return []
+    if not any(socket.answering(key) is server for name in server.names if name
+               for key in name_keys(name)):
+        return []  # SNI never picks it (a shadowed name when another server has it)
+    refused = stale_check_admits(server)
+    return [kind for kind in stale_check_admits(default) if kind not in refused]
