@@ -15,7 +15,8 @@ from typing import Callable, NoReturn, Sequence, TextIO
 from . import __version__
 from .cloudflare import CloudflareOptions
 from .findings import SEVERITY_RANK
-from .loader import DEFAULT_ROOT, LoadOptions, UsageError, absolute, normal_path
+from .loader import (DEFAULT_ROOT, LoadOptions, UsageError, absolute, default_inputs,
+                     normal_path)
 from .rules import RuleContext
 from .versions import UNKNOWN
 
@@ -63,7 +64,8 @@ def expected_ca(text: str) -> tuple[str, frozenset[str]]:
 def add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="nginx.conf, a directory, a fragment, or - for `nginx -T` "
-                             f"output on stdin (default: {DEFAULT_ROOT})")
+                             "output on stdin (default: the git work tree around the working "
+                             f"directory when it holds nginx files, else {DEFAULT_ROOT})")
     parser.add_argument("--config", metavar="FILE",
                         help="configuration file (default: the nearest .nginx-mtls-lint.yaml "
                              "or pyproject.toml [tool.nginx-mtls-lint] upward)")
@@ -396,7 +398,7 @@ def run_lint(args: argparse.Namespace) -> int:
     import_errors: list[str] = []
     options, fail_on = options_from(args, load_rules(import_errors))
     options.plugin_errors = import_errors
-    result = lint(args.paths or [DEFAULT_ROOT], options, read_stdin)
+    result = lint(args.paths or default_inputs(), options, read_stdin)
     if args.baseline:
         from . import baseline
         baseline.apply(args.baseline, result.findings)
@@ -427,7 +429,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     from .report import inspect
 
     options, _ = options_from(args, load_rules())
-    workspace, model = analyse(args.paths or [DEFAULT_ROOT], options, read_stdin)
+    workspace, model = analyse(args.paths or default_inputs(), options, read_stdin)
     analysis = run_context(workspace, options).analysis
     servers = None
     if args.server:
@@ -464,7 +466,7 @@ def run_trace(args: argparse.Namespace) -> int:
         if not uri.startswith("/"):
             raise UsageError(f"--uri must start with /, got {uri!r}")
     options, _ = options_from(args, load_rules())
-    workspace, model = analyse(args.paths or [DEFAULT_ROOT], options, read_stdin)
+    workspace, model = analyse(args.paths or default_inputs(), options, read_stdin)
     analysis = run_context(workspace, options).analysis
     vias = [None] if args.via is None else [v == "cloudflare" for v in args.via]
     methods = [m.upper() for m in args.method or ["GET"]]

@@ -87,6 +87,7 @@ class Tree:
     # A path as written -> whether it names a file of the deployed host that this checkout
     # does not have (absolute, outside the tree, not --path-map'ed): "not available here".
     elsewhere: Callable[[str], bool] = lambda arg: False
+    origin: str = "checkout"  # how it was read: "live" (this machine's), "checkout", "dump"
 
 
 @dataclass(slots=True)
@@ -843,7 +844,8 @@ class WorkspaceBuilder:
                 self.workspace.findings.extend(self.held.pop(real))
             return None
         tree = Tree(self.disk.display(path), "main" if main else "http", stmts, loader.prefix,
-                    loader.resolve, focus, reached, loader.elsewhere)
+                    loader.resolve, focus, reached, loader.elsewhere,
+                    "checkout" if loader.checkout else "live")
         self.trees[real] = tree
         if focus is None:
             self.workspace.findings.extend(self.held.pop(real))
@@ -961,7 +963,35 @@ class WorkspaceBuilder:
         disk_loader.checkout = not os.path.exists(root)
         self.workspace.trees.append(
             Tree(root, top_level_context(stmts), stmts, prefix, disk_loader.resolve,
-                 elsewhere=disk_loader.elsewhere))
+                 elsewhere=disk_loader.elsewhere, origin="dump"))
+
+
+def default_inputs(cwd: str | None = None) -> list[str]:
+    """What to lint when no path is given. Inside a git work tree that holds nginx files, that
+    work tree (as ruff lints the working directory); but a work tree under a standard nginx
+    prefix, `/etc` kept in git or a home directory is this machine's own: its live nginx."""
+    cwd = cwd or os.getcwd()
+    top = repository_root(cwd)
+    if top is None or system_folder(top):
+        return [DEFAULT_ROOT]
+    roots, others = scan_directory(top)
+    if not roots and not any(looks_like_nginx_file(p) for p in others):
+        return [DEFAULT_ROOT]
+    return [display_path(top, cwd)]
+
+
+def system_folder(top: str) -> bool:
+    """A git top level that is this machine's configuration or someone's home, not a
+    configuration repository."""
+    real = os.path.realpath(top)
+    homes = {os.path.realpath(os.path.expanduser("~")), "/root"}
+    return real in ("/", "/etc") or real in homes or os.path.dirname(real) == "/home" or \
+        any(inside(os.path.realpath(p), real) for p in NGINX_PREFIXES)
+
+
+def looks_like_nginx_file(path: str) -> bool:
+    data, _, _ = read_limited(path, MAX_CONFIG_BYTES)
+    return data is not None and looks_like_nginx(data.decode("utf-8", errors="replace"))
 
 
 def load_inputs(inputs: Iterable[str], options: LoadOptions,

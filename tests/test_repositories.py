@@ -145,3 +145,23 @@ def test_files_kept_under_another_folder_are_found_with_a_note(tmp_path: Path):
     assert ("nginx/conf.d/shop.conf", 6, "MTLS003") in rules
     (missing,) = [f for f in document["findings"] if f["rule"] == "MTLS901"]
     assert missing["line"] == 5 and "absent.conf" in missing["message"]
+
+
+def test_no_path_inside_a_repository_lints_the_repository_and_names_the_root(tmp_path: Path):
+    from nginx_mtls_lint.loader import DEFAULT_ROOT, default_inputs, system_folder
+
+    nginx = debian_repository(tmp_path, "../sites-available/shop")
+    for cwd in (tmp_path, nginx / "sites-available"):
+        assert os.path.realpath(os.path.join(cwd, default_inputs(str(cwd))[0])) == \
+            os.path.realpath(tmp_path)
+    document = lint_json(cwd=nginx)
+    assert ("sites-available/shop", 7, "MTLS002") in findings(document)
+    assert document["roots"] == [{"path": "nginx.conf", "read_as": "checkout"}]
+    from conftest import run_cli
+    console = run_cli(cwd=tmp_path).stdout.decode()
+    assert "read: deploy/nginx/nginx.conf (a checkout)" in console
+    # a work tree without nginx files, /etc in git, a home directory: the live system
+    (tmp_path / "other" / ".git").mkdir(parents=True)
+    assert default_inputs(str(tmp_path / "other")) == [DEFAULT_ROOT]
+    assert system_folder("/etc") and system_folder(os.path.expanduser("~"))
+    assert system_folder("/etc/nginx") and not system_folder(str(tmp_path))

@@ -13,7 +13,7 @@ from ..docs import without_markers
 from ..findings import Finding
 from ..lint import Result
 from .edits import preview
-from .json_report import summary
+from .json_report import READ_AS, roots, summary
 
 STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
 
@@ -97,6 +97,15 @@ def servers_text(servers, shown: int = 3) -> str:
     return f"{plural(len(servers), 'server')}: {', '.join(labels)}{more}"
 
 
+def roots_text(read: list[dict], shown: int = 3) -> str:
+    """`read: deploy/nginx/nginx.conf (a checkout)`, the first few and how many more."""
+    if not read:
+        return "read: nothing"
+    parts = [f"{r['path']} ({READ_AS[r['read_as']]})" for r in read[:shown]]
+    more = f" and {len(read) - shown} more (see --format json)" if len(read) > shown else ""
+    return "read: " + ", ".join(parts) + more
+
+
 def render(result: Result, stream: TextIO, color: str = "auto") -> None:
     console = make_console(stream, color=color)
     for block in _finding_blocks(result):
@@ -111,6 +120,7 @@ def render(result: Result, stream: TextIO, color: str = "auto") -> None:
     if result.target is not None:
         text += f"; judged for {result.target.describe()}"
     style = "bold red" if counts["errors"] else ("yellow" if counts["warnings"] else "green")
+    console.print(Text(roots_text(roots(result)), style="dim"))
     console.print(Text(text, style=style))
     for note in result.notes:
         console.print(Text("note: " + note, style="dim"))

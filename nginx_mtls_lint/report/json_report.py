@@ -48,6 +48,17 @@ def summary(result: Result) -> dict:
     }
 
 
+READ_AS = {"live": "the live system", "checkout": "a checkout", "dump": "an nginx -T dump"}
+
+
+def roots(result: Result) -> list[dict]:
+    """Every tree's starting file and how it was read, in load order, each once."""
+    found: dict[str, str] = {}
+    for tree in result.workspace.trees:
+        found.setdefault(tree.root, tree.origin)
+    return [{"path": path, "read_as": origin} for path, origin in found.items()]
+
+
 def write(result: Result, out: TextIO) -> None:
     """Streamed: a large report is never held in memory as one string."""
     document = {
@@ -55,6 +66,7 @@ def write(result: Result, out: TextIO) -> None:
         "tool": {"name": "nginx-mtls-lint", "version": __version__},
         "findings": [finding_dict(f) for f in result.findings],
         "summary": summary(result),
+        "roots": roots(result),  # what was read, and whether as this machine's live nginx
         "analysis_notes": result.notes,  # what it could not see (modules, skipped checks)
     }
     if result.target is not None:
