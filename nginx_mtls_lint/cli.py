@@ -81,6 +81,11 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
                         default=None,
                         help="in a checkout, do not map /etc/nginx (or another standard "
                              "prefix) onto the tree when the tree holds the included paths")
+    parser.add_argument("--extend-include", action="append", metavar="PATTERN",
+                        help="files matching PATTERN (shell glob on the path below a folder "
+                             "given, or on the name: '*.nginx', 'api/*.vhost') are nginx "
+                             "configuration too (repeatable; also extend-include: in the "
+                             "configuration file)")
     parser.add_argument("--cloudflare-host", action="append", metavar="PATTERN",
                         help="treat servers whose server_name matches PATTERN (shell glob) "
                              "as Cloudflare-fronted (repeatable)")
@@ -291,7 +296,9 @@ def options_from(args: argparse.Namespace, rules):
         load=LoadOptions(prefix=pick(args.prefix, file.prefix, None),
                          path_map=pick(args.path_map, file.path_map, []),
                          roots=file.roots,
-                         infer_paths=pick(args.infer_paths, file.infer_paths, True)),
+                         infer_paths=pick(args.infer_paths, file.infer_paths, True),
+                         extend_include=[*(file.extend_include or []),
+                                         *(args.extend_include or [])]),
         cloudflare=CloudflareOptions(
             host_patterns=pick(args.cloudflare_host, file.cloudflare_hosts, []),
             assume=pick(args.assume_cloudflare, file.assume_cloudflare, False),

@@ -40,6 +40,7 @@ class FileConfig:
     roots: list[str] | None = None
     select: list[str] | None = None  # rule IDs or names, as written (resolved by the CLI)
     infer_paths: bool | None = None
+    extend_include: list[str] | None = None  # more file patterns that are nginx configuration
     ignore: list[str] | None = None
     nginx_version: object = None  # versions.Target, from `nginx-version:`
 
@@ -145,6 +146,8 @@ class _Reader:
                     self.fail(keys, str(e))
             elif key == "infer-paths":
                 config.infer_paths = self.expect(keys, value, bool, "true or false")
+            elif key == "extend-include":
+                config.extend_include = self.strings(keys, value)
             elif key in ("select", "ignore"):
                 items = [v.strip() for v in value.split(",") if v.strip()] \
                     if isinstance(value, str) else self.strings(keys, value)
@@ -156,7 +159,8 @@ class _Reader:
             else:
                 self.fail(keys, "unknown key (fail-on, rules, cloudflare, expected-cas, "
                           "expiry-warning-days, crl-warning-hours, prefix, path-map, "
-                          "infer-paths, roots, select, ignore, nginx-version)")
+                          "infer-paths, extend-include, roots, select, ignore, "
+                          "nginx-version)")
         return config
 
 

@@ -69,6 +69,9 @@ class LoadOptions:
     infer_paths: bool = True  # in a checkout, map a standard prefix onto the tree that holds it
     roots: list[str] | None = None  # where to look for the tree a fragment belongs to
     discover_roots: bool = True  # lint a fragment inside the tree that includes it
+    # More files that are nginx configuration, as shell globs on the path below a folder
+    # given, or on the name (`*.nginx`, `api/*.vhost`): --extend-include, extend-include:.
+    extend_include: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -761,6 +764,14 @@ def fragment_prefix(path: str, options: LoadOptions) -> str:
     return folder
 
 
+# The first statement of a file that is nginx configuration whatever its name: a vhost file
+# `api.vhost` or `shop` that opens a server (or http, events, stream, upstream, map) block.
+NGINX_OPENING = re.compile(
+    r"\A(?:\s*(?:#[^\n]*)?\n)*\s*(?:(?:server|http|events|stream)\s*\{|upstream\s+\S+\s*\{"
+    r"|map\s+\S+\s+\S+\s*\{)")
+OPENING_BYTES = 4096
+
+
 def is_config_candidate(path: str) -> bool:
     name = os.path.basename(path)
     if name.startswith("."):
@@ -772,8 +783,34 @@ def is_config_candidate(path: str) -> bool:
     return parent in CONFIG_DIRS and suffix not in NOT_CONFIG_SUFFIXES
 
 
-def scan_directory(folder: str) -> tuple[list[str], list[str]]:
-    """(nginx.conf files, other candidate config files) below `folder`, sorted."""
+def included_by_pattern(path: str, relative: str, patterns: list[str]) -> bool:
+    """Whether --extend-include / extend-include: names the file (by its path below the
+    folder given, or by its name)."""
+    name = os.path.basename(path)
+    return any(fnmatch.fnmatchcase(relative, p) or fnmatch.fnmatchcase(name, p)
+               for p in patterns)
+
+
+def opens_like_nginx(path: str) -> bool:
+    """A file of any name whose first statement opens a server/http/events/stream/upstream/
+    map block (comments and blank lines before it allowed)."""
+    name = os.path.basename(path)
+    if name.startswith(".") or os.path.splitext(name)[1].lower() in NOT_CONFIG_SUFFIXES:
+        return False
+    try:
+        with open(path, "rb", buffering=0) as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return False
+            head = f.read(OPENING_BYTES)
+    except OSError:
+        return False
+    return b"\0" not in head and NGINX_OPENING.match(head.decode("utf-8", "replace")) is not None
+
+
+def scan_directory(folder: str, patterns: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(nginx.conf files, other config files) below `folder`, sorted. The one place that
+    decides which files of a folder are nginx: by name (nginx.conf, *.conf, files of the
+    usual config folders), by the patterns given, and by how a file opens."""
     roots, others = [], []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -781,7 +818,9 @@ def scan_directory(folder: str) -> tuple[list[str], list[str]]:
             path = os.path.join(dirpath, name)
             if name == "nginx.conf":
                 roots.append(path)
-            elif is_config_candidate(path):
+            elif is_config_candidate(path) or included_by_pattern(
+                    path, os.path.relpath(path, folder), patterns or []) or \
+                    opens_like_nginx(path):
                 others.append(path)
     return roots, others
 
@@ -885,16 +924,10 @@ class WorkspaceBuilder:
             loader.escaped(real, None)
             return True
         probe = self.disk.read(loader.follow(path))
-        if os.path.basename(path) != "nginx.conf" and probe.text is not None and \
-                not looks_like_nginx(probe.text):
-            shown = self.disk.display(path)
-            self.workspace.findings.append(diagnostic(
-                "MTLS912", shown, None,
-                f"{shown} is not nginx configuration (its statements neither end in `;` nor "
-                "start with nginx directives); skipped"))
-            return False
         main = os.path.basename(path) == "nginx.conf" or (
             probe.text is not None and MAIN_BLOCK.search(probe.text) is not None)
+        # A file a root includes is nginx whatever it looks like (a broken one is MTLS900
+        # there): pre-commit must not pass a conf.d/redis.conf the tree includes.
         if not main and discover and self.options.discover_roots:
             for root in self.root_candidates(path):
                 found = self.discovered_tree(root)
@@ -902,6 +935,14 @@ class WorkspaceBuilder:
                     if found.focus is not None:
                         found.focus.add(self.disk.display(path))
                     return True
+        if not main and probe.text is not None and not looks_like_nginx(probe.text) and \
+                not included_by_pattern(path, path, self.options.extend_include):
+            shown = self.disk.display(path)
+            self.workspace.findings.append(diagnostic(
+                "MTLS912", shown, None,
+                f"{shown} is not nginx configuration (its statements neither end in `;` nor "
+                "start with nginx directives); skipped"))
+            return False
         self.load_tree(path, probe, main)
         return True
 
@@ -929,7 +970,7 @@ class WorkspaceBuilder:
     def add_directory(self, folder: str) -> bool:
         """Lint every tree below `folder`; False when it holds no nginx configuration."""
         self.folders.append(os.path.abspath(folder))
-        roots, others = scan_directory(folder)
+        roots, others = scan_directory(folder, self.options.extend_include)
         linted = False
         for root in roots:
             linted |= self.add_file(root)
@@ -998,6 +1039,7 @@ def load_inputs(inputs: Iterable[str], options: LoadOptions,
                 read_stdin: Callable[[], bytes] | None = None) -> Workspace:
     builder = WorkspaceBuilder(options)
     problems: list[tuple[str, str]] = []  # (input, why nothing was linted there)
+    quiet: list[str] = []  # folders holding no nginx configuration
     inputs = list(inputs)
     for item in inputs:
         if item == "-":
@@ -1008,13 +1050,14 @@ def load_inputs(inputs: Iterable[str], options: LoadOptions,
             builder.add_dump(decoded.text)
         elif os.path.isdir(item):
             if not builder.add_directory(item):
-                problems.append((item, f"no nginx configuration found under {item}"))
+                quiet.append(item)  # a data folder a shell glob reached, when others linted
         elif os.path.lexists(item):
             builder.add_file(item)
         else:
             problems.append((item, f"{item}: no such file or directory"))
-    if problems and len(problems) == len(inputs):
-        raise UsageError(problems[0][1])  # nothing to lint: a wrong path must not pass CI
+    if inputs and len(problems) + len(quiet) == len(inputs):  # nothing to lint: a wrong
+        raise UsageError(problems[0][1] if problems else  # path must not pass CI
+                         f"no nginx configuration found under {quiet[0]}")
     for item, problem in problems:  # the other inputs were linted
         builder.workspace.findings.append(diagnostic("MTLS913", item, None, problem))
     return builder.finish()

@@ -165,3 +165,47 @@ def test_no_path_inside_a_repository_lints_the_repository_and_names_the_root(tmp
     assert default_inputs(str(tmp_path / "other")) == [DEFAULT_ROOT]
     assert system_folder("/etc") and system_folder(os.path.expanduser("~"))
     assert system_folder("/etc/nginx") and not system_folder(str(tmp_path))
+
+
+def test_a_file_the_tree_includes_is_nginx_whatever_its_name_in_every_mode(tmp_path: Path):
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "nginx.conf").write_text(
+        "events {}\nhttp {\n    include conf.d/redis.conf;\n}\n")
+    # looks like redis (no `;`), but nginx reads it: nginx -t fails there
+    (tmp_path / "conf.d" / "redis.conf").write_text("bind 127.0.0.1\nport 6379\n")
+    for args in (["conf.d/redis.conf"], ["nginx.conf"], ["."]):  # pre-commit, path, folder
+        document = lint_json(*args, cwd=tmp_path)
+        rules = {(f["file"], f["rule"]) for f in document["findings"]}
+        assert ("conf.d/redis.conf", "MTLS900") in rules, (args, rules)
+        assert "MTLS912" not in {r for _, r in rules}
+
+
+def test_files_that_open_like_nginx_and_patterns_widen_discovery(tmp_path: Path):
+    (tmp_path / "api").mkdir()
+    (tmp_path / "vhosts-extra").mkdir()
+    (tmp_path / "conf.nginx").write_text("# shop\n\n" + VHOST)
+    (tmp_path / "vhosts-extra" / "shop").write_text(VHOST.replace("shop.", "plain."))
+    (tmp_path / "api" / "v1.conf.sample").write_text(VHOST.replace("shop.", "api."))
+    (tmp_path / "notes").write_text("server maintenance at noon\n")
+    document = lint_json(".", cwd=tmp_path)
+    files = {f["file"] for f in document["findings"] if f["rule"] == "MTLS002"}
+    assert files == {"conf.nginx", "vhosts-extra/shop"}
+    for args in (["--extend-include", "api/*.sample"], ["--extend-include", "*.sample"]):
+        document = lint_json(*args, ".", cwd=tmp_path)
+        files = {f["file"] for f in document["findings"] if f["rule"] == "MTLS002"}
+        assert "api/v1.conf.sample" in files, args
+    (tmp_path / ".nginx-mtls-lint.yaml").write_text("extend-include: ['*.sample']\n")
+    document = lint_json(".", cwd=tmp_path)
+    assert "api/v1.conf.sample" in {f["file"] for f in document["findings"]}
+
+
+def test_a_data_folder_among_several_inputs_is_skipped_silently(tmp_path: Path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "dump.csv").write_text("a,b\n")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "shop.conf").write_text(VHOST)
+    document = lint_json("data", "site", cwd=tmp_path)
+    assert "MTLS913" not in {f["rule"] for f in document["findings"]}
+    assert "MTLS002" in {f["rule"] for f in document["findings"]}
+    from conftest import run_cli
+    assert run_cli("data", cwd=tmp_path).returncode == 2  # alone, it is a wrong path
