@@ -1,4 +1,4 @@
-"""Command line: `nginx-mtls-lint [PATH ...]`, `inspect`, `rules`, `explain`.
+"""Command line: `nginx-mtls-lint [PATH ...]` (lint), `inspect`, `rules`, `explain`, `probe`, `trace`.
 
 Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 usage or configuration error.
 """
@@ -9,7 +9,9 @@ import argparse
 import gc
 import os
 import re
+import shutil
 import sys
+import textwrap
 from typing import Callable, NoReturn, Sequence, TextIO
 
 from . import __version__
@@ -34,6 +36,25 @@ COMMAND_HELP = {
              "its path",
     "compare": "compare two configurations (manifests, nginx trees, an `nginx -T` dump) per "
                "host, port, path and client; fail when one gets weaker",
+}
+DESCRIPTION = ("Prove that Cloudflare-fronted (and any client-certificate-protected) nginx "
+               "virtual hosts cannot be reached around Cloudflare. Commands: lint (the "
+               "default), inspect, rules, explain, probe, trace.")
+# Every command's exit codes, in its --help (the README lists the same).
+EXIT_CODES = {
+    "lint": "exit codes: 0 no finding at or above --fail-on (or --exit-zero, "
+            "--write-baseline); 1 findings; 2 usage, configuration or input error (nothing "
+            "could be linted)",
+    "inspect": "exit codes: 0 the servers were shown; 2 usage or input error",
+    "rules": "exit codes: 0 always (2 for a usage error)",
+    "explain": "exit codes: 0 the page was shown; 2 unknown rule or usage error",
+    "trace": "exit codes: 0 no client without a valid certificate gets content on the "
+             "path traced; 1 one does; 2 no server matches, or a usage or input error",
+    "probe": "exit codes: 0 no client without a valid certificate got content (unreachable "
+             "cases listed as such); 1 some client got content; 2 no case reached the origin "
+             "(refused, timed out, reset, no route, not TLS, not HTTP), or a usage error. A "
+             "TLS alert from the origin counts as a rejection, an origin that cannot be "
+             "reached never does.",
 }
 FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$")
 
@@ -120,16 +141,22 @@ def rule_list(text: str) -> list[str]:
 
 def build_parser(command: str) -> argparse.ArgumentParser:
     prog = "nginx-mtls-lint" if command == "lint" else f"nginx-mtls-lint {command}"
-    commands = "\n".join(f"  {name:<9} {text}" for name, text in COMMAND_HELP.items())
-    parser = Parser(prog=prog, description=__doc__.split("\n")[0],
+    commands = "\n".join(textwrap.fill(text, 79, initial_indent=f"  {name:<9} ",
+                                        subsequent_indent=" " * 12)
+                          for name, text in COMMAND_HELP.items())
+    codes = textwrap.fill(EXIT_CODES[command], 79, break_on_hyphens=False) \
+        if command in EXIT_CODES else None
+    parser = Parser(prog=prog, description=DESCRIPTION,
                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                    epilog=f"commands (nginx-mtls-lint COMMAND --help):\n{commands}"
-                    if command == "lint" else None)
-    parser.add_argument("--version", action="version", version=f"nginx-mtls-lint {__version__}")
+                    epilog=f"commands (nginx-mtls-lint COMMAND --help):\n{commands}\n\n{codes}"
+                    if command == "lint" else codes)
+    parser.add_argument("--version", "-V", action="version",
+                        version=f"nginx-mtls-lint {__version__}")
     if command == "lint":
         add_input_options(parser)
         parser.add_argument("--format", choices=FORMATS, default="console",
-                            help="console (default), concise (`file:line: RULE message`), "
+                            help="console (default), concise (`file:line:col: SEVERITY RULE "
+                                 "message`), "
                                  "json, sarif, github, gitlab")
         parser.add_argument("--select", type=rule_list, metavar="RULES",
                             help="run only these rules (IDs or names, comma-separated); the "
@@ -209,6 +236,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     elif command == "probe":
         parser.description = ("Connect to an origin directly (only where you point it) and "
                               "show which clients without a valid certificate get content.")
+<<<<<<< HEAD
         parser.epilog = ("Exit codes: 1 some client got content; 2 no case reached the origin "
                          "(refused, timed out, reset, no route, not TLS, not HTTP), or a usage "
                          "error; 0 "
@@ -220,6 +248,10 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--name", help="the protected server_name (required without "
                                            "--from-config)")
         add_from_config_options(parser)
+=======
+        parser.add_argument("address", metavar="HOST:PORT", help="the origin's TLS address")
+        parser.add_argument("--name", required=True, help="the protected server_name")
+>>>>>>> bcd2d0e (Terminal: --format concise is file:line:col: SEVERITY RULE message with a closing count (README: a format change); -V; --help names every command and each command's --help its exit codes (README too), wrapped at 80 columns; rules prints every summary whole (wrapped under the ID on a narrow terminal))
         parser.add_argument("--client-cert", metavar="PEM",
                             help="a certificate that must NOT get in, e.g. one issued by the "
                                  "CA of another server on the same address")
@@ -240,8 +272,13 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--deadline", type=seconds, default=60.0, metavar="SECONDS",
                             help="the whole run ends after this (default: 60); cases not "
                                  "tried by then are listed as unreachable")
+<<<<<<< HEAD
         parser.add_argument("--format", choices=("console", "json", "sarif"),
                             default="console", help="sarif: with --from-config only")
+=======
+        parser.add_argument("--format", choices=("console", "json"), default="console")
+    parser.description = textwrap.fill(parser.description or "", 79)  # raw text: wrap it here
+>>>>>>> bcd2d0e (Terminal: --format concise is file:line:col: SEVERITY RULE message with a closing count (README: a format change); -V; --help names every command and each command's --help its exit codes (README too), wrapped at 80 columns; rules prints every summary whole (wrapped under the ID on a narrow terminal))
     return parser
 
 
@@ -517,6 +554,7 @@ def run_rules(args: argparse.Namespace) -> int:
     from .findings import DIAGNOSTICS
     from .registry import load_rules
 
+<<<<<<< HEAD
     from .probe.rule import live_rules
 
     for rule in load_rules() + live_rules():
@@ -525,6 +563,21 @@ def run_rules(args: argparse.Namespace) -> int:
               f"{rule.summary()}")
     for d in DIAGNOSTICS.values():
         print(f"{d.id:<8} {d.name:<30} {d.severity:<8} {'built-in':<16} {d.summary}")
+=======
+    rows = [(rule.id, rule.name, rule.severity, rule.origin,
+             " ".join(rule.doc().split("\n\n", 1)[0].split()))  # the whole first paragraph
+            for rule in load_rules()]
+    rows += [(d.id, d.name, d.severity, "built-in", d.summary) for d in DIAGNOSTICS.values()]
+    width = shutil.get_terminal_size((0, 0)).columns if sys.stdout.isatty() else 0
+    for rule_id, name, severity, origin, summary in rows:
+        head = f"{rule_id:<8} {name:<30} {severity:<8} {origin:<16}"
+        if not width or len(head) + 1 + len(summary) <= width:
+            print(f"{head} {summary}")  # one line per rule when it fits, or into a pipe
+            continue
+        print(head.rstrip())  # a terminal: the summary whole, wrapped under the ID
+        print(textwrap.fill(summary, width=max(width, 40), initial_indent=" " * 9,
+                            subsequent_indent=" " * 9))
+>>>>>>> bcd2d0e (Terminal: --format concise is file:line:col: SEVERITY RULE message with a closing count (README: a format change); -V; --help names every command and each command's --help its exit codes (README too), wrapped at 80 columns; rules prints every summary whole (wrapped under the ID on a narrow terminal))
     return EXIT_CLEAN
 
 

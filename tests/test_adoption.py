@@ -4,6 +4,7 @@ and no `# expect:` markers in what users read."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -58,14 +59,19 @@ def demo_copy(tmp_path: Path) -> Path:
 
 
 def concise(repo: Path, *args: str):
+    """(exit code, the finding lines); the closing count line is checked and left out."""
     result = run_cli("--format", "concise", *args, "nginx/nginx.conf", cwd=repo)
-    return result.returncode, result.stdout.decode().splitlines()
+    *lines, count = result.stdout.decode().splitlines()
+    assert re.fullmatch(r"\d+ errors?, \d+ warnings?, \d+ notes? in \d+ files? \(\d+ servers?\)",
+                        count), count
+    return result.returncode, [line.replace(": error ", ": ").replace(": warning ", ": ")
+                               .replace(": note ", ": ") for line in lines]
 
 
 def test_concise_select_and_ignore(demo_copy: Path):
     code, lines = concise(demo_copy)
     assert code == 1 and len(lines) == 6
-    assert "nginx/snippets/origin-pull.conf:2: MTLS002 `ssl_verify_client optional` at " \
+    assert "nginx/snippets/origin-pull.conf:2:1: MTLS002 `ssl_verify_client optional` at " \
         "nginx/snippets/origin-pull.conf:2 on Cloudflare-fronted api.example.com" in lines[5]
     _, lines = concise(demo_copy, "--select", "MTLS006,verify-client-not-on")
     assert sorted(line.split()[1] for line in lines) == ["MTLS002", "MTLS006", "MTLS006"]
@@ -104,7 +110,7 @@ def test_baseline_survives_moved_lines_and_new_findings_still_fail(demo_copy: Pa
         "server { listen 8443 ssl; server_name new.example.com;\n"
         "    ssl_client_certificate certs/new-ca.pem; ssl_verify_client on; }\n")
     code, lines = concise(demo_copy, "--baseline", str(baseline))
-    assert code == 1 and ["nginx/sites-enabled/new.conf:2:", "MTLS003"] in [
+    assert code == 1 and ["nginx/sites-enabled/new.conf:2:5:", "MTLS003"] in [
         line.split()[:2] for line in lines]
     assert all(line.startswith("nginx/sites-enabled/new.conf:") for line in lines)
     bad = run_cli("--baseline", str(demo_copy / "nginx" / "nginx.conf"), "nginx/nginx.conf",
@@ -123,7 +129,16 @@ def test_help_lists_every_subcommand():
 
     text = run_cli("--help").stdout.decode()
     listed = text.split("commands (nginx-mtls-lint COMMAND --help):", 1)[1].splitlines()
-    assert sorted(line.split()[0] for line in listed if line.strip()) == sorted(COMMANDS)
+    assert sorted(line.split()[0] for line in listed
+                  if line.startswith("  ") and line[2] != " ") == sorted(COMMANDS)
+    # the description names every command too, and every command documents its exit codes
+    description = " ".join(text.split("\n\n", 2)[1].split())
+    assert all(command in description for command in COMMANDS), description
+    for command in COMMANDS:
+        page = run_cli(*([] if command == "lint" else [command]), "--help").stdout.decode()
+        assert "exit codes: 0" in page, command
+        assert max(len(line) for line in page.splitlines()) <= 80, command
+    assert run_cli("-V").stdout.decode().startswith("nginx-mtls-lint ")
 
 
 def test_no_expect_markers_in_user_facing_text(demo_copy: Path):

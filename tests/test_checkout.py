@@ -145,7 +145,8 @@ def test_a_missing_path_among_several_is_a_diagnostic(tmp_path: Path):
     (tmp_path / "site.conf").write_text("server {\n  listen 80;\n  server_name a.test;\n}\n")
     result = run_cli("--format", "concise", "site.conf", "nope.conf", cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stdout.decode() == "nope.conf: MTLS913 nope.conf: no such file or directory\n"
+    assert result.stdout.decode().splitlines()[0] == \
+        "nope.conf: error MTLS913 nope.conf: no such file or directory"
     alone = run_cli("nope.conf", cwd=tmp_path)
     assert alone.returncode == 2 and b"nope.conf: no such file or directory" in alone.stderr
 

@@ -111,9 +111,7 @@ def render(result: Result, stream: TextIO, color: str = "auto") -> None:
     for block in _finding_blocks(result):
         console.print(block)
     counts = summary(result)
-    text = (f"{plural(counts['errors'], 'error')}, {plural(counts['warnings'], 'warning')}, "
-            f"{plural(counts['notes'], 'note')} in {plural(counts['files'], 'file')} "
-            f"({plural(counts['servers'], 'server')})")
+    text = counts_text(counts)
     suppressed = sum(f.suppressed for f in result.findings)
     if suppressed:
         text += f"; {suppressed} suppressed (see --format json)"
@@ -157,11 +155,21 @@ def render_probe(outcomes, address: str, name: str, stream: TextIO,
 
 
 def render_concise(result: Result, stream: TextIO) -> None:
-    """`file:line: RULE message`, one line per finding (grep, editors, quickfix lists)."""
+    """`file:line:col: SEVERITY RULE message`, one line per finding (`file: ...` without a
+    line), then the count: for grep, editors and quickfix lists."""
     for f in result.findings:
         if not f.suppressed:
-            where = f"{f.file or '-'}:{f.line}" if f.line else (f.file or "-")
-            stream.write(f"{where}: {f.rule} {' '.join(f.message.split())}\n")
+            where = f.file or "-"
+            if f.line:
+                where += f":{f.line}" + (f":{f.column}" if f.column else "")
+            stream.write(f"{where}: {f.severity} {f.rule} {' '.join(f.message.split())}\n")
+    stream.write(counts_text(summary(result)) + "\n")
+
+
+def counts_text(counts: dict) -> str:
+    return (f"{plural(counts['errors'], 'error')}, {plural(counts['warnings'], 'warning')}, "
+            f"{plural(counts['notes'], 'note')} in {plural(counts['files'], 'file')} "
+            f"({plural(counts['servers'], 'server')})")
 
 
 def render_statistics(result: Result, stream: TextIO) -> None:
