@@ -65,6 +65,31 @@ def matching_name(server: TlsServer, pattern: str) -> str | None:
                  if n and fnmatch.fnmatchcase(n.lower(), pattern.lower())), None)
 
 
+LOCAL_SUFFIXES = (".local", ".internal", ".localhost", ".lan", ".home.arpa")
+
+
+def local_name(name: str) -> bool:
+    """A name no public DNS resolves (so Cloudflare cannot front it): localhost, *.local,
+    *.internal, *.localhost, an address."""
+    name = name.lower().rstrip(".").strip("[]")
+    if name == "localhost" or name.endswith(LOCAL_SUFFIXES):
+        return True
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+def local_site(server: TlsServer) -> bool:
+    """Every name the server has is local (a server with no name, or `_`, is not), and it
+    listens where other hosts reach it: a loopback-only server is a Cloudflare Tunnel's
+    origin, which is what an http-level Cloudflare signal means for it."""
+    names = [n for n in server.names if n]
+    return bool(names) and all(local_name(n) for n in names) and \
+        any(server.config.exposed(listen.socket) for listen in server.listens)
+
+
 def detect_server(server: TlsServer, cas: CAStore, options: CloudflareOptions) -> Detection:
     detection = Detection()
     signals = detection.signals
@@ -110,6 +135,10 @@ def detect_server(server: TlsServer, cas: CAStore, options: CloudflareOptions) -
                                   setting.stmt.file, setting.stmt.line, setting.inherited))
             break  # one range is evidence enough; listing all 22 helps nobody
     signals.extend(_usage_signals(server))
+    if local_site(server):  # http-level signals speak for the public sites, not this one
+        own = {(s.file, s.line) for s in walk(server.stmt.block or [])}
+        signals[:] = [s for s in signals if not s.inherited and (s.file, s.line) in own
+                      or s.kind == "annotation"]
     for pattern in options.host_patterns:
         hit = matching_name(server, pattern)
         if hit:

@@ -80,7 +80,8 @@ class TlsServer:
     @property
     def label(self) -> str:
         names = [n for n in self.names if n]
-        return " ".join(names) if names else f"server at {self.file}:{self.line}"
+        real = [n for n in names if n != "_"]  # the catch-all `_` only when it is all there is
+        return " ".join(real or names) if names else f"server at {self.file}:{self.line}"
 
     def setting(self, name: str) -> Setting | None:
         """The effective value of a directive: the server's own, else the one from http {}."""

@@ -4,6 +4,7 @@ link, never followed onto this machine; one MTLS901 per missing file."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -209,3 +210,63 @@ def test_a_data_folder_among_several_inputs_is_skipped_silently(tmp_path: Path):
     assert "MTLS002" in {f["rule"] for f in document["findings"]}
     from conftest import run_cli
     assert run_cli("data", cwd=tmp_path).returncode == 2  # alone, it is a wrong path
+
+
+LOCAL_SITES = """events {}
+http {
+    real_ip_header CF-Connecting-IP;
+    server {
+        listen 443 ssl;
+        server_name localhost dev.local api.internal 10.0.0.5;
+        ssl_certificate a.pem;
+        ssl_certificate_key a.key;
+    }
+    server {
+        listen 127.0.0.1:8443 ssl;
+        server_name localhost;
+        ssl_certificate a.pem;
+        ssl_certificate_key a.key;
+    }
+    server {
+        listen 443 ssl;
+        server_name _ shop.example.com;
+        ssl_certificate a.pem;
+        ssl_certificate_key a.key;
+    }
+}
+"""
+
+
+def test_http_level_cloudflare_signals_do_not_front_local_sites(tmp_path: Path):
+    (tmp_path / "nginx.conf").write_text(LOCAL_SITES)
+    document = lint_json("nginx.conf", cwd=tmp_path)
+    errors = [f for f in document["findings"] if f["rule"] == "MTLS001"]
+    # the local names are no Cloudflare site; the public one is, and is named by its name
+    assert [f["line"] for f in errors] == [16]
+    assert errors[0]["message"].startswith("shop.example.com is fronted by Cloudflare")
+    from conftest import run_cli
+    inspect = json.loads(run_cli("inspect", "--format", "json", "nginx.conf",
+                                 cwd=tmp_path).stdout)
+    fronted = {s["line"]: s["cloudflare"]["fronted"] for s in inspect["servers"]}
+    assert fronted == {4: False, 10: True, 16: True}  # the loopback one: a tunnel's origin
+    # a signal in the local server itself still counts
+    (tmp_path / "nginx.conf").write_text(LOCAL_SITES.replace(
+        "server_name localhost dev.local api.internal 10.0.0.5;",
+        "server_name localhost;\n        set_real_ip_from 173.245.48.0/20;"))
+    document = lint_json("nginx.conf", cwd=tmp_path)
+    assert 4 in [f["server"]["line"] for f in document["findings"] if f["rule"] == "MTLS001"]
+
+
+def test_a_plain_server_is_not_among_the_servers_an_expired_client_ca_affects(
+        tmp_path: Path, certs_dir: Path):
+    (tmp_path / "nginx.conf").write_text(
+        "events {}\nhttp {\n"
+        f"    ssl_client_certificate {certs_dir / 'expired-ca.pem'};\n"
+        "    ssl_verify_client on;\n"
+        "    server {\n        listen 80;\n        server_name shop.example.com;\n"
+        "        return 301 https://$host$request_uri;\n    }\n"
+        "    server {\n        listen 443 ssl;\n        server_name shop.example.com;\n"
+        "        ssl_certificate a.pem;\n        ssl_certificate_key a.key;\n    }\n}\n")
+    document = lint_json("--select", "MTLS004", "nginx.conf", cwd=tmp_path)
+    (stale,) = document["findings"]
+    assert [s["line"] for s in stale["servers"]] == [10]

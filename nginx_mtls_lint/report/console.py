@@ -51,7 +51,9 @@ def _finding_blocks(result: Result, lines_per_block: int = 2000) -> Iterator[Tex
             ))
             if len(finding.servers) > 1:
                 lines.append(Text.assemble(("         affects: ", "dim"),
-                                           servers_text(finding.servers)))
+                                           plural(len(finding.servers), "server")))
+                lines.extend(Text.assemble(("           - ", "dim"), entry)
+                             for entry in server_entries(finding.servers))
             source = result.workspace.source_line(finding.file, finding.line)
             if source is not None and source.strip():
                 source = without_markers(source).strip()
@@ -90,11 +92,16 @@ def _fix_previews(result: Result, finding: Finding) -> Iterator[Text]:
                 yield Text("           + " + without_markers(text), style="green")
 
 
-def servers_text(servers, shown: int = 3) -> str:
-    """`40 servers: a.example.com, b.example.com, c.example.com, ...`"""
-    labels = [" ".join(s.names) or f"server at {s.file}:{s.line}" for s in servers[:shown]]
-    more = ", ..." if len(servers) > shown else ""
-    return f"{plural(len(servers), 'server')}: {', '.join(labels)}{more}"
+def server_entries(servers, shown: int = 5) -> list[str]:
+    """One entry per affected server (its real names, then where it is), the first few and
+    how many more: `shop.example.com www.example.com  sites/shop.conf:1`, `... and 35 more`."""
+    entries = []
+    for s in servers[:shown]:
+        names = [n for n in s.names if n and n != "_"] or [n for n in s.names if n]
+        entries.append(f"{' '.join(names) or 'server'}  {s.file}:{s.line}")
+    if len(servers) > shown:
+        entries.append(f"... and {len(servers) - shown} more (see --format json)")
+    return entries
 
 
 def roots_text(read: list[dict], shown: int = 3) -> str:

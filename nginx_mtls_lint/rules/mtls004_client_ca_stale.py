@@ -84,8 +84,8 @@ class ClientCaStale(Rule):
     security_severity = "4.0"
 
     def check_tls_server(self, server: TlsServer, ctx: RuleContext) -> Iterator[Finding]:
-        if not server.verifies_clients:
-            return
+        if not server.verifies_clients or not server.serves_tls:
+            return  # a plain server (a port-80 redirect) verifies no client: not affected
         yield from self._stale_crls(server, ctx)
         soon = ctx.now + dt.timedelta(days=ctx.expiry_warning_days)
         trust = ctx.trust(server)
