@@ -425,11 +425,16 @@ def render_findings(args: argparse.Namespace, result, out: TextIO) -> None:
 
 
 def write_diff(result, unsafe: bool, out: TextIO) -> None:
-    from .report.edits import unified_diff
+    from .report.edits import fixable, unified_diff
 
     diff = unified_diff(result.findings, unsafe, set(result.workspace.dump_texts))
     for reason in diff.left_out:
         print(f"nginx-mtls-lint: fix left out of the diff: {reason}", file=sys.stderr)
+    _, hidden = fixable(result.findings)
+    if not diff.text and not unsafe and hidden:  # never a silent empty diff
+        print(f"nginx-mtls-lint: no safe fix to apply; {hidden} unsafe "
+              f"fix{'' if hidden == 1 else 'es'} can be enabled with --unsafe-fixes",
+              file=sys.stderr)
     out.write(diff.text)
 
 

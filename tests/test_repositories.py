@@ -270,3 +270,22 @@ def test_a_plain_server_is_not_among_the_servers_an_expired_client_ca_affects(
     document = lint_json("--select", "MTLS004", "nginx.conf", cwd=tmp_path)
     (stale,) = document["findings"]
     assert [s["line"] for s in stale["servers"]] == [10]
+
+
+def test_fixes_reuse_the_ca_path_the_tree_names_and_the_counts_say_what_is_fixable(
+        tmp_path: Path):
+    import shutil
+
+    from conftest import FIXTURES, run_cli
+    shutil.copytree(FIXTURES / "demo", tmp_path / "demo")
+    demo = tmp_path / "demo"
+    diff = run_cli("--diff", "--unsafe-fixes", "nginx/nginx.conf", cwd=demo).stdout.decode()
+    # the tree already names Cloudflare's CA certs/origin-pull-ca.pem: no second path
+    assert "+    ssl_client_certificate certs/origin-pull-ca.pem;" in diff
+    assert "/etc/nginx/certs/origin-pull-ca.pem" not in diff
+    console = run_cli("nginx/nginx.conf", cwd=demo).stdout.decode()
+    assert "0 fixable with --diff (5 hidden fixes can be enabled with --diff " \
+        "--unsafe-fixes)." in console
+    empty = run_cli("--diff", "nginx/nginx.conf", cwd=demo)
+    assert empty.stdout == b"" and b"5 unsafe fixes can be enabled with --unsafe-fixes" \
+        in empty.stderr

@@ -12,7 +12,7 @@ from rich.text import Text
 from ..docs import without_markers
 from ..findings import Finding
 from ..lint import Result
-from .edits import preview
+from .edits import fixable_text, preview
 from .json_report import READ_AS, roots, summary
 
 STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
@@ -126,6 +126,9 @@ def render(result: Result, stream: TextIO, color: str = "auto") -> None:
         text += f"; judged for {result.target.describe()}"
     style = "bold red" if counts["errors"] else ("yellow" if counts["warnings"] else "green")
     console.print(Text(roots_text(roots(result)), style="dim"))
+    fixes = fixable_text(result.findings)
+    if fixes:
+        console.print(Text(fixes))
     console.print(Text(text, style=style))
     for note in result.notes:
         console.print(Text("note: " + note, style="dim"))

@@ -55,6 +55,26 @@ class Diff:
     left_out: list[str] = field(default_factory=list)  # why some fixes are not in the diff
 
 
+def fixable(findings: list[Finding]) -> tuple[int, int]:
+    """(findings a safe fix closes, findings only an unsafe fix closes), unsuppressed."""
+    active = [f for f in findings if not f.suppressed and f.fixes]
+    safe = sum(any(fix.applicability == SAFE for fix in f.fixes) for f in active)
+    return safe, len(active) - safe
+
+
+def fixable_text(findings: list[Finding]) -> str | None:
+    """ruff's wording: `2 fixable with --diff (3 hidden fixes can be enabled with
+    --diff --unsafe-fixes).`"""
+    safe, hidden = fixable(findings)
+    if not safe and not hidden:
+        return None
+    text = f"{safe} fixable with --diff"
+    if hidden:
+        text += (f" ({hidden} hidden fix{'' if hidden == 1 else 'es'} can be enabled with "
+                 "--diff --unsafe-fixes)")
+    return text + "."
+
+
 def chosen_fixes(findings: list[Finding], unsafe: bool) -> list[tuple[Finding, Fix]]:
     return [(f, fix) for f in findings if not f.suppressed for fix in f.fixes
             if fix.applicability == SAFE or unsafe]

@@ -22,6 +22,33 @@ AOP_CA_SOURCE = (
     "(SHA-256 9A:1A:C2:B4:...:A2:B9)."
 )
 SERVER_HANDLER = "if ($ssl_client_verify != SUCCESS) { return 403; }"
+# id(config) -> (config, the origin-pull CA path it names): found once per configuration
+_NAMED_AOP_PATHS: dict[int, tuple[object, str]] = {}
+
+
+def aop_ca_path(ctx, server) -> str:
+    """The path the configuration already names for Cloudflare's origin-pull CA (a client CA
+    file that holds it, else the one most servers name that is named for it), so that a fix
+    adds no second path for one CA (two paths read as two CAs: MTLS105); else the
+    conventional AOP_CA_PATH."""
+    from ..cloudflare import AOP_CA, CA_FILE_NAME
+
+    config = server.config
+    found = _NAMED_AOP_PATHS.get(id(config))
+    if found is not None and found[0] is config:
+        return found[1]
+    holding: dict[str, int] = {}
+    named: dict[str, int] = {}
+    for each in config.tls_servers:
+        for _, setting in each.client_ca_settings():
+            if AOP_CA in ctx.ca_file(each, setting).fingerprints:
+                holding[setting.value] = holding.get(setting.value, 0) + 1
+            elif CA_FILE_NAME.search(setting.value.rsplit("/", 1)[-1]):
+                named[setting.value] = named.get(setting.value, 0) + 1
+    counts = holding or named
+    path = max(counts, key=lambda p: counts[p]) if counts else AOP_CA_PATH
+    _NAMED_AOP_PATHS[id(config)] = (config, path)
+    return path
 
 
 # --------------------------------------------------------------------------- structured fixes

@@ -6,7 +6,7 @@ from ..findings import Finding, Fix
 from ..model import Server, Setting, StreamServer, TlsServer, name_keys
 from . import (Rule, RuleContext, cloudflare_evidence, evidence, inherits, relay_evidence,
                where)
-from .fixes import (AOP_CA_PATH, AOP_CA_SOURCE, ENFORCE_AOP, insert_after, make_fix,
+from .fixes import (AOP_CA_PATH, AOP_CA_SOURCE, ENFORCE_AOP, aop_ca_path, insert_after, make_fix,
                     replace_statement)
 
 
@@ -169,9 +169,10 @@ class CfVhostWithoutMtls(Rule):
             edits = [replace_statement(ctx.source, setting.stmt, "ssl_verify_client on;")]
             if needs_ca:
                 edits.append(insert_after(ctx.source, setting.stmt,
-                                          f"ssl_client_certificate {AOP_CA_PATH};"))
+                                          f"ssl_client_certificate {aop_ca_path(ctx, server)};"))
             return make_fix(title, *edits, unsafe=True)
-        text = ENFORCE_AOP if needs_ca else "ssl_verify_client on;"
+        text = ENFORCE_AOP.replace(AOP_CA_PATH, aop_ca_path(ctx, server)) if needs_ca else \
+            "ssl_verify_client on;"
         return make_fix(title, insert_after(ctx.source, server.stmt, text), unsafe=True)
 
     @staticmethod

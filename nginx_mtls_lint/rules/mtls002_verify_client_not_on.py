@@ -7,7 +7,7 @@ from ..flow import CLOSED_BY_VERIFY_ON, stream_refusal
 from ..model import Server, StreamServer
 from . import (Rule, RuleContext, ca_evidence, cloudflare_evidence, evidence,
                finding_trace, flow_open, inherits, optional_in_scope, served, where)
-from .fixes import AOP_CA_PATH, SERVER_HANDLER, insert_after, make_fix, replace_word
+from .fixes import SERVER_HANDLER, aop_ca_path, insert_after, make_fix, replace_word
 
 
 class VerifyClientNotOn(Rule):
@@ -128,7 +128,7 @@ class VerifyClientNotOn(Rule):
                 "ssl_verify_client on;", server, related=related,
                 severity="warning" if pinned else None,
                 fixes=make_fix("verify against the origin-pull CA", to_on, insert_after(
-                    ctx.source, setting.stmt, f"ssl_client_certificate {AOP_CA_PATH};")))
+                    ctx.source, setting.stmt, f"ssl_client_certificate {aop_ca_path(ctx, server)};")))
             return
         kinds = server.verification.verify_mode.followed_kinds
         flow = ctx.flow(server)
@@ -186,7 +186,7 @@ class VerifyClientNotOn(Rule):
         edits = [to_on]
         if not server.client_ca_settings():
             edits.append(insert_after(ctx.source, setting.stmt,
-                                      f"ssl_client_certificate {AOP_CA_PATH};"))
+                                      f"ssl_client_certificate {aop_ca_path(ctx, server)};"))
         fixes = make_fix("`ssl_verify_client on` (connections without a valid certificate "
                          "are closed)", *edits, unsafe=True)
         refusal = stream_refusal(server)

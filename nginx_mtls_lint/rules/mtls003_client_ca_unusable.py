@@ -9,7 +9,7 @@ from ..loader import display_path
 from .. import versions
 from ..model import Setting, TlsServer
 from . import Rule, RuleContext, inherits, where
-from .fixes import AOP_CA_PATH, insert_after, make_fix
+from .fixes import AOP_CA_PATH, aop_ca_path, insert_after, make_fix
 
 OLDER_WORDING = versions.UNKNOWN.no_client_ca_message()
 NEWER_WORDING = versions.Target(versions.parse_upstream("1.27.2")).no_client_ca_message()
@@ -195,7 +195,7 @@ class ClientCaUnusable(Rule):
                 "the origin-pull CA)", server, related=inherits(server, setting),
                 fixes=make_fix("name the CA file that issues your clients' certificates",
                                insert_after(ctx.source, setting.stmt,
-                                            f"ssl_client_certificate {AOP_CA_PATH};")))
+                                            f"ssl_client_certificate {aop_ca_path(ctx, server)};")))
             return
         # only nginx before 1.27.2 refuses it, in these words
         message = (f"`ssl_verify_client {mode}` at {where(setting)} with only "
