@@ -51,7 +51,8 @@ EXIT_CODES = {
     "trace": "exit codes: 0 no client without a valid certificate gets content on the "
              "path traced; 1 one does; 2 no server matches, or a usage or input error",
     "probe": "exit codes: 0 no client without a valid certificate got content (unreachable "
-             "cases listed as such); 1 some client got content; 2 no case reached the origin "
+             "cases listed as such); 1 some client got content (with --from-config also: the "
+             "origin disagrees with the analysis); 2 no case reached the origin "
              "(refused, timed out, reset, no route, not TLS, not HTTP), or a usage error. A "
              "TLS alert from the origin counts as a rejection, an origin that cannot be "
              "reached never does.",
@@ -236,22 +237,11 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     elif command == "probe":
         parser.description = ("Connect to an origin directly (only where you point it) and "
                               "show which clients without a valid certificate get content.")
-<<<<<<< HEAD
-        parser.epilog = ("Exit codes: 1 some client got content; 2 no case reached the origin "
-                         "(refused, timed out, reset, no route, not TLS, not HTTP), or a usage "
-                         "error; 0 "
-                         "otherwise, with unreachable cases listed as such. A TLS alert from "
-                         "the origin counts as a rejection, an origin that cannot be reached "
-                         "never does.")
         parser.add_argument("address", metavar="HOST:PORT", nargs="?",
                             help="the origin's TLS address (not with --from-config)")
         parser.add_argument("--name", help="the protected server_name (required without "
                                            "--from-config)")
         add_from_config_options(parser)
-=======
-        parser.add_argument("address", metavar="HOST:PORT", help="the origin's TLS address")
-        parser.add_argument("--name", required=True, help="the protected server_name")
->>>>>>> bcd2d0e (Terminal: --format concise is file:line:col: SEVERITY RULE message with a closing count (README: a format change); -V; --help names every command and each command's --help its exit codes (README too), wrapped at 80 columns; rules prints every summary whole (wrapped under the ID on a narrow terminal))
         parser.add_argument("--client-cert", metavar="PEM",
                             help="a certificate that must NOT get in, e.g. one issued by the "
                                  "CA of another server on the same address")
@@ -272,13 +262,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--deadline", type=seconds, default=60.0, metavar="SECONDS",
                             help="the whole run ends after this (default: 60); cases not "
                                  "tried by then are listed as unreachable")
-<<<<<<< HEAD
         parser.add_argument("--format", choices=("console", "json", "sarif"),
                             default="console", help="sarif: with --from-config only")
-=======
-        parser.add_argument("--format", choices=("console", "json"), default="console")
     parser.description = textwrap.fill(parser.description or "", 79)  # raw text: wrap it here
->>>>>>> bcd2d0e (Terminal: --format concise is file:line:col: SEVERITY RULE message with a closing count (README: a format change); -V; --help names every command and each command's --help its exit codes (README too), wrapped at 80 columns; rules prints every summary whole (wrapped under the ID on a narrow terminal))
     return parser
 
 
@@ -559,19 +545,12 @@ def run_rules(args: argparse.Namespace) -> int:
     from .findings import DIAGNOSTICS
     from .registry import load_rules
 
-<<<<<<< HEAD
     from .probe.rule import live_rules
 
-    for rule in load_rules() + live_rules():
-        origin = "probe" if rule in live_rules() else rule.origin
-        print(f"{rule.id:<8} {rule.name:<30} {rule.severity:<8} {origin:<16} "
-              f"{rule.summary()}")
-    for d in DIAGNOSTICS.values():
-        print(f"{d.id:<8} {d.name:<30} {d.severity:<8} {'built-in':<16} {d.summary}")
-=======
-    rows = [(rule.id, rule.name, rule.severity, rule.origin,
+    live = live_rules()
+    rows = [(rule.id, rule.name, rule.severity, "probe" if rule in live else rule.origin,
              " ".join(rule.doc().split("\n\n", 1)[0].split()))  # the whole first paragraph
-            for rule in load_rules()]
+            for rule in load_rules() + live]
     rows += [(d.id, d.name, d.severity, "built-in", d.summary) for d in DIAGNOSTICS.values()]
     width = shutil.get_terminal_size((0, 0)).columns if sys.stdout.isatty() else 0
     for rule_id, name, severity, origin, summary in rows:
@@ -582,7 +561,6 @@ def run_rules(args: argparse.Namespace) -> int:
         print(head.rstrip())  # a terminal: the summary whole, wrapped under the ID
         print(textwrap.fill(summary, width=max(width, 40), initial_indent=" " * 9,
                             subsequent_indent=" " * 9))
->>>>>>> bcd2d0e (Terminal: --format concise is file:line:col: SEVERITY RULE message with a closing count (README: a format change); -V; --help names every command and each command's --help its exit codes (README too), wrapped at 80 columns; rules prints every summary whole (wrapped under the ID on a narrow terminal))
     return EXIT_CLEAN
 
 
