@@ -270,9 +270,10 @@ def build_parser(command: str) -> argparse.ArgumentParser:
 
 def add_from_config_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "from a configuration", "Test the running origin with the requests CONFIG's analysis "
-        "predicts, and report where they disagree (MTLS110). Exit codes: 1 a disagreement, "
-        "or content served without a valid certificate; 2 nothing reached.")
+        "from a configuration", textwrap.fill(
+            "Test the running origin with the requests CONFIG's analysis predicts, and report "
+            "where they disagree (MTLS110). Exit codes: 1 a disagreement, or content served "
+            "without a valid certificate; 2 nothing reached.", 79))
     group.add_argument("--from-config", metavar="CONFIG", help="nginx.conf (or a folder) "
                        "whose servers, ports and names give the requests")
     group.add_argument("--target", metavar="ADDRESS", help="where to send them: HOST, or "
