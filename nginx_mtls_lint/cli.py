@@ -627,9 +627,15 @@ def run_probe(args: argparse.Namespace) -> int:
         from .report.console import render_probe
         render_probe(outcomes, f"{host}:{port}", args.name, sys.stdout, names)
     if code == EXIT_USAGE:
-        print(f"nginx-mtls-lint: probe: no case reached the origin: {outcomes[0].detail}",
-              file=sys.stderr)
+        complain(f"nginx-mtls-lint: probe: no case reached the origin: {outcomes[0].detail}")
     return code
+
+
+def complain(message: str) -> None:
+    """A message on stderr, folded with a hanging indent when stderr is a terminal."""
+    from .report.wrap import hang_plain, terminal_width
+
+    print(hang_plain(message, 4, terminal_width(sys.stderr)), file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -645,7 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "compare": run_compare}[command]
         return runner(args)
     except UsageError as e:
-        print(f"nginx-mtls-lint: error: {e}", file=sys.stderr)
+        complain(f"nginx-mtls-lint: error: {e}")
         return EXIT_USAGE
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: nothing more to say.

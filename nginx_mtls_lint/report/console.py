@@ -14,6 +14,7 @@ from ..findings import Finding
 from ..lint import Result
 from .edits import fixable_text, preview
 from .json_report import READ_AS, roots, summary
+from .wrap import hang, terminal_width
 
 STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
 
@@ -35,40 +36,48 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _finding_blocks(result: Result, lines_per_block: int = 2000) -> Iterator[Text]:
-    """The findings as text, a few thousand lines at a time: rich's cost is per print call."""
+def _finding_blocks(result: Result, width: int | None = None,
+                    lines_per_block: int = 2000) -> Iterator[Text]:
+    """The findings as text, a few thousand lines at a time: rich's cost is per print call.
+    On a terminal every line is folded at `width` with a hanging indent under its finding."""
     lines: list[Text] = []
+
+    def add(text: Text, indent: int) -> None:
+        lines.extend(hang(text, indent, width))
+
     shown = [f for f in result.findings if not f.suppressed]
     for file, group in groupby(shown, key=lambda f: f.file or "(no file)"):
-        lines.append(Text(file, style="bold underline"))
+        add(Text(file, style="bold underline"), 2)
         for finding in group:
             location = f"{finding.line}" if finding.line else "-"
-            lines.append(Text.assemble(
+            add(Text.assemble(
                 ("  " + location.rjust(5) + "  ", "dim"),
                 (finding.severity.ljust(8), STYLE[finding.severity]),
                 (f"{finding.rule} ", "bold"), (f"{finding.name}  ", "dim"),
                 finding.message,
-            ))
+            ), 9)
             if len(finding.servers) > 1:
-                lines.append(Text.assemble(("         affects: ", "dim"),
-                                           plural(len(finding.servers), "server")))
-                lines.extend(Text.assemble(("           - ", "dim"), entry)
-                             for entry in server_entries(finding.servers))
+                add(Text.assemble(("         affects: ", "dim"),
+                                  plural(len(finding.servers), "server")), 18)
+                for entry in server_entries(finding.servers):
+                    add(Text.assemble(("           - ", "dim"), entry), 13)
             source = result.workspace.source_line(finding.file, finding.line)
             if source is not None and source.strip():
                 source = without_markers(source).strip()
-                lines.append(Text.assemble(("         | ", "dim"), (source, "")))
+                add(Text.assemble(("         | ", "dim"), (source, "")), 11)
             for step in finding.trace:
-                lines.append(Text.assemble(("         -> ", "dim"), step.label,
-                                           (f"  {step.file}:{step.line}", "dim")))
+                add(Text.assemble(("         -> ", "dim"), step.label,
+                                  (f"  {step.file}:{step.line}", "dim")), 12)
             for related in finding.related:
-                lines.append(Text.assemble(("         = related: ", "dim"), related.label,
-                                           (f"  {related.file}:{related.line}", "dim")))
+                add(Text.assemble(("         = related: ", "dim"), related.label,
+                                  (f"  {related.file}:{related.line}", "dim")), 20)
             if finding.fix:
                 fix_lines = finding.fix.split("\n")
-                lines.append(Text.assemble(("         fix: ", "green"), fix_lines[0]))
-                lines.extend(Text("              " + extra) for extra in fix_lines[1:])
-            lines.extend(_fix_previews(result, finding))
+                add(Text.assemble(("         fix: ", "green"), fix_lines[0]), 14)
+                for extra in fix_lines[1:]:
+                    add(Text("              " + extra), 14)
+            for preview in _fix_previews(result, finding):
+                add(preview, 13)
         lines.append(Text())
         if len(lines) >= lines_per_block:
             yield Text("\n").join(lines)
@@ -115,7 +124,8 @@ def roots_text(read: list[dict], shown: int = 3) -> str:
 
 def render(result: Result, stream: TextIO, color: str = "auto") -> None:
     console = make_console(stream, color=color)
-    for block in _finding_blocks(result):
+    width = terminal_width(stream)
+    for block in _finding_blocks(result, width):
         console.print(block)
     counts = summary(result)
     text = counts_text(counts)
@@ -125,13 +135,17 @@ def render(result: Result, stream: TextIO, color: str = "auto") -> None:
     if result.target is not None:
         text += f"; judged for {result.target.describe()}"
     style = "bold red" if counts["errors"] else ("yellow" if counts["warnings"] else "green")
-    console.print(Text(roots_text(roots(result)), style="dim"))
+    def say(line: Text, indent: int) -> None:
+        for folded in hang(line, indent, width):
+            console.print(folded)
+
+    say(Text(roots_text(roots(result)), style="dim"), 6)
     fixes = fixable_text(result.findings)
     if fixes:
-        console.print(Text(fixes))
-    console.print(Text(text, style=style))
+        say(Text(fixes), 2)
+    say(Text(text, style=style), 2)
     for note in result.notes:
-        console.print(Text("note: " + note, style="dim"))
+        say(Text("note: " + note, style="dim"), 6)
 
 
 def render_probe(outcomes, address: str, name: str, stream: TextIO,
@@ -140,14 +154,22 @@ def render_probe(outcomes, address: str, name: str, stream: TextIO,
 
     console = make_console(stream, soft_wrap=False)
     table = Table(title=f"probe {address} for {name}")
-    for column in ("case", "result", "status", "detail", "server certificate"):
+    for column in ("case", "result", "status", "detail"):
         table.add_column(column, overflow="fold")
     for o in outcomes:
         style = {"CONTENT SERVED": "bold red", "unreachable": "yellow",
                  "closed": "default"}.get(o.verdict, "green")
-        table.add_row(o.case, Text(o.verdict, style=style), str(o.status or "-"), o.detail,
-                      o.server_certificate or "-")
+        table.add_row(o.case, Text(o.verdict, style=style), str(o.status or "-"), o.detail)
     console.print(table)
+    # The server certificate once (it is the same for most cases), then the cases that got
+    # another one: a column repeated it on every row.
+    certificates = [o.server_certificate for o in outcomes if o.server_certificate]
+    if certificates:
+        usual = max(set(certificates), key=certificates.count)
+        console.print(Text(f"server certificate: {usual}"))
+        for o in outcomes:
+            if o.server_certificate and o.server_certificate != usual:
+                console.print(Text(f"server certificate for {o.case}: {o.server_certificate}"))
     if ca_names is None:
         console.print(Text("client CA names: not read (origin unreachable, or pyOpenSSL "
                            "missing: pip install 'nginx-mtls-lint[probe]')"))

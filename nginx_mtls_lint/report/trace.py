@@ -8,6 +8,7 @@ from typing import TextIO
 
 from ..analysis import MAYBE, YES, Path
 from ..model import Server
+from .wrap import hang_plain, terminal_width
 
 
 def _steps(path: Path) -> list[dict]:
@@ -42,14 +43,20 @@ def render_json(traced: list[tuple[Server, list[Path]]], out: TextIO) -> None:
 
 
 def render_text(traced: list[tuple[Server, list[Path]]], out: TextIO) -> None:
+    width = terminal_width(out)  # a terminal: folded with a hanging indent
+
+    def say(line: str, indent: int) -> None:
+        out.write(hang_plain(line, indent, width) + "\n")
+
     for server, paths in traced:
         mode = server.verification.mode
-        out.write(f"{server.label} ({server.file}:{server.line}), ssl_verify_client {mode}\n")
+        say(f"{server.label} ({server.file}:{server.line}), ssl_verify_client {mode}", 2)
         for path in paths:
             verdict = {YES: "CONTENT", MAYBE: "UNKNOWN"}.get(path.result.verdict, "no content")
-            out.write(f"\n  {path.client.label}: {path.client.method} {path.uri} -> "
-                      f"{path.outcome.describe()} [{verdict}]\n")
+            out.write("\n")
+            say(f"  {path.client.label}: {path.client.method} {path.uri} -> "
+                f"{path.outcome.describe()} [{verdict}]", 4)
             for step in _steps(path):
                 where = f"{step['file']}:{step['line']}" if step["file"] else ""
-                out.write(f"    {where:<40} {step['note']}\n")
+                say(f"    {where:<40} {step['note']}", 45 if len(where) <= 40 else 8)
         out.write("\n")
