@@ -337,6 +337,7 @@ def options_from(args: argparse.Namespace, rules):
         rules=rules,
         levels=rule_levels(file, resolve, rules, getattr(args, "select", None),
                            getattr(args, "ignore", None)),
+        until={rule: (date, file.path or "") for rule, date in file.until.items()},
     )
     return options, pick(getattr(args, "fail_on", None), file.fail_on, "warning")
 

@@ -6,6 +6,7 @@ Every error names the file, the line and the offending key, and exits 2.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class FileConfig:
     path: str | None = None
     fail_on: str | None = None
     rules: dict[str, str] = field(default_factory=dict)  # rule ID -> off|error|warning|note
+    until: dict[str, dt.date] = field(default_factory=dict)  # rule ID -> `off until=` date
     cloudflare_hosts: list[str] | None = None
     cloudflare_exclude: list[str] | None = None
     assume_cloudflare: bool | None = None
@@ -48,6 +50,9 @@ class FileConfig:
 def normalise_fingerprint(text: str) -> str | None:
     text = str(text).strip()
     return text.replace(":", "").upper() if FINGERPRINT.match(text) else None
+
+
+ROLLOUT = re.compile(r"^off\s+until\s*=\s*(\S+)$")
 
 
 class _Reader:
@@ -96,8 +101,16 @@ class _Reader:
                                   "(`nginx-mtls-lint rules` lists them)")
                     if level is False:
                         level = "off"  # YAML reads a bare `off` as false
+                    rollout = ROLLOUT.match(str(level))
+                    if rollout:  # `off until=2026-12-31`: a staged rollout with a deadline
+                        try:
+                            config.until[str(rule_id)] = dt.date.fromisoformat(rollout[1])
+                        except ValueError:
+                            self.fail((key, rule), "expected off until=YYYY-MM-DD")
+                        continue
                     if level not in ("off", *SEVERITY_VALUES):
-                        self.fail((key, rule), "expected off, error, warning or note")
+                        self.fail((key, rule), "expected off, error, warning or note (or "
+                                  "off until=YYYY-MM-DD)")
                     config.rules[rule_id] = level
             elif key == "cloudflare":
                 for sub, item in self.expect(keys, value, dict, "a mapping").items():

@@ -232,6 +232,15 @@ DIAGNOSTICS = {
             notification=True,
         ),
         Diagnostic(
+            "MTLS915", "expired-suppression", "warning",
+            "A suppression with a deadline (`until=YYYY-MM-DD`, a staged rollout of `optional` "
+            "say) has passed it: the findings it silenced are reported again, as errors.",
+            "Finish the rollout (`ssl_verify_client on`) and remove the comment, or give a "
+            "new date with the reason it moved: `# nginx-mtls-lint: disable=MTLS002 "
+            "until=2027-03-31 -- reason`.",
+            suppressible=False, about_input=True,
+        ),
+        Diagnostic(
             "MTLS916", "input-not-rendered", "warning",
             "A Kubernetes manifest is a Helm template (`{{ ... }}`): what the controller renders "
             "from it depends on values the linter does not read, so it was not analysed.",

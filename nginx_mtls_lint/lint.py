@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
@@ -33,6 +34,9 @@ class LintOptions:
     rules: list[type[Rule]] | None = None  # None: every built-in rule
     levels: dict[str, str] = field(default_factory=dict)  # rule ID -> off|error|warning|note
     plugin_errors: list[str] = field(default_factory=list)  # plugins that failed to import
+    # rule ID -> (deadline, where it is written): `MTLS002: off until=2026-12-31` in the
+    # configuration file, a staged rollout (suppressed until then, errors after)
+    until: dict[str, tuple[dt.date, str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -172,7 +176,10 @@ def lint(inputs: Iterable[str], options: LintOptions,
             findings.extend(run_rule(rule_class, config, context))
     findings += unavailable_notes(context, workspace)
     findings = kubernetes.review.review(findings, workspace.kubernetes)
-    findings += suppressions.apply(workspace.file_stmts, findings, rule_resolver(rules))
+    today = context.now.date()
+    findings += suppressions.apply(workspace.file_stmts, findings, rule_resolver(rules),
+                                   today=today)
+    findings += suppressions.config_rollouts(options.until, findings, today)
     focus = _focus_files(workspace)
     kept = []
     for finding in findings:

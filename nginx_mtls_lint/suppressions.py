@@ -4,11 +4,14 @@
 - a comment on a block's opening line (`server {  # ...`) covers the whole block;
 - a standalone comment covers the rest of its block in that file, until `enable=`;
 - `disable-next-line=` covers the next statement; `disable-file=` the whole file.
-IDs or names, comma-separated; the reason after `--` is required.
+IDs or names, comma-separated; the reason after `--` is required. `until=YYYY-MM-DD` after
+the IDs gives a deadline (a staged rollout): after it the findings return, as errors, and the
+comment is reported (MTLS915).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 
@@ -17,7 +20,8 @@ from .parser import Stmt
 
 SUPPRESSION = re.compile(
     r"^\s*nginx-mtls-lint\s*:\s*(?P<verb>disable-next-line|disable-file|disable|enable)\s*"
-    r"=\s*(?P<ids>[A-Za-z0-9_\-]+(?:\s*,\s*[A-Za-z0-9_\-]+)*)\s*(?:--\s*(?P<reason>.*?))?\s*$",
+    r"=\s*(?P<ids>[A-Za-z0-9_\-]+(?:\s*,\s*[A-Za-z0-9_\-]+)*)"
+    r"(?:\s+until\s*=\s*(?P<until>[0-9-]+))?\s*(?:--\s*(?P<reason>.*?))?\s*$",
     re.IGNORECASE)
 TOOL_COMMENT = re.compile(r"^\s*nginx-mtls-lint\s*:", re.IGNORECASE)
 ANNOTATIONS = re.compile(r"^\s*nginx-mtls-lint\s*:\s*(not-)?cloudflare\s*$", re.IGNORECASE)
@@ -33,6 +37,7 @@ class Suppression:
     start: int
     end: int
     used: bool = False
+    until: dt.date | None = None  # the deadline of a staged rollout, if any
 
 
 @dataclass(slots=True)
@@ -67,6 +72,13 @@ def _collect_block(block: list[Stmt], opener: Stmt | None, end: int, found: File
                 "disable=RULE[,RULE] -- reason` with known rule IDs or names"))
             continue
         verb, reason = match.group("verb").lower(), (match.group("reason") or "").strip() or None
+        until = _date(match.group("until"))
+        if match.group("until") and until is None:
+            found.problems.append(diagnostic(
+                "MTLS908", stmt.file, stmt.line,
+                f"cannot read `until={match.group('until')}`: expected a date, "
+                "until=YYYY-MM-DD"))
+            continue
         if verb == "enable":
             for item in open_ranges:
                 if item.end == end and item.rules & set(rules):
@@ -89,27 +101,94 @@ def _collect_block(block: list[Stmt], opener: Stmt | None, end: int, found: File
             start, stop = opener.line, end  # on the block's opening line: the whole block
         else:
             start, stop, standalone = stmt.line, end, True
-        item = Suppression(stmt, frozenset(rules), reason, start, stop)
+        item = Suppression(stmt, frozenset(rules), reason, start, stop, until=until)
         found.items.append(item)
         if standalone:
             open_ranges.append(item)
 
 
+def ago(delta: dt.timedelta) -> str:
+    return f"{delta.days} day{'' if delta.days == 1 else 's'} ago"
+
+
+def _date(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+# What a verify mode lets in without a valid certificate (a rollout's current state).
+ADMITTED = {
+    "optional": ["clients without a certificate"],
+    "optional_no_ca": ["clients without a certificate",
+                       "clients with any certificate (self-signed, another CA's)"],
+    "off": ["every client (no certificate is asked for)"],
+}
+
+
+def rollout(finding: Finding, until: dt.date, today: dt.date) -> dict:
+    """What JSON and SARIF say about a finding suppressed until a date."""
+    mode = (finding.directive or "").split()
+    admitted = ADMITTED.get(mode[1]) if len(mode) > 1 and mode[0] == "ssl_verify_client" \
+        else None
+    return {"until": until.isoformat(), "days_left": (until - today).days,
+            "admitted": admitted}
+
+
 def apply(file_stmts: dict[str, list[Stmt]], findings: list[Finding], resolve_rule,
-          report_unused: bool = True) -> list[Finding]:
-    """Mark suppressed findings; return the suppression diagnostics (MTLS906-908)."""
+          report_unused: bool = True, today: dt.date | None = None) -> list[Finding]:
+    """Mark suppressed findings; return the suppression diagnostics (MTLS906-908, MTLS915).
+    A suppression past its `until=` date silences nothing: its findings become errors."""
+    today = today or dt.date.today()
     by_file = {file: collect(stmts, resolve_rule) for file, stmts in file_stmts.items()}
     for finding in findings:
         if finding.rule in OWN_DIAGNOSTICS or finding.file not in by_file:
             continue
         for item in by_file[finding.file].items:
             if finding.rule in item.rules and item.start <= (finding.line or 0) <= item.end:
-                finding.suppressed, finding.suppression_reason = True, item.reason
                 item.used = True
+                if item.until is not None and today > item.until:
+                    finding.severity = "error"  # the rollout's deadline has passed
+                    continue
+                finding.suppressed, finding.suppression_reason = True, item.reason
+                if item.until is not None:
+                    finding.extra["rollout"] = rollout(finding, item.until, today)
+    items = [item for found in by_file.values() for item in found.items]
     problems = [p for found in by_file.values() for p in found.problems]
+    problems += [
+        diagnostic("MTLS915", item.comment.file, item.comment.line,
+                   f"suppression of {', '.join(sorted(item.rules))} expired on "
+                   f"{item.until.isoformat()} ({ago(today - item.until)}): its "
+                   "findings are reported again, as errors")
+        for item in items if item.until is not None and today > item.until]
     if report_unused:
         problems += [
             diagnostic("MTLS907", item.comment.file, item.comment.line,
                        f"suppression of {', '.join(sorted(item.rules))} silences nothing")
-            for found in by_file.values() for item in found.items if not item.used]
+            for item in items if not item.used and not (
+                item.until is not None and today > item.until)]
     return problems
+
+
+def config_rollouts(until: dict[str, tuple[dt.date, str]], findings: list[Finding],
+                    today: dt.date) -> list[Finding]:
+    """`rules: {MTLS002: off until=DATE}` in the configuration file: the rule's findings are
+    suppressed until the date, errors after it, and the expired entry is MTLS915."""
+    expired = []
+    for rule, (deadline, where) in until.items():
+        for finding in findings:
+            if finding.rule != rule or finding.suppressed:
+                continue
+            if today > deadline:
+                finding.severity = "error"
+            else:
+                finding.suppressed = True
+                finding.suppression_reason = f"staged rollout until {deadline} ({where})"
+                finding.extra["rollout"] = rollout(finding, deadline, today)
+        if today > deadline:
+            expired.append(diagnostic(
+                "MTLS915", where, None,
+                f"`{rule}: off until={deadline}` expired {ago(today - deadline)}: "
+                f"{rule}'s findings are reported again, as errors"))
+    return expired

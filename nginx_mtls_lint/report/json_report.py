@@ -34,6 +34,8 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
     if finding.suppressed:
         data["suppressed"] = True
         data["suppression_reason"] = finding.suppression_reason
+        if "rollout" in finding.extra:  # until=: days left, who gets in meanwhile
+            data["rollout"] = finding.extra["rollout"]
     return data
 
 

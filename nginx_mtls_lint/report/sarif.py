@@ -169,6 +169,8 @@ def render(result: Result, include_suppressed: bool = False, category: str | Non
         if finding.suppressed:
             item["suppressions"] = [{"kind": "inSource",
                                      "justification": finding.suppression_reason or ""}]
+            if "rollout" in finding.extra:
+                item["suppressions"][0]["properties"] = {"rollout": finding.extra["rollout"]}
         results.append(item)
     root = base_folder().rstrip("/") + "/"
     run = {
