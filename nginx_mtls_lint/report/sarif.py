@@ -167,10 +167,11 @@ def render(result: Result, include_suppressed: bool = False, category: str | Non
         }
         _evidence(result, item, finding)
         if finding.suppressed:
-            item["suppressions"] = [{"kind": "inSource",
-                                     "justification": finding.suppression_reason or ""}]
-            if "rollout" in finding.extra:
-                item["suppressions"][0]["properties"] = {"rollout": finding.extra["rollout"]}
+            suppression: dict = {"kind": "inSource",
+                                 "justification": finding.suppression_reason or ""}
+            if "rollout" in finding.extra:  # until=: days left, who gets in meanwhile
+                suppression["properties"] = {"rollout": finding.extra["rollout"]}
+            item["suppressions"] = [suppression]
         results.append(item)
     root = base_folder().rstrip("/") + "/"
     run = {
