@@ -289,3 +289,19 @@ def test_fixes_reuse_the_ca_path_the_tree_names_and_the_counts_say_what_is_fixab
     empty = run_cli("--diff", "nginx/nginx.conf", cwd=demo)
     assert empty.stdout == b"" and b"5 unsafe fixes can be enabled with --unsafe-fixes" \
         in empty.stderr
+
+
+def test_the_same_default_server_on_ipv4_and_ipv6_is_one_finding_with_one_fix(tmp_path: Path):
+    (tmp_path / "nginx.conf").write_text(
+        "events {}\nhttp {\n    server {\n        listen 443 ssl;\n"
+        "        listen [::]:443 ssl;\n        server_name shop.example.com;\n"
+        "        ssl_certificate a.pem;\n        ssl_certificate_key a.key;\n"
+        "        real_ip_header CF-Connecting-IP;\n    }\n}\n")
+    document = lint_json("--select", "MTLS103", "nginx.conf", cwd=tmp_path)
+    (finding,) = document["findings"]
+    assert "0.0.0.0:443 and [::]:443" in finding["message"]
+    assert [r["line"] for r in finding["related"] if "[::]:443" in r["label"]] == [5]
+    (fix,) = finding["fixes"]
+    (insert,) = [e for e in fix["edits"] if "server {" in e["text"]]
+    assert "listen 443 ssl default_server;" in insert["text"]
+    assert "listen [::]:443 ssl default_server;" in insert["text"]

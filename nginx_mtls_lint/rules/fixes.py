@@ -192,18 +192,22 @@ def without_codes(source: Source, stmt: Stmt, codes: set[str]) -> Edit | None:
 REPEATABLE_LISTEN_FLAGS = ("ssl", "http2", "proxy_protocol")
 
 
-def reject_handshake_default(source: Source, default_stmt: Stmt, listen_stmt: Stmt) -> list[Fix]:
-    """A new default server for the socket of `listen_stmt` that ends handshakes without a
-    known name, inserted before the current default server (which loses `default_server`)."""
-    args = listen_stmt.args
-    flags = [a for a in args[1:] if a not in ("default_server", "default")]
-    if not args or any(f not in REPEATABLE_LISTEN_FLAGS for f in flags):
-        return []
-    flags = list(dict.fromkeys(["ssl", *flags]))
-    block = (f"server {{\n    listen {args[0]} {' '.join(flags)} default_server;\n"
-             "    ssl_reject_handshake on;\n}")
-    edits = [insert_before(source, default_stmt, block)]
-    edits += [remove_word(source, listen_stmt, i) for i, a in enumerate(args, 1)
-              if a in ("default_server", "default") and i > 1]
+def reject_handshake_default(source: Source, default_stmt: Stmt,
+                             *listen_stmts: Stmt) -> list[Fix]:
+    """A new default server for the sockets of `listen_stmts` (one address family, or both
+    of one port) that ends handshakes without a known name, inserted before the current
+    default server (whose listens lose `default_server`)."""
+    listens, edits = [], []
+    for listen_stmt in listen_stmts:
+        args = listen_stmt.args
+        flags = [a for a in args[1:] if a not in ("default_server", "default")]
+        if not args or any(f not in REPEATABLE_LISTEN_FLAGS for f in flags):
+            return []
+        flags = list(dict.fromkeys(["ssl", *flags]))
+        listens.append(f"    listen {args[0]} {' '.join(flags)} default_server;\n")
+        edits += [remove_word(source, listen_stmt, i) for i, a in enumerate(args, 1)
+                  if a in ("default_server", "default") and i > 1]
+    block = f"server {{\n{''.join(listens)}    ssl_reject_handshake on;\n}}"
+    edits.insert(0, insert_before(source, default_stmt, block))
     return make_fix("a default server that refuses handshakes without a known name (clients "
                     "that send no SNI, or an unknown name, are refused)", *edits, unsafe=True)

@@ -8,6 +8,9 @@ from . import Rule, RuleContext, cloudflare_evidence
 from .fixes import reject_handshake_default
 
 
+TWIN = {"0.0.0.0": "[::]", "[::]": "0.0.0.0"}  # the wildcard addresses of one port
+
+
 class DefaultServerExposesOrigin(Rule):
     """The default server completes TLS handshakes without SNI, revealing the origin to scanners.
 
@@ -57,13 +60,21 @@ class DefaultServerExposesOrigin(Rule):
 
     def check_socket(self, socket: Socket[Server], config: Config,
                      ctx: RuleContext) -> Iterator[Finding]:
-        if not socket.tls or not config.exposed(socket.name):
+        exposed = self._exposed(socket, config)
+        if exposed is None:
             return
-        fronted = next((s for s in socket.servers if s.cloudflare.fronted), None)
-        default = config.known_default(socket)
-        if fronted is None or default is None or default.rejects_handshakes_without_sni:
-            return
+        fronted, default = exposed
         listen = socket.default_listen[1]
+        # The same default server on 0.0.0.0:P and [::]:P is one cause: one finding (on the
+        # IPv4 socket), one fix that writes one default server with both listens.
+        twin = config.sockets.get(TWIN.get(socket.name.rsplit(":", 1)[0], "") + ":" +
+                                  socket.name.rsplit(":", 1)[-1])
+        twin_listen = None
+        if twin is not None and twin is not socket and self._exposed(twin, config) is not None \
+                and config.known_default(twin) is default:
+            if socket.name.startswith("["):
+                return  # reported on the IPv4 socket
+            twin_listen = twin.default_listen[1]
         whose = "its own" if default is fronted else f"{default.label}'s"
         lacking = ctx.target.lacks("ssl_reject_handshake")
         fix = (f"Add a default server: server {{ listen {listen.stmt.args[0]} ssl "
@@ -72,14 +83,34 @@ class DefaultServerExposesOrigin(Rule):
             fix = (f"Upgrade nginx to 1.19.4 or later for `ssl_reject_handshake on;` in a "
                    f"default server ({lacking}); until then give the socket a default "
                    "server whose certificate names none of your hosts.")
+        addresses = socket.name if twin_listen is None else f"{socket.name} and {twin.name}"
+        listens = [listen.stmt] + ([twin_listen.stmt] if twin_listen is not None else [])
+        if twin_listen is not None and not lacking:
+            fix = fix.replace("ssl default_server;", f"ssl default_server; listen "
+                              f"{twin_listen.stmt.args[0]} ssl default_server;")
         yield self.finding(
             listen.stmt,
-            f"A client that sends no SNI to {socket.name} completes the handshake with "
+            f"A client that sends no SNI to {addresses} completes the handshake with "
             f"{whose} certificate: scanners of the address space read it and find the "
             f"origin of Cloudflare-fronted {fronted.label}.",
             fix, default,
             related=[Related(fronted.file, fronted.line,
                              f"Cloudflare-fronted {fronted.label}"),
-                     *cloudflare_evidence(fronted)],
+                     *cloudflare_evidence(fronted),
+                     *([Related(twin_listen.stmt.file, twin_listen.stmt.line,
+                                f"the same default server on {twin.name}")]
+                       if twin_listen is not None else [])],
             fixes=[] if lacking else reject_handshake_default(ctx.source, default.stmt,
-                                                              listen.stmt))
+                                                              *listens))
+
+    @staticmethod
+    def _exposed(socket: Socket[Server], config: Config) -> tuple[Server, Server] | None:
+        """(a Cloudflare-fronted server, the default server) of a TLS socket other hosts
+        reach whose default server completes handshakes without SNI, else None."""
+        if not socket.tls or not config.exposed(socket.name):
+            return None
+        fronted = next((s for s in socket.servers if s.cloudflare.fronted), None)
+        default = config.known_default(socket)
+        if fronted is None or default is None or default.rejects_handshakes_without_sni:
+            return None
+        return fronted, default
