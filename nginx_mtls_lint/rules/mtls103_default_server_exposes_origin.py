@@ -69,12 +69,12 @@ class DefaultServerExposesOrigin(Rule):
         # IPv4 socket), one fix that writes one default server with both listens.
         twin = config.sockets.get(TWIN.get(socket.name.rsplit(":", 1)[0], "") + ":" +
                                   socket.name.rsplit(":", 1)[-1])
-        twin_listen = None
+        twin_listen, twin_name = None, ""
         if twin is not None and twin is not socket and self._exposed(twin, config) is not None \
                 and config.known_default(twin) is default:
             if socket.name.startswith("["):
                 return  # reported on the IPv4 socket
-            twin_listen = twin.default_listen[1]
+            twin_listen, twin_name = twin.default_listen[1], twin.name
         whose = "its own" if default is fronted else f"{default.label}'s"
         lacking = ctx.target.lacks("ssl_reject_handshake")
         fix = (f"Add a default server: server {{ listen {listen.stmt.args[0]} ssl "
@@ -83,7 +83,7 @@ class DefaultServerExposesOrigin(Rule):
             fix = (f"Upgrade nginx to 1.19.4 or later for `ssl_reject_handshake on;` in a "
                    f"default server ({lacking}); until then give the socket a default "
                    "server whose certificate names none of your hosts.")
-        addresses = socket.name if twin_listen is None else f"{socket.name} and {twin.name}"
+        addresses = socket.name if twin_listen is None else f"{socket.name} and {twin_name}"
         listens = [listen.stmt] + ([twin_listen.stmt] if twin_listen is not None else [])
         if twin_listen is not None and not lacking:
             fix = fix.replace("ssl default_server;", f"ssl default_server; listen "
@@ -98,7 +98,7 @@ class DefaultServerExposesOrigin(Rule):
                              f"Cloudflare-fronted {fronted.label}"),
                      *cloudflare_evidence(fronted),
                      *([Related(twin_listen.stmt.file, twin_listen.stmt.line,
-                                f"the same default server on {twin.name}")]
+                                f"the same default server on {twin_name}")]
                        if twin_listen is not None else [])],
             fixes=[] if lacking else reject_handshake_default(ctx.source, default.stmt,
                                                               *listens))
