@@ -90,6 +90,25 @@ def local_site(server: TlsServer) -> bool:
         any(server.config.exposed(listen.socket) for listen in server.listens)
 
 
+def _option_signals(server: TlsServer, options: CloudflareOptions) -> list[Signal]:
+    """--cloudflare-host patterns the server's names match, and --assume-cloudflare."""
+    found = []
+    for pattern in options.host_patterns:
+        hit = matching_name(server, pattern)
+        if hit:
+            found.append(Signal("cli", f"server_name {hit} matches the host pattern {pattern}"))
+    if options.assume:
+        found.append(Signal("cli", "--assume-cloudflare"))
+    return found
+
+
+def own_signals(server: TlsServer, signals: list[Signal]) -> list[Signal]:
+    """The signals written in the server itself (not inherited from http {})."""
+    own = {(s.file, s.line) for s in walk(server.stmt.block or [])}
+    return [s for s in signals
+            if not s.inherited and (s.file, s.line) in own or s.kind == "annotation"]
+
+
 def detect_server(server: TlsServer, cas: CAStore, options: CloudflareOptions) -> Detection:
     detection = Detection()
     signals = detection.signals
@@ -136,15 +155,8 @@ def detect_server(server: TlsServer, cas: CAStore, options: CloudflareOptions) -
             break  # one range is evidence enough; listing all 22 helps nobody
     signals.extend(_usage_signals(server))
     if local_site(server):  # http-level signals speak for the public sites, not this one
-        own = {(s.file, s.line) for s in walk(server.stmt.block or [])}
-        signals[:] = [s for s in signals if not s.inherited and (s.file, s.line) in own
-                      or s.kind == "annotation"]
-    for pattern in options.host_patterns:
-        hit = matching_name(server, pattern)
-        if hit:
-            signals.append(Signal("cli", f"server_name {hit} matches the host pattern {pattern}"))
-    if options.assume:
-        signals.append(Signal("cli", "--assume-cloudflare"))
+        signals[:] = own_signals(server, signals)
+    signals.extend(_option_signals(server, options))
     detection.fronted = bool(signals)
     return detection
 

@@ -82,6 +82,25 @@ class _Reader:
     def path_value(self, keys: tuple, value: Any) -> str:
         return os.path.normpath(os.path.join(self.base, self.expect(keys, value, str, "a path")))
 
+    def rule_level(self, config: FileConfig, key: str, rule: Any, level: Any) -> None:
+        """`RULE: level` under `rules:`; `off until=YYYY-MM-DD` is a staged rollout."""
+        rule_id = self.resolve_rule(str(rule))
+        if rule_id is None:
+            self.fail((key, rule), "unknown rule ID or name (`nginx-mtls-lint rules` lists them)")
+        if level is False:
+            level = "off"  # YAML reads a bare `off` as false
+        rollout = ROLLOUT.match(str(level))
+        if rollout:  # a deadline: suppressed until then, errors after
+            try:
+                config.until[str(rule_id)] = dt.date.fromisoformat(rollout[1])
+            except ValueError:
+                self.fail((key, rule), "expected off until=YYYY-MM-DD")
+            return
+        if level not in ("off", *SEVERITY_VALUES):
+            self.fail((key, rule), "expected off, error, warning or note (or "
+                      "off until=YYYY-MM-DD)")
+        config.rules[str(rule_id)] = level
+
     def read(self, data: Any) -> FileConfig:
         config = FileConfig(path=self.path)
         if data is None:
@@ -95,23 +114,7 @@ class _Reader:
                 config.fail_on = value
             elif key == "rules":
                 for rule, level in self.expect(keys, value, dict, "a mapping RULE: level").items():
-                    rule_id = self.resolve_rule(str(rule))
-                    if rule_id is None:
-                        self.fail((key, rule), "unknown rule ID or name "
-                                  "(`nginx-mtls-lint rules` lists them)")
-                    if level is False:
-                        level = "off"  # YAML reads a bare `off` as false
-                    rollout = ROLLOUT.match(str(level))
-                    if rollout:  # `off until=2026-12-31`: a staged rollout with a deadline
-                        try:
-                            config.until[str(rule_id)] = dt.date.fromisoformat(rollout[1])
-                        except ValueError:
-                            self.fail((key, rule), "expected off until=YYYY-MM-DD")
-                        continue
-                    if level not in ("off", *SEVERITY_VALUES):
-                        self.fail((key, rule), "expected off, error, warning or note (or "
-                                  "off until=YYYY-MM-DD)")
-                    config.rules[rule_id] = level
+                    self.rule_level(config, key, rule, level)
             elif key == "cloudflare":
                 for sub, item in self.expect(keys, value, dict, "a mapping").items():
                     if sub == "hosts":

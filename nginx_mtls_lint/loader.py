@@ -672,6 +672,21 @@ class Loader:
                 f"Map {base} onto the folder of the checkout that holds it "
                 f"(`--path-map {base}=DIR`), or this file alone (`--path-map {arg}=FILE`).")
 
+    def _kept_elsewhere(self, stmt: Stmt, arg: str, path: str,
+                        foreign: str | None) -> str | None:
+        """The path to read for an include whose file is not where it names it: the one the
+        checkout keeps under another folder (inferred, with a note), else `path` itself; None
+        when it names another machine's file no mapping brings here (reported)."""
+        unmapped = bool(foreign) or (windows_path(arg) and path == normal_path(arg))
+        src = normal_path(arg) if absolute(arg) else os.path.join(self.prefix, arg)
+        if (unmapped or not (glob.has_magic(path) or os.path.lexists(path))) and \
+                self.infer_file(src, stmt):
+            return self.resolve(arg)
+        if unmapped:
+            self.unmapped(stmt, arg, foreign)
+            return None
+        return path
+
     def unmapped(self, stmt: Stmt, arg: str, foreign: str | None) -> None:
         """An absolute include of another machine's file that no mapping brings here."""
         if foreign is None:  # a Windows path
@@ -720,14 +735,10 @@ class Loader:
                     "whether dynamic modules such as stream are loaded is not known")
             return
         stmt.included = []
-        unmapped = bool(foreign) or (windows_path(arg) and path == normal_path(arg))
-        src = normal_path(arg) if absolute(arg) else os.path.join(self.prefix, arg)
-        if (unmapped or not (glob.has_magic(path) or os.path.lexists(path))) and \
-                self.infer_file(src, stmt):
-            path, unmapped = self.resolve(arg), False
-        if unmapped:
-            self.unmapped(stmt, arg, foreign)
+        found = self._kept_elsewhere(stmt, arg, path, foreign)
+        if found is None:
             return
+        path = found
         if glob.has_magic(path):
             targets = self.files.glob(path)  # sorted; no match is fine, as in nginx
         else:

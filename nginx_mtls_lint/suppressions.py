@@ -39,6 +39,9 @@ class Suppression:
     used: bool = False
     until: dt.date | None = None  # the deadline of a staged rollout, if any
 
+    def expired(self, today: dt.date) -> bool:
+        return self.until is not None and today > self.until
+
 
 @dataclass(slots=True)
 class FileSuppressions:
@@ -63,22 +66,10 @@ def _collect_block(block: list[Stmt], opener: Stmt | None, end: int, found: File
         text = stmt.comment
         if text is None or not TOOL_COMMENT.match(text) or ANNOTATIONS.match(text):
             continue
-        match = SUPPRESSION.match(text)
-        rules = [resolve_rule(r.strip()) for r in match.group("ids").split(",")] if match else []
-        if not match or None in rules:
-            found.problems.append(diagnostic(
-                "MTLS908", stmt.file, stmt.line,
-                f"cannot read `#{text.rstrip()}`: expected `nginx-mtls-lint: "
-                "disable=RULE[,RULE] -- reason` with known rule IDs or names"))
+        parsed = _parse(stmt, text, found, resolve_rule)
+        if parsed is None:
             continue
-        verb, reason = match.group("verb").lower(), (match.group("reason") or "").strip() or None
-        until = _date(match.group("until"))
-        if match.group("until") and until is None:
-            found.problems.append(diagnostic(
-                "MTLS908", stmt.file, stmt.line,
-                f"cannot read `until={match.group('until')}`: expected a date, "
-                "until=YYYY-MM-DD"))
-            continue
+        verb, rules, reason, until = parsed
         if verb == "enable":
             for item in open_ranges:
                 if item.end == end and item.rules & set(rules):
@@ -105,6 +96,25 @@ def _collect_block(block: list[Stmt], opener: Stmt | None, end: int, found: File
         found.items.append(item)
         if standalone:
             open_ranges.append(item)
+
+
+def _parse(stmt: Stmt, text: str, found: FileSuppressions,
+           resolve_rule) -> tuple[str, list[str], str | None, dt.date | None] | None:
+    """(verb, rule IDs, reason, deadline) of a suppression comment; None, with MTLS908, when
+    it cannot be read (grammar, unknown rule, a deadline that is no date)."""
+    match = SUPPRESSION.match(text)
+    rules = [resolve_rule(r.strip()) for r in match.group("ids").split(",")] if match else []
+    until = _date(match.group("until")) if match else None
+    if not match or None in rules:
+        problem = (f"cannot read `#{text.rstrip()}`: expected `nginx-mtls-lint: "
+                   "disable=RULE[,RULE] -- reason` with known rule IDs or names")
+    elif match.group("until") and until is None:
+        problem = f"cannot read `until={match.group('until')}`: expected a date, until=YYYY-MM-DD"
+    else:
+        reason = (match.group("reason") or "").strip() or None
+        return match.group("verb").lower(), rules, reason, until
+    found.problems.append(diagnostic("MTLS908", stmt.file, stmt.line, problem))
+    return None
 
 
 def ago(delta: dt.timedelta) -> str:
@@ -136,6 +146,16 @@ def rollout(finding: Finding, until: dt.date, today: dt.date) -> dict:
             "admitted": admitted}
 
 
+def _suppress(finding: Finding, item: Suppression, today: dt.date) -> None:
+    item.used = True
+    if item.expired(today):
+        finding.severity = "error"  # the rollout's deadline has passed
+        return
+    finding.suppressed, finding.suppression_reason = True, item.reason
+    if item.until is not None:
+        finding.extra["rollout"] = rollout(finding, item.until, today)
+
+
 def apply(file_stmts: dict[str, list[Stmt]], findings: list[Finding], resolve_rule,
           report_unused: bool = True, today: dt.date | None = None) -> list[Finding]:
     """Mark suppressed findings; return the suppression diagnostics (MTLS906-908, MTLS915).
@@ -147,28 +167,24 @@ def apply(file_stmts: dict[str, list[Stmt]], findings: list[Finding], resolve_ru
             continue
         for item in by_file[finding.file].items:
             if finding.rule in item.rules and item.start <= (finding.line or 0) <= item.end:
-                item.used = True
-                if item.until is not None and today > item.until:
-                    finding.severity = "error"  # the rollout's deadline has passed
-                    continue
-                finding.suppressed, finding.suppression_reason = True, item.reason
-                if item.until is not None:
-                    finding.extra["rollout"] = rollout(finding, item.until, today)
+                _suppress(finding, item, today)
     items = [item for found in by_file.values() for item in found.items]
     problems = [p for found in by_file.values() for p in found.problems]
-    problems += [
-        diagnostic("MTLS915", item.comment.file, item.comment.line,
-                   f"suppression of {', '.join(sorted(item.rules))} expired on "
-                   f"{item.until.isoformat()} ({ago(today - item.until)}): its "
-                   "findings are reported again, as errors")
-        for item in items if item.until is not None and today > item.until]
+    problems += [expired(item, today) for item in items if item.expired(today)]
     if report_unused:
         problems += [
             diagnostic("MTLS907", item.comment.file, item.comment.line,
                        f"suppression of {', '.join(sorted(item.rules))} silences nothing")
-            for item in items if not item.used and not (
-                item.until is not None and today > item.until)]
+            for item in items if not item.used and not item.expired(today)]
     return problems
+
+
+def expired(item: Suppression, today: dt.date) -> Finding:
+    assert item.until is not None
+    return diagnostic("MTLS915", item.comment.file, item.comment.line,
+                      f"suppression of {', '.join(sorted(item.rules))} expired on "
+                      f"{item.until.isoformat()} ({ago(today - item.until)}): its findings "
+                      "are reported again, as errors")
 
 
 def config_rollouts(until: dict[str, tuple[dt.date, str]], findings: list[Finding],
