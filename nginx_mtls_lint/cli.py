@@ -39,7 +39,7 @@ COMMAND_HELP = {
 }
 DESCRIPTION = ("Prove that Cloudflare-fronted (and any client-certificate-protected) nginx "
                "virtual hosts cannot be reached around Cloudflare. Commands: lint (the "
-               "default), inspect, rules, explain, probe, trace.")
+               f"default), {', '.join(c for c in COMMANDS if c != 'lint')}.")
 # Every command's exit codes, in its --help (the README lists the same).
 EXIT_CODES = {
     "lint": "exit codes: 0 no finding at or above --fail-on (or --exit-zero, "
@@ -48,6 +48,9 @@ EXIT_CODES = {
     "inspect": "exit codes: 0 the servers were shown; 2 usage or input error",
     "rules": "exit codes: 0 always (2 for a usage error)",
     "explain": "exit codes: 0 the page was shown; 2 unknown rule or usage error",
+    "compare": "exit codes: 0 nothing weakens; 1 a cell (host, port, path, kind of client "
+               "other than the valid one) goes from refused to open or to 'cannot prove'; 2 "
+               "usage or input error",
     "trace": "exit codes: 0 no client without a valid certificate gets content on the "
              "path traced; 1 one does; 2 no server matches, or a usage or input error",
     "probe": "exit codes: 0 no client without a valid certificate got content (unreachable "
