@@ -502,8 +502,24 @@ class Loader:
         followed = self.follow(path)
         return followed if followed in self.escapes else self.files.realpath(followed)
 
+    def modules_unknown(self, stmt: Stmt) -> None:
+        """A note when the package's module files (modules-enabled/) are not in the checkout."""
+        arg = stmt.args[0] if stmt.args else ""
+        if MODULES_DIR in arg:
+            self.workspace.notes.setdefault(
+                f"loaded modules unknown: `include {arg}` ({stmt.file}:{stmt.line}) names "
+                "the nginx package's module files, which this checkout does not hold; "
+                "whether dynamic modules such as stream are loaded is not known")
+
     def escaped(self, path: str, included_by: Stmt | None) -> None:
-        """Report a link that leaves the checkout onto this machine, on the link."""
+        """Report a link that leaves the checkout onto this machine, on the link; a package
+        file's link (modules-enabled/mod-stream.conf -> /usr/share/nginx/...) is no finding:
+        what it loads is unknown, as when the checkout does not hold it."""
+        if included_by is not None and included_by.args and stock_file(included_by.args[0]):
+            self.modules_unknown(included_by)
+            return
+        if included_by is None and stock_file(os.path.relpath(self.escapes[path], self.prefix)):
+            return  # a package file found in a folder: the include naming it says the rest
         link = self.files.display_real(self.escapes[path])
         base = next((p for p in INFER_PREFIXES if inside(p, path)), os.path.dirname(path))
         where = (included_by.file, included_by.line) if included_by else (link, None)
@@ -728,11 +744,7 @@ class Loader:
                                       else os.path.lexists(path))):
             # the package's file, not in the checkout: it cannot change a verdict
             stmt.included = []
-            if MODULES_DIR in arg:
-                self.workspace.notes.setdefault(
-                    f"loaded modules unknown: `include {arg}` ({stmt.file}:{stmt.line}) names "
-                    "the nginx package's module files, which this checkout does not hold; "
-                    "whether dynamic modules such as stream are loaded is not known")
+            self.modules_unknown(stmt)
             return
         stmt.included = []
         found = self._kept_elsewhere(stmt, arg, path, foreign)

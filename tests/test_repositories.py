@@ -305,3 +305,23 @@ def test_the_same_default_server_on_ipv4_and_ipv6_is_one_finding_with_one_fix(tm
     (insert,) = [e for e in fix["edits"] if "server {" in e["text"]]
     assert "listen 443 ssl default_server;" in insert["text"]
     assert "listen [::]:443 ssl default_server;" in insert["text"]
+
+
+def test_a_copy_of_debian_etc_nginx_reads_none_of_this_machines_files(tmp_path: Path):
+    """modules-enabled/*.conf and sites-enabled/default are links into /usr/share and
+    /etc/nginx: the package's module files are unknown (a note), the site is the copy's."""
+    etc = tmp_path / "etc-nginx"
+    for folder in ("modules-enabled", "sites-available", "sites-enabled"):
+        (etc / folder).mkdir(parents=True)
+    (etc / "nginx.conf").write_text(
+        "include /etc/nginx/modules-enabled/*.conf;\nevents {}\nhttp {\n"
+        "    include /etc/nginx/sites-enabled/*;\n}\n")
+    (etc / "modules-enabled" / "50-mod-stream.conf").symlink_to(
+        "/usr/share/nginx/modules-available/mod-stream.conf")
+    (etc / "sites-available" / "default").write_text(VHOST)
+    (etc / "sites-enabled" / "default").symlink_to("/etc/nginx/sites-available/default")
+    for args in (["etc-nginx"], ["etc-nginx/nginx.conf"]):
+        document = lint_json(*args, cwd=tmp_path)
+        assert "MTLS901" not in {f["rule"] for f in document["findings"]}, args
+        assert any(n.startswith("loaded modules unknown") for n in document["analysis_notes"])
+        assert ("etc-nginx/sites-available/default", 7, "MTLS002") in findings(document)
