@@ -17,8 +17,8 @@ from typing import Callable, NoReturn, Sequence, TextIO
 from . import __version__
 from .cloudflare import CloudflareOptions
 from .findings import SEVERITY_RANK
-from .loader import (DEFAULT_ROOT, LoadOptions, UsageError, absolute, default_inputs,
-                     normal_path)
+from .discovery import default_inputs
+from .loader import DEFAULT_ROOT, LoadOptions, UsageError, absolute, normal_path
 from .rules import RuleContext
 from .versions import UNKNOWN
 

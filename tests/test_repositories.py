@@ -149,7 +149,8 @@ def test_files_kept_under_another_folder_are_found_with_a_note(tmp_path: Path):
 
 
 def test_no_path_inside_a_repository_lints_the_repository_and_names_the_root(tmp_path: Path):
-    from nginx_mtls_lint.loader import DEFAULT_ROOT, default_inputs, system_folder
+    from nginx_mtls_lint.discovery import default_inputs, system_folder
+    from nginx_mtls_lint.loader import DEFAULT_ROOT
 
     nginx = debian_repository(tmp_path, "../sites-available/shop")
     for cwd in (tmp_path, nginx / "sites-available"):
