@@ -595,17 +595,23 @@ def wait_for(address: str, ports: list[int]) -> None:
                 time.sleep(0.05)
 
 
+def start_apps(ports: list[int]) -> list[ThreadingHTTPServer]:
+    """The application behind each upstream port (FastCGI on 9000-9009); shut them down."""
+    servers = []
+    for port in ports:
+        httpd = ThreadingHTTPServer(("127.0.0.1", port),
+                                    FastCgiApp if port in FASTCGI_PORTS else App)
+        threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
+        servers.append(httpd)
+    return servers
+
+
 def run_case(case: Case, prefix: Path, pki: Path, binary: str | None = None) -> dict:
     nginx = prepare(case, prefix, pki, binary)
     checked = nginx.check()
     if checked.returncode != 0:
         return {"error": "nginx -t: " + checked.stderr}
-    servers = []
-    for port in case.upstreams:
-        httpd = ThreadingHTTPServer(("127.0.0.1", port),
-                                    FastCgiApp if port in FASTCGI_PORTS else App)
-        threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
-        servers.append(httpd)
+    servers = start_apps(case.upstreams)
     others, valid = sweep(case)
     proofs = [(r.complete(case), expected) for r, expected in case.proofs]
     try:

@@ -12,7 +12,6 @@ import re
 import shutil
 import threading
 import time
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,8 @@ from nginx_mtls_lint.loader import LoadOptions
 from nginx_mtls_lint.probe.from_config import parse_target, probe_config
 from nginx_mtls_lint.probe.live import Options
 from probe_servers import Server
-from test_flow_labels import (DIRECT, FASTCGI_PORTS, FLOW_VERSIONS, ORIGIN, App, FastCgiApp,
-                              in_private_network, load_case, make_flow_pki, prepare, wait_for)
+from test_flow_labels import (DIRECT, FLOW_VERSIONS, ORIGIN, in_private_network, load_case,
+                              make_flow_pki, prepare, start_apps, wait_for)
 
 FLOW = FIXTURES / "flow"
 
@@ -72,12 +71,7 @@ def probe_running(folder: Path, prefix: Path, pki: Path, binary: str, *, drift=N
     checked = nginx.check()
     if checked.returncode != 0:
         return {"error": "nginx -t: " + checked.stderr}
-    apps = []
-    for port in case.upstreams:
-        httpd = ThreadingHTTPServer(("127.0.0.1", port),
-                                    FastCgiApp if port in FASTCGI_PORTS else App)
-        threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
-        apps.append(httpd)
+    apps = start_apps(case.upstreams)
     try:
         with nginx.start(case.loopback_ports):
             wait_for(ORIGIN, case.tls_ports + case.plain_ports)
@@ -224,9 +218,7 @@ def test_MTLS110_a_relay_in_front_changes_what_arrives(pki, tmp_path):
     def work() -> dict:
         case = load_case(FLOW / VERIFY_ON)
         nginx = prepare(case, tmp_path / "nginx", pki, nginx_binary())
-        apps = [ThreadingHTTPServer(("127.0.0.1", port), App) for port in case.upstreams]
-        for httpd in apps:
-            threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
+        apps = start_apps(case.upstreams)
         relay = Relay(pki, (ORIGIN, 4443), (ORIGIN, case.tls_ports[0]))
         try:
             with nginx.start(case.loopback_ports):
