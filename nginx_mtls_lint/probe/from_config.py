@@ -123,7 +123,9 @@ def describe_seen(seen) -> str:
 
 
 def ordered(verdicts: list[Verdict]) -> list[Verdict]:
-    return sorted(verdicts, key=lambda v: (ORDER[v.agreement], v.severity != "error"))
+    """Disagreements first (errors before warnings), then open paths, then the rest."""
+    return sorted(verdicts, key=lambda v: (ORDER[v.agreement], v.severity != "error",
+                                           not v.bypass))
 
 
 def as_json(report: Report) -> dict:
@@ -161,7 +163,8 @@ def render_console(report: Report, out: TextIO) -> None:
     by_server: dict[int, list[Verdict]] = {}
     for verdict in ordered(report.verdicts):
         by_server.setdefault(id(verdict.row.server), []).append(verdict)
-    servers = sorted(by_server.values(), key=lambda vs: min(ORDER[v.agreement] for v in vs))
+    servers = sorted(by_server.values(), key=lambda vs: (min(ORDER[v.agreement] for v in vs),
+                                                         not any(v.bypass for v in vs)))
     for verdicts in servers:
         server = verdicts[0].row.server
         table = Table(title=f"{server.label} ({server.file}:{server.line})")
@@ -170,7 +173,9 @@ def render_console(report: Report, out: TextIO) -> None:
         for v in verdicts:
             mark = {"disagree": Text("DISAGREE", style="bold red" if v.severity == "error"
                                      else "yellow"),
-                    "unknown": Text("cannot prove"), "agree": Text("ok", style="green"),
+                    "unknown": Text("cannot prove"),
+                    "agree": Text("OPEN, as predicted", style="bold red") if v.bypass
+                    else Text("ok", style="green"),
                     "unreached": Text("not reached", style="yellow")}[v.agreement]
             table.add_row(f"{v.row.request.describe()} [{v.row.socket}]",
                           describe_expect(v.row.expect.answer, v.row.expect.status),
@@ -180,6 +185,10 @@ def render_console(report: Report, out: TextIO) -> None:
         console.print(Text(f"{f.file}:{f.line}: {f.rule} [{f.severity}] {f.message}"))
     for note in report.notes:
         console.print(Text(f"note: {note}"))
+    open_paths = sum(v.bypass for v in report.verdicts)
+    if open_paths:
+        console.print(Text(f"{open_paths} requests without a valid certificate got content "
+                           "under a name the configuration protects", style="bold red"))
     counts = {k: sum(v.agreement == k for v in report.verdicts) for k in ORDER}
     console.print(Text(f"{len(report.verdicts)} requests to {report.target}: "
                        f"{counts['disagree']} disagree, {counts['unknown']} cannot be "
