@@ -114,7 +114,8 @@ class Planner:
                 self.notes.append(f"{name}: listens on loopback only; probed only when "
                                   "--target is a loopback address")
                 continue
-            if not _maps_onto(host, self.target_host):
+            dual = any("ipv6only=off" in listen.stmt.args for _, listen in socket.entries)
+            if not _maps_onto(host, self.target_host, dual):
                 self.notes.append(f"{name}: listens on another address than {self.target_host}")
                 continue
             found.append((name, socket, int(port)))
@@ -486,13 +487,13 @@ def _wildcard(listen_host: str) -> bool:
     return listen_host in ("0.0.0.0", "[::]", "*")
 
 
-def _maps_onto(listen_host: str, target: str) -> bool:
+def _maps_onto(listen_host: str, target: str, dual: bool = False) -> bool:
     """A listen on every address of the target's family (or on loopback, for a loopback
     target) maps onto the target; one on a specific address only when it is the target's.
-    (`listen [::]:443` is IPv6 only: nginx sets ipv6only.)"""
+    (`listen [::]:443` is IPv6 only: nginx sets ipv6only, unless `ipv6only=off`.)"""
     ipv6 = ":" in target
     if _wildcard(listen_host):
-        return listen_host.startswith("[") == ipv6
+        return listen_host.startswith("[") == ipv6 or dual and listen_host == "[::]"
     if listen_host.startswith("[") != ipv6:
         return False
     if is_loopback(listen_host + ":0") and _loopback(target):
