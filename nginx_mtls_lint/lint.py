@@ -214,6 +214,11 @@ def unavailable_notes(ctx: RuleContext, workspace: Workspace) -> list[Finding]:
             message += (" It is named like Cloudflare's origin-pull CA, a public file: commit "
                         "it to the repository and map its folder.")
         note = diagnostic("MTLS911", stmt.file, stmt.line, message)
+        # Cloudflare's words only for a file named for Cloudflare (not a Let's Encrypt chain)
+        note.fix = (f"Commit the file (CA certificates and CRLs are public) and map its folder "
+                    f"with `--path-map {os.path.dirname(value)}=DIR`"
+                    + ("; Cloudflare's origin-pull CA can always be committed."
+                       if CA_FILE_NAME.search(os.path.basename(value)) else "."))
         note.directive = " ".join([stmt.name, *stmt.args])
         note.servers = [ServerRef([n for n in s.names if n], s.file, s.line)
                         for s in servers.values()]

@@ -326,3 +326,17 @@ def test_a_copy_of_debian_etc_nginx_reads_none_of_this_machines_files(tmp_path: 
         assert "MTLS901" not in {f["rule"] for f in document["findings"]}, args
         assert any(n.startswith("loaded modules unknown") for n in document["analysis_notes"])
         assert ("etc-nginx/sites-available/default", 7, "MTLS002") in findings(document)
+
+
+def test_cloudflare_advice_only_about_cloudflare_files(tmp_path: Path):
+    (tmp_path / "site.conf").write_text(
+        "server {\n    listen 443 ssl;\n    server_name a.example.com;\n"
+        "    ssl_certificate a.pem;\n    ssl_certificate_key a.key;\n"
+        "    ssl_trusted_certificate /etc/letsencrypt/live/a/chain.pem;\n"
+        "    ssl_client_certificate /etc/ssl/cloudflare/origin-pull-ca.pem;\n"
+        "    ssl_verify_client on;\n}\n")
+    document = lint_json("site.conf", cwd=tmp_path)
+    notes = {f["line"]: f for f in document["findings"] if f["rule"] == "MTLS911"}
+    assert "Cloudflare" not in notes[6]["message"] + notes[6]["fix"]
+    assert "--path-map /etc/letsencrypt/live/a=DIR" in notes[6]["fix"]
+    assert "Cloudflare's origin-pull CA" in notes[7]["fix"]
