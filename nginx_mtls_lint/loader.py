@@ -358,6 +358,16 @@ class Loader:
         path = normal_path(arg) if absolute(arg) else os.path.join(self.prefix, arg)
         return self.follow(self.mapped(path))
 
+    def resolve_file(self, arg: str) -> str:
+        """A file a directive names (a CA, a CRL, a certificate): resolve(), and in a checkout
+        that does not hold it there, the one file it keeps under another folder (inferred
+        whichever check asks first, so that no check sees it missing and another found)."""
+        path = self.resolve(arg)
+        if self.checkout and absolute(arg) and path not in self.escapes and \
+                not os.path.lexists(path) and self.infer_file(normal_path(arg), None, ca=True):
+            return self.resolve(arg)
+        return path
+
     def mapped(self, path: str) -> str:
         """--path-map first, then the mappings inferred for this tree."""
         if not self.map_includes:
@@ -797,7 +807,7 @@ class WorkspaceBuilder:
                 self.workspace.findings.extend(self.held.pop(real))
             return None
         tree = Tree(self.disk.display(path), "main" if main else "http", stmts, loader.prefix,
-                    loader.resolve, focus, reached, loader.elsewhere,
+                    loader.resolve_file, focus, reached, loader.elsewhere,
                     "checkout" if loader.checkout else "live")
         self.trees[real] = tree
         if focus is None:
@@ -917,7 +927,7 @@ class WorkspaceBuilder:
         # its CA files are "not available here" rather than missing.
         disk_loader.checkout = not os.path.exists(root)
         self.workspace.trees.append(
-            Tree(root, top_level_context(stmts), stmts, prefix, disk_loader.resolve,
+            Tree(root, top_level_context(stmts), stmts, prefix, disk_loader.resolve_file,
                  elsewhere=disk_loader.elsewhere, origin="dump"))
 
 

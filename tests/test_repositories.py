@@ -340,3 +340,22 @@ def test_cloudflare_advice_only_about_cloudflare_files(tmp_path: Path):
     assert "Cloudflare" not in notes[6]["message"] + notes[6]["fix"]
     assert "--path-map /etc/letsencrypt/live/a=DIR" in notes[6]["fix"]
     assert "Cloudflare's origin-pull CA" in notes[7]["fix"]
+
+
+def test_a_windows_crl_kept_in_the_checkout_is_found_by_every_check(tmp_path: Path):
+    """A real corpus layout: `ssl_crl C:/Users/.../pki/crl/ca-chain.crl` and the file in
+    pki/crl/: found once, for every check (never missing for one and read for another)."""
+    (tmp_path / "pki" / "crl").mkdir(parents=True)
+    (tmp_path / "pki" / "crl" / "ca-chain.crl").write_text("not a CRL\n")
+    (tmp_path / "nginx").mkdir()
+    (tmp_path / "nginx" / "nginx.conf").write_text(
+        "events {}\nhttp {\n    server {\n        listen 443 ssl;\n"
+        "        server_name a.example.com;\n        ssl_certificate a.pem;\n"
+        "        ssl_certificate_key a.key;\n"
+        "        ssl_client_certificate C:/Users/ops/pki/certs/ca.pem;\n"
+        "        ssl_crl C:/Users/ops/pki/crl/ca-chain.crl;\n"
+        "        ssl_verify_client on;\n    }\n}\n")
+    document = lint_json(".", cwd=tmp_path)
+    crl = [f["message"] for f in document["findings"] if f["line"] == 9]
+    assert crl and not any("does not exist" in m for m in crl), crl
+    assert any("ca-chain.crl" in n and "was inferred" in n for n in document["analysis_notes"])
