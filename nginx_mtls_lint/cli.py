@@ -18,7 +18,8 @@ from . import __version__
 from .cloudflare import CloudflareOptions
 from .findings import SEVERITY_RANK
 from .discovery import default_inputs
-from .loader import DEFAULT_ROOT, LoadOptions, UsageError, absolute, normal_path
+from .loader import DEFAULT_ROOT, LoadOptions, UsageError
+from .paths import absolute, normal_path
 from .rules import RuleContext
 from .versions import UNKNOWN
 

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, NoReturn
 
-from .loader import UsageError, absolute, normal_path
+from .loader import UsageError
+from .paths import absolute, normal_path
 
 YAML_NAMES = (".nginx-mtls-lint.yaml", ".nginx-mtls-lint.yml")
 SEVERITY_VALUES = ("error", "warning", "note")

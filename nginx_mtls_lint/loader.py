@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable
 from .findings import Finding, Related, diagnostic
 from .discovery import CONFIG_DIRS, CheckoutIndex, included_by_pattern, scan_directory
 from .identity import repository_root
+from .paths import absolute, inside, map_path, normal_path, windows_path  # noqa: F401
 from .parser import Stmt, looks_like_nginx, parse_text
 
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
@@ -120,44 +121,7 @@ def display_path(path: str, cwd: str | None = None) -> str:
     return absolute[len(base):] if absolute.startswith(base) else absolute
 
 
-# A path of another machine's nginx on Windows: `C:/nginx/conf/ca.pem`, `C:\nginx\...`,
-# `\\server\share\...`. Absolute there, so never joined to the prefix here.
-WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 MAX_LINK_HOPS = 40  # as Linux's own limit on symbolic links in one lookup
-
-
-def windows_path(arg: str) -> bool:
-    return WINDOWS_ABSOLUTE.match(arg) is not None
-
-
-def absolute(arg: str) -> bool:
-    """Absolute on the machine the configuration was written for (POSIX or Windows)."""
-    return os.path.isabs(arg) or windows_path(arg)
-
-
-def normal_path(arg: str) -> str:
-    """A Windows path with `/` separators (nginx accepts both), others as written."""
-    return arg.replace("\\", "/") if windows_path(arg) else arg
-
-
-def map_path(path: str, path_map: list[tuple[str, str]]) -> str:
-    """Apply the longest matching `--path-map SRC=DST` to an absolute path (a folder onto a
-    folder, or one file onto one file)."""
-    best = None
-    path = normal_path(path)
-    for src, dst in path_map:
-        src = normal_path(src).rstrip("/") or "/"
-        if path == src or path.startswith(src.rstrip("/") + "/"):
-            if best is None or len(src) > len(best[0]):
-                best = (src, dst)
-    if best is None:
-        return path
-    rest = path[len(best[0]):].lstrip("/")
-    return os.path.join(best[1], rest) if rest else best[1]
-
-
-def inside(base: str, path: str) -> bool:
-    return path == base or path.startswith(base.rstrip("/") + "/")
 
 
 def live_tree(path: str) -> bool:

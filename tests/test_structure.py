@@ -17,7 +17,7 @@ MAX_LINES = 800
 MAX_COMPLEXITY = 20
 # module -> lines, or "module:function" -> complexity, at most
 ALLOWED: dict[str, int] = {
-    "loader.py": 950,
+    "loader.py": 923,
     "cafile.py:_inspect": 29,
     "cloudflare.py:detect_server": 21,
     "config.py:read": 43,
