@@ -9,6 +9,8 @@ http://127.0.0.1:3000`), with a header:
     # facts: §7 <the statement it proves>
     # uris: /extra /uris          (optional: more URIs to try)
     # valid: client=plain src=loopback port=8080   (optional: who the legitimate client is)
+    # label-versions: <1.29.2    (optional: the versions the label and proofs are claimed
+                                  for; nginx behaves otherwise on the others: skipped there)
     # versions: <1.25.1          (optional: the nginx versions whose `nginx -t` accepts the
                                   case; on another, the test proves that `nginx -t` refuses
                                   it, and tests/test_flow_fixtures.py that the linter says so)
@@ -18,7 +20,10 @@ with the expected CA's name issued it, with the valid client's name) | other (a 
 of other-ca.pem) | valid (client-ca.pem) | plain (plain HTTP). `src` is direct (anyone on the
 Internet), cf (a Cloudflare edge address, sending CF-Connecting-IP) or loopback; `sni` is host,
 none or a name; `spoof=ADDR` sends ADDR in CF-Connecting-IP, X-Forwarded-For and X-Real-IP;
-`method=MALFORMED` is a GET with a header line that has no colon; `ip=6` connects over IPv6.
+`method=MALFORMED` is a GET with a header line that has no colon; `ip=6` connects over IPv6;
+`resume=NAME` (or `resume=none`) first makes a TLS session with that SNI (none: without
+SNI), then resumes it for the request (TLS 1.3 session tickets; a proof of a client without
+a valid certificate that resumes a session is part of the sweep, which sends none).
 After `->`: content, nocontent, a status code, or closed.
 
 The test runs nginx as written, with its real ports, inside a private network namespace (root
@@ -109,6 +114,9 @@ class Request:
     port: int = 0
     spoof: str = ""
     ip: str = ""  # "6": over IPv6
+    # TLS 1.3 resumption: first a session made with this SNI ("none": without SNI) by the
+    # same client, then this request resumes it
+    resume: str = ""
 
     def complete(self, case: "Case") -> "Request":
         """Defaults: the valid client comes from a Cloudflare edge, others directly; the
@@ -138,11 +146,14 @@ class Case:
     upstreams: list[int]
     methods: tuple[str, ...]
     versions: str = ""  # "" (every version) or bounds such as "<1.25.1" or ">=1.23.4 <1.27.2"
+    # the versions the label (and its proofs) are claimed for, where nginx behaves otherwise
+    # on the others although it accepts the case (facts §6)
+    label_versions: str = ""
 
-    def holds_for(self, version: str) -> bool:
+    def holds_for(self, version: str, bounds: str | None = None) -> bool:
         """Whether the case's label is claimed for nginx `version`."""
         found = versions.parse_upstream(version)
-        for bound in self.versions.split():
+        for bound in (self.versions if bounds is None else bounds).split():
             operator, number, _ = bound.partition(bound.lstrip("<>="))
             limit = versions.parse_upstream(number)
             if not {"<": found < limit, "<=": found <= limit, ">": found > limit,
@@ -151,7 +162,7 @@ class Case:
         return True
 
 
-HEADER = re.compile(r"^#\s*(label|proof|facts|uris|valid|versions):\s*(.*?)\s*$")
+HEADER = re.compile(r"^#\s*(label|proof|facts|uris|valid|versions|label-versions):\s*(.*?)\s*$")
 LISTEN = re.compile(r"^\s*listen\s+([^;#]+);", re.M)
 LOCATION = re.compile(r"\blocation\s+(=|\^~|~\*?)?\s*(\"[^\"]+\"|[^\s{]+)\s*\{")
 UPSTREAM = re.compile(r"(?:_pass\s+(?:https?://)?|^\s*server\s+)127\.0\.0\.1:(\d+)", re.M)
@@ -280,7 +291,7 @@ def load_case(folder: Path) -> Case:
                 tuple(dict.fromkeys(["GET", "POST"] + [r.method for r, _ in proofs
                                                         if r.method != MALFORMED]))
                 if re.search(r"limit_except|\$request_method", text) else ("GET",),
-                " ".join(head.get("versions", [])))
+                " ".join(head.get("versions", [])), " ".join(head.get("label-versions", [])))
 
 
 # --------------------------------------------------------------------------- certificates
@@ -444,8 +455,17 @@ class FastCgiApp(socketserver.StreamRequestHandler):
 
 # --------------------------------------------------------------------------- the clients
 
-@functools.lru_cache(maxsize=None)
+_CONTEXTS = threading.Lock()
+
+
 def client_context(pki: Path, client: str) -> ssl.SSLContext:
+    """One context per client kind: a session resumes only with the context that made it."""
+    with _CONTEXTS:
+        return _client_context(pki, client)
+
+
+@functools.lru_cache(maxsize=None)
+def _client_context(pki: Path, client: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -484,8 +504,9 @@ def send(request: Request, pki: Path) -> dict:
         if request.client != "plain":
             try:
                 sni = {"host": request.host, "none": None}.get(request.sni, request.sni)
-                sock = client_context(pki, request.client).wrap_socket(sock,
-                                                                       server_hostname=sni)
+                session = made_session(request, src, dst, pki) if request.resume else None
+                sock = client_context(pki, request.client).wrap_socket(
+                    sock, server_hostname=sni, session=session)
             except (ssl.SSLError, OSError) as e:
                 return {"status": None, "content": False, "detail": f"TLS: {e}"}
         sock.sendall(raw_request)
@@ -498,6 +519,23 @@ def send(request: Request, pki: Path) -> dict:
     body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
     return {"status": int(match[1]) if match else None, "content": CONTENT.encode() in body,
             "detail": data.split(b"\r\n", 1)[0].decode(errors="replace") or "closed"}
+
+
+def made_session(request: Request, src: str, dst: str, pki: Path) -> ssl.SSLSession | None:
+    """A TLS session the client makes with SNI `request.resume` ("none": no SNI), after
+    reading the answer to one request (TLS 1.3 tickets come after the handshake)."""
+    sni = None if request.resume == "none" else request.resume
+    try:
+        with socket.create_connection((dst, request.port), timeout=5,
+                                      source_address=(src, 0)) as raw:
+            with client_context(pki, request.client).wrap_socket(
+                    raw, server_hostname=sni) as tls:
+                tls.sendall(f"GET / HTTP/1.1\r\nHost: {sni or request.host}\r\n"
+                            "Connection: close\r\n\r\n".encode())
+                _read(tls)
+                return tls.session
+    except OSError:
+        return None
 
 
 def sweep(case: Case) -> tuple[list[Request], list[Request]]:
@@ -655,6 +693,8 @@ def assert_label(case: Case, binary: str, flow_pki: Path, tmp_path: Path) -> Non
         checked = prepare(case, tmp_path / "nginx", flow_pki, binary).check()
         assert checked.returncode != 0, f"nginx {version} accepts a case for {case.versions}"
         return
+    if not case.holds_for(version, case.label_versions):
+        pytest.skip(f"the label is claimed for nginx {case.label_versions}, not {version}")
     if os.geteuid() != 0 or not shutil.which("ip"):
         skip_or_fail("the flow corpus runs nginx in a private network namespace: root and "
                      "iproute2 needed")
@@ -667,9 +707,12 @@ def assert_label(case: Case, binary: str, flow_pki: Path, tmp_path: Path) -> Non
 
 
 def nginx_label(result: dict) -> str:
-    """The label a sweep's result (run_case) gives: bypass, held or broken (the proofs are
-    not looked at)."""
-    if any(o["content"] for _, o in result["others"]):
+    """The label a sweep's result (run_case) gives: bypass, held or broken (of the proofs,
+    only resumed sessions of clients without a valid certificate count: the sweep sends
+    none)."""
+    resumed = [o for r, _, o in result.get("proofs", []) if " resume=" in f" {r}"
+               and "client=valid" not in r]
+    if any(o["content"] for _, o in result["others"]) or any(o["content"] for o in resumed):
         return "bypass"
     return "held" if any(o["content"] for _, o in result["valid"]) else "broken"
 

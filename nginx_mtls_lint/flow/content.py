@@ -38,10 +38,11 @@ def _try_files_module(sim: "Simulator", state: State, conf: Conf) -> Result | No
     state = state.step(stmt, "try_files " + " ".join(stmt.args))
     fallback = try_files.fallback
     root = _root(conf)
-    not_site = _not_site_files(state, conf.location) or _stock_page(sim, root)
+    application = _application(conf)
+    not_site = _not_site_files(state, conf.location) or _stock_page(sim, root) or \
+        ("" if application is not None else _default_root(root))
     files = Result.leaf(Outcome("errorfile" if not_site else "content", 200, stmt,
                                 conf.location, state.trace, not_site))
-    application = _application(conf)
     if application is not None and not not_site:  # the application serves what is found
         found = state.step(application, f"{application.name} {' '.join(application.args)}")
         files = Result.leaf(Outcome("content", 200, application, conf.location, found.trace))
@@ -112,7 +113,8 @@ def _static_module(sim: "Simulator", state: State, conf: Conf) -> Result | None:
     """ngx_http_index and ngx_http_static: files from the root."""
     location = conf.location
     root = _root(conf)
-    not_site = _not_site_files(state, location) or _stock_page(sim, root)
+    not_site = _not_site_files(state, location) or _stock_page(sim, root) or \
+        _default_root(root)
     if not_site:
         return Result.leaf(Outcome("errorfile", 200, root, location, state.trace, not_site))
     index = conf.get("index")
@@ -147,6 +149,13 @@ def _application(conf: Conf) -> Stmt | None:
     """The location's upstream handler (not inherited into nested locations)."""
     return next((conf.get(name) for name in UPSTREAM if own_chain(conf, name) is not None),
                 None)
+
+
+def _default_root(root: Stmt | None) -> str:
+    """Why files from nginx's compiled-in default root (no root or alias on the way) are
+    not the site's content: that is the package's welcome page, or nothing."""
+    return "" if root is not None else \
+        "nginx's compiled-in default root (its welcome page, not the site's content)"
 
 
 def _root(conf: Conf) -> Stmt | None:
@@ -193,7 +202,9 @@ def stock_site(server: Server) -> bool:
     if any(name not in ("", "_", "localhost") for name in server.names):
         return False
     config = getattr(server, "config", None)
-    if server.verifies_clients or (config is not None and config.protected_twin(server)):
+    # (verification inherited by a server without TLS applies to nothing)
+    if (server.verifies_clients and server.tls_on) or (
+            config is not None and config.protected_twin(server)):
         return False
     root = server.http.first("root")
     return (root is not None and _stock_root(root)) or any(

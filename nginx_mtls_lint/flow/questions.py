@@ -202,8 +202,10 @@ class ServerFlow:
         # A Cloudflare-fronted server with no TLS listener is a tunnel's origin: cloudflared
         # on this host sends plain HTTP from the loopback address.
         tunnel = via_cloudflare and not self.server.tls_on
-        client = Client("valid", "" if tunnel else "SUCCESS", via_cloudflare and not tunnel,
-                        "GET", tunnel=tunnel)
+        # Without ssl_verify_client nginx asks for no certificate: NONE, the valid client too.
+        verify = "" if tunnel else "NONE" if self.server.verification.mode == "off" \
+            else "SUCCESS"
+        client = Client("valid", verify, via_cloudflare and not tunnel, "GET", tunnel=tunnel)
         first = None
         for uri in self.uris:
             path = self._request(client, uri, tls=not tunnel)

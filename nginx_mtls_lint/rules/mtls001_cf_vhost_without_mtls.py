@@ -102,6 +102,8 @@ class CfVhostWithoutMtls(Rule):
                 server.rejects_handshakes_without_sni
                 and not any(server.config.exposed(s) for s in server.reachable_tls)):
             return
+        if ca_without_verify(server):
+            return  # MTLS002: a CA loaded and nothing verified
         flow = ctx.flow(server)
         if server.exposed_tls:
             # Without verification every client is one without a certificate: reported when
@@ -132,7 +134,8 @@ class CfVhostWithoutMtls(Rule):
         """Only when the user declares it Cloudflare-fronted: stream {} carries no
         Cloudflare headers to detect."""
         verification = server.verification
-        if server.cloudflare.declared and server.exposed_tls and verification.mode == "off":
+        if server.cloudflare.declared and server.exposed_tls and verification.mode == "off" \
+                and not ca_without_verify(server):
             yield self._unverified_tls(server, verification.setting, ctx)
 
     def _unverified_tls(self, server: TlsServer, setting: Setting | None,
@@ -205,3 +208,9 @@ def answers_no_name(server: Server) -> bool:
                 for key in name_keys(each)):
             return False
     return bool(server.reachable_tls)
+
+
+def ca_without_verify(server: TlsServer) -> bool:
+    """A client CA file loaded with no `ssl_verify_client` in effect (MTLS002's)."""
+    return server.verification.setting is None and any(
+        d == "ssl_client_certificate" for d, _ in server.client_ca_settings())

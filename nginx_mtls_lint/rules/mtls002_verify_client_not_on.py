@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..flow import CLOSED_BY_VERIFY_ON, stream_refusal
-from ..model import Server, StreamServer
+from ..model import Server, StreamServer, TlsServer
 from . import (Rule, RuleContext, ca_evidence, cloudflare_evidence, evidence,
                finding_trace, flow_open, inherits, optional_in_scope, served, where)
 from .fixes import SERVER_HANDLER, aop_ca_path, insert_after, make_fix, replace_word
@@ -90,6 +90,7 @@ class VerifyClientNotOn(Rule):
     security_severity = "8.1"
 
     def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
+        yield from self._ca_without_verify(server, ctx)
         if not optional_in_scope(server):
             return
         mode, setting = server.verification.mode, server.verification.setting
@@ -162,9 +163,37 @@ class VerifyClientNotOn(Rule):
                 fixes=make_fix("`ssl_verify_client on` (the checks already refuse the "
                                "same clients)", to_on))
 
+    def _ca_without_verify(self, server: TlsServer, ctx: RuleContext) -> Iterator[Finding]:
+        """A client CA file loaded and no `ssl_verify_client` in effect: nginx asks for no
+        certificate, so `$ssl_client_verify` is NONE for everyone and nobody is verified. An
+        error on a Cloudflare-fronted server that a client without a certificate reaches
+        (MTLS001 leaves it to this rule), a warning otherwise (facts §7, stream {})."""
+        if server.verification.setting is not None or not server.exposed_tls:
+            return
+        loaded = next((s for d, s in server.client_ca_settings()
+                       if d == "ssl_client_certificate"), None)
+        if loaded is None:
+            return
+        reached = not isinstance(server, Server) or bool(
+            ctx.flow(server).open_paths(("none",)) or ctx.flow(server).unsure_paths(("none",)))
+        error = server.cloudflare.fronted and reached
+        yield self.finding(
+            loaded.stmt,
+            f"`ssl_client_certificate {loaded.value}` at {where(loaded)} in {server.label} "
+            "with no `ssl_verify_client`: nginx asks no client for a certificate and "
+            "verifies nobody ($ssl_client_verify is NONE for every client)"
+            + (": anyone who finds the origin's address reaches it directly." if error
+               else "."),
+            "ssl_verify_client on;", server, severity=None if error else "warning",
+            related=[*cloudflare_evidence(server), *ca_evidence(server)],
+            fixes=make_fix("`ssl_verify_client on`",
+                           insert_after(ctx.source, loaded.stmt, "ssl_verify_client on;"),
+                           unsafe=True))
+
     def check_stream_server(self, server: StreamServer, ctx: RuleContext) -> Iterator[Finding]:
         """No later phase can reject a client without a certificate, so `optional` is an
         error, unless `$ssl_client_verify` picks the proxy_pass target."""
+        yield from self._ca_without_verify(server, ctx)
         verification = server.verification
         setting = verification.setting
         if setting is None or not verification.verify_mode.lets_unverified_in \

@@ -4,9 +4,9 @@ from typing import Iterator
 
 from ..findings import Finding, Related
 from ..flow import YES
-from ..model import Config, Server, Socket, StreamServer, name_keys
+from ..model import Config, Server, Socket, Stmt, StreamServer, name_keys
 from . import Rule, RuleContext, ca_evidence, certificate_check, evidence, served, where
-from .mtls105_session_resumption_bypass import STREAM_SERVERS_SINCE
+from .mtls105_session_resumption_bypass import STREAM_SERVERS_SINCE, SessionResumptionBypass
 from .fixes import reject_handshake_default
 
 REJECT_DEFAULT = "ssl_reject_handshake on;"
@@ -64,6 +64,7 @@ class SharedSocketCaConfusion(Rule):
     server {
         listen 443 ssl default_server;  # expect: MTLS105
         server_name partners.example.com;
+        root /var/www/partners;
         ssl_certificate     /etc/nginx/certs/server.pem;
         ssl_certificate_key /etc/nginx/certs/server.key;
         ssl_client_certificate /etc/nginx/certs/other-ca.pem;
@@ -72,6 +73,7 @@ class SharedSocketCaConfusion(Rule):
     server {
         listen 443 ssl;  # expect: MTLS102, MTLS105
         server_name admin.example.com;
+        root /var/www/admin;
         ssl_certificate     /etc/nginx/certs/server.pem;
         ssl_certificate_key /etc/nginx/certs/server.key;
         ssl_client_certificate /etc/nginx/certs/internal-ca.pem;
@@ -202,6 +204,17 @@ class SharedSocketCaConfusion(Rule):
                 f"{name}` and gets {served(open_paths[0])}.", fix, server,
                 related=related, fixes=fixes)
             return
+        guard = sni_guard(paths)
+        resumed = resumed_without_sni(default, ctx) if guard is not None else None
+        if guard is not None and resumed is not None and flow.serves_content():
+            yield self.finding(
+                listen.stmt,
+                f"{said}: `if ({' '.join(guard.args)})` at {where(guard)} refuses a "
+                f"handshake without SNI, but not a TLS 1.3 session made without SNI with "
+                f"{default.label} and resumed with SNI {name}: the resumed handshake keeps "
+                f"that CA's verification (SUCCESS) and now names {name} ({resumed}).",
+                fix, server, related=related, fixes=fixes)
+            return
         pin = next((check for p in paths if (check := certificate_check(p, server, False))
                     is not None), None)
         if pin is None:
@@ -239,3 +252,28 @@ def _slipping(server: StreamServer, default: StreamServer,
         return []  # SNI never picks it (a shadowed name when another server has it)
     refused = stale_check_admits(server)
     return [kind for kind in stale_check_admits(default) if kind not in refused]
+
+
+def sni_guard(paths: list) -> Stmt | None:
+    """An `if` on $ssl_server_name that refused the client without SNI on some path."""
+    for path in paths:
+        for step in path.outcome.trace:
+            stmt = step.stmt
+            if stmt is not None and stmt.name == "if" and not step.passed and \
+                    any("ssl_server_name" in arg for arg in stmt.args):
+                return stmt
+    return None
+
+
+def resumed_without_sni(default: Server, ctx: RuleContext) -> str | None:
+    """How a session made without SNI on the default server is resumed with a name, or None
+    where it is not: nginx 1.29.2 and later choose the server before resumption (facts §6),
+    TLS 1.2 keeps the session's empty name (421), no tickets and no cache."""
+    if ctx.target.picks_server_before_resumption:
+        return None
+    tls13 = SessionResumptionBypass._tls13(default, ctx.target)
+    resumes = SessionResumptionBypass._resumes(default, default)
+    if tls13 is None or resumes is None:
+        return None
+    version = "" if ctx.target.upstream is None else f" on {ctx.target.describe()}"
+    return f"{tls13}, sessions resume through {resumes}; nginx up to 1.29.1 resumes it{version}"

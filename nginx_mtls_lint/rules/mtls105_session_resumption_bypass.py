@@ -56,6 +56,7 @@ class SessionResumptionBypass(Rule):
     server {
         listen 443 ssl;  # expect: MTLS105
         server_name partners.example.com;
+        root /var/www/partners;
         ssl_certificate     /etc/nginx/certs/server.pem;
         ssl_certificate_key /etc/nginx/certs/server.key;
         ssl_client_certificate /etc/nginx/certs/other-ca.pem;
@@ -64,6 +65,7 @@ class SessionResumptionBypass(Rule):
     server {
         listen 443 ssl;  # expect: MTLS105
         server_name admin.example.com;
+        root /var/www/admin;
         ssl_certificate     /etc/nginx/certs/server.pem;
         ssl_certificate_key /etc/nginx/certs/server.key;
         ssl_client_certificate /etc/nginx/certs/internal-ca.pem;
