@@ -138,7 +138,10 @@ def classify(name: str) -> str:
 
 
 def variable_modelled(name: str) -> bool:
-    return name in MODELLED_VARIABLES or name.startswith(MODELLED_PREFIXES)
+    """The simulator computes it itself, or by its class: a client-chosen variable is the
+    client's to write (flow.evaluate)."""
+    return name in MODELLED_VARIABLES or name.startswith(MODELLED_PREFIXES) or \
+        classify(name) in ("client-raw", "client-normalised")
 
 
 # --------------------------------------------------------------------------- reading sources

@@ -10,7 +10,7 @@ import pytest
 from conftest import run_cli, lint_json
 
 SERVER = ("server {\n    listen 443 ssl;\n    server_name ok.test;\n"
-          "    real_ip_header CF-Connecting-IP;\n}\n")
+          "    real_ip_header CF-Connecting-IP; root /var/www/ok;\n}\n")
 
 
 def diagnostics(document: dict) -> set[tuple[str, int | None, str]]:
@@ -149,7 +149,7 @@ def test_crlf_line_endings(tmp_path):
 
 def test_comment_between_arguments_is_not_an_argument(tmp_path):
     (tmp_path / "c.conf").write_text(
-        "server {\n    listen 443 ssl;\n    server_name c.test;\n    real_ip_header\n"
+        "server {\n    listen 443 ssl;\n    server_name c.test; root /var/www/c;\n    real_ip_header\n"
         "        # the header Cloudflare sets\n        CF-Connecting-IP;\n"
         "    ssl_verify_client # reviewed\n        off;\n}\n")
     document = lint_json("c.conf", cwd=tmp_path)

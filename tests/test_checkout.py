@@ -121,7 +121,7 @@ def test_files_that_are_not_nginx_are_skipped_with_a_note(tmp_path: Path):
     (tmp_path / "supervisord.conf").write_text(SUPERVISORD)
     (tmp_path / "site.conf").write_text(
         "server {\n  listen 443 ssl;\n  server_name a.example.com;\n"
-        "  real_ip_header CF-Connecting-IP;\n}\n")
+        "  real_ip_header CF-Connecting-IP; root /var/www/a;\n}\n")
     names = ["redis.conf", "supervisord.conf", "site.conf"]
     document = json.loads(run_cli("--format", "json", *names, cwd=tmp_path).stdout)
     by_file = {(f["file"], f["rule"], f["severity"]) for f in document["findings"]}

@@ -81,20 +81,20 @@ def test_path_map_and_prefix_from_configuration(tmp_path: Path):
 
 SUPPRESSED = """server {  if ($ssl_client_verify = FAILED) { return 403; }
     listen 443 ssl;
-    server_name api.example.com;  # nginx-mtls-lint: disable=MTLS001 -- nothing at this line
+    server_name api.example.com; root /var/www/api;  # nginx-mtls-lint: disable=MTLS001 -- nothing at this line
     real_ip_header CF-Connecting-IP;
     ssl_verify_client optional_no_ca;  # nginx-mtls-lint: disable=verify-client-not-on -- reviewed
 }
 server {  if ($ssl_client_verify = FAILED) { return 403; }  # nginx-mtls-lint: disable=MTLS006
     listen 443 ssl;
-    server_name b.example.com;
+    server_name b.example.com; root /var/www/b;
     real_ip_header CF-Connecting-IP;
     # nginx-mtls-lint: disable-next-line=MTLS002 -- accepted risk, ticket 42
     ssl_verify_client optional_no_ca;
 }
 server {  if ($ssl_client_verify = FAILED) { return 403; }
     listen 443 ssl;
-    server_name c.example.com;
+    server_name c.example.com; root /var/www/c;
     # nginx-mtls-lint: disable MTLS002
     real_ip_header CF-Connecting-IP;
     ssl_verify_client optional_no_ca;

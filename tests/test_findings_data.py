@@ -295,7 +295,7 @@ def test_findings_carry_the_columns_of_their_directive(tmp_path):
     """1-based, end exclusive, in JSON and as the SARIF region."""
     conf = tmp_path / "nginx.conf"
     conf.write_text("events {}\nhttp {\n  server {\n    listen 443 ssl;\n"
-                    "    server_name a.example.com;\n    real_ip_header CF-Connecting-IP;\n"
+                    "    server_name a.example.com; root /var/www/a;\n    real_ip_header CF-Connecting-IP;\n"
                     "    ssl_verify_client   off;\n  }\n}\n")
     document = json.loads(run_cli("--format", "json", str(conf)).stdout)
     (finding,) = [f for f in document["findings"] if f["rule"] == "MTLS001"]

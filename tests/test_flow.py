@@ -48,8 +48,10 @@ APP = "location / { proxy_pass http://127.0.0.1:8080; }"
      "/b/x", YES),
     (f"location /a/ {{ {CHECK} proxy_pass http://b; }}\nlocation /b/ {{ root /srv; }}",
      "/a/x", NO),
-    # a URI that matches no location is served from the root
-    (f"location /a/ {{ {CHECK} proxy_pass http://b; }}", "/elsewhere", YES),
+    # a URI that matches no location is served from the root (nginx's compiled-in default
+    # root is its welcome page, not the site's content)
+    (f"root /srv;\nlocation /a/ {{ {CHECK} proxy_pass http://b; }}", "/elsewhere", YES),
+    (f"location /a/ {{ {CHECK} proxy_pass http://b; }}", "/elsewhere", NO),
     # regex locations win over plain prefixes, not over ^~ or =
     (f"location /img/ {{ {CHECK} root /srv; }}\nlocation ~ \\.png$ {{ root /srv; }}",
      "/img/a.png", YES),

@@ -11,7 +11,7 @@ import pytest
 from conftest import lint_json, run_cli
 
 CF_SERVER = ("server {{\n    listen 443 ssl;\n    server_name {name};\n"
-             "    real_ip_header CF-Connecting-IP;\n"
+             "    real_ip_header CF-Connecting-IP; root /var/www/site;\n"
              "    ssl_client_certificate {ca};\n    ssl_verify_client on;\n}}\n")
 
 

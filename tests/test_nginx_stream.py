@@ -91,13 +91,14 @@ def test_MTLS002_stream_on_closes_optional_proxies_and_the_fix_closes_it(tmp_pat
         assert CONTENT in fetch(port, pki.client_x, pki.client_x_key)
 
 
-def test_MTLS001_stream_client_ca_without_verify_client_checks_nothing(tmp_path, pki):
+def test_MTLS002_stream_client_ca_without_verify_client_checks_nothing(tmp_path, pki):
     port, backend = free_ports(2)
     conf = stream_server(port, pki, f"    ssl_client_certificate {pki.x};",
                          f"127.0.0.1:{backend}")
     conf = conf.replace("server {\n", "server {\n    # nginx-mtls-lint: cloudflare\n", 1)
     rules, nginx = run_stream(tmp_path, "ca-only", conf, backend)
-    assert ("MTLS001", "error") in rules  # declared Cloudflare-fronted, verifies nothing
+    # declared Cloudflare-fronted, verifies nothing: MTLS002's (a CA loaded, no verification)
+    assert ("MTLS002", "error") in rules and "MTLS001" not in {r for r, _ in rules}
     with nginx.start([port, backend]):
         assert CONTENT in fetch(port)
         assert CONTENT in fetch(port, pki.client_y, pki.client_y_key)

@@ -69,6 +69,8 @@ def _try_files_module(sim: "Simulator", state: State, conf: Conf) -> Result | No
     if state.from_error_page or any("$" not in c for c in try_files.files) or \
             application is not None:
         return client_choice([files, other])  # a URI or file the configuration names
+    if not_site:  # not the site's files: the client asks for one missing, and falls back
+        return client_choice([other, files])
     return unknown_choice([other, files])
 
 

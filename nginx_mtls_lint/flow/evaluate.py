@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from ..model import Server
 from ..records import Geo, VariableMap
-from .. import pcre
+from .. import catalogue, pcre
 from .values import (ATTACKER, CLOUDFLARE_ADDRESS, DIRECT_ADDRESS, EXPECTED, SPOOFED,
                      UNKNOWN, VARIABLE, VISITOR_ADDRESS, Client, State, Value)
 
@@ -21,6 +21,9 @@ QUERY = re.compile(r"\$(args|query_string|is_args|\{(args|query_string|is_args)\
 RAW_URI = re.compile(r"\$(request_uri|\{request_uri\})")
 EXACT_NAME = re.compile(r"[\w.-]+")
 DNS_NAME = re.compile(r"(?:[a-z0-9-]{1,63}\.)+[a-z]{2,63}", re.I)
+
+
+CLIENT_CHOSEN = ("client-raw", "client-normalised")
 
 
 class Evaluator:
@@ -178,6 +181,14 @@ class Evaluator:
             return state.remote_addr
         if name == "realip_remote_addr":
             return self.connection_address()
+        return self._by_class(name)
+
+    def _by_class(self, name: str) -> Value:
+        """Any other variable, by its class in the catalogue read from nginx's sources: the
+        client writes one it chooses (raw or normalised by nginx), except the valid client,
+        whose choice is unknown; the rest is unknown, and a decision on it cannot be proved."""
+        if self.client.kind != "valid" and catalogue.classify(name) in CLIENT_CHOSEN:
+            return ATTACKER
         return UNKNOWN
 
     def _header(self, name: str) -> Value:

@@ -4,6 +4,7 @@ from typing import Iterator
 
 from ..cloudflare import AOP_CAS, ORIGIN_CA_ROOTS
 from ..findings import Finding, Fix
+from ..flow import NO
 from ..model import Server, Setting, TlsServer, walk
 from . import Rule, RuleContext, ca_evidence, cloudflare_evidence, inherits, where
 from .fixes import AOP_CA_PATH, AOP_CA_SOURCE, delete_statement, make_fix, replace_word
@@ -171,4 +172,6 @@ def refused_elsewhere(server: TlsServer, ctx: RuleContext) -> bool:
     if any("ssl_server_name" in arg for stmt in walk(server.stmt.block) for arg in stmt.args):
         return False  # the flow's other-CA client is B6's, without SNI: not this question
     flow = ctx.flow(server)
+    if not any(p.result.verdict != NO for p in flow.paths("valid")):
+        return False  # the server serves nobody: no check refuses that CA's clients
     return not flow.open_paths(("other-ca",)) and not flow.unsure_paths(("other-ca",))

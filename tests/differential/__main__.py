@@ -4,6 +4,7 @@ linter. As root (network namespaces), from the repository:
     python tests/differential [--configs N] [--seed S] [--budget R] [--builds B,...]
                               [--keep DIR] [--report FILE] [--jobs J]
 
+--minutes: stop starting new configurations after that long (the report counts what ran).
 --builds: debian (/usr/sbin/nginx) and/or upstream versions of tests/nginx_builds.py
 (1.26.2, 1.28.0, 1.30.4); "all" for the four. --budget: attacker requests per configuration
 (the valid client's come on top). The large runs of issue 19:
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path)
     parser.add_argument("--report", type=Path)
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--minutes", type=float, default=0,
+                        help="stop starting configurations after this long (0: no limit)")
     args = parser.parse_args(argv)
     builds = list(BUILDS) if args.builds == "all" else args.builds.split(",")
     work = Path(tempfile.mkdtemp(prefix="differential-"))
@@ -48,9 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     seeds = range(args.seed, args.seed + args.configs)
     jobs = [(seed, build) for seed in seeds for build in builds]
+    deadline = started + args.minutes * 60 if args.minutes else None
+
+    def judge(job):
+        if deadline is not None and time.monotonic() > deadline:
+            return None  # out of time: the report counts what ran
+        return runner.judge(*job)
+
     with ThreadPoolExecutor(args.jobs) as pool:
-        for record in pool.map(lambda job: runner.judge(*job), jobs):
-            if record.kind not in ("agree", "cannot-prove"):
+        for record in pool.map(judge, jobs):
+            if record is not None and record.kind not in ("agree", "cannot-prove"):
                 print(f"{record.kind}: seed {record.seed} on {record.build}: nginx "
                       f"{record.nginx}, linter {record.linter}", flush=True)
     print(runner.report.summary())
