@@ -220,7 +220,7 @@ http {
         listen 443 ssl;
         server_name localhost dev.local api.internal 10.0.0.5;
         ssl_certificate a.pem;
-        ssl_certificate_key a.key;
+        ssl_certificate_key a.key; root /var/www/local;
     }
     server {
         listen 127.0.0.1:8443 ssl;
@@ -232,7 +232,7 @@ http {
         listen 443 ssl;
         server_name _ shop.example.com;
         ssl_certificate a.pem;
-        ssl_certificate_key a.key;
+        ssl_certificate_key a.key; root /var/www/shop;
     }
 }
 """

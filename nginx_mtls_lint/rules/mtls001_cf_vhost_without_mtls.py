@@ -103,7 +103,7 @@ class CfVhostWithoutMtls(Rule):
                 and not any(server.config.exposed(s) for s in server.reachable_tls)):
             return
         if ca_without_verify(server):
-            return  # MTLS002: a CA loaded and nothing verified
+            return  # verify-client-not-on reports a CA loaded and nothing verified
         flow = ctx.flow(server)
         if server.exposed_tls:
             # Without verification every client is one without a certificate: reported when
@@ -211,6 +211,7 @@ def answers_no_name(server: Server) -> bool:
 
 
 def ca_without_verify(server: TlsServer) -> bool:
-    """A client CA file loaded with no `ssl_verify_client` in effect (MTLS002's)."""
+    """A client CA file loaded with no `ssl_verify_client` in effect (verify-client-not-on
+    reports it)."""
     return server.verification.setting is None and any(
         d == "ssl_client_certificate" for d, _ in server.client_ca_settings())
