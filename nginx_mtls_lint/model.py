@@ -146,6 +146,12 @@ class Server(TlsServer):
         stops the search with ^~), else the first matching regex, nested ones first."""
         return _find_location(self.locations, uri)[0]
 
+    def locate(self, uri: str) -> tuple[Location | None, Location | None]:
+        """`find_location`, and the regex location whose regex we cannot run that the choice
+        depends on (None when the choice is certain)."""
+        location, _, undecided = _find_location(self.locations, uri)
+        return location, undecided
+
     def named_location(self, name: str) -> Location | None:
         return next((loc for loc in self.locations
                      if loc.modifier == "@" and loc.pattern == name), None)

@@ -9,6 +9,11 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from .regex_vm import VMMatch
+    Match = Union[re.Match[str], VMMatch]
 
 try:  # Python 3.11+
     import re._parser as sre_parse  # type: ignore[import-not-found]
@@ -80,12 +85,78 @@ def unsupported(pattern: str) -> str | None:
     return None
 
 
+class Undecidable(ValueError):
+    """Running the regex on this subject could cost without bound, and the bounded engine
+    cannot run it: the caller answers "cannot prove"."""
+
+
+class Regex:
+    """A translated PCRE regex. Runs in Python's re where backtracking is bounded (no repeat
+    of a repeat or of alternatives, few repeats, a short subject), else in regex_vm's linear
+    engine; raises Undecidable when neither can run it with a bounded cost."""
+
+    def __init__(self, compiled: re.Pattern[str]) -> None:
+        self.compiled = compiled
+        self.pattern, self.flags = compiled.pattern, compiled.flags
+        self.groups, self.groupindex = compiled.groups, compiled.groupindex
+        self._risk: tuple[bool, int] | None = None
+        self._program: object = None
+
+    def search(self, text: str) -> Match | None:
+        nested, repeats = self._risk or self._assess()
+        if not nested and repeats < 4 and (repeats < 2 or len(text) <= 256):
+            return self.compiled.search(text)
+        from . import regex_vm  # the rare risky regex only
+        if self._program is None:
+            try:
+                self._program = regex_vm.Program(self.pattern, self.flags)
+            except regex_vm.Unsupported as error:
+                self._program = error
+        if isinstance(self._program, regex_vm.Unsupported):
+            raise Undecidable(f"{self._program} (its backtracking could run without bound)")
+        try:
+            return regex_vm.search(self._program, text)  # type: ignore[arg-type]
+        except regex_vm.Unsupported as error:
+            raise Undecidable(str(error)) from None
+
+    def fullmatch(self, text: str) -> Match | None:
+        """Only for short subjects (whether the regex matches the empty string)."""
+        if len(text) > 64:
+            raise Undecidable("fullmatch of a long subject")
+        return self.compiled.fullmatch(text)
+
+    def _assess(self) -> tuple[bool, int]:
+        """(a repeat holds another repeat or alternatives, how many repeats vary)."""
+        counts = [False, 0]
+
+        def walk(items, inside: bool) -> None:
+            for op, value in items:
+                if op in REPEATS and value[0] != value[1]:
+                    counts[1] += 1
+                    counts[0] = counts[0] or inside
+                    walk(value[2], True)
+                elif op in REPEATS:  # `(.*a){12}`: a fixed count repeats what is inside
+                    walk(value[2], inside or value[1] > 1)
+                elif op == BRANCH:
+                    counts[0] = counts[0] or inside
+                    for alternative in value[1]:
+                        walk(alternative, inside)
+                elif op in (SUBPATTERN, ATOMIC, ASSERT, ASSERT_NOT):
+                    walk(value[-1] if op != ATOMIC else value, inside)
+        try:
+            walk(sre_parse.parse(self.pattern, self.flags), False)
+        except (re.error, RecursionError):
+            counts[0] = True
+        self._risk = (bool(counts[0]), int(counts[1]))
+        return self._risk
+
+
 @functools.lru_cache(maxsize=4096)
-def compile(pattern: str, ignore_case: bool = False) -> re.Pattern[str] | None:
-    """The Python regex with the PCRE pattern's meaning, or None if we cannot be sure."""
+def compile(pattern: str, ignore_case: bool = False) -> Regex | None:
+    """The regex with the PCRE pattern's meaning, or None if we cannot be sure."""
     try:
         text = translate(pattern)
-        return re.compile(text, re.ASCII | (re.IGNORECASE if ignore_case else 0))
+        return Regex(re.compile(text, re.ASCII | (re.IGNORECASE if ignore_case else 0)))
     except (Untranslatable, re.error, OverflowError, RecursionError):
         return None
 
@@ -460,7 +531,7 @@ def _char(code: int) -> str:
         else f"\\U{code:08x}"
 
 
-def expand(replacement: str, match: re.Match[str]) -> str:
+def expand(replacement: str, match: Match) -> str:
     """`$1`..`$9` of a rewrite replacement."""
     def group(m: re.Match[str]) -> str:
         index = int(m.group(1))
@@ -482,9 +553,12 @@ def example(pattern: str) -> str | None:
         text = _Generator().run(sre_parse.parse(compiled.pattern, compiled.flags))
     except (ValueError, TypeError, RecursionError, AttributeError, KeyError):
         return None
-    for candidate in (text, "/" + text.lstrip("/"), "/" + text):
-        if candidate.startswith("/") and compiled.search(candidate):
-            return candidate
+    try:
+        for candidate in (text, "/" + text.lstrip("/"), "/" + text):
+            if candidate.startswith("/") and compiled.search(candidate):
+                return candidate
+    except Undecidable:
+        pass
     return None
 
 
@@ -499,7 +573,10 @@ def exempt_example(pattern: str) -> str | None:
         text = _Generator(lookahead=True).run(sre_parse.parse(compiled.pattern, compiled.flags))
     except (ValueError, TypeError, RecursionError, AttributeError, KeyError):
         return None
-    return text if text.startswith("/") and not compiled.search(text) else None
+    try:
+        return text if text.startswith("/") and not compiled.search(text) else None
+    except Undecidable:
+        return None
 
 
 class _Generator:

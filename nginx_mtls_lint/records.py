@@ -109,21 +109,29 @@ class VariableMap:
     exact: dict[str, str] = field(default_factory=dict)
     regexes: list[tuple[str, int, str]] = field(default_factory=list)
     stmt: Stmt | None = None  # the `map` block
+    volatile: bool = False  # `volatile;`: not kept for the rest of the request
+    _compiled: list[tuple[pcre.Regex | None, str]] | None = field(
+        default=None, repr=False, compare=False)
 
     def lookup(self, value: str) -> str | None:
         """What the map gives for `value`; None when a regex before the answer cannot be
         evaluated faithfully (a PCRE feature Python lacks)."""
         return self.lookup_match(value)[0]
 
-    def lookup_match(self, value: str) -> tuple[str | None, re.Match[str] | None]:
+    def lookup_match(self, value: str) -> tuple[str | None, pcre.Match | None]:
         """`lookup`, and the regex match that chose the answer (its captures may be in it)."""
         if value.lower() in self.exact:  # ngx_http_map_find: string keys are caseless
             return self.exact[value.lower()], None
-        for pattern, flags, result in self.regexes:
-            compiled = pcre.compile(pattern, ignore_case=bool(flags))
+        if self._compiled is None:  # once per map: thousands of keys outgrow pcre's cache
+            self._compiled = [(pcre.compile(pattern, ignore_case=bool(flags)), result)
+                              for pattern, flags, result in self.regexes]
+        for compiled, result in self._compiled:
+            try:
+                match = compiled.search(value) if compiled is not None else None
+            except pcre.Undecidable:
+                match = compiled = None
             if compiled is None:
                 return None, None
-            match = compiled.search(value)
             if match:
                 return result, match
         return self.default, None
@@ -134,6 +142,8 @@ def parse_map(stmt: Stmt) -> tuple[str, VariableMap] | None:
         return None
     variable_map = VariableMap(stmt.args[0], stmt=stmt)
     for entry in flatten(stmt.block):
+        if entry.name == "volatile" and not entry.args:
+            variable_map.volatile = True
         if entry.name == "#" or not entry.args:
             continue
         key, value = entry.name, entry.args[-1]
@@ -297,12 +307,17 @@ class Location:
     handlers: list[Handler]
     locations: list["Location"]
 
-    def matches(self, uri: str) -> bool:
+    def matches(self, uri: str) -> bool | None:
+        """Whether nginx picks this location's pattern for `uri`; None for a regex we cannot
+        run (pcre.unsupported says why)."""
         if self.modifier == "=":
             return uri == self.pattern
         if self.modifier in ("~", "~*"):
             compiled = pcre.compile(self.pattern, ignore_case=self.modifier == "~*")
-            return compiled is not None and compiled.search(uri) is not None
+            try:
+                return None if compiled is None else compiled.search(uri) is not None
+            except pcre.Undecidable:
+                return None
         return self.modifier != "@" and uri.startswith(self.pattern)
 
     @property
@@ -333,27 +348,34 @@ def parse_location(stmt: Stmt) -> Location:
     return Location(stmt, modifier, pattern, scope, handlers_in(scope), children)
 
 
-def _find_location(locations: list[Location], uri: str) -> tuple[Location | None, bool]:
-    """(location, decisive) as ngx_http_core_find_location: an exact match, a ^~ prefix or a
-    regex match decides; a plain prefix still yields to the regexes of its level."""
+def _find_location(locations: list[Location], uri: str
+                   ) -> tuple[Location | None, bool, Location | None]:
+    """(location, decisive, undecided) as ngx_http_core_find_location: an exact match, a ^~
+    prefix or a regex match decides; a plain prefix still yields to the regexes of its level.
+    `undecided` is a regex location tried before the choice whose regex we cannot run (the
+    choice then depends on it)."""
     best: Location | None = None
     for location in locations:
         if location.modifier == "=" and location.pattern == uri:
-            return location, True
+            return location, True, None
         if location.modifier in ("", "^~") and uri.startswith(location.pattern):
             if best is None or len(location.pattern) > len(best.pattern):
                 best = location
     if best is not None and best.locations:
-        nested, decisive = _find_location(best.locations, uri)
-        if decisive:
-            return nested, True
+        nested, decisive, undecided = _find_location(best.locations, uri)
+        if decisive or undecided is not None:
+            return nested, decisive, undecided
         best = nested or best
     if best is not None and best.modifier == "^~":
-        return best, True
+        return best, True, None
     for location in locations:
-        if location.modifier in ("~", "~*") and location.matches(uri):
-            return location, True
-    return best, False
+        if location.modifier in ("~", "~*"):
+            matched = location.matches(uri)
+            if matched is None:
+                return best, False, location
+            if matched:
+                return location, True, None
+    return best, False, None
 
 
 @dataclass(slots=True, eq=False)

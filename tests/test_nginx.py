@@ -264,6 +264,28 @@ def test_MTLS006_handler_in_one_location_only(tmp_path, pki):
     assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
 
 
+def test_MTLS914_regex_location_not_modelled_is_not_held(tmp_path, pki):
+    """A regex location in PCRE syntax the simulator does not run (`(?U)`) is served to a
+    client without a certificate: the linter says it cannot prove the server held, and
+    a server-level check (what the fix names) closes it whatever the location."""
+    port, = free_ports(1)
+    guard = "if ($ssl_client_verify != SUCCESS) { return 403; }"
+    body = (f"    ssl_client_certificate {pki.x};\n    ssl_verify_client optional;\n"
+            f"    location / {{ {guard} }}\n"
+            '    location ~ "^/(?U)api.+x" { try_files /index.html =404; }')
+    rules, nginx = run(tmp_path, "bad", server(port, pki, body), [port])
+    assert "MTLS914" in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, path="/api-x")
+    assert outcomes["SNI, no certificate"].verdict == "CONTENT SERVED"
+    fixed = server(port, pki, body.replace("    location / {", f"    {guard}\n    location / {{"))
+    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    assert "MTLS914" not in rules
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, path="/api-x")
+    assert not probe.bypassed(without_certificate(outcomes))
+
+
 def test_MTLS101_plain_http_twin_and_plain_ipv6_style_listener(tmp_path, pki):
     tls, plain = free_ports(2)
     protected = server(tls, pki, f"    ssl_client_certificate {pki.x};\n"

@@ -146,13 +146,13 @@ def decide_access(sim: "Simulator", state: State, conf: Conf, checks: list[Check
         for check in passed:
             state = state.step(check.stmt, f"{check.what} allows")
             if check.page is not None:  # the subrequest's error page allowed it
-                state = replace(state, trace=state.trace + (replace(
-                    check.page, label="the auth subrequest's " + check.page.label),))
+                state = state.add(replace(
+                    check.page, label="the auth subrequest's " + check.page.label))
         return sim.content(state, conf)
     check = failed[0]
     state = state.step(check.stmt, f"{check.what} denies")
     if check.page is not None:  # the auth subrequest's own check that refused
-        state = replace(state, trace=state.trace + (check.page,))
+        state = state.add(check.page)
     return sim.finalize(state, conf, check.status, check.stmt)
 
 

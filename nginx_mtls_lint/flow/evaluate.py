@@ -14,8 +14,8 @@ from dataclasses import replace
 from ..model import Server
 from ..records import Geo, VariableMap
 from .. import catalogue, pcre
-from .values import (ATTACKER, CLOUDFLARE_ADDRESS, DIRECT_ADDRESS, EXPECTED, SPOOFED,
-                     UNKNOWN, VARIABLE, VISITOR_ADDRESS, Client, State, Value)
+from .values import (ATTACKER, CANNOT_RUN, CLOUDFLARE_ADDRESS, DIRECT_ADDRESS, EXPECTED,
+                     SPOOFED, UNKNOWN, VARIABLE, VISITOR_ADDRESS, Client, State, Value)
 
 QUERY = re.compile(r"\$(args|query_string|is_args|\{(args|query_string|is_args)\})")
 RAW_URI = re.compile(r"\$(request_uri|\{request_uri\})")
@@ -46,6 +46,7 @@ class Evaluator:
         self.client = Client("probe", "SUCCESS")
         self.tls = True
         self.probing = False  # every check taken both ways: can anything be served?
+        self._evaluating: set[str] = set()  # the maps being evaluated (a cycle is a 500)
 
     def condition(self, args: list[str], state: State) -> tuple[object, str]:
         """True, False, ATTACKER (the client decides) or UNKNOWN; and why, for a fork."""
@@ -90,7 +91,10 @@ class Evaluator:
         if compiled is None:
             return
         value = self.interpolate(args[0], state)
-        match = compiled.search(value) if isinstance(value, str) else None
+        try:
+            match = compiled.search(value) if isinstance(value, str) else None
+        except pcre.Undecidable:
+            match = None  # what it captured is unknown
         if match is not None:
             state.variables.update(groups(match))
             return
@@ -144,7 +148,7 @@ class Evaluator:
             return state.variables[name]
         key = "$" + name
         if key in self.maps:
-            return self._map(key, state)
+            return self._cached_map(name, key, state)
         if key in self.geos:
             return self._geo(self.geos[key], state)
         if name.isdigit():
@@ -234,14 +238,24 @@ class Evaluator:
             return ATTACKER  # a self-signed certificate, or another CA's, names anything
         return UNKNOWN
 
+    def _cached_map(self, name: str, key: str, state: State) -> Value:
+        """A map's value, kept for the rest of the request as nginx keeps it (unless
+        `volatile`): a chain of maps is evaluated once per link, not once per reference."""
+        if key in self._evaluating:  # nginx: "cycle while evaluating variable", a 500
+            return UNKNOWN
+        self._evaluating.add(key)
+        try:
+            value = self._map(key, state)
+        finally:
+            self._evaluating.discard(key)
+        if not self.maps[key].volatile:
+            state.variables[name] = value
+        return value
+
     def _map(self, key: str, state: State) -> Value:
         variable_map = self.maps[key]
         if RAW_URI.fullmatch(variable_map.source):
-            keys = list(variable_map.exact) + [p for p, _, _ in variable_map.regexes]
-            found_values = {variable_map.lookup(raw) for raw in raw_uris(state.uri, keys)}
-            if len(found_values) > 1 or None in found_values:
-                return ATTACKER if None not in found_values else UNKNOWN
-            return self.interpolate(found_values.pop(), state)  # type: ignore[arg-type]
+            return self._raw_uri_map(variable_map, state)
         source = self.tested(variable_map.source, state)
         if isinstance(source, str):
             found, match = variable_map.lookup_match(source)
@@ -256,6 +270,20 @@ class Evaluator:
         if source is EXPECTED:
             return UNKNOWN
         return source
+
+    def _raw_uri_map(self, variable_map: VariableMap, state: State) -> Value:
+        """A map of $request_uri: the client writes the request line, so it picks among the
+        values of the keys its URI can be written to match (stops at the second value)."""
+        keys = list(variable_map.exact) + [p for p, _, _ in variable_map.regexes]
+        found_values: set[str] = set()
+        for raw in raw_uris(state.uri, keys):
+            found = variable_map.lookup(raw)
+            if found is None:
+                return UNKNOWN
+            found_values.add(found)
+            if len(found_values) > 1:
+                return ATTACKER
+        return self.interpolate(found_values.pop(), state) if found_values else UNKNOWN
 
     def _geo(self, geo: Geo, state: State) -> Value:
         address = state.remote_addr if geo.source == "$remote_addr" else \
@@ -289,9 +317,12 @@ def _matches(tested: str, value: Value, operand: str, op: str,
     negate = op.startswith("!")
     compiled = pcre.compile(operand, ignore_case="*" in op)
     if compiled is None:
-        return UNKNOWN, f"regex {operand!r} cannot be evaluated"
+        return UNKNOWN, f"{CANNOT_RUN} {operand!r}: {pcre.unsupported(operand)}"
     if isinstance(value, str):
-        return (compiled.search(value) is not None) != negate, ""
+        try:
+            return (compiled.search(value) is not None) != negate, ""
+        except pcre.Undecidable as error:
+            return UNKNOWN, f"{CANNOT_RUN} {operand!r} on {value[:80]!r}: {error}"
     if value is EXPECTED:  # a test for emptiness fails, a pin matches
         return (compiled.fullmatch("") is None) != negate, ""
     if value is ATTACKER:
@@ -317,7 +348,7 @@ def raw_uris(uri: str, patterns: list[str]) -> list[str]:
     return [r for r in dict.fromkeys(raws) if posixpath.normpath(r) == wanted]
 
 
-def groups(match: re.Match[str]) -> dict[str, Value]:
+def groups(match: pcre.Match) -> dict[str, Value]:
     """$0..$9 and the named captures of a regex match."""
     found: dict[str, Value] = {str(i): match.group(i) or ""
                                for i in range(len(match.groups()) + 1)}

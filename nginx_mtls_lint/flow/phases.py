@@ -19,10 +19,16 @@ from .. import pcre
 from . import access, content
 from .conf import Conf
 from .evaluate import Evaluator, negated
-from .values import (ATTACKER, MAX_PATHS, MAX_REDIRECTS, MAYBE, Budget, Client, Outcome,
-                     Result, State, Step, client_choice, unknown_choice)
+from .values import (ATTACKER, CANNOT_RUN, MAX_PATHS, MAX_REDIRECTS, MAYBE, Budget, Client,
+                     Outcome, Result, State, Step, client_choice, unknown_choice)
 
 REWRITE_DIRECTIVES = ("if", "return", "rewrite", "set", "break")
+# Rewrite-module statements run per server, over all its requests: past it, each request's
+# answer is "cannot prove". Bounds the product of forks, URIs and clients (a fork budget per
+# request alone multiplies by the requests).
+MAX_WORK = 300_000
+# Decisions followed one inside another (each a few Python frames): past it, "cannot prove".
+MAX_DEPTH = 150
 
 
 class Simulator:
@@ -46,6 +52,8 @@ class Simulator:
         self.delegates = mode.lets_unverified_in and server.written_check() is None
         self.stock_site = content.stock_site(server)
         self._budget = Budget()
+        self.work = 0  # rewrite-module statements run, over every request (MAX_WORK)
+        self._depth = 0
 
     @property
     def probing(self) -> bool:
@@ -93,7 +101,12 @@ class Simulator:
                              done=lambda st, conf, how: self._find_location(st))
 
     def _find_location(self, state: State) -> Result:
-        location = self.server.find_location(state.uri)
+        location, undecided = self.server.locate(state.uri)
+        if undecided is not None:
+            why = pcre.unsupported(undecided.pattern) or "a regex we cannot run"
+            return Result.leaf(Outcome(
+                "unknown", 0, undecided.stmt, undecided, state.trace,
+                f"whether `location {undecided.label}` takes {state.uri} ({why})", limit=True))
         if location is None:
             conf = self.server_conf
             state = state.step(None, f"no location matches {state.uri}: the server's root")
@@ -172,6 +185,10 @@ class Simulator:
         if location is None:
             return Result.leaf(Outcome("reject", 500, None, None, state.trace,
                                        f"no location @{name}"))
+        state.redirects += 1  # ngx_http_named_location counts it as a URI change
+        if state.redirects > MAX_REDIRECTS:
+            return Result.leaf(Outcome("reject", 500, None, None, state.trace,
+                                       "rewrite or internal redirection cycle"))
         state.internal = True
         conf = self.confs[id(location)]
         state = state.step(location.stmt, f"named location @{name} (server checks skipped)")
@@ -182,12 +199,32 @@ class Simulator:
     def _rewrite(self, stmts: list[Stmt], state: State, conf: Conf, server_level: bool,
                  done: Callable[[State, Conf, str], Result], start: int = 0) -> Result:
         """Run rewrite-module directives from `stmts[start:]`; `done(state, conf, how)` goes
-        on when they finish (how: "end", "break", "last")."""
+        on when they finish (how: "end", "break", "last"). Within the budgets."""
+        if self._depth >= MAX_DEPTH or self.work >= MAX_WORK:
+            spent = f"more than {MAX_DEPTH} decisions one inside another" \
+                if self._depth >= MAX_DEPTH else \
+                f"the server's simulation budget ({MAX_WORK} statements) is spent"
+            return Result.leaf(Outcome("unknown", 0, stmts[start] if start < len(stmts)
+                                       else None, conf.location, state.trace,
+                                       f"not followed further: {spent}", limit=True))
+        self._depth += 1
+        try:
+            return self._rewrite_from(stmts, state, conf, server_level, done, start)
+        finally:
+            self._depth -= 1
+
+    def _rewrite_from(self, stmts: list[Stmt], state: State, conf: Conf, server_level: bool,
+                      done: Callable[[State, Conf, str], Result], start: int) -> Result:
         for index in range(start, len(stmts)):
             stmt = stmts[index]
             name = stmt.name
+            self.work += 1
             if name == "if" and stmt.block is not None:
-                return self._if(stmts, index, state, conf, server_level, done)
+                truth, why = self.values.condition(stmt.args, state)
+                if truth is False:  # on in this loop: a bad-bot list of 1,000 ifs is no deep
+                    state = self._if_false(stmt, state)
+                    continue
+                return self._if(stmts, index, state, conf, server_level, done, truth, why)
             if name == "return" and stmt.args:
                 return self._return(state.step(stmt, "return " + " ".join(stmt.args)), conf,
                                     stmt)
@@ -199,15 +236,30 @@ class Simulator:
                     stmt.args[1], state)
                 continue
             if name == "rewrite" and len(stmt.args) >= 2:
+                if self._misses(stmt.args[0], state.uri):
+                    continue  # no match: on in this loop
                 return self._rewrite_directive(stmts, index, state, conf, server_level, done)
         return done(state, conf, "end")
 
+    @staticmethod
+    def _misses(pattern: str, uri: str) -> bool:
+        """Whether a rewrite's regex certainly does not match."""
+        compiled = pcre.compile(pattern)
+        try:
+            return compiled is not None and compiled.search(uri) is None
+        except pcre.Undecidable:
+            return False
+
+    def _if_false(self, stmt: Stmt, state: State) -> State:
+        state = state.step(stmt, f"if ({' '.join(stmt.args)}) is false", passed=True)
+        self.values.capture(stmt.args, state, matched=negated(stmt.args))
+        return state
+
     def _if(self, stmts: list[Stmt], index: int, state: State, conf: Conf, server_level: bool,
-            done: Callable[[State, Conf, str], Result]) -> Result:
+            done: Callable[[State, Conf, str], Result], truth: object, why: str) -> Result:
         """An `if` block: inside, its own configuration (in a location) and directives; then
         on after it, unless they ended the rewrite phase."""
         stmt = stmts[index]
-        truth, why = self.values.condition(stmt.args, state)
 
         def inside(st: State) -> Result:
             st = st.step(stmt, f"if ({' '.join(stmt.args)}) is true")
@@ -223,9 +275,8 @@ class Simulator:
             return self._rewrite(list(flatten(stmt.block)), st, block_conf, server_level, after)
 
         def outside(st: State) -> Result:
-            st = st.step(stmt, f"if ({' '.join(stmt.args)}) is false", passed=True)
-            self.values.capture(stmt.args, st, matched=negated(stmt.args))
-            return self._rewrite(stmts, st, conf, server_level, done, index + 1)
+            return self._rewrite(stmts, self._if_false(stmt, st), conf, server_level, done,
+                                 index + 1)
 
         return self.fork(truth, why, state, inside, outside)
 
@@ -237,9 +288,15 @@ class Simulator:
         pattern, replacement, flag = rewrite.pattern, rewrite.replacement, rewrite.flag
         compiled = pcre.compile(pattern)
         if compiled is None:
-            return Result.leaf(Outcome("unknown", 0, stmt, None, state.trace,
-                                       f"regex {pattern!r} cannot be evaluated"))
-        match = compiled.search(state.uri)
+            return Result.leaf(Outcome(
+                "unknown", 0, stmt, None, state.trace,
+                f"regex {pattern!r} cannot be run: {pcre.unsupported(pattern)}", limit=True))
+        try:
+            match = compiled.search(state.uri)
+        except pcre.Undecidable as error:
+            return Result.leaf(Outcome(
+                "unknown", 0, stmt, None, state.trace,
+                f"regex {pattern!r} on {state.uri[:80]!r} cannot be run: {error}", limit=True))
         if match is None:
             return self._rewrite(stmts, state, conf, server_level, done, index + 1)
         state = state.step(stmt, f"rewrite {pattern} matches {state.uri}")
@@ -282,11 +339,12 @@ class Simulator:
         self._budget.paths += 1
         if self._budget.paths > MAX_PATHS:
             return Result.leaf(Outcome("unknown", 0, None, None, state.trace,
-                                       "too many paths to follow"))
-        results = [if_true(state.step(None, why)), if_false(state.step(None, why))]
+                                       f"more than {MAX_PATHS} paths to follow", limit=True))
+        results = [if_true(state.branch(None, why)), if_false(state.branch(None, why))]
         chosen = client_choice(results) if truth is ATTACKER else unknown_choice(results)
         if chosen.verdict == MAYBE and not chosen.witness.reason:  # say what it depends on
-            chosen = Result(MAYBE, replace(chosen.witness, reason=why))
+            chosen = Result(MAYBE, replace(chosen.witness, reason=why,
+                                           limit=why.startswith(CANNOT_RUN)))
         return chosen
 
     # ------------------------------------------------------------------ errors
@@ -306,9 +364,7 @@ class Simulator:
 
     def _error_page(self, state: State, conf: Conf, status: int, page: ErrorPage) -> Result:
         target = page.target
-        state = replace(state, trace=state.trace + (
-            Step(page.stmt, f"error_page {status} -> {target}", status=status),),
-            variables=dict(state.variables))
+        state = state.add(Step(page.stmt, f"error_page {status} -> {target}", status=status))
         state.error_page_used = True
         if target.startswith("@"):
             return self.named(state, target[1:])

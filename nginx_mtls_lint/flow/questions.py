@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 
 from ..model import Server
 from ..parser import Stmt
-from ..records import walk
+from ..records import Location, walk
 from .. import pcre
 from .content import stock_site
 from .phases import Simulator
@@ -33,27 +33,61 @@ VERIFY_VALUE = {"none": "NONE", "failed": "FAILED:self-signed certificate",
 # --------------------------------------------------------------------------- URIs to try
 
 
+# URIs simulated per server. Every location gets one before any location gets a second; what
+# the budget leaves out is reported as not decided, never dropped in silence.
+MAX_URIS = 2048
+
+
+@dataclass(slots=True)
+class Samples:
+    uris: list[str]
+    unsampled: list[tuple[Location | None, str, str]]  # (location, URI or pattern, why)
+
+
 def sample_uris(server: Server) -> list[str]:
+    return location_samples(server).uris
+
+
+def location_samples(server: Server) -> Samples:
     """One URI per location (a string each regex matches), plus what rewrites and `if`s test,
-    plus one that matches no location."""
-    uris: dict[str, None] = {"/": None, "/index.html": None}
+    plus one that matches no location; and what could not be sampled, with why."""
+    firsts: dict[str, None] = {"/": None, "/index.html": None}
+    uris: dict[str, None] = dict(firsts)
+    unsampled: list[tuple[Location | None, str, str]] = []
     for location in server.all_locations():
         if location.modifier == "@":
             continue
         if location.modifier in ("~", "~*"):
             example = pcre.example(location.pattern)
             if example is not None:
-                uris[example] = None
+                firsts[_rooted(example)] = uris[example] = None
+            elif pcre.compile(location.pattern) is not None:
+                # (a regex we cannot run makes every choice it takes part in undecided)
+                unsampled.append((location, location.pattern,
+                                  "no URI it matches could be made within "
+                                  f"{pcre.MAX_EXAMPLE} characters"))
         elif location.pattern:
-            uris[location.pattern] = None
+            firsts[_rooted(location.pattern)] = uris[location.pattern] = None
             if location.pattern.endswith("/"):
                 uris[location.pattern + "nginx-mtls-lint"] = None
     for stmt in _rewrite_regexes(server):
         for example in (pcre.example(stmt), pcre.exempt_example(stmt)):
             if example is not None:
                 uris[example] = None
-    uris["/nginx-mtls-lint-probe"] = None
-    return [u if u.startswith("/") else "/" + u for u in uris][:64]
+    uris["/nginx-mtls-lint-probe"] = firsts["/nginx-mtls-lint-probe"] = None
+    ordered = list(dict.fromkeys(_rooted(u) for u in uris))
+    if len(ordered) <= MAX_URIS:
+        return Samples(ordered, unsampled)
+    kept = set(list(firsts)[:MAX_URIS])
+    kept |= set([u for u in ordered if u not in kept][:MAX_URIS - len(kept)])
+    for uri in ordered:
+        if uri not in kept:
+            unsampled.append((None, uri, f"over the budget of {MAX_URIS} URIs per server"))
+    return Samples([u for u in ordered if u in kept], unsampled)
+
+
+def _rooted(uri: str) -> str:
+    return uri if uri.startswith("/") else "/" + uri
 
 
 def _rewrite_regexes(server: Server) -> Iterator[str]:
@@ -108,6 +142,14 @@ class Path:
         return Cause.UNCHECKED
 
 
+def _not_simulated(client: Client, location: Location | None, uri: str, why: str) -> Path:
+    """A path we did not follow: its answer is "cannot prove", saying why."""
+    what = f"`location {location.label}`" if location is not None else uri
+    return Path(client, uri, Result.leaf(Outcome(
+        "unknown", 0, location.stmt if location else None, location, (),
+        f"{what} was not simulated: {why}", limit=True)))
+
+
 class ServerFlow:
     """Every answer a rule needs about one server, each computed on first use."""
 
@@ -115,7 +157,7 @@ class ServerFlow:
         self.server = server
         self.issuers = issuers
         self._simulator: Simulator | None = None
-        self._uris: list[str] | None = None
+        self._samples: Samples | None = None
         self._cache: dict[tuple, list[Path]] = {}
         self._asked: list[Path] = []  # every request simulated for a rule, in order
 
@@ -135,10 +177,14 @@ class ServerFlow:
         return self._simulator
 
     @property
+    def samples(self) -> Samples:
+        if self._samples is None:
+            self._samples = location_samples(self.server)
+        return self._samples
+
+    @property
     def uris(self) -> list[str]:
-        if self._uris is None:
-            self._uris = sample_uris(self.server)
-        return self._uris
+        return self.samples.uris
 
     @property
     def may_refuse(self) -> bool:
@@ -163,7 +209,7 @@ class ServerFlow:
                   if "$request_method" in variable_map.source
                   for key in list(variable_map.exact) + [p for p, _, _ in variable_map.regexes]]
         tested = [m for text in tests for m in METHOD.findall(text.upper()) if m in METHODS]
-        found = ["GET"] + list(dict.fromkeys(tested))[:4]
+        found = ["GET"] + list(dict.fromkeys(tested))  # at most METHODS: bounded
         if listed:
             found.append(next(m for m in ("POST", "DELETE", "PUT", "PATCH") if m not in listed))
         return tuple(dict.fromkeys(found))
@@ -178,6 +224,9 @@ class ServerFlow:
                     client = Client(kind, VERIFY_VALUE[kind] if tls else "", via, method)
                     for uri in self.uris:
                         found.append(self._request(client, uri, tls))
+            client = Client(kind, VERIFY_VALUE[kind] if tls else "", False, "GET")
+            found += [_not_simulated(client, location, uri, why)
+                      for location, uri, why in self.samples.unsampled]
             self._cache[key] = found
         return self._cache[key]
 

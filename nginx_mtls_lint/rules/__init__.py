@@ -309,6 +309,7 @@ def builtin_rules() -> list[type[Rule]]:
         mtls107_spoofable_client_address,
         mtls108_unverified_tls_twin,
         mtls109_ingress_host_scope,
+        mtls914_cannot_prove,
     )
 
     return [
@@ -331,4 +332,5 @@ def builtin_rules() -> list[type[Rule]]:
         mtls107_spoofable_client_address.SpoofableClientAddress,
         mtls108_unverified_tls_twin.UnverifiedTlsTwin,
         mtls109_ingress_host_scope.IngressHostScope,
+        mtls914_cannot_prove.CannotProve,
     ]
