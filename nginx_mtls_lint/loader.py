@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable
 from .findings import Finding, Related, diagnostic
 from .discovery import CONFIG_DIRS, CheckoutIndex, included_by_pattern, scan_directory
 from .identity import repository_root
-from .paths import absolute, inside, map_path, normal_path, windows_path  # noqa: F401
+from .paths import once_per_inference, absolute, inside, map_path, normal_path, windows_path
 from .parser import Stmt, looks_like_nginx, parse_text
 
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
@@ -316,9 +316,9 @@ class Loader:
     def report(self, code: str, file: str | None, line: int | None, message: str) -> None:
         self.workspace.findings.append(diagnostic(code, file, line, message))
 
+    @once_per_inference
     def resolve(self, arg: str) -> str:
-        """A path as written in the config (include, certificate) -> the path to read, its
-        symbolic links followed through the same mapping in a checkout."""
+        """A path as written (include, certificate) -> the path to read, links followed."""
         path = normal_path(arg) if absolute(arg) else os.path.join(self.prefix, arg)
         return self.follow(self.mapped(path))
 
@@ -342,10 +342,10 @@ class Loader:
         inferred = map_path(os.path.normpath(path), self.inferred)  # files are kept normal
         return path if inferred == os.path.normpath(path) else inferred
 
+    @once_per_inference
     def elsewhere(self, arg: str) -> bool:
-        """A path a checkout names on the deployed host that this checkout does not have: an
-        absolute path outside the tree, not mapped with --path-map (an inferred mapping is a
-        guess, so it counts) and not here, or one reached through a link leaving the tree."""
+        """A deployed-host path this checkout lacks: absolute, outside the tree, not --path-map
+        mapped (an inferred mapping counts), not here; or reached through a link leaving it."""
         if not self.checkout or not absolute(arg):
             return False
         path = self.resolve(arg)
