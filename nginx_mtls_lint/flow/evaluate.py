@@ -177,15 +177,27 @@ class Evaluator:
             return "on" if self.tls else ""
         if name in ("host", "http_host") and self.host_chosen:
             return ATTACKER
-        if name in ("host", "http_host", "server_name", "ssl_server_name"):
-            if name == "ssl_server_name" and (not self.tls or self.client.kind == "other-ca"):
-                return ""
+        if name == "ssl_server_name":
+            return self._sni()
+        if name in ("host", "http_host", "server_name"):
             return self.names[0] if self.names else UNKNOWN
         if name == "remote_addr" or name == "binary_remote_addr":
             return state.remote_addr
         if name == "realip_remote_addr":
             return self.connection_address()
         return self._by_class(name)
+
+    def _sni(self) -> Value:
+        """$ssl_server_name: the SNI the client sent. A client of this server picks any name
+        the server answers (any name at all on a default server, any match of a wildcard or
+        regex name); the valid client sends the site's name, unknown unless it is exact."""
+        if not self.tls or self.client.kind == "other-ca":
+            return ""
+        if self.client.kind != "valid" and self.host_chosen:
+            return ATTACKER
+        if self.names and EXACT_NAME.fullmatch(self.names[0]):
+            return self.names[0]
+        return UNKNOWN
 
     def _by_class(self, name: str) -> Value:
         """Any other variable, by its class in the catalogue read from nginx's sources: the
