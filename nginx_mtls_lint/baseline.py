@@ -14,9 +14,10 @@ from typing import Iterable
 from . import __version__
 from .findings import Finding
 from .identity import identities
-from .loader import UsageError
+from .loader import UsageError, read_user_file
 
 BASELINE_VERSION = 1
+MAX_BASELINE_BYTES = 256 * 1024 * 1024
 
 
 def write(path: str, findings: Iterable[Finding]) -> int:
@@ -38,14 +39,12 @@ def write(path: str, findings: Iterable[Finding]) -> int:
 
 
 def read(path: str) -> set[str]:
+    text = read_user_file(path, MAX_BASELINE_BYTES, "the baseline")
     try:
-        with open(path, encoding="utf-8") as f:
-            document = json.load(f)
+        document = json.loads(text)
         if not isinstance(document, dict) or document.get("version") != BASELINE_VERSION:
             raise ValueError(f"expected a version {BASELINE_VERSION} baseline")
         return {str(item["identity"]) for item in document["findings"]}
-    except OSError as e:
-        raise UsageError(f"cannot read the baseline {path}: {e.strerror}") from None
     except (ValueError, KeyError, TypeError) as e:
         raise UsageError(f"{path}: not a baseline written by --write-baseline ({e})") from None
 

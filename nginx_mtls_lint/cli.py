@@ -112,6 +112,10 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
                              "given, or on the name: '*.nginx', 'api/*.vhost') are nginx "
                              "configuration too (repeatable; also extend-include: in the "
                              "configuration file)")
+    parser.add_argument("--read-outside-tree", action="store_true",
+                        help="in a checkout, also read includes outside the tree's folder "
+                             "(off by default: a pull request's `include /etc/shadow;` must "
+                             "not reach the report; not settable in the configuration file)")
     parser.add_argument("--cloudflare-host", action="append", metavar="PATTERN",
                         help="treat servers whose server_name matches PATTERN (shell glob) "
                              "as Cloudflare-fronted (repeatable)")
@@ -326,7 +330,8 @@ def options_from(args: argparse.Namespace, rules):
                          roots=file.roots,
                          infer_paths=pick(args.infer_paths, file.infer_paths, True),
                          extend_include=[*(file.extend_include or []),
-                                         *(args.extend_include or [])]),
+                                         *(args.extend_include or [])],
+                         read_outside=args.read_outside_tree),
         cloudflare=CloudflareOptions(
             host_patterns=pick(args.cloudflare_host, file.cloudflare_hosts, []),
             assume=pick(args.assume_cloudflare, file.assume_cloudflare, False),

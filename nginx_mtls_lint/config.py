@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, NoReturn
 
-from .loader import UsageError
+from .loader import UsageError, read_user_file
 from .paths import absolute, normal_path
 
 YAML_NAMES = (".nginx-mtls-lint.yaml", ".nginx-mtls-lint.yml")
@@ -224,10 +224,9 @@ def _toml_lines(text: str) -> tuple[Any, Callable[[tuple], int | None]]:
 
 def load_config(path: str, resolve_rule: Callable[[str], str | None]) -> FileConfig:
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read(1 << 20)
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the configuration file: {e}") from None
+        text = read_user_file(path, 1 << 20, "the configuration file")
+    except UsageError as e:
+        raise ConfigError(str(e)) from None
     try:
         data, line_of = (_toml_lines if path.endswith(".toml") else _yaml_lines)(text)
     except Exception as e:  # yaml.YAMLError, tomllib.TOMLDecodeError: both carry a position

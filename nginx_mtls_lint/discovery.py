@@ -68,12 +68,19 @@ def opens_like_nginx(path: str) -> bool:
     return b"\0" not in head and NGINX_OPENING.match(head.decode("utf-8", "replace")) is not None
 
 
-def scan_directory(folder: str, patterns: list[str] | None = None) -> tuple[list[str], list[str]]:
+def scan_directory(folder: str, patterns: list[str] | None = None,
+                   unlisted: list[str] | None = None) -> tuple[list[str], list[str]]:
     """(nginx.conf files, other config files) below `folder`, sorted. The one place that
     decides which files of a folder are nginx: by name (nginx.conf, *.conf, files of the
-    usual config folders), by the patterns given, and by how a file opens."""
+    usual config folders), by the patterns given, and by how a file opens. The folders that
+    could not be listed (permission denied) are added to `unlisted`."""
     roots, others = [], []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+
+    def failed(error: OSError) -> None:
+        if unlisted is not None and isinstance(error, PermissionError) and error.filename:
+            unlisted.append(error.filename)
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=failed, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)

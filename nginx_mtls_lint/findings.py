@@ -136,9 +136,10 @@ DIAGNOSTICS = {
         ),
         Diagnostic(
             "MTLS901", "include-not-found", "error",
-            "An `include` names a file that does not exist, so part of the tree was not analysed.",
+            "An `include` names a file that does not exist, or (in a checkout) one outside the "
+            "linted tree, which is not read unless asked for; part of the tree was not analysed.",
             "Fix the path, or map the absolute prefix onto your checkout with "
-            "`--path-map /etc/nginx=DIR`.",
+            "`--path-map /etc/nginx=DIR` (`--read-outside-tree` reads the machine's own files).",
             notification=True, about_input=True, leaves_gap=True,
         ),
         Diagnostic(
@@ -155,8 +156,8 @@ DIAGNOSTICS = {
         ),
         Diagnostic(
             "MTLS904", "unreadable-file", "error",
-            "A configuration file could not be read (permissions, not a regular file, binary "
-            "content or too large), so it was not analysed.",
+            "A configuration file or folder could not be read (permissions, not a regular file, "
+            "binary content or too large), so what it holds was not analysed.",
             "Point the linter at regular, readable nginx configuration files.",
             notification=True, about_input=True, leaves_gap=True,
         ),

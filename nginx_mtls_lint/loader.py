@@ -16,11 +16,12 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from .directives import FREE_FORM_BLOCKS, known
 from .findings import Finding, Related, diagnostic
 from .discovery import CONFIG_DIRS, CheckoutIndex, included_by_pattern, scan_directory
 from .identity import repository_root
-from .paths import once_per_inference, absolute, inside, map_path, normal_path, windows_path
-from .parser import Stmt, looks_like_nginx, parse_text
+from .paths import once_per_inference, absolute, inside, map_path, normal_path, windows_path  # noqa: F401
+from .parser import Parsed, Stmt, looks_like_nginx, parse_text
 
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
 # nginx sets no limit; no real tree nests includes this deep, and a cap keeps hostile chains
@@ -63,6 +64,9 @@ class LoadOptions:
     # More files that are nginx configuration, as shell globs on the path below a folder
     # given, or on the name (`*.nginx`, `api/*.vhost`): --extend-include, extend-include:.
     extend_include: list[str] = field(default_factory=list)
+    # In a checkout, read includes outside the tree's folder (--read-outside-tree): only the
+    # command line sets it, since a configuration file is part of the checkout it guards.
+    read_outside: bool = False
 
 
 @dataclass(slots=True)
@@ -96,10 +100,13 @@ class Workspace:
     source_lines: dict[str, list[str]] = field(default_factory=dict)  # read when first shown
     notes: dict[str, None] = field(default_factory=dict)  # summary lines, each once, in order
     kubernetes: Any = None  # kubernetes.Inputs: the manifests read and what they rendered
+    # Files read that are not nginx configuration (an included .env or /etc/passwd): their
+    # text is never shown, whatever the output format.
+    opaque: set[str] = field(default_factory=set)
 
     def source_line(self, file: str | None, line: int | None) -> str | None:
         """The text of one configuration line, for reporters (each file read once)."""
-        if not file or not line:
+        if not file or not line or file in self.opaque:
             return None
         lines = self.source_lines.get(file)
         if lines is None:
@@ -156,26 +163,44 @@ class ReadResult:
     bad_utf8_line: int | None = None
 
 
+def regular_file_problem(path: str) -> tuple[bool, str | None]:
+    """Why `path` must not be opened: (missing, problem), both empty for a regular file.
+    Checked with stat before any open, so that a device node's driver never runs (a
+    watchdog arms, a serial line raises DTR) and a FIFO never blocks the run."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return True, None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return False, "symbolic link loop"
+        if e.errno == errno.ENOTDIR:
+            return True, None
+        return False, e.strerror or str(e)
+    if stat.S_ISDIR(st.st_mode):
+        return False, "is a directory"
+    if not stat.S_ISREG(st.st_mode):
+        return False, "is not a regular file (FIFO, socket or device)"
+    return False, None
+
+
 def read_limited(path: str, limit: int) -> tuple[bytes | None, bool, str | None]:
     """Read a regular file, at most `limit` bytes. Returns (data, missing, problem).
 
-    Opened non-blocking and checked with fstat before reading, so a FIFO, a device such as
-    /dev/zero or a directory is refused instead of hanging or reading forever.
+    The type is checked with stat before opening (see regular_file_problem), and again with
+    fstat on what was opened (non-blocking), in case the path changed in between.
     """
+    missing, problem = regular_file_problem(path)
+    if missing or problem:
+        return None, missing, problem
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         return None, True, None
     except OSError as e:
-        if e.errno == errno.ELOOP:
-            return None, False, "symbolic link loop"
-        if e.errno == errno.ENOTDIR:
-            return None, True, None
         return None, False, e.strerror or str(e)
     try:
         st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            return None, False, "is a directory"
         if not stat.S_ISREG(st.st_mode):
             return None, False, "is not a regular file (FIFO, socket or device)"
         if st.st_size > limit:
@@ -194,6 +219,20 @@ def read_limited(path: str, limit: int) -> tuple[bytes | None, bool, str | None]
         return None, False, e.strerror or str(e)
     finally:
         os.close(fd)
+
+
+def read_user_file(path: str, limit: int, what: str) -> str:
+    """The UTF-8 text of a file the user named for the run itself (a baseline, the
+    configuration file): a regular file (never a FIFO or device: see read_limited), or a
+    UsageError saying why not."""
+    data, missing, problem = read_limited(path, limit)
+    if data is None:
+        raise UsageError(f"cannot read {what} {path}: {'no such file' if missing else problem}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise UsageError(f"cannot read {what} {path}: line {line} is not UTF-8") from None
 
 
 def decode_config(data: bytes) -> ReadResult:
@@ -312,6 +351,7 @@ class Loader:
         # fragment belongs to; `collecting` holds the sets of the loads still in progress.
         self.closures: dict[str, set[str]] = {}
         self.collecting: list[set[str]] = []
+        self._real_roots: dict[tuple[str, ...], list[str]] = {}
 
     def report(self, code: str, file: str | None, line: int | None, message: str) -> None:
         self.workspace.findings.append(diagnostic(code, file, line, message))
@@ -455,6 +495,22 @@ class Loader:
                      f"(or the file alone: `--path-map {path}=FILE`), or commit a relative "
                      "link.", included_by)
 
+    def outside(self, path: str) -> bool:
+        """Whether reading `path` (a file, or the folder a glob starts in) would leave the
+        checkout: its real path is in none of the checkout's folders (the prefix, those
+        --path-map or inference mapped onto) and the user did not give --read-outside-tree.
+        A checkout's configuration comes from a pull request as often as not: `include
+        /etc/shadow;` must not put the linting machine's files into a report. The live
+        system reads what nginx reads."""
+        if not self.checkout or self.options.read_outside or \
+                not isinstance(self.files, DiskFiles):
+            return False
+        real = os.path.realpath(static_part(path) if glob.has_magic(path) else path)
+        roots = tuple(self.roots())
+        if roots not in self._real_roots:
+            self._real_roots[roots] = [os.path.realpath(root) for root in roots]
+        return not any(inside(root, real) for root in self._real_roots[roots])
+
     def foreign_prefix(self, arg: str, path: str) -> str | None:
         """The nginx prefix an unmapped absolute include points into, when the tree is
         somewhere else."""
@@ -553,17 +609,13 @@ class Loader:
         shown = self.files.display_real(real)
         where: tuple[str, int | None] = (
             (included_by.file, included_by.line) if included_by else (shown, None))
-        if real in self.in_progress:
-            chain = " -> ".join(self.files.display(p) for p in self.in_progress + [real])
-            self.report("MTLS902", *where, f"include cycle: {chain}")
-            return None
-        if len(self.in_progress) >= MAX_INCLUDE_DEPTH:
-            self.report("MTLS905", *where,
-                        f"includes nested deeper than {MAX_INCLUDE_DEPTH} files; "
-                        f"{shown} was not analysed")
+        if self._nested_too_far(real, shown, where):
             return None
         if real in self.escapes:
             self.escaped(real, included_by)
+            return None
+        if included_by is not None and self.outside(real):  # `..` or a link inside
+            self._refuse_outside(included_by, real)
             return None
         result = preread or self.files.read(self.follow(path))
         if result.text is None:
@@ -574,10 +626,12 @@ class Loader:
                 self.report("MTLS904", *where, f"cannot read {shown}: {result.problem}")
             return None
         self.workspace.files.add(shown)
+        parsed = parse_text(result.text, shown)
+        if included_by is not None and not_nginx(result.text, parsed):
+            return self._opaque(real, shown, included_by)
         if result.bad_utf8_line:
             self.report("MTLS903", shown, result.bad_utf8_line,
                         "bytes that are not valid UTF-8; analysed with U+FFFD in their place")
-        parsed = parse_text(result.text, shown)
         self.workspace.file_stmts[shown] = parsed.stmts
         for error in parsed.errors:
             self.report("MTLS905" if error.too_deep else "MTLS900", shown, error.line,
@@ -595,6 +649,31 @@ class Loader:
         self.closures[real] = closure
         self.expanded[real] = parsed.stmts
         return parsed.stmts
+
+    def _nested_too_far(self, real: str, shown: str, where: tuple[str, int | None]) -> bool:
+        """An include cycle or a chain deeper than MAX_INCLUDE_DEPTH: reported, not read."""
+        if real in self.in_progress:
+            chain = " -> ".join(self.files.display(p) for p in self.in_progress + [real])
+            self.report("MTLS902", *where, f"include cycle: {chain}")
+            return True
+        if len(self.in_progress) >= MAX_INCLUDE_DEPTH:
+            self.report("MTLS905", *where,
+                        f"includes nested deeper than {MAX_INCLUDE_DEPTH} files; "
+                        f"{shown} was not analysed")
+            return True
+        return False
+
+    def _opaque(self, real: str, shown: str, included_by: Stmt) -> list[Stmt]:
+        """An included file that is not nginx (see not_nginx): one error at the include,
+        nothing of its text in any output, no statements."""
+        self.workspace.opaque.add(shown)
+        self.report("MTLS900", included_by.file, included_by.line,
+                    f"include {included_by.args[0]}: {shown} is not nginx configuration "
+                    "(`nginx -t` fails on it); not analysed, and its text is not shown")
+        self.expanded[real], self.closures[real] = [], {real}
+        for outer in self.collecting:
+            outer.add(real)
+        return []
 
     def _missing_message(self, path: str, included_by: Stmt | None) -> tuple[str, str]:
         """(message, fix) for a file that is not there, matching how the include names it."""
@@ -677,14 +756,71 @@ class Loader:
         if found is None:
             return
         path = found
-        if glob.has_magic(path):
-            targets = self.files.glob(path)  # sorted; no match is fine, as in nginx
-        else:
-            targets = [path]
-        for target in targets:
+        if self.outside(path):
+            self._refuse_outside(stmt, path)
+            return
+        for target in self._targets(stmt, path):
             loaded = self.load(target, included_by=stmt)
             if loaded:
                 stmt.included.extend(loaded)
+
+    def _targets(self, stmt: Stmt, path: str) -> list[str]:
+        """The files an include names: a glob's matches, sorted (none is fine, as in
+        nginx), and a diagnostic for each folder it could not list."""
+        if not glob.has_magic(path):
+            return [path]
+        if isinstance(self.files, DiskFiles):
+            for folder in unlisted_folders(path):
+                self.report("MTLS904", stmt.file, stmt.line,
+                            f"include {stmt.args[0]}: cannot list {self.files.display(folder)}"
+                            " (permission denied); the files it holds were not analysed")
+        return self.files.glob(path)
+
+    def _refuse_outside(self, stmt: Stmt, path: str) -> None:
+        self.report("MTLS901", stmt.file, stmt.line,
+                    f"include {stmt.args[0]}: {self.files.display(path)} is outside the linted "
+                    f"tree ({display_path(self.prefix)}); not read. Map its folder onto the "
+                    "files it should be with --path-map /SRC=DIR, or give --read-outside-tree")
+
+
+def not_nginx(text: str, parsed: Parsed) -> bool:
+    """An included file that is not nginx configuration at all (/etc/passwd, a .env, a
+    .netrc): nginx fails on it, and quoting its tokens would publish it. A broken nginx file
+    (mostly known directives) keeps its parse errors; data files nginx includes (mime.types,
+    a file of `map` blocks) parse without a top-level unknown word."""
+    unknown = any(s.name != "#" and not known(s.name) for s in parsed.stmts)
+    return (bool(parsed.errors) or unknown) and not looks_like_nginx(text)
+
+
+def static_part(pattern: str) -> str:
+    """The folder a glob pattern starts in: its segments before the first with magic."""
+    parts = pattern.split(os.sep)
+    index = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    return os.sep.join(parts[:index]) or os.sep
+
+
+def unlisted_folders(pattern: str) -> list[str]:
+    """The folders a glob pattern must list but cannot (permission denied): glob skips
+    them without a word, and nginx run as root would read what they hold."""
+    found: list[str] = []
+    while glob.has_magic(pattern):
+        folder = os.path.dirname(pattern)
+        if glob.has_magic(os.path.basename(pattern)):
+            for each in glob.glob(folder) if glob.has_magic(folder) else [folder]:
+                if os.path.isdir(each) and not listable(each):
+                    found.append(each)
+        pattern = folder
+    return sorted(found)
+
+
+def listable(folder: str) -> bool:
+    try:
+        with os.scandir(folder):
+            return True
+    except PermissionError:
+        return False
+    except OSError:
+        return True  # gone or not a folder: nothing glob skipped
 
 
 # --------------------------------------------------------------------------- inputs
@@ -858,8 +994,14 @@ class WorkspaceBuilder:
     def add_directory(self, folder: str) -> bool:
         """Lint every tree below `folder`; False when it holds no nginx configuration."""
         self.folders.append(os.path.abspath(folder))
-        roots, others = scan_directory(folder, self.options.extend_include)
-        linted = False
+        unlisted: list[str] = []
+        roots, others = scan_directory(folder, self.options.extend_include, unlisted)
+        for each in unlisted:
+            shown = self.disk.display(each)
+            self.workspace.findings.append(diagnostic(
+                "MTLS904", shown, None,
+                f"cannot list {shown} (permission denied); the files it holds were not analysed"))
+        linted = bool(unlisted)
         for root in roots:
             linted |= self.add_file(root)
         reached = {real for tree in self.trees.values() for real in tree.reached}
