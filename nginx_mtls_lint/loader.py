@@ -352,6 +352,7 @@ class Loader:
         self.closures: dict[str, set[str]] = {}
         self.collecting: list[set[str]] = []
         self._real_roots: dict[tuple[str, ...], list[str]] = {}
+        self.data_includes: set[int] = set()  # includes inside map, geo, types, ... blocks
 
     def report(self, code: str, file: str | None, line: int | None, message: str) -> None:
         self.workspace.findings.append(diagnostic(code, file, line, message))
@@ -627,7 +628,8 @@ class Loader:
             return None
         self.workspace.files.add(shown)
         parsed = parse_text(result.text, shown)
-        if included_by is not None and not_nginx(result.text, parsed):
+        if included_by is not None and id(included_by) not in self.data_includes and \
+                not_nginx(result.text, parsed):
             return self._opaque(real, shown, included_by)
         if result.bad_utf8_line:
             self.report("MTLS903", shown, result.bad_utf8_line,
@@ -726,11 +728,13 @@ class Loader:
                      f"(`--path-map {base}=DIR`), or this file alone (`--path-map {arg}=FILE`).",
                      stmt)
 
-    def _expand(self, stmts: list[Stmt]) -> None:
+    def _expand(self, stmts: list[Stmt], data: bool = False) -> None:
         for stmt in stmts:
             if stmt.block is not None:
-                self._expand(stmt.block)
+                self._expand(stmt.block, data or stmt.name in FREE_FORM_BLOCKS)
             elif stmt.name == "include":
+                if data:  # a map's or types' entries: data, not directives
+                    self.data_includes.add(id(stmt))
                 self._include(stmt)
 
     def _include(self, stmt: Stmt) -> None:
