@@ -548,11 +548,12 @@ def test_MTLS009_unknown_directive_fails_nginx_t(tmp_path, pki):
 ])
 def test_directive_in_a_block_nginx_refuses_is_mtls900(tmp_path, pki, body, block):
     port, = free_ports(1)
-    snippet = tmp_path / "check.conf"
+    prefix = tmp_path / "ctx"
+    prefix.mkdir()
+    snippet = prefix / "check.conf"  # inside the tree: one outside it is not read
     snippet.write_text("if ($ssl_client_verify != SUCCESS) { return 403; }\n")
     conf = server(port, pki, f"    ssl_client_certificate {pki.x};\n"
                   + body.format(snippet=snippet))
-    prefix = tmp_path / "ctx"
     nginx = Nginx(prefix, conf.replace("__ROOT__", str(prefix / "www")))
     findings = [f for f in lint_in_process([nginx.conf]).findings if f.rule == "MTLS900"]
     assert findings and f"(in {block})" in findings[0].message
