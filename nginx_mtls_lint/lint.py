@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -13,7 +15,7 @@ from .analysis import Analysis
 from .kubernetes import review as _review  # noqa: F401  (kubernetes.review)
 from .cloudflare import CA_FILE_NAME, CloudflareOptions, detect
 from .directives import misplaced
-from .findings import DIAGNOSTICS, Finding, ServerRef, diagnostic
+from .findings import DIAGNOSTICS, SEVERITIES, Finding, ServerRef, diagnostic
 from .identity import message_shape
 from .loader import LoadOptions, Tree, Workspace, load_inputs
 from .model import Config, Model, Socket, TlsServer, build_model
@@ -116,15 +118,16 @@ def run_rule(rule_class: type[Rule], config: Config, ctx: RuleContext) -> list[F
     rule, the exception and the first subject it failed on."""
     try:
         planned = list(calls(rule_class(), config, ctx))
-    except Exception as e:  # a plugin's own constructor
+    except (Exception, SystemExit) as e:  # a plugin's own constructor
         return [_crashed(rule_class, config, e, 0)]
     found: list[Finding] = []
-    failed: list[tuple[Subject, Exception]] = []
+    failed: list[tuple[Subject, BaseException]] = []
     for subject, method, arguments in planned:
         try:
             # `or ()`: a check written as a plain function that returns nothing
-            found.extend(f for f in method(*arguments) or () if in_focus(f, config.tree))
-        except Exception as e:
+            found.extend(f for f in sound(method(*arguments) or ())
+                         if in_focus(f, config.tree))
+        except (Exception, SystemExit) as e:  # a plugin's sys.exit() must not end the run
             if os.environ.get("NGINX_MTLS_LINT_DEBUG"):
                 raise
             failed.append((subject, e))
@@ -133,7 +136,20 @@ def run_rule(rule_class: type[Rule], config: Config, ctx: RuleContext) -> list[F
     return found
 
 
-def _crashed(rule_class: type[Rule], subject: Subject, error: Exception, more: int) -> Finding:
+def sound(items: Iterable[object]) -> Iterator[Finding]:
+    """A check's findings, each a Finding of a known severity (a plugin may yield anything):
+    anything else is the rule's failure (MTLS909), not the report's."""
+    for item in items:
+        if not isinstance(item, Finding):
+            raise TypeError(f"yielded {type(item).__name__} {str(item)[:60]!r}, not a Finding")
+        if item.severity not in SEVERITIES:
+            raise ValueError(f"a finding of severity {str(item.severity)[:20]!r}, not one of "
+                             f"{', '.join(SEVERITIES)}")
+        yield item
+
+
+def _crashed(rule_class: type[Rule], subject: Subject, error: BaseException,
+             more: int) -> Finding:
     if isinstance(subject, TlsServer):
         what, stmt = subject.label, subject.stmt
     elif isinstance(subject, Socket):
@@ -171,9 +187,11 @@ def lint(inputs: Iterable[str], options: LintOptions,
                             f'"{stmt.name}" directive is not allowed here (in {block}): '
                             "`nginx -t` fails there")
                  for tree in workspace.trees for stmt, block in misplaced(tree.stmts)]
-    for rule_class in running:
-        for config in model.configs:
-            findings.extend(run_rule(rule_class, config, context))
+    # a rule's print() goes to stderr: stdout holds the report (JSON, SARIF)
+    with contextlib.redirect_stdout(sys.stderr):
+        for rule_class in running:
+            for config in model.configs:
+                findings.extend(run_rule(rule_class, config, context))
     findings += unavailable_notes(context, workspace)
     findings = kubernetes.review.review(findings, workspace.kubernetes)
     today = context.now.date()

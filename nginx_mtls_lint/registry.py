@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
 
-from .findings import DIAGNOSTICS, Diagnostic
+from .findings import DIAGNOSTICS, SEVERITIES, Diagnostic
 from .loader import UsageError
 from .rules import RULE_ID, RULE_NAME, Rule, builtin_rules
 
@@ -63,12 +64,10 @@ def load_rules(import_errors: list[str] | None = None) -> list[type[Rule]]:
     for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         source = f"plugin {entry.name!r} ({entry.value})"
         try:
-            loaded = entry.load()
-        except Exception as e:
-            message = f"{source} failed to load: {type(e).__name__}: {e}"
-            if import_errors is None:
-                raise UsageError(message) from None
-            import_errors.append(message + "; its rules did not run.")
+            with contextlib.redirect_stdout(sys.stderr):  # stdout holds the report
+                loaded = entry.load()
+        except (Exception, SystemExit) as e:  # sys.exit() at import must not end the run
+            _refuse(import_errors, f"{source} failed to load: {type(e).__name__}: {e}")
             continue
         for rule in _plugin_rules(loaded):
             if not (inspect.isclass(rule) and issubclass(rule, Rule)):
@@ -80,12 +79,24 @@ def load_rules(import_errors: list[str] | None = None) -> list[type[Rule]]:
                 clash = taken.get(rule.id, f"the rule named {rule.name}")
                 raise UsageError(f"{source}: rule {rule.id} {rule.name} collides with {clash}; "
                                  "refusing to load it (plugins use their own ID prefix)")
+            if rule.severity not in SEVERITIES:
+                _refuse(import_errors, f"{source}: rule {rule.id} {rule.name} declares severity "
+                        f"{str(rule.severity)[:20]!r}, not one of {', '.join(SEVERITIES)}")
+                continue
             dist = getattr(entry, "dist", None)
             rule.origin = f"plugin:{dist.name if dist else entry.name}"
             taken[rule.id] = f"{rule.origin} rule {rule.id}"
             names.add(rule.name)
             rules.append(rule)
     return rules
+
+
+def _refuse(import_errors: list[str] | None, message: str) -> None:
+    """A plugin (or one of its rules) that cannot run: recorded for MTLS909, or, without
+    a list to record it in, the end of the run (exit 2)."""
+    if import_errors is None:
+        raise UsageError(message)
+    import_errors.append(message + "; its rules did not run.")
 
 
 def rule_resolver(rules: list[type[Rule]]):

@@ -191,3 +191,35 @@ def test_a_subject_that_raises_does_not_stop_the_rule_on_the_others(tmp_path: Pa
         ("MTLS909", 3), ("TEST002", 4), ("TEST002", 5)]
     crash = next(f for f in result.findings if f.rule == "MTLS909")
     assert "ValueError: bad subject while checking a.example;" in crash.message
+
+
+@pytest.fixture(scope="module")
+def hostile_env(tmp_path_factory) -> dict:
+    return install("hostile_plugin", tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.mark.parametrize("mode,severity,failure", [
+    ("exit", "warning", "SystemExit"),  # sys.exit(0) in a check: the run went on with exit 0
+    ("import-exit", "warning", "SystemExit"),  # ... and at import
+    ("print", "warning", None),  # print() to stdout: the JSON no longer parsed
+    ("import-print", "warning", None),
+    ("yield-str", "warning", "not a Finding"),
+    ("finding", "critical", "declares severity 'critical'"),
+])
+def test_a_misbehaving_plugin_is_contained(hostile_env, tmp_path, mode, severity, failure):
+    (tmp_path / "a.conf").write_text("server {\n    listen 443 ssl;\n    server_name a.test;\n"
+                                     "    real_ip_header CF-Connecting-IP;\n}\n")
+    env = {**hostile_env, "HOSTILE": mode, "HOSTILE_SEVERITY": severity}
+    for fmt in ("json", "sarif"):
+        result = cli(env, "--format", fmt, "a.conf", cwd=tmp_path)
+        assert result.returncode == 1 and b"Traceback" not in result.stderr
+        document = json.loads(result.stdout)
+    findings = json.loads(cli(env, "--format", "json", "a.conf", cwd=tmp_path).stdout)["findings"]
+    assert "MTLS001" in [f["rule"] for f in findings]  # the run's own findings are kept
+    crashes = [f["message"] for f in findings if f["rule"] == "MTLS909"]
+    if failure is None:  # what it printed went to stderr, next to the report
+        assert not crashes
+        assert b"debug: checking" in result.stderr or b"hello on import" in result.stderr
+    else:
+        assert len(crashes) == 1 and failure in crashes[0]
+    assert document["runs"][0]["results"]
