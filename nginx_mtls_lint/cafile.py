@@ -16,8 +16,8 @@ from .loader import read_limited
 
 # A CA bundle is a few hundred KiB at most (the whole Mozilla store is ~220 KiB).
 MAX_CA_BYTES = 4 * 1024 * 1024
-PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.DOTALL)
+# The BEGIN and END lines of PEM blocks, found in one pass (pem_blocks pairs them).
+PEM_MARKER = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 ]+)-----")
 CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"}
 CRL_LABEL = b"X509 CRL"
 
@@ -75,6 +75,28 @@ class CAFile:
     # A checkout names it on the deployed host and does not have it (loader's Tree.elsewhere):
     # "not available here", not missing. Its checks are skipped and noted once (MTLS911).
     unavailable: bool = False
+    unreadable: str | None = None  # the first block cryptography could not read, and why
+
+
+def pem_blocks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(label, body) of each PEM block: a BEGIN line and the next END line of the same
+    label with nothing but the body between. One pass over the markers: a regex pairing
+    them (`BEGIN (..) .*? END \\1`) rescans to the end of the file from every unmatched
+    BEGIN, hours on a 4 MiB file of BEGIN lines. A BEGIN left open by another BEGIN, or by
+    an END of another label, is damaged (the caller counts BEGIN lines against blocks)."""
+    blocks: list[tuple[bytes, bytes]] = []
+    open_label: bytes | None = None
+    body_start = 0
+    for marker in PEM_MARKER.finditer(data):
+        kind, label = marker.group(1), marker.group(2)
+        if kind == b"BEGIN":
+            open_label, body_start = label, marker.end()
+        elif label == open_label:
+            blocks.append((label, data[body_start:marker.start()].strip()))
+            open_label = None
+        else:
+            open_label = None
+    return blocks
 
 
 def _inspect(path: str) -> CAFile:
@@ -87,19 +109,11 @@ def _inspect(path: str) -> CAFile:
             if os.path.islink(path):
                 info.dangling_link = os.readlink(path)
         return info
-    blocks = PEM_BLOCK.findall(data)
+    blocks = pem_blocks(data)
     info.has_private_key = any(b"PRIVATE KEY" in label for label, _ in blocks)
     for label, body in blocks:
-        if label not in CERT_LABELS and label != CRL_LABEL:
-            continue
-        try:
-            der = base64.b64decode(b"".join(body.split()), validate=True)
-            if label == CRL_LABEL:
-                info.crls.append(_crl_info(der))
-            else:
-                info.certs.append(_cert_info(der))
-        except (ValueError, binascii.Error):
-            info.bad_blocks += 1
+        if label in CERT_LABELS or label == CRL_LABEL:
+            _read_block(info, label, body)
     info.fingerprints = frozenset(c.sha256 for c in info.certs)
     if not blocks and data.startswith(b"\x30"):
         info.der = _der_kind(data)
@@ -109,7 +123,7 @@ def _inspect(path: str) -> CAFile:
         info.problem = info.crl_problem = (
             f"is a {'CRL' if info.der == 'crl' else 'certificate'} in DER form, not PEM "
             "(nginx -t fails: \"no certificate or crl found\")")
-    elif not blocks:
+    elif not blocks and b"-----BEGIN " not in data:
         info.problem = "is not PEM (no -----BEGIN CERTIFICATE----- block)"
         info.crl_problem = "is not PEM (no -----BEGIN X509 CRL----- block)"
     elif info.bad_blocks or data.count(b"-----BEGIN ") > len(blocks):
@@ -117,23 +131,50 @@ def _inspect(path: str) -> CAFile:
         info.problem = info.crl_problem = (
             "holds a damaged PEM block (truncated, or not valid base64 or DER), and nginx -t "
             "fails (\"bad end line\" or \"bad base64 decode\")")
+    elif info.unreadable:
+        # well-formed PEM whose DER cryptography refuses: OpenSSL may load it and still
+        # refuse it in a chain (a duplicated extension is EXFLAG_INVALID): not judged
+        info.problem = info.crl_problem = (
+            f"holds {info.unreadable}; what it allows was not checked: fix or remove it")
     else:
-        if not info.certs:
-            info.problem = "holds no readable certificate"
-        elif not any(c.is_ca for c in info.certs):
-            info.problem = "holds no CA certificate (only end-entity certificates)"
-            if any(c.self_signed and c.client_usable for c in info.certs):
-                info.problem = ("holds no CA certificate, only end-entity certificates (OpenSSL "
-                                "admits a client presenting exactly a self-signed one of them, "
-                                "and no certificate they issued)")
-        if not info.crls and not info.certs:
-            # nginx -t fails ("no certificate or crl found") ...
-            info.crl_problem = "holds no readable CRL (nginx -t fails: \"no certificate or crl found\")"
-        elif not info.crls:
-            # ... but certificates alone load, and then every client is refused.
-            info.crl_problem = ("holds certificates but no CRL, so nginx refuses every client "
-                                "certificate (\"unable to get certificate CRL\")")
+        _judge_contents(info)
     return info
+
+
+def _read_block(info: CAFile, label: bytes, body: bytes) -> None:
+    """One certificate or CRL block into `info`; whatever cryptography raises on it is a
+    finding on the file (a damaged block, or one it cannot read), never the run's end."""
+    try:
+        der = base64.b64decode(b"".join(body.split()), validate=True)
+        if label == CRL_LABEL:
+            info.crls.append(_crl_info(der))
+        else:
+            info.certs.append(_cert_info(der))
+    except (ValueError, binascii.Error):
+        info.bad_blocks += 1
+    except Exception as e:  # DuplicateExtension, InvalidVersion, TypeError, ...
+        info.unreadable = info.unreadable or (
+            f"{'a CRL' if label == CRL_LABEL else 'a certificate'} the linter cannot "
+            f"read ({type(e).__name__}: {str(e)[:120]})")
+
+
+def _judge_contents(info: CAFile) -> None:
+    """The problems of well-formed PEM: no CA certificate, no CRL."""
+    if not info.certs:
+        info.problem = "holds no readable certificate"
+    elif not any(c.is_ca for c in info.certs):
+        info.problem = "holds no CA certificate (only end-entity certificates)"
+        if any(c.self_signed and c.client_usable for c in info.certs):
+            info.problem = ("holds no CA certificate, only end-entity certificates (OpenSSL "
+                            "admits a client presenting exactly a self-signed one of them, "
+                            "and no certificate they issued)")
+    if not info.crls and not info.certs:
+        # nginx -t fails ("no certificate or crl found") ...
+        info.crl_problem = "holds no readable CRL (nginx -t fails: \"no certificate or crl found\")"
+    elif not info.crls:
+        # ... but certificates alone load, and then every client is refused.
+        info.crl_problem = ("holds certificates but no CRL, so nginx refuses every client "
+                            "certificate (\"unable to get certificate CRL\")")
 
 
 def _der_kind(data: bytes) -> str | None:

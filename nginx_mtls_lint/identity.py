@@ -48,7 +48,9 @@ def relative_path(file: str, base: str | None = None) -> str | None:
     return os.path.relpath(absolute, base).replace(os.sep, "/")
 
 
-LOCATION = re.compile(r"\S+:\d+(?: \(inherited from http \{\}\))?")
+# A `file:line` is a whole word: tried only where a word starts (`\S+` from every position
+# of a 200k-character token backtracked quadratically), ending at its last `:digits`.
+LOCATION = re.compile(r"(?<!\S)\S+:\d+(?: \(inherited from http \{\}\))?")
 
 
 def message_shape(finding: Finding) -> str:

@@ -28,10 +28,24 @@ __all__ = [
     "is_loopback", "Handler", "handlers_in", "Location", "parse_location", "_find_location",
     "ErrorPage", "parse_error_page", "Verification", "verification", "Conf", "own_chain",
     "Return", "Rewrite", "TryFiles", "Geo", "geos_of", "parse_geos", "TlsServer", "Server",
-    "StreamServer", "S", "REGEX_DOMAIN", "name_keys", "Socket", "Config", "Model",
+    "StreamServer", "S", "REGEX_DOMAIN_REVERSED", "regex_domain",
+    "top_level_alternative", "LABEL_NAMES", "names_label", "name_keys", "Socket", "Config", "Model",
     "http_blocks", "build_server", "SERVER_BODY", "snippet_server", "stream_blocks",
     "build_stream_server", "group_sockets", "build_config", "build_model",
 ]
+
+
+LABEL_NAMES = 8  # a server's names shown in a message; more are counted
+
+
+def names_label(names: list[str]) -> str:
+    """A server's names for a message: the first few and how many more (a server of
+    24,000 names made each of its messages 370 KB, and every message's shape cost as
+    much again per name)."""
+    shown = [n for n in names if n]
+    if len(shown) <= LABEL_NAMES:
+        return " ".join(shown)
+    return " ".join(shown[:LABEL_NAMES]) + f" (and {len(shown) - LABEL_NAMES} more names)"
 
 
 @dataclass(slots=True, eq=False)
@@ -81,7 +95,7 @@ class TlsServer:
     def label(self) -> str:
         names = [n for n in self.names if n]
         real = [n for n in names if n != "_"]  # the catch-all `_` only when it is all there is
-        return " ".join(real or names) if names else f"server at {self.file}:{self.line}"
+        return names_label(real or names) or f"server at {self.file}:{self.line}"
 
     def setting(self, name: str) -> Setting | None:
         """The effective value of a directive: the server's own, else the one from http {}."""
@@ -251,8 +265,7 @@ class StreamServer(TlsServer):
 
     @property
     def label(self) -> str:
-        names = [n for n in self.names if n]
-        return "stream server " + (" ".join(names) if names else f"at {self.file}:{self.line}")
+        return "stream server " + (names_label(self.names) or f"at {self.file}:{self.line}")
 
     @property
     def proxy_pass(self) -> Setting | None:
@@ -329,7 +342,32 @@ class StreamServer(TlsServer):
 S = TypeVar("S", bound=TlsServer)
 
 
-REGEX_DOMAIN = re.compile(r"((?:\\\.[A-Za-z0-9-]+)+)\$$")  # `\.example\.com$` ending a regex
+# `\.example\.com$` ending a regex, matched on the reversed regex from its start: a
+# search for the suffix tried every position of the regex (quadratic on `\.a` x 50,000).
+REGEX_DOMAIN_REVERSED = re.compile(r"\$((?:[A-Za-z0-9-]+\.\\)+)")
+
+
+def regex_domain(regex: str) -> str | None:
+    r"""The literal domain a regex `server_name` ends in (`~^(www\.)?ex\.com$` ->
+    `.ex.com`, lower-cased), or None."""
+    match = REGEX_DOMAIN_REVERSED.match(regex[::-1])
+    return match[1][::-1].replace("\\", "").lower() if match else None
+
+
+def top_level_alternative(regex: str) -> bool:
+    """Whether a regex has a `|` outside every group (or unbalanced parentheses): then an
+    alternative may end elsewhere than its last literal. One pass over the text."""
+    depth = 0
+    for char in regex:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif char == "|" and depth == 0:
+            return True
+    return depth != 0
 
 
 def name_keys(name: str) -> tuple[str, ...]:
@@ -357,6 +395,7 @@ class Socket(Generic[S]):
     # the first entry marked `default_server`, kept as entries are added: asked per server
     _explicit_default: tuple[S, Listen] | None = field(default=None, repr=False)
     _servers: dict[int, S] = field(default_factory=dict, repr=False)
+    _wildcard_length: int = field(default=0, repr=False)  # of the longest `*.x` name key
     _handshakes: bool | None = field(default=None, repr=False)
 
     def add(self, server: S, listen: Listen) -> None:
@@ -383,22 +422,23 @@ class Socket(Generic[S]):
                         continue
                     for key in keys:
                         self._by_name.setdefault(key, server)
+            self._wildcard_length = max((len(key) for key in self._by_name
+                                         if key.startswith("*.")), default=0)
         return self._by_name
 
     def wildcard_over(self, regex: str) -> str | None:
         """The longest leading wildcard here (a name key, `*.x`) matching every name that a
         regex `server_name` ending in a literal domain (`\\.example\\.com$`) matches: nginx
         tries regexes only after exact names and wildcards, so its server answers them all."""
-        match = REGEX_DOMAIN.search(regex)
-        flat = regex
-        while flat != (flat := re.sub(r"\([^()]*\)", "", flat)):
-            pass  # groups removed, innermost first
-        if match is None or "|" in flat:  # an alternative may end elsewhere
+        domain = regex_domain(regex)  # ".example.com"
+        if domain is None or top_level_alternative(regex):
             return None
-        domain = match[1].replace("\\", "").lower()  # ".example.com"
-        covering = [key for key in self._names() if key.startswith("*.")
-                    and domain.endswith(key[1:])]
-        return max(covering, key=len) if covering else None
+        names = self._names()
+        # the longest `*.x` whose `.x` ends the domain: looked up, suffix by suffix, none
+        # longer than the longest wildcard here
+        first = max(0, len(domain) - self._wildcard_length + 1)
+        suffixes = (domain[i:] for i in range(first, len(domain)) if domain[i] == ".")
+        return next((f"*{suffix}" for suffix in suffixes if f"*{suffix}" in names), None)
 
     @property
     def default(self) -> S:

@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from .findings import DIAGNOSTICS, Finding, diagnostic
 from .parser import Stmt
 
+# Matched against the comment with its trailing space removed: no two `\s*` meet and no
+# lazy `.*?` runs before `\s*$`, so a comment of 128k spaces costs a linear scan, not a
+# quadratic backtrack.
 SUPPRESSION = re.compile(
     r"^\s*nginx-mtls-lint\s*:\s*(?P<verb>disable-next-line|disable-file|disable|enable)\s*"
     r"=\s*(?P<ids>[A-Za-z0-9_\-]+(?:\s*,\s*[A-Za-z0-9_\-]+)*)"
-    r"(?:\s+until\s*=\s*(?P<until>[0-9-]+))?\s*(?:--\s*(?P<reason>.*?))?\s*$",
+    r"(?:\s+until\s*=\s*(?P<until>[0-9-]+))?(?:\s*--(?P<reason>.*))?$",
     re.IGNORECASE)
 TOOL_COMMENT = re.compile(r"^\s*nginx-mtls-lint\s*:", re.IGNORECASE)
 ANNOTATIONS = re.compile(r"^\s*nginx-mtls-lint\s*:\s*(not-)?cloudflare\s*$", re.IGNORECASE)
@@ -47,6 +50,12 @@ class Suppression:
 class FileSuppressions:
     items: list[Suppression] = field(default_factory=list)
     problems: list[Finding] = field(default_factory=list)
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    """A comment quoted in a message: runs of blanks as one, at most `limit` characters."""
+    text = re.sub(r"[ \t]{2,}", " ", text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def collect(stmts: list[Stmt], resolve_rule) -> FileSuppressions:
@@ -102,11 +111,11 @@ def _parse(stmt: Stmt, text: str, found: FileSuppressions,
            resolve_rule) -> tuple[str, list[str], str | None, dt.date | None] | None:
     """(verb, rule IDs, reason, deadline) of a suppression comment; None, with MTLS908, when
     it cannot be read (grammar, unknown rule, a deadline that is no date)."""
-    match = SUPPRESSION.match(text)
+    match = SUPPRESSION.match(text.rstrip())
     rules = [resolve_rule(r.strip()) for r in match.group("ids").split(",")] if match else []
     until = _date(match.group("until")) if match else None
     if not match or None in rules:
-        problem = (f"cannot read `#{text.rstrip()}`: expected `nginx-mtls-lint: "
+        problem = (f"cannot read `#{shorten(text.rstrip())}`: expected `nginx-mtls-lint: "
                    "disable=RULE[,RULE] -- reason` with known rule IDs or names")
     elif match.group("until") and until is None:
         problem = f"cannot read `until={match.group('until')}`: expected a date, until=YYYY-MM-DD"
