@@ -12,7 +12,7 @@ import re
 import shutil
 import sys
 import textwrap
-from typing import Callable, NoReturn, Sequence, TextIO
+from typing import Callable, Iterable, NoReturn, Sequence, TextIO
 
 from . import __version__
 from .cloudflare import CloudflareOptions
@@ -432,7 +432,30 @@ def write_diff(result, unsafe: bool, out: TextIO) -> None:
         print(f"nginx-mtls-lint: no safe fix to apply; {hidden} unsafe "
               f"fix{'' if hidden == 1 else 'es'} can be enabled with --unsafe-fixes",
               file=sys.stderr)
-    out.write(diff.text)
+    # the files' own bytes, also those that are not UTF-8 (decoded with surrogateescape)
+    data = diff.text.encode("utf-8", "surrogateescape")
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:
+        out.write(data.decode("utf-8", "replace"))
+        return
+    out.flush()
+    buffer.write(data)
+    buffer.flush()
+
+
+def guard_output(args: argparse.Namespace, read: Iterable[str]) -> None:
+    """`-o FILE` naming a file the run read (a configuration file, an input) would replace
+    the configuration with the report: refused before anything is written."""
+    if not args.output or not os.path.exists(args.output):
+        return
+    for path in [*getattr(args, "paths", []), *read]:
+        try:
+            same = os.path.samefile(args.output, path)
+        except OSError:
+            continue
+        if same:
+            raise UsageError(f"--output {args.output} is {path}, a file this run reads: "
+                             "refusing to overwrite it; write the report elsewhere")
 
 
 def run_lint(args: argparse.Namespace) -> int:
@@ -448,6 +471,7 @@ def run_lint(args: argparse.Namespace) -> int:
     if args.baseline:
         from . import baseline
         baseline.apply(args.baseline, result.findings)
+    guard_output(args, result.workspace.files)
     if args.diff:
         emit(args, lambda out: write_diff(result, args.unsafe_fixes, out))
     else:
@@ -477,6 +501,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     options, _ = options_from(args, load_rules())
     workspace, model = analyse(args.paths or default_inputs(), options, read_stdin)
     analysis = run_context(workspace, options).analysis
+    guard_output(args, workspace.files)
     servers = None
     if args.server:
         from .cloudflare import matching_name
@@ -514,6 +539,7 @@ def run_trace(args: argparse.Namespace) -> int:
     options, _ = options_from(args, load_rules())
     workspace, model = analyse(args.paths or default_inputs(), options, read_stdin)
     analysis = run_context(workspace, options).analysis
+    guard_output(args, workspace.files)
     vias = [None] if args.via is None else [v == "cloudflare" for v in args.via]
     methods = [m.upper() for m in args.method or ["GET"]]
     traced = [(server, analysis.of(server).requests(uris, args.client, methods, vias))
@@ -661,7 +687,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "compare": run_compare}[command]
         return runner(args)
     except UsageError as e:
-        complain(f"nginx-mtls-lint: error: {e}")
+        from .report.safe_text import printable
+        complain(f"nginx-mtls-lint: error: {printable(str(e))}")
         return EXIT_USAGE
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: nothing more to say.

@@ -7,6 +7,7 @@ import json
 
 from ..identity import identities, relative_path
 from ..lint import Result
+from .safe_text import printable, printable_lines
 
 GITHUB_LEVEL = {"error": "error", "warning": "warning", "note": "notice"}
 GITLAB_SEVERITY = {"error": "major", "warning": "minor", "note": "info"}
@@ -26,11 +27,11 @@ def render_github(result: Result) -> str:
     for f in result.findings:
         if f.suppressed:
             continue
-        props = [f"file={_escape_property(f.file)}"] if f.file else []
+        props = [f"file={_escape_property(printable(f.file))}"] if f.file else []
         if f.line:
             props.append(f"line={f.line}")
         props.append(f"title={_escape_property(f'{f.rule} {f.name}')}")
-        message = f.message + (f"\nFix: {f.fix}" if f.fix else "")
+        message = printable_lines(f.message + (f"\nFix: {f.fix}" if f.fix else ""))
         lines.append(f"::{GITHUB_LEVEL[f.severity]} {','.join(props)}::{_escape_data(message)}")
     return "".join(line + "\n" for line in lines)
 

@@ -14,6 +14,7 @@ from ..findings import Finding
 from ..lint import Result
 from .edits import fixable_text, preview
 from .json_report import READ_AS, roots, summary
+from .safe_text import printable, printable_lines
 from .wrap import hang, terminal_width
 
 STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
@@ -47,32 +48,32 @@ def _finding_blocks(result: Result, width: int | None = None,
 
     shown = [f for f in result.findings if not f.suppressed]
     for file, group in groupby(shown, key=lambda f: f.file or "(no file)"):
-        add(Text(file, style="bold underline"), 2)
+        add(Text(printable(file), style="bold underline"), 2)
         for finding in group:
             location = f"{finding.line}" if finding.line else "-"
             add(Text.assemble(
                 ("  " + location.rjust(5) + "  ", "dim"),
                 (finding.severity.ljust(8), STYLE[finding.severity]),
                 (f"{finding.rule} ", "bold"), (f"{finding.name}  ", "dim"),
-                finding.message,
+                printable_lines(finding.message),
             ), 9)
             if len(finding.servers) > 1:
                 add(Text.assemble(("         affects: ", "dim"),
                                   plural(len(finding.servers), "server")), 18)
                 for entry in server_entries(finding.servers):
-                    add(Text.assemble(("           - ", "dim"), entry), 13)
+                    add(Text.assemble(("           - ", "dim"), printable(entry)), 13)
             source = result.workspace.source_line(finding.file, finding.line)
             if source is not None and source.strip():
                 source = without_markers(source).strip()
-                add(Text.assemble(("         | ", "dim"), (source, "")), 11)
+                add(Text.assemble(("         | ", "dim"), (printable(source), "")), 11)
             for step in finding.trace:
-                add(Text.assemble(("         -> ", "dim"), step.label,
-                                  (f"  {step.file}:{step.line}", "dim")), 12)
+                add(Text.assemble(("         -> ", "dim"), printable(step.label),
+                                  (printable(f"  {step.file}:{step.line}"), "dim")), 12)
             for related in finding.related:
-                add(Text.assemble(("         = related: ", "dim"), related.label,
-                                  (f"  {related.file}:{related.line}", "dim")), 20)
+                add(Text.assemble(("         = related: ", "dim"), printable(related.label),
+                                  (printable(f"  {related.file}:{related.line}"), "dim")), 20)
             if finding.fix:
-                fix_lines = finding.fix.split("\n")
+                fix_lines = printable_lines(finding.fix).split("\n")
                 add(Text.assemble(("         fix: ", "green"), fix_lines[0]), 14)
                 for extra in fix_lines[1:]:
                     add(Text("              " + extra), 14)
@@ -89,16 +90,17 @@ def _finding_blocks(result: Result, width: int | None = None,
 def _fix_previews(result: Result, finding: Finding) -> Iterator[Text]:
     """`fix (unsafe): title` and each edit as a small diff of the lines it changes."""
     for fix in finding.fixes:
-        yield Text.assemble((f"         fix ({fix.applicability}): ", "green"), fix.title)
+        yield Text.assemble((f"         fix ({fix.applicability}): ", "green"),
+                            printable(fix.title))
         for edit in fix.edits:
             lines = [result.workspace.source_line(edit.file, n)
                      for n in range(edit.start_line, edit.end_line + 1)]
             old, new = preview(lines, edit.start_line, edit)
-            yield Text(f"           {edit.file}:{edit.start_line}", style="dim")
+            yield Text(printable(f"           {edit.file}:{edit.start_line}"), style="dim")
             for text in old:
-                yield Text("           - " + without_markers(text), style="red")
+                yield Text("           - " + printable(without_markers(text)), style="red")
             for text in new:
-                yield Text("           + " + without_markers(text), style="green")
+                yield Text("           + " + printable(without_markers(text)), style="green")
 
 
 def server_entries(servers, shown: int = 5) -> list[str]:
@@ -133,19 +135,19 @@ def render(result: Result, stream: TextIO, color: str = "auto") -> None:
     if suppressed:
         text += f"; {suppressed} suppressed (see --format json)"
     if result.target is not None:
-        text += f"; judged for {result.target.describe()}"
+        text += printable(f"; judged for {result.target.describe()}")
     style = "bold red" if counts["errors"] else ("yellow" if counts["warnings"] else "green")
     def say(line: Text, indent: int) -> None:
         for folded in hang(line, indent, width):
             console.print(folded)
 
-    say(Text(roots_text(roots(result)), style="dim"), 6)
+    say(Text(printable(roots_text(roots(result))), style="dim"), 6)
     fixes = fixable_text(result.findings)
     if fixes:
         say(Text(fixes), 2)
     say(Text(text, style=style), 2)
     for note in result.notes:
-        say(Text("note: " + note, style="dim"), 6)
+        say(Text("note: " + printable(note), style="dim"), 6)
 
 
 def render_probe(outcomes, address: str, name: str, stream: TextIO,
@@ -194,7 +196,8 @@ def render_concise(result: Result, stream: TextIO) -> None:
             where = f.file or "-"
             if f.line:
                 where += f":{f.line}" + (f":{f.column}" if f.column else "")
-            stream.write(f"{where}: {f.severity} {f.rule} {' '.join(f.message.split())}\n")
+            message = printable(" ".join(f.message.split()))
+            stream.write(f"{printable(where)}: {f.severity} {f.rule} {message}\n")
     stream.write(counts_text(summary(result)) + "\n")
 
 

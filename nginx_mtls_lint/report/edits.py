@@ -49,6 +49,26 @@ def preview(lines: list[str | None], first_line: int, edit: Edit) -> tuple[list[
     return before, after
 
 
+def patch_lines(text: str) -> list[str]:
+    """The lines of a file as patch counts them: split at `\\n` only (str.splitlines also
+    splits at a form feed, U+0085 or U+2028, and patch then finds a malformed hunk)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
+def diff_name(name: str) -> str:
+    """A file name in a `---`/`+++` line as git writes it, so that `patch -p1` reads it
+    back: C-quoted when it holds a control character, a quote, a backslash or bytes that
+    are not UTF-8 (octal escapes); a name with a space ends with a tab."""
+    raw = os.fsencode(name)
+    if not any(b < 0x20 or b in (0x22, 0x5C, 0x7F) or b >= 0x80 for b in raw):
+        return name + ("\t" if " " in name else "")
+    named = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x22: '\\"', 0x5C: "\\\\"}
+    return '"' + "".join(named.get(b) or (chr(b) if 0x20 <= b < 0x7F else f"\\{b:03o}")
+                         for b in raw) + '"'
+
+
 @dataclass(slots=True)
 class Diff:
     text: str = ""
@@ -114,9 +134,10 @@ def unified_diff(findings: list[Finding], unsafe: bool, dump_files: set[str],
         old = data.decode("utf-8", errors="surrogateescape")
         new = apply(old, by_file[file])
         path = file.replace(os.sep, "/")
-        chunks.extend(difflib.unified_diff(old.splitlines(keepends=True),
-                                           new.splitlines(keepends=True),
-                                           f"a/{path}", f"b/{path}"))
+        hunks = list(difflib.unified_diff(patch_lines(old), patch_lines(new), lineterm="\n"))
+        if hunks:  # its own header: difflib writes names as they are, patch needs them quoted
+            chunks += [f"--- {diff_name('a/' + path)}\n", f"+++ {diff_name('b/' + path)}\n",
+                       *hunks[2:]]
     out.text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
                        for line in chunks)
     return out

@@ -15,6 +15,7 @@ from ..model import Model, Server, Setting, TlsServer
 from ..analysis import Analysis
 from ..trust import TrustSet
 from .console import make_console
+from .safe_text import printable
 
 SETTINGS = ("ssl_verify_client", "ssl_client_certificate", "ssl_trusted_certificate",
             "ssl_reject_handshake")
@@ -104,6 +105,17 @@ def _value(data: dict | None) -> Text:
     return Text.assemble(data["value"], (f"\n{data['file']}:{data['line']}{origin}", "dim"))
 
 
+def _printable(data):
+    """server_dict's values escaped for a terminal (see safe_text)."""
+    if isinstance(data, str):
+        return printable(data)
+    if isinstance(data, dict):
+        return {key: _printable(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_printable(value) for value in data]
+    return data
+
+
 def render_table(model: Model, stream: TextIO, color: str = "auto",
                  servers: list[TlsServer] | None = None) -> None:
     """One block per server, a value and its source per line: readable at 80 columns
@@ -121,7 +133,7 @@ def render_table(model: Model, stream: TextIO, color: str = "auto",
         block.clear()
 
     for server in servers:
-        data = server_dict(server)
+        data = _printable(server_dict(server))
         grid = Table.grid(padding=(0, 2))
         grid.add_column(width=0)  # the indent
         grid.add_column(style="bold", no_wrap=True, min_width=10)
@@ -137,9 +149,10 @@ def render_table(model: Model, stream: TextIO, color: str = "auto",
         cloudflare = Text("yes" if cf["fronted"] else "no",
                           style="bold" if cf["fronted"] else "dim")
         for signal in server.cloudflare.signals:
-            cloudflare.append("\n" + signal.describe(), style="dim")
+            cloudflare.append("\n" + printable(signal.describe()), style="dim")
         if server.cloudflare.overridden_by:
-            cloudflare.append("\n" + server.cloudflare.overridden_by.describe(), style="dim")
+            cloudflare.append("\n" + printable(server.cloudflare.overridden_by.describe()),
+                              style="dim")
         grid.add_row("", "Cloudflare", cloudflare)
         handlers = Text()
         for h in data["handlers"]:
@@ -147,8 +160,9 @@ def render_table(model: Model, stream: TextIO, color: str = "auto",
             handlers.append(f"{h['file']}:{h['line']}\n", style="dim")
         handlers.rstrip()
         grid.add_row("", "handlers", handlers if data["handlers"] else Text("-", style="dim"))
-        block += [Text.assemble((server.label, "bold underline"),
-                                (f"  {server.file}:{server.line}", "dim")), grid, Text()]
+        block += [Text.assemble((printable(server.label), "bold underline"),
+                                (printable(f"  {server.file}:{server.line}"), "dim")), grid,
+                  Text()]
         if len(block) >= 600:  # rich's cost is per print call: a few hundred servers at once
             flush()
     flush()

@@ -8,6 +8,7 @@ from typing import TextIO
 
 from ..analysis import MAYBE, YES, Path
 from ..model import Server
+from .safe_text import printable
 from .wrap import hang_plain, terminal_width
 
 
@@ -46,7 +47,8 @@ def render_text(traced: list[tuple[Server, list[Path]]], out: TextIO) -> None:
     width = terminal_width(out)  # a terminal: folded with a hanging indent
 
     def say(line: str, indent: int) -> None:
-        out.write(hang_plain(line, indent, width) + "\n")
+        # names, files and notes come from the input: escaped before folding
+        out.write(hang_plain(printable(line), indent, width) + "\n")
 
     for server, paths in traced:
         mode = server.verification.mode
