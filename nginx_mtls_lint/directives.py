@@ -8,6 +8,8 @@ that loads them is not wrong, and guessing their full tables would be.
 
 from __future__ import annotations
 
+import re
+
 NGINX_DIRECTIVES = frozenset((
     "absolute_redirect", "accept_mutex", "accept_mutex_delay", "acceptex_read", "access_log",
     "add_after_body", "add_before_body", "add_header", "add_header_inherit", "add_trailer",
@@ -276,3 +278,104 @@ def misplaced(stmts) -> list:
         if stmt.block is not None and stmt.name not in FREE_FORM_BLOCKS:
             stack.append((iter(flatten(stmt.block)), stmt.name, parent))
     return found
+
+
+# `(?x)` (or `(?ix)`, ...): whitespace and `#` comments, which may hold any parenthesis.
+EXTENDED_MODE = re.compile(r"\(\?[a-zA-Z^-]*x")
+POSIX_CLASS = re.compile(r"\[:\^?[a-z]+:\]")
+
+
+def pcre_refusal(pattern: str) -> str | None:
+    """PCRE2's compile error for a regex whose parentheses or brackets do not close, in
+    its words (`nginx -t`: pcre2_compile() failed: ...); None when they balance. One pass:
+    escapes, `\\Q...\\E`, classes (`]` first is literal, `[:alpha:]`) and `(?#...)` are
+    skipped as PCRE reads them. Patterns in extended mode are not judged."""
+    if EXTENDED_MODE.search(pattern):
+        return None
+    depth, i = 0, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i = _after_escape(pattern, i)
+            continue
+        if char == "[":
+            end = _class_end(pattern, i)
+            if end is None:
+                return "missing terminating ] for character class"
+            i = end
+        elif pattern.startswith("(?#", i):
+            end = pattern.find(")", i)
+            if end < 0:
+                return "missing ) after (?# comment"
+            i = end
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                return "unmatched closing parenthesis"
+            depth -= 1
+        i += 1
+    return "missing closing parenthesis" if depth else None
+
+
+def _after_escape(pattern: str, i: int) -> int:
+    """The position after an escape at `i`: `\\Q` quotes up to `\\E` (or the end)."""
+    if pattern.startswith("\\Q", i):
+        end = pattern.find("\\E", i + 2)
+        return len(pattern) if end < 0 else end + 2
+    return i + 2
+
+
+def _class_end(pattern: str, start: int) -> int | None:
+    """The position of the `]` closing the class opened at `start`, or None."""
+    i = start + 1
+    if pattern.startswith("^", i):
+        i += 1
+    if pattern.startswith("]", i):
+        i += 1  # a `]` first is a literal
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i = _after_escape(pattern, i)
+            continue
+        posix = POSIX_CLASS.match(pattern, i)
+        if posix:
+            i = posix.end()
+            continue
+        if pattern[i] == "]":
+            return i
+        i += 1
+    return None
+
+
+def regexes(stmts) -> list:
+    """(statement, pattern) for each regex nginx compiles when it loads the configuration:
+    `location ~`/`~*`, `server_name ~`, `rewrite`, `if (... ~ ...)` and `map` keys, through
+    includes."""
+    from .model import flatten
+
+    found: list = []
+    stack = [(iter(flatten(stmts)), "")]
+    while stack:
+        stmt = next(stack[-1][0], None)
+        if stmt is None:
+            stack.pop()
+            continue
+        found += [(stmt, pattern) for pattern in _patterns(stmt, stack[-1][1])]
+        if stmt.block is not None and (stmt.name == "map" or stmt.name not in FREE_FORM_BLOCKS):
+            stack.append((iter(flatten(stmt.block)), stmt.name))
+    return found
+
+
+def _patterns(stmt, parent: str) -> list[str]:
+    args = stmt.args
+    if parent == "map":
+        return [stmt.name.removeprefix("~").removeprefix("*")] if stmt.name[:1] == "~" else []
+    if stmt.name == "location":
+        return [args[1]] if len(args) >= 2 and args[0] in ("~", "~*") else []
+    if stmt.name == "server_name":
+        return [arg[1:] for arg in args if arg.startswith("~")]
+    if stmt.name == "rewrite":
+        return args[:1]
+    if stmt.name == "if" and len(args) == 3 and args[1] in ("~", "~*", "!~", "!~*"):
+        return [args[2]]
+    return []

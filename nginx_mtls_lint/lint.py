@@ -14,7 +14,7 @@ from . import kubernetes, suppressions
 from .analysis import Analysis
 from .kubernetes import review as _review  # noqa: F401  (kubernetes.review)
 from .cloudflare import CA_FILE_NAME, CloudflareOptions, detect
-from .directives import misplaced
+from .directives import misplaced, pcre_refusal, regexes
 from .findings import DIAGNOSTICS, SEVERITIES, Finding, ServerRef, diagnostic
 from .identity import message_shape
 from .loader import LoadOptions, Tree, Workspace, load_inputs
@@ -148,6 +148,22 @@ def sound(items: Iterable[object]) -> Iterator[Finding]:
         yield item
 
 
+def refused(tree: Tree) -> Iterator[Finding]:
+    """What `nginx -t` refuses in statements that parse: a directive where its module does
+    not allow it, a regex PCRE cannot compile (MTLS900)."""
+    for stmt, block in misplaced(tree.stmts):
+        yield diagnostic("MTLS900", stmt.file, stmt.line,
+                         f'"{stmt.name}" directive is not allowed here (in {block}): '
+                         "`nginx -t` fails there")
+    for stmt, pattern in regexes(tree.stmts):
+        error = pcre_refusal(pattern)
+        if error is not None:
+            shown = pattern if len(pattern) <= 80 else pattern[:77] + "..."
+            yield diagnostic("MTLS900", stmt.file, stmt.line,
+                             f'pcre2_compile() failed: {error} in "{shown}": `nginx -t` fails '
+                             "there, and nginx keeps running its old configuration")
+
+
 def _crashed(rule_class: type[Rule], subject: Subject, error: BaseException,
              more: int) -> Finding:
     if isinstance(subject, TlsServer):
@@ -183,10 +199,7 @@ def lint(inputs: Iterable[str], options: LintOptions,
     running = [r for r in rules if options.levels.get(r.id) != "off"]
     findings = list(workspace.findings)
     findings += [diagnostic("MTLS909", None, None, e) for e in options.plugin_errors]
-    findings += [diagnostic("MTLS900", stmt.file, stmt.line,
-                            f'"{stmt.name}" directive is not allowed here (in {block}): '
-                            "`nginx -t` fails there")
-                 for tree in workspace.trees for stmt, block in misplaced(tree.stmts)]
+    findings += [finding for tree in workspace.trees for finding in refused(tree)]
     # a rule's print() goes to stderr: stdout holds the report (JSON, SARIF)
     with contextlib.redirect_stdout(sys.stderr):
         for rule_class in running:
