@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 import re
@@ -344,6 +345,28 @@ def run_cli(*args: str, cwd: Path | None = None, stdin: bytes | None = None,
     return subprocess.run([sys.executable, "-m", "nginx_mtls_lint", *args], cwd=cwd or ROOT,
                           input=stdin, capture_output=True, timeout=timeout,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def cli_in_process(*args: str, cwd: Path) -> tuple[int, bytes, str]:
+    """(exit code, report bytes, stderr) of one CLI run in this process, its report written
+    with -o (as bytes, whatever they hold): for tests that need many runs and no fresh
+    interpreter (subprocess tests keep the entry point honest)."""
+    import contextlib
+    import io
+    from nginx_mtls_lint import cli
+
+    command = [args[0]] if args and args[0] in cli.COMMANDS else []
+    report, errors, before = cwd / ".report.out", io.StringIO(), os.getcwd()
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stderr(errors):
+            code = cli.main([*command, "-o", str(report), *args[len(command):]])
+    finally:
+        os.chdir(before)
+        gc.enable()  # cli.main turns the collector off for its own short process
+    data = report.read_bytes() if report.exists() else b""
+    report.unlink(missing_ok=True)
+    return code, data, errors.getvalue()
 
 
 def lint_json(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import cli_in_process, run_cli
 
 ESCAPES = (b"\x1b]", b"\x1b[2J", b"\x1b[1A", b"\x1b\\", b"\x9b")
 SITE = ("server {{\n    listen 443 ssl;\n    server_name {name};\n"
@@ -42,23 +42,22 @@ def hostile_tree(tmp_path: Path) -> Path:
     ("inspect", "--color", "always"),
 ])
 def test_no_escape_sequence_of_the_input_reaches_the_terminal(hostile_tree, args):
-    command = list(args[:1]) if args[0] in ("trace", "inspect") else []
-    result = run_cli(*command, *args[len(command):], "nginx.conf", cwd=hostile_tree)
-    assert result.returncode in (0, 1), result.stderr
-    out = result.stdout + result.stderr
+    code, report, errors = cli_in_process(*args, "nginx.conf", cwd=hostile_tree)
+    assert code in (0, 1), errors
+    out = report + errors.encode()
     assert not [e for e in ESCAPES if e in out]
     assert "\u2028".encode() not in out and "\u202e".encode() not in out
     if "always" not in args:
         assert b"\x1b" not in out
-    assert b"\\x1b" in result.stdout  # shown, escaped
+    assert b"\\x1b" in report  # shown, escaped
 
 
 def test_concise_is_one_line_per_finding(hostile_tree):
-    result = run_cli("--format", "concise", "nginx.conf", cwd=hostile_tree)
-    lines = result.stdout.decode().splitlines()
-    json_result = run_cli("--format", "json", "nginx.conf", cwd=hostile_tree)
+    _, report, _ = cli_in_process("--format", "concise", "nginx.conf", cwd=hostile_tree)
+    lines = report.decode().splitlines()
+    _, document, _ = cli_in_process("--format", "json", "nginx.conf", cwd=hostile_tree)
     import json
-    assert len(lines) == len(json.loads(json_result.stdout)["findings"])
+    assert len(lines) == len(json.loads(document)["findings"])
     assert any(line.startswith("sites/new\\x0aline.conf:") for line in lines)
 
 
@@ -96,8 +95,8 @@ def test_diff_applies_with_patch_for_any_byte_and_name(tmp_path, name, before, a
                    capture_output=True, timeout=60)
     fixed = site.read_bytes()
     assert b"ssl_verify_client on;" in fixed and before in fixed and after in fixed
-    again = run_cli("--diff", "nginx.conf", cwd=tmp_path)
-    assert again.stdout == b""  # nothing left to fix
+    code, again, _ = cli_in_process("--diff", "nginx.conf", cwd=tmp_path)
+    assert code == 1 and again == b""  # nothing left to fix
 
 
 def test_output_onto_a_linted_file_is_refused(tmp_path):
@@ -107,6 +106,7 @@ def test_output_onto_a_linted_file_is_refused(tmp_path):
     (tmp_path / "nginx.conf").write_text("events {}\nhttp {\n  include sites/*;\n}\n")
     for args in (("--diff",), ("--format", "json"), ("inspect",)):
         command = ["inspect"] if args[0] == "inspect" else list(args)
-        result = run_cli(*command, "-o", "sites/a.conf", "nginx.conf", cwd=tmp_path)
-        assert result.returncode == 2 and b"refusing to overwrite" in result.stderr
+        code, _, errors = cli_in_process(*command, "-o", "sites/a.conf", "nginx.conf",
+                                         cwd=tmp_path)
+        assert code == 2 and "refusing to overwrite" in errors
         assert site.read_bytes() == fixable(b"a.conf")

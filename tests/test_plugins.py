@@ -210,11 +210,12 @@ def test_a_misbehaving_plugin_is_contained(hostile_env, tmp_path, mode, severity
     (tmp_path / "a.conf").write_text("server {\n    listen 443 ssl;\n    server_name a.test;\n"
                                      "    real_ip_header CF-Connecting-IP;\n}\n")
     env = {**hostile_env, "HOSTILE": mode, "HOSTILE_SEVERITY": severity}
+    documents = {}
     for fmt in ("json", "sarif"):
         result = cli(env, "--format", fmt, "a.conf", cwd=tmp_path)
         assert result.returncode == 1 and b"Traceback" not in result.stderr
-        document = json.loads(result.stdout)
-    findings = json.loads(cli(env, "--format", "json", "a.conf", cwd=tmp_path).stdout)["findings"]
+        documents[fmt] = json.loads(result.stdout)
+    findings, document = documents["json"]["findings"], documents["sarif"]
     assert "MTLS001" in [f["rule"] for f in findings]  # the run's own findings are kept
     crashes = [f["message"] for f in findings if f["rule"] == "MTLS909"]
     if failure is None:  # what it printed went to stderr, next to the report

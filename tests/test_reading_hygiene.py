@@ -4,13 +4,13 @@ quoted, only regular files are opened, and an unreadable folder is a diagnostic.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 from pathlib import Path
 
 import pytest
+
+from conftest import cli_in_process
 
 SECRET = "hunter2-FAKE"
 SERVER = ("server {\n  listen 443 ssl;\n  server_name a.test;\n"
@@ -21,18 +21,10 @@ FORMATS = ("console", "concise", "json", "sarif", "github", "gitlab")
 
 def run(tree: Path, fmt: str, *args: str) -> str:
     """One run in this process (the CLI's own entry point), its report and its messages."""
-    from nginx_mtls_lint import cli
-
-    report, errors, cwd = tree.parent / f"report.{fmt}", io.StringIO(), os.getcwd()
-    try:
-        os.chdir(tree)
-        with contextlib.redirect_stderr(errors):
-            code = cli.main(["--format", fmt, "--color", "never", "-o", str(report), *args,
-                             "nginx.conf"])
-    finally:
-        os.chdir(cwd)
-    assert code == 1, errors.getvalue()
-    return report.read_text() + errors.getvalue()
+    code, report, errors = cli_in_process("--format", fmt, "--color", "never", *args,
+                                          "nginx.conf", cwd=tree)
+    assert code == 1, errors
+    return report.decode() + errors
 
 
 def outputs(tree: Path, *args: str) -> dict[str, str]:
