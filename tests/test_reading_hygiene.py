@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,10 @@ def test_special_files_are_never_opened(tmp_path, monkeypatch):
     (tree / "conf.d").mkdir()
     fifo = tree / "conf.d" / "pipe.conf"
     os.mkfifo(fifo)
+    try:  # a character device (a copy of /dev/null): its driver's open() must not run
+        os.mknod(tree / "conf.d" / "null.conf", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    except PermissionError:
+        pass  # not root: the FIFO stands for it
     os.mkfifo(tree / "baseline.json")
     opened: list[str] = []
     real_open = os.open
@@ -126,7 +131,7 @@ def test_special_files_are_never_opened(tmp_path, monkeypatch):
     found = {(f["file"], f["line"], f["rule"]) for f in json.loads(out.read_text())["findings"]}
     assert ("nginx.conf", 3, "MTLS904") in found
     assert cli.main(["--baseline", "baseline.json", "nginx.conf"]) == 2
-    assert not [p for p in opened if p.endswith(("pipe.conf", "baseline.json"))]
+    assert not [p for p in opened if p.endswith(("pipe.conf", "null.conf", "baseline.json"))]
 
 
 def test_unlistable_folders_are_reported(tmp_path, monkeypatch):
