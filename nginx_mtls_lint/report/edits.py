@@ -57,6 +57,15 @@ def patch_lines(text: str) -> list[str]:
     return lines if lines[-1] else lines[:-1]
 
 
+def file_diff(path: str, old: str, new: str) -> list[str]:
+    """The unified diff of one file, with its own header: difflib writes names as they
+    are, patch needs them quoted."""
+    hunks = list(difflib.unified_diff(patch_lines(old), patch_lines(new), lineterm="\n"))
+    if not hunks:
+        return []
+    return [f"--- {diff_name('a/' + path)}\n", f"+++ {diff_name('b/' + path)}\n", *hunks[2:]]
+
+
 def diff_name(name: str) -> str:
     """A file name in a `---`/`+++` line as git writes it, so that `patch -p1` reads it
     back: C-quoted when it holds a control character, a quote, a backslash or bytes that
@@ -133,11 +142,7 @@ def unified_diff(findings: list[Finding], unsafe: bool, dump_files: set[str],
             continue
         old = data.decode("utf-8", errors="surrogateescape")
         new = apply(old, by_file[file])
-        path = file.replace(os.sep, "/")
-        hunks = list(difflib.unified_diff(patch_lines(old), patch_lines(new), lineterm="\n"))
-        if hunks:  # its own header: difflib writes names as they are, patch needs them quoted
-            chunks += [f"--- {diff_name('a/' + path)}\n", f"+++ {diff_name('b/' + path)}\n",
-                       *hunks[2:]]
+        chunks += file_diff(file.replace(os.sep, "/"), old, new)
     out.text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
                        for line in chunks)
     return out
