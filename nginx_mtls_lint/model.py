@@ -28,8 +28,8 @@ __all__ = [
     "is_loopback", "Handler", "handlers_in", "Location", "parse_location", "_find_location",
     "ErrorPage", "parse_error_page", "Verification", "verification", "Conf", "own_chain",
     "Return", "Rewrite", "TryFiles", "Geo", "geos_of", "parse_geos", "TlsServer", "Server",
-    "StreamServer", "S", "REGEX_DOMAIN_REVERSED", "regex_domain",
-    "top_level_alternative", "LABEL_NAMES", "names_label", "name_keys", "Socket", "Config", "Model",
+    "StreamServer", "S", "REGEX_DOMAIN_REVERSED", "regex_domain", "top_level_alternative",
+    "LABEL_NAMES", "names_label", "name_keys", "Socket", "Config", "Model",
     "http_blocks", "build_server", "SERVER_BODY", "snippet_server", "stream_blocks",
     "build_stream_server", "group_sockets", "build_config", "build_model",
 ]
