@@ -527,12 +527,13 @@ class Loader:
         return False
 
     def _opaque(self, real: str, shown: str, included_by: Stmt) -> list[Stmt]:
-        """An included file that is not nginx (see not_nginx): one error at the include,
-        nothing of its text in any output, no statements."""
+        """An included file that is not nginx (see not_nginx): one error on the file (its
+        first line; the include named), nothing of its text in any output, no statements."""
         self.workspace.opaque.add(shown)
-        self.report("MTLS900", included_by.file, included_by.line,
-                    f"include {included_by.args[0]}: {shown} is not nginx configuration "
-                    "(`nginx -t` fails on it); not analysed, and its text is not shown")
+        self.report("MTLS900", shown, 1,
+                    f"{shown} is not nginx configuration (`include {included_by.args[0]}` at "
+                    f"{included_by.file}:{included_by.line}; `nginx -t` fails on it): not "
+                    "analysed, and its text is not shown")
         self.expanded[real], self.closures[real] = [], {real}
         for outer in self.collecting:
             outer.add(real)
