@@ -125,7 +125,8 @@ def test_a_server_of_many_names_is_named_briefly(tmp_path):
     names = " ".join(f"s{i}.test" for i in range(500))
     (tmp_path / "a.conf").write_text(
         f"server {{\n    listen 443 ssl;\n    server_name {names};\n"
-        "    real_ip_header CF-Connecting-IP;\n}\n")
+        "    real_ip_header CF-Connecting-IP;\n"
+        "    location / { proxy_pass http://127.0.0.1:8080; }\n}\n")
     findings = lint_json("a.conf", cwd=tmp_path)["findings"]
     (mtls001,) = [f for f in findings if f["rule"] == "MTLS001"]
     assert "s0.test" in mtls001["message"] and "(and 492 more names)" in mtls001["message"]
