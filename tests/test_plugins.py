@@ -208,7 +208,8 @@ def hostile_env(tmp_path_factory) -> dict:
 ])
 def test_a_misbehaving_plugin_is_contained(hostile_env, tmp_path, mode, severity, failure):
     (tmp_path / "a.conf").write_text("server {\n    listen 443 ssl;\n    server_name a.test;\n"
-                                     "    real_ip_header CF-Connecting-IP;\n}\n")
+                                     "    real_ip_header CF-Connecting-IP;\n"
+                                     "    location / { proxy_pass http://127.0.0.1:8080; }\n}\n")
     env = {**hostile_env, "HOSTILE": mode, "HOSTILE_SEVERITY": severity}
     documents = {}
     for fmt in ("json", "sarif"):
