@@ -17,6 +17,7 @@ from .yamlnodes import Node, YamlProblem, documents
 
 KINDS = {"Ingress", "Secret", "ConfigMap", "IngressClass", "Policy", "VirtualServer",
          "VirtualServerRoute", "Gateway", "HTTPRoute", "GatewayClass"}
+READ_AS = {"bool": "a boolean", "int": "an integer", "float": "a number", "null": "null"}
 TEMPLATE = re.compile(r"\{\{-?\s*[^}]*\}\}")
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # kustomize features that change the objects we read (names, data, namespaces per resource).
@@ -117,6 +118,14 @@ def _add(doc: Node, file: str, namespace: str | None, out: Manifests, depth: int
         return
     name = doc.text("metadata", "name") or ""
     ns = doc.text("metadata", "namespace") or namespace
+    for key, value in doc.items("metadata", "annotations"):
+        if value.plain and value.tag in ("bool", "int", "float", "null"):
+            out.problems.append((file, value.at, "MTLS900",
+                                 f"`{key}: {value.value}`: YAML reads an unquoted "
+                                 f"{value.value} as {READ_AS[value.tag]}, and annotations are "
+                                 "strings: "
+                                 f"kubectl rejects the {kind}. Quote it: "
+                                 f"`{key}: \"{value.value}\"`"))
     out.objects.append(Obj(kind, doc.text("apiVersion") or "", name, ns, doc, file))
 
 

@@ -34,6 +34,7 @@ class Node:
     column: int
     key_line: int = 0
     plain: bool = False  # an unquoted scalar (YAML 1.1 reads `on` as a boolean there)
+    tag: str = "str"  # what YAML 1.1 (as kubectl reads it) makes of a scalar: str, bool, int...
     keys: dict[str, int] = field(default_factory=dict)  # mapping: key -> the key's line
 
     @property
@@ -93,7 +94,8 @@ def _convert(root: yaml.Node) -> Node:
         style = getattr(node, "style", None)  # ScalarNode's
         if node.tag == "tag:yaml.org,2002:null" and style is None:
             return Node(None, line, column, key_line, plain=True)
-        return Node(value, line, column, key_line, plain=style is None)
+        return Node(value, line, column, key_line, plain=style is None,
+                    tag=node.tag.rsplit(":", 1)[-1])
 
     return walk(root, 0, 0)
 
