@@ -147,3 +147,14 @@ def test_corpus_lints_without_crash_or_false_alarm():
             if f["rule"] != "MTLS916":
                 found.add((f["file"], f["line"], f["rule"]))
     assert found == CORPUS_FINDINGS
+
+
+def test_suppression_comment_in_yaml(tmp_path: Path):
+    text = (FIXTURES / "kubernetes" / "ingress_nginx" / "optional.yaml").read_text().replace(
+        "    nginx.ingress.kubernetes.io/auth-tls-verify-client: optional  # expect: MTLS002",
+        "    # nginx-mtls-lint: disable-next-line=MTLS002 -- the application checks the header\n"
+        "    nginx.ingress.kubernetes.io/auth-tls-verify-client: optional")
+    path = tmp_path / "optional.yaml"
+    path.write_text(text)
+    (finding,) = lint_in_process([path]).findings
+    assert finding.rule == "MTLS002" and finding.suppressed and finding.line == 11

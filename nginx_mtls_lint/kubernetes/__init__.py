@@ -61,6 +61,7 @@ class Inputs:
     namespaces: dict[str, str] = field(default_factory=dict)  # real path -> kustomize namespace
     folders: set[str] = field(default_factory=set)
     renderings: list[Rendering] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)  # display path -> text read
 
     def add(self, path: str, display: str, explicit: bool) -> bool:
         """Read one YAML file; False when it holds nothing of Kubernetes' we read."""
@@ -92,6 +93,7 @@ class Inputs:
         found = read_objects(text, display, self.namespaces.get(real), self.manifests)
         if found:
             self.manifests.files.append(display)
+            self.texts[display] = text
         return found
 
     def render(self) -> list[Rendering]:
@@ -126,7 +128,31 @@ def to_workspace(inputs: Inputs, workspace: "Workspace") -> None:
         workspace.trees.append(Tree(rendering.root, "main", rendering.stmts, "/etc/nginx",
                                     store.resolve, None, set(), store.elsewhere))
     workspace.files.update(manifests.files)
+    for display, text in inputs.texts.items():  # `# nginx-mtls-lint: disable=...` in YAML
+        workspace.file_stmts[display] = comment_lines(text, display)
     workspace.kubernetes = inputs
+
+
+def comment_lines(text: str, file: str) -> list[Stmt]:
+    """A YAML file as the suppression reader sees a file: one statement per line of content
+    and one comment statement per `#` comment (outside quotes), each on its line."""
+    out = []
+    for number, line in enumerate(text.split("\n"), 1):
+        quote = None
+        for index, char in enumerate(line):
+            if quote:
+                quote = None if char == quote else quote
+            elif char in "'\"":
+                quote = char
+            elif char == "#" and (index == 0 or line[index - 1] in " \t"):
+                if line[:index].strip():
+                    out.append(Stmt("yaml", [], file, number))
+                out.append(Stmt("#", [line[index + 1:]], file, number))
+                break
+        else:
+            if line.strip():
+                out.append(Stmt("yaml", [], file, number))
+    return out
 
 
 def target_of(workspace: "Workspace") -> Target | None:

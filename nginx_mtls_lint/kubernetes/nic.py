@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..parser import Stmt
-from .ingress_nginx import Fact, true
+from .ingress_nginx import Fact, _text, true
 from .objects import Manifests, Obj
 from .render import FileStore, backend, stmt
 from .yamlnodes import Node
@@ -149,6 +149,23 @@ class Renderer:
                 out.append(self.location(path, vs.file, path_node.at))
         return out
 
+    @staticmethod
+    def ingress_redirect(ingress: Obj, line: int) -> list[Stmt]:
+        """version1 nginx.ingress.tmpl: `ingress.kubernetes.io/ssl-redirect` (default true)
+        redirects on $scheme; `nginx.org/redirect-to-https: "true"` on X-Forwarded-Proto."""
+        annotations = ingress.annotations()
+        if true(_text(annotations.get("nginx.org/redirect-to-https"))):
+            variable = "$http_x_forwarded_proto"
+        elif _text(annotations.get("ingress.kubernetes.io/ssl-redirect")) in ("false", "False"):
+            return []
+        else:
+            variable = "$scheme"
+        where = annotations.get("nginx.org/redirect-to-https") or \
+            annotations.get("ingress.kubernetes.io/ssl-redirect")
+        at = where.at if where is not None else line
+        return [stmt("if", [variable, "=", "http"], ingress.file, at, [
+            stmt("return", ["301", "https://$host:443$request_uri"], ingress.file, at)])]
+
     def ingress(self, ingress: Obj) -> list[Stmt]:
         file = ingress.file
         policies = ingress.node.get("metadata", "annotations", "nginx.org/policies")
@@ -162,7 +179,8 @@ class Renderer:
         for rule in ingress.node.seq("spec", "rules"):
             host_node = rule.get("host") or rule
             host = host_node.value if isinstance(host_node.value, str) else "_"
-            body = [stmt("listen", ["80"], file, host_node.at),
+            off = ingress.node.get("metadata", "annotations", "ingress.kubernetes.io/ssl-redirect")
+            body = [stmt("listen", ["80"], file, (off or host_node).at),
                     stmt("server_name", [host], file, host_node.at)]
             if host in tls_hosts:
                 body += [stmt("listen", ["443", "ssl"], file, host_node.at),
@@ -170,9 +188,7 @@ class Renderer:
                          stmt("ssl_certificate_key", [f"{SECRETS}/default"], file, host_node.at)]
                 if mtls is not None and policies is not None:
                     body += self.client_auth(mtls)
-                body.append(stmt("if", ["$scheme", "=", "http"], file, host_node.at, [
-                    stmt("return", ["301", "https://$host:443$request_uri"], file,
-                         host_node.at)]))
+                body += self.ingress_redirect(ingress, host_node.at)
             elif mtls is not None and policies is not None:
                 self.facts.append(Fact(
                     "policy-ignored", file, policies.at,

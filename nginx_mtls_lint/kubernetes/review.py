@@ -42,8 +42,9 @@ FACT_FIXES_FALLBACK = ("remove `mode: AllowInsecureFallback` (the default, Allow
 OTHER_FIXES = {
     "nginx-ingress": {
         "ssl_verify_client": 'set `verifyClient: "on"` in the Policy\'s ingressMTLS',
-        "listen": "set `spec.tls.redirect.enable: true` (basedOn: scheme) on the VirtualServer, "
-                  "so port 80 redirects instead of serving the routes",
+        "listen": "let port 80 redirect instead of serving: `spec.tls.redirect.enable: true` "
+                  "(basedOn: scheme) on a VirtualServer; on an Ingress, the host under "
+                  '`spec.tls` and no `ingress.kubernetes.io/ssl-redirect: "false"`',
         "ssl_client_certificate": "put the right CA into the clientCertSecret's `ca.crt`",
     },
     "gateway-api": {
