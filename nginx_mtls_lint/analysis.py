@@ -15,7 +15,8 @@ from typing import Sequence
 
 from .cafile import CAFile, CAStore
 from .cloudflare import AOP_CAS, matching_name
-from .flow import MAYBE, NO, YES, Client, Path, ServerFlow, VERIFY_VALUE, Verdict
+from .flow import MAYBE, NO, YES, Client, Path, ServerFlow, Verdict
+from .flow.questions import verify_value
 from .model import Server, TlsServer
 from .records import Detection, Setting, Verification
 from .trust import CrlVerdict, TrustSet, security_level
@@ -195,5 +196,5 @@ class ServerAnalysis:
                 via_cloudflare: bool | None = None) -> Path:
         via = via_cloudflare if via_cloudflare is not None else \
             kind == "valid" and bool(self.cloudflare and self.cloudflare.fronted)
-        client = Client(kind, VERIFY_VALUE[kind], via, method)
+        client = Client(kind, verify_value(self.server, kind, kind != "plain"), via, method)
         return Path(client, uri, self.flow.simulator.request(client, uri, kind != "plain"))

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from ..model import Server
+from ..model import Server, TlsServer
 from ..parser import Stmt
 from ..records import Location, walk
 from .. import pcre
@@ -28,6 +28,16 @@ HTTP_REFUSING = ("deny", "auth_request", "auth_basic")
 VERIFY_VALUE = {"none": "NONE", "failed": "FAILED:self-signed certificate",
                 "other-ca": "SUCCESS", "valid": "SUCCESS", "plain": "", "probe": "SUCCESS",
                 "malformed": "NONE", "tls-port-plain": ""}
+
+
+def verify_value(server: "TlsServer", kind: str, tls: bool = True) -> str:
+    """$ssl_client_verify for a client of this kind. Without ssl_verify_client nginx asks
+    for no certificate: the valid client's is NONE too."""
+    if not tls:
+        return ""
+    if kind == "valid" and server.verification.mode == "off":
+        return "NONE"
+    return VERIFY_VALUE[kind]
 
 
 # --------------------------------------------------------------------------- URIs to try
@@ -221,10 +231,10 @@ class ServerFlow:
             found = []
             for via in (False, True):
                 for method in self.methods():
-                    client = Client(kind, VERIFY_VALUE[kind] if tls else "", via, method)
+                    client = Client(kind, verify_value(self.server, kind, tls), via, method)
                     for uri in self.uris:
                         found.append(self._request(client, uri, tls))
-            client = Client(kind, VERIFY_VALUE[kind] if tls else "", False, "GET")
+            client = Client(kind, verify_value(self.server, kind, tls), False, "GET")
             found += [_not_simulated(client, location, uri, why)
                       for location, uri, why in self.samples.unsampled]
             self._cache[key] = found
@@ -251,10 +261,7 @@ class ServerFlow:
         # A Cloudflare-fronted server with no TLS listener is a tunnel's origin: cloudflared
         # on this host sends plain HTTP from the loopback address.
         tunnel = via_cloudflare and not self.server.tls_on
-        # Without ssl_verify_client nginx asks for no certificate: NONE, the valid client too.
-        verify = "" if tunnel else "NONE" if self.server.verification.mode == "off" \
-            else "SUCCESS"
-        client = Client("valid", verify, via_cloudflare and not tunnel, "GET", tunnel=tunnel)
+        client = Client("valid", verify_value(self.server, "valid", not tunnel), via_cloudflare and not tunnel, "GET", tunnel=tunnel)
         first = None
         for uri in self.uris:
             path = self._request(client, uri, tls=not tunnel)
