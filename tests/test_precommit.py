@@ -18,7 +18,8 @@ CLEAN = "server {\n    listen 443 ssl;\n    server_name clean.example.com;\n}\n"
 LEGACY = ("server {\n    listen 443 ssl;\n    server_name legacy.example.com;\n"
           "    real_ip_header CF-Connecting-IP;\n    ssl_verify_client off;\n}\n")
 BAD = ("server {\n    listen 443 ssl;\n    server_name shop.example.com;\n"
-       "    real_ip_header CF-Connecting-IP;\n}\n")
+       "    real_ip_header CF-Connecting-IP;\n"
+       "    location / {\n        proxy_pass http://127.0.0.1:8080;\n    }\n}\n")
 
 
 def test_precommit_hook_fails_a_bad_commit_and_passes_a_good_one(tmp_path: Path):
