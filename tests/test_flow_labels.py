@@ -21,7 +21,7 @@ of other-ca.pem) | valid (client-ca.pem) | plain (plain HTTP). `src` is direct (
 Internet), cf (a Cloudflare edge address, sending CF-Connecting-IP) or loopback; `sni` is host,
 none or a name; `spoof=ADDR` sends ADDR in CF-Connecting-IP, X-Forwarded-For and X-Real-IP;
 `method=MALFORMED` is a GET with a header line that has no colon; `ip=6` connects over IPv6;
-`resume=NAME` (or `resume=none`) first makes a TLS session with that SNI (none: without
+`header=Name:value` sends one more header; `resume=NAME` (or `resume=none`) first makes a TLS session with that SNI (none: without
 SNI), then resumes it for the request (TLS 1.3 session tickets; a proof of a client without
 a valid certificate that resumes a session is part of the sweep, which sends none).
 After `->`: content, nocontent, a status code, or closed.
@@ -117,6 +117,7 @@ class Request:
     # TLS 1.3 resumption: first a session made with this SNI ("none": without SNI) by the
     # same client, then this request resumes it
     resume: str = ""
+    header: str = ""  # one more request header, "Name:value"
 
     def complete(self, case: "Case") -> "Request":
         """Defaults: the valid client comes from a Cloudflare edge, others directly; the
@@ -301,8 +302,9 @@ def flow_pki(tmp_path_factory) -> Path:
     return make_flow_pki(tmp_path_factory.mktemp("flow-pki"))
 
 
-def make_flow_pki(d: Path) -> Path:
-    """client-ca.pem (expected), other-ca.pem, server.pem/key, and one client per kind."""
+def make_flow_pki(d: Path, client_name: str = CLIENT_NAME) -> Path:
+    """client-ca.pem (expected), other-ca.pem, server.pem/key, and one client per kind (the
+    valid, forged and self-signed ones named `client_name`)."""
     ca, ca_key = make_cert(CA_NAME, key_ids=True)
     other, other_key = make_cert("Other Client CA", key_ids=True)
     # Same name, another key. The forged client's authority key identifier names this CA, so
@@ -311,11 +313,11 @@ def make_flow_pki(d: Path) -> Path:
     # through. Without key identifiers it would be "certificate signature failure": 400.
     home, home_key = make_cert(CA_NAME, key_ids=True)
     clients = {
-        "valid": make_cert(CLIENT_NAME, issuer=(ca, ca_key), ca=False, key_ids=True),
+        "valid": make_cert(client_name, issuer=(ca, ca_key), ca=False, key_ids=True),
         "other": make_cert("partner.client.example", issuer=(other, other_key), ca=False,
                            key_ids=True),
-        "forged": make_cert(CLIENT_NAME, issuer=(home, home_key), ca=False, key_ids=True),
-        "selfsigned": make_cert(CLIENT_NAME, ca=False),
+        "forged": make_cert(client_name, issuer=(home, home_key), ca=False, key_ids=True),
+        "selfsigned": make_cert(client_name, ca=False),
     }
     server, server_key = make_cert("app.example.com", ca=False)
     files = {"client-ca.pem": pem(ca), "other-ca.pem": pem(other), "server.pem": pem(server),
@@ -489,6 +491,9 @@ def send(request: Request, pki: Path) -> dict:
         headers.update({"CF-Ray": "8c2f1a9b7d3e4f56-FRA", "CF-IPCountry": "DE"})
     if request.method not in ("GET", MALFORMED):
         headers["Content-Length"] = "0"
+    if request.header:
+        name, _, value = request.header.partition(":")
+        headers[name] = value
     lines = [f"{k}: {v}" for k, v in headers.items()]
     if request.method == MALFORMED:  # nginx answers 400 before it looks at the certificate
         lines.append("this header line has no colon")
@@ -644,7 +649,10 @@ def start_apps(ports: list[int]) -> list[ThreadingHTTPServer]:
     return servers
 
 
-def run_case(case: Case, prefix: Path, pki: Path, binary: str | None = None) -> dict:
+def run_case(case: Case, prefix: Path, pki: Path, binary: str | None = None,
+             extra: tuple[Request, ...] = ()) -> dict:
+    """The proofs, the sweep's requests (others, valid) and `extra` requests, sent to the
+    case's nginx; each with its outcome."""
     nginx = prepare(case, prefix, pki, binary)
     checked = nginx.check()
     if checked.returncode != 0:
@@ -661,7 +669,8 @@ def run_case(case: Case, prefix: Path, pki: Path, binary: str | None = None) -> 
                 return {"proofs": [(str(r), e, o) for (r, e), o in
                                    zip(proofs, run([r for r, _ in proofs]))],
                         "others": [(str(r), o) for r, o in zip(others, run(others))],
-                        "valid": [(str(r), o) for r, o in zip(valid, run(valid))]}
+                        "valid": [(str(r), o) for r, o in zip(valid, run(valid))],
+                        "extra": run(list(extra))}
     finally:
         for httpd in servers:
             httpd.shutdown()
