@@ -1,6 +1,6 @@
 """What the Kubernetes renderers write is accepted by a real nginx (`nginx -t`), with the
 renderers' own files and ports. What each rendering does with each client is proven in the
-network-namespace harness (tests/test_kubernetes_labels.py)."""
+network-namespace harness (tests/test_nginx_kubernetes_labels.py)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 the flow harness's private network namespace (tests/test_flow_labels.py), with the linter
 agreeing.
 
-Each manifest under fixtures/kubernetes/ (and fixtures/rules/*/*.yaml) starts with the flow
+Each manifest under fixtures/kubernetes/ (and fixtures/rules/*/*.yaml, proven by the rule's own
+test here) starts with the flow
 cases' header, as YAML comments:
 
     # label: bypass | held | broken
@@ -49,8 +50,8 @@ from test_flow_labels import HEADER, Request, in_private_network, load_case, mak
 
 pytestmark = pytest.mark.nginx
 
-CASES = sorted((FIXTURES / "kubernetes").rglob("*.yaml")) + sorted(
-    (FIXTURES / "rules").glob("*/*.yaml"))
+CASES = sorted((FIXTURES / "kubernetes").rglob("*.yaml"))
+RULE_CASES = sorted((FIXTURES / "rules").glob("*/*.yaml"))
 CLOUDFLARE_CLIENT = "origin-pull.cloudflare.net"
 UPSTREAM = "127.0.0.1:8181"  # render.backend's stub: the flow's application listens there
 # compare's client kinds as the flow's clients: "failed" is a self-signed certificate
@@ -113,13 +114,27 @@ def linter_label(manifest: Path) -> tuple[str, list[str]]:
 
 
 def test_every_fixture_has_a_label():
-    unlabelled = [str(c) for c in CASES if not re.search(r"^# label:", c.read_text(), re.M)]
+    unlabelled = [str(c) for c in CASES + RULE_CASES if not re.search(r"^# label:", c.read_text(), re.M)]
     assert not unlabelled, unlabelled
 
 
 @pytest.mark.parametrize("manifest", CASES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_rendering_gives_the_label_and_the_linter_agrees(manifest: Path, pki: Path,
                                                          tmp_path: Path):
+    prove(manifest, pki, tmp_path)
+
+
+def test_MTLS109_weakest_order_serves_the_strict_ingress_without_certificate(
+        pki: Path, tmp_path: Path):
+    """shop-api asks `on` for /api; shop-legacy (optional_no_ca) may be the oldest Ingress of
+    the host: then nginx serves /api to a client without any certificate. The guard's
+    Ingresses agree: every order holds."""
+    for manifest in sorted((FIXTURES / "rules" / "MTLS109").glob("*.yaml")):
+        prove(manifest, pki, tmp_path / manifest.stem)
+
+
+def prove(manifest: Path, pki: Path, tmp_path: Path) -> None:
+    """The label of the manifest's header, and the linter's cells, on nginx."""
     if os.geteuid() != 0 or not shutil.which("ip"):
         skip_or_fail("the labels are proven in a private network namespace: root and "
                      "iproute2 needed")
