@@ -175,6 +175,10 @@ def test_trusting_every_address_lets_a_direct_client_choose(tmp_path):
     assert gets(tmp_path, body) == YES
     narrow = body.replace("0.0.0.0/0", "173.245.48.0/20")
     assert gets(tmp_path, narrow) == NO
+    # Another CDN's public range: a direct client connects through it (or from it) with the
+    # header it likes. A private range (an internal load balancer) it cannot reach.
+    assert gets(tmp_path, body.replace("0.0.0.0/0", "151.101.0.0/16")) == YES
+    assert gets(tmp_path, body.replace("0.0.0.0/0", "10.0.0.0/8")) == NO
 
 
 def test_file_tests_are_unknown_not_guessed(tmp_path):

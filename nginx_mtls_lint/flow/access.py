@@ -14,7 +14,7 @@ from ..parser import Stmt
 from ..records import LUA_PHASES, ErrorPage, lua_may_check
 from .conf import Conf
 from .content import UPSTREAM
-from .evaluate import in_network
+from .evaluate import in_network, trusted_from
 from .values import (ATTACKER, CLOUDFLARE_ADDRESS, DIRECT_ADDRESS, MAYBE, SPOOFED, UNKNOWN,
                      Result, State, Step, Value)
 
@@ -30,6 +30,7 @@ class Check:
     stmt: Stmt
     status: int
     page: Step | None = None  # the auth subrequest's step that decided (error_page, if)
+    refused_by: Stmt | None = None  # what refuses when an undecided check goes that way
 
 
 def realip(sim: "Simulator", state: State, conf: Conf) -> State:
@@ -42,16 +43,14 @@ def realip(sim: "Simulator", state: State, conf: Conf) -> State:
     if header is None or not trusted or not header.args:
         return state
     state = replace(state, realip_done=True, variables=dict(state.variables))
-    connection = sim.values.connection_address()
-    if not isinstance(connection, str) or not any(
-            in_network(connection, s.args[0]) for s in trusted if s.args):
+    trusting = trusted_from(sim.values.connection_address(), trusted)
+    if trusting is None:
         return state
     value = sim.values.variable("http_" + header.args[0].lower().replace("-", "_"), state)
     if header.args[0].lower() in ("x-real-ip", "x-forwarded-for", "cf-connecting-ip") \
             or isinstance(value, str):
         state.remote_addr = value
-        step = next(s for s in trusted if s.args and in_network(connection, s.args[0]))
-        state = state.step(step, f"realip: $remote_addr from {header.args[0]}")
+        state = state.step(trusting, f"realip: $remote_addr from {header.args[0]}")
     return state
 
 
@@ -64,6 +63,9 @@ def _access_module(sim: "Simulator", state: State, conf: Conf) -> Check | None:
     if not rules:
         return None
     allowed, stmt = access_rules(rules, state.remote_addr)
+    if allowed is ATTACKER:  # the client picks an address an `allow` holds, or one it does not
+        return Check("allow/deny", allowed, next(r for r in rules if r.name == "allow"), 403,
+                     refused_by=rules[-1])
     return Check("allow/deny", allowed, stmt or rules[-1], 403)
 
 
@@ -150,7 +152,7 @@ def decide_access(sim: "Simulator", state: State, conf: Conf, checks: list[Check
                     check.page, label="the auth subrequest's " + check.page.label))
         return sim.content(state, conf)
     check = failed[0]
-    state = state.step(check.stmt, f"{check.what} denies")
+    state = state.step(check.refused_by or check.stmt, f"{check.what} denies")
     if check.page is not None:  # the auth subrequest's own check that refused
         state = state.add(check.page)
     return sim.finalize(state, conf, check.status, check.stmt)
@@ -214,8 +216,8 @@ def stream_refusal(server: StreamServer) -> Stmt | None:
     address `set_real_ip_from` trusts (ngx_stream_realip, before the access phase), or
     through Cloudflare when its ranges are allowed (any Cloudflare customer can point a
     Spectrum application at the origin)."""
-    if any(listen.proxy_protocol for listen in server.listens) and any(
-            in_network(DIRECT_ADDRESS, s.value) for s in server.settings("set_real_ip_from")):
+    if any(listen.proxy_protocol for listen in server.listens) and trusted_from(
+            DIRECT_ADDRESS, [s.stmt for s in server.settings("set_real_ip_from")]):
         return None
     rules = server.access_rules()
     rule = deciding_rule(rules, DIRECT_ADDRESS)

@@ -11,7 +11,9 @@ import posixpath
 import re
 from dataclasses import replace
 
+from ..cloudflare import is_cloudflare_range
 from ..model import Server
+from ..parser import Stmt
 from ..records import Geo, VariableMap
 from .. import catalogue, pcre
 from .values import (ATTACKER, CANNOT_RUN, CLOUDFLARE_ADDRESS, DIRECT_ADDRESS, EXPECTED,
@@ -394,3 +396,35 @@ def in_network(address: str, network: str) -> bool:
         return ipaddress.ip_address(address) in ipaddress.ip_network(network, strict=False)
     except ValueError:
         return False
+
+
+# Addresses a direct client on the internet cannot connect from.
+PRIVATE = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+    "100.64.0.0/10", "::1/128", "fc00::/7", "fe80::/10"))
+
+
+def reachable_from_outside(network: str) -> bool:
+    """A `set_real_ip_from` range holding addresses a direct client can connect from: not
+    private, not Cloudflare's (Cloudflare writes the header itself), not a unix socket."""
+    if network.startswith("unix:"):
+        return False
+    try:
+        parsed = ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False
+    if is_cloudflare_range(network):
+        return False
+    return not any(parsed.version == p.version and parsed.subnet_of(p)  # type: ignore[arg-type]
+                   for p in PRIVATE)
+
+
+def trusted_from(connection: Value, ranges: list[Stmt]) -> Stmt | None:
+    """The `set_real_ip_from` that lets realip take a connection's address from the header
+    (ngx_http_realip / ngx_stream_realip), or None. The direct client stands for any address
+    on the internet: it connects from whichever a range reachable from outside holds."""
+    if not isinstance(connection, str):
+        return None
+    return next((s for s in ranges if s.args and (
+        in_network(connection, s.args[0]) or connection == DIRECT_ADDRESS
+        and reachable_from_outside(s.args[0]))), None)

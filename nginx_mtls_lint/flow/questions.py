@@ -250,8 +250,12 @@ class ServerFlow:
         wanted = set(causes)
         return [p for p in found if p.cause(self.server) in wanted]
 
-    def unsure_paths(self, kinds: tuple[str, ...], tls: bool = True) -> list[Path]:
-        return [p for kind in kinds for p in self.paths(kind, tls) if p.result.verdict == MAYBE]
+    def unsure_paths(self, kinds: tuple[str, ...], tls: bool = True,
+                     causes: Iterable[Cause] | None = None) -> list[Path]:
+        """The paths on which clients of these kinds may get content; with `causes`, only
+        those that got so far for one of them."""
+        found = [p for kind in kinds for p in self.paths(kind, tls) if p.result.verdict == MAYBE]
+        return found if causes is None else [p for p in found if p.cause(self.server) in causes]
 
     def valid_refused(self, via_cloudflare: bool) -> Path | None:
         """The valid client's path for "/" when every URI refuses it, else None (stops at

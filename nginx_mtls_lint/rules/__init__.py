@@ -138,10 +138,13 @@ class Rule:
         one method of plugins written for the first rule API, which keep working)."""
         return ()
 
-    def owned_paths(self, server: Server, ctx: RuleContext,
-                    kinds: tuple[str, ...]) -> list[Path]:
-        """The paths on which clients of these kinds get content for a cause of this rule's."""
-        return ctx.flow(server).open_paths(kinds, causes=self.causes)
+    def owned_paths(self, server: Server, ctx: RuleContext, kinds: tuple[str, ...],
+                    tls: bool = True, unsure: bool = False) -> list[Path]:
+        """The paths on which clients of these kinds get content for a cause of this rule's;
+        with `unsure`, those that may get it too."""
+        flow = ctx.flow(server)
+        found = flow.open_paths(kinds, tls, causes=self.causes)
+        return found + flow.unsure_paths(kinds, tls, causes=self.causes) if unsure else found
 
     @classmethod
     def doc(cls) -> str:

@@ -1,33 +1,11 @@
 from __future__ import annotations
 
-import ipaddress
 from typing import Iterator
 
-from ..cloudflare import is_cloudflare_range
 from ..findings import Finding
-from ..flow import Cause
-from ..model import Server, walk
-from . import Rule, RuleContext, where
-
-# Addresses a direct client on the internet cannot connect from.
-PRIVATE = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
-    "100.64.0.0/10", "::1/128", "fc00::/7", "fe80::/10"))
-
-
-def reachable_from_outside(text: str) -> bool:
-    """A `set_real_ip_from` range that includes addresses a direct client can use."""
-    if text.startswith("unix:"):
-        return False
-    try:
-        network = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return False
-    if is_cloudflare_range(text):
-        return False
-    return not any(network.version == p.version and network.subnet_of(p)  # type: ignore[arg-type]
-                   for p in PRIVATE)
-
+from ..flow import SPOOFED, Cause, Path, Step
+from ..model import Server
+from . import Rule, RuleContext, finding_trace, where
 
 class SpoofableClientAddress(Rule):
     """`set_real_ip_from` trusts addresses any client can connect from, and an address check depends on it.
@@ -88,47 +66,34 @@ class SpoofableClientAddress(Rule):
 
     def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
         if server.setting("real_ip_header") is None:
+            return  # no realip: no address to forge, nothing to simulate
+        # (a path the forged address opens and the application may still refuse: the
+        # address check it passed is bypassed all the same)
+        paths = self.owned_paths(server, ctx, server.verification.verify_mode.followed_kinds,
+                                 unsure=True)
+        if server.exposed_plain_listens:
+            paths += self.owned_paths(server, ctx, ("plain",), tls=False, unsure=True)
+        for path in paths:  # one finding: the first path the forged address opens
+            trusting = path.outcome.through("set_real_ip_from")
+            decided = deciding_step(path)
+            if trusting is None or decided is None or decided.stmt is None:
+                continue
+            check = decided.stmt
+            setting = next((s for s in server.settings("set_real_ip_from") if s.stmt is trusting),
+                           trusting)
+            yield self.finding(
+                trusting,
+                f"`set_real_ip_from {' '.join(trusting.args)}` at {where(setting)} "
+                f"trusts addresses any client can connect from: a direct client sends the "
+                f"real-IP header with the address it likes and passes "
+                f"`{check.name} {' '.join(check.args)}` at {check.file}:{check.line}.",
+                "Trust only Cloudflare's ranges: set_real_ip_from <each range of "
+                "https://www.cloudflare.com/ips/>;", server, trace=finding_trace(path))
             return
-        wide = next((s for s in server.settings("set_real_ip_from")
-                     if reachable_from_outside(s.value)), None)
-        if wide is None:
-            return
-        depends = self._address_check(server)
-        if depends is None or self._certificates_hold(server, ctx):
-            return
-        yield self.finding(
-            wide.stmt,
-            f"`set_real_ip_from {wide.value}` at {where(wide)} trusts addresses any "
-            f"client can connect from: a direct client sends the real-IP header with the "
-            f"address it likes and passes `{depends.name} {' '.join(depends.args)}` at "
-            f"{depends.file}:{depends.line}.",
-            "Trust only Cloudflare's ranges: set_real_ip_from <each range of "
-            "https://www.cloudflare.com/ips/>;", server)
 
-    @staticmethod
-    def _certificates_hold(server: Server, ctx: RuleContext) -> bool:
-        """A verifying server without a plain-HTTP listener where no client the handshake
-        lets through without a valid certificate reaches content, spoofed address or not
-        (`on`, or a check before the access phase): the address decides nothing."""
-        if not server.verifies_clients or server.exposed_plain_listens:
-            return False
-        flow = ctx.flow(server)
-        kinds = server.verification.verify_mode.followed_kinds
-        return not flow.open_paths(kinds) and not flow.unsure_paths(kinds)
 
-    @staticmethod
-    def _address_check(server: Server):
-        """The first `allow`, `satisfy any` or `geo`-based `if` that reads $remote_addr."""
-        geos = {name for name, geo in server.http.geos().items() if geo.source == "$remote_addr"}
-        for scope_stmt in [*server.http.all("allow"), *server.http.all("satisfy")]:
-            if scope_stmt.name == "allow" or scope_stmt.args[:1] == ["any"]:
-                return scope_stmt
-        for stmt in walk(server.stmt.block):
-            if stmt.name == "allow" and stmt.args[:1] != ["all"]:
-                return stmt
-            if stmt.name == "satisfy" and stmt.args[:1] == ["any"]:
-                return stmt
-            if stmt.name == "if" and any(a.lstrip("$") in {g.lstrip("$") for g in geos}
-                                         or a == "$remote_addr" for a in stmt.args):
-                return stmt
-        return None
+def deciding_step(path: Path) -> Step | None:
+    """The step the forged address decided: the one right after the flow's fork on it."""
+    trace = path.outcome.trace
+    return next((trace[i + 1] for i, step in enumerate(trace[:-1]) if step.label == SPOOFED),
+                None)
