@@ -51,6 +51,7 @@ def relative_path(file: str, base: str | None = None) -> str | None:
 # A `file:line` is a whole word: tried only where a word starts (`\S+` from every position
 # of a 200k-character token backtracked quadratically), ending at its last `:digits`.
 LOCATION = re.compile(r"(?<!\S)\S+:\d+(?: \(inherited from http \{\}\))?")
+INHERITED = re.compile(r" \(inherited from (?:http|stream) \{\}\)")
 
 
 def message_shape(finding: Finding) -> str:
@@ -61,7 +62,7 @@ def message_shape(finding: Finding) -> str:
     if finding.server is not None:
         for name in sorted(finding.server.names, key=len, reverse=True):
             message = message.replace(name, "\0")
-    return LOCATION.sub("\0", message)
+    return LOCATION.sub("\0", INHERITED.sub("", message))
 
 
 def identities(findings: Iterable[Finding]) -> dict[int, str]:

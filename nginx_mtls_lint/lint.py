@@ -167,7 +167,7 @@ def refused(tree: Tree) -> Iterator[Finding]:
 def _crashed(rule_class: type[Rule], subject: Subject, error: BaseException,
              more: int) -> Finding:
     if isinstance(subject, TlsServer):
-        what, stmt = subject.label, subject.stmt
+        what, stmt = subject.title, subject.stmt
     elif isinstance(subject, Socket):
         what, stmt = f"listen socket {subject.name}", subject.default_listen[1].stmt
     else:

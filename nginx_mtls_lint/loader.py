@@ -215,8 +215,11 @@ class Loader:
         self._real_roots: dict[tuple[str, ...], list[str]] = {}
         self.data_includes: set[int] = set()  # includes inside map, geo, types, ... blocks
 
-    def report(self, code: str, file: str | None, line: int | None, message: str) -> None:
-        self.workspace.findings.append(diagnostic(code, file, line, message))
+    def report(self, code: str, file: str | None, line: int | None, message: str,
+               related: list[Related] | None = None) -> None:
+        finding = diagnostic(code, file, line, message)
+        finding.related = related or []
+        self.workspace.findings.append(finding)
 
     @once_per_inference
     def resolve(self, arg: str) -> str:
@@ -531,9 +534,10 @@ class Loader:
         first line; the include named), nothing of its text in any output, no statements."""
         self.workspace.opaque.add(shown)
         self.report("MTLS900", shown, 1,
-                    f"{shown} is not nginx configuration (`include {included_by.args[0]}` at "
-                    f"{included_by.file}:{included_by.line}; `nginx -t` fails on it): not "
-                    "analysed, and its text is not shown")
+                    f"{shown} is not nginx configuration (`include {included_by.args[0]}`; "
+                    "`nginx -t` fails on it): not analysed, and its text is not shown",
+                    [Related(included_by.file, included_by.line,
+                             f"`include {included_by.args[0]}` includes it")])
         self.expanded[real], self.closures[real] = [], {real}
         for outer in self.collecting:
             outer.add(real)

@@ -97,6 +97,14 @@ class TlsServer:
         real = [n for n in names if n != "_"]  # the catch-all `_` only when it is all there is
         return names_label(real or names) or f"server at {self.file}:{self.line}"
 
+    @property
+    def title(self) -> str:
+        """The server as a finding's message names it: by its names, never by where it is
+        (the finding, or a related location, says that)."""
+        names = [n for n in self.names if n]
+        real = [n for n in names if n != "_"]
+        return names_label(real or names) or "the server with no server_name"
+
     def setting(self, name: str) -> Setting | None:
         """The effective value of a directive: the server's own, else the one from http {}."""
         if name not in self._settings:
@@ -266,6 +274,10 @@ class StreamServer(TlsServer):
     @property
     def label(self) -> str:
         return "stream server " + (names_label(self.names) or f"at {self.file}:{self.line}")
+
+    @property
+    def title(self) -> str:
+        return "stream server " + (names_label(self.names) or "with no server_name")
 
     @property
     def proxy_pass(self) -> Setting | None:

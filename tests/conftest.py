@@ -408,5 +408,19 @@ def expectations(folder_or_file: Path) -> set[tuple[str, int, str]]:
     return found
 
 
+# A message says what and why, never where (the locations it speaks of are `related`): a
+# file of the fixtures, or any path-like word, followed by `:line` is a location in prose.
+MESSAGE_LOCATION = re.compile("|".join([
+    *(rf"(?<![\w.-]){re.escape(name)}:\d" for name in sorted(
+        {p.name for p in FIXTURES.rglob("*") if p.is_file()}, key=len, reverse=True)),
+    r"[\w.-]+\.(?:conf|yaml|yml|vhost|pem|crt):\d",
+    r"(?<![\w.:/-])[\w.-]*/[\w./-]*[A-Za-z][\w.-]*:\d+\b"]))
+
+
+def located_messages(findings) -> list[str]:
+    """The messages that name a file:line (they should not)."""
+    return [f"{f.rule}: {f.message}" for f in findings if MESSAGE_LOCATION.search(f.message)]
+
+
 def finding_set(findings) -> set[tuple[str, int, str]]:
     return {(str(Path(f.file).resolve()), f.line, f.rule) for f in findings}

@@ -73,8 +73,8 @@ def concise(repo: Path, *args: str):
 def test_concise_select_and_ignore(demo_copy: Path):
     code, lines = concise(demo_copy)
     assert code == 1 and len(lines) == 6
-    assert "nginx/snippets/origin-pull.conf:2:1: MTLS002 `ssl_verify_client optional` at " \
-        "nginx/snippets/origin-pull.conf:2 on Cloudflare-fronted api.example.com" in lines[5]
+    assert "nginx/snippets/origin-pull.conf:2:1: MTLS002 `ssl_verify_client optional` on " \
+        "Cloudflare-fronted api.example.com" in lines[5]
     _, lines = concise(demo_copy, "--select", "MTLS006,verify-client-not-on")
     assert sorted(line.split()[1] for line in lines) == ["MTLS002", "MTLS006", "MTLS006"]
     code, lines = concise(demo_copy, "--ignore", "MTLS001,MTLS002,client-ca-unusable,MTLS006")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import nginx_builds
-from conftest import FIXTURES, expectations, finding_set, lint_in_process, make_cert, pem
+from conftest import (FIXTURES, expectations, finding_set, lint_in_process, located_messages,
+                      make_cert, pem)
 from nginx_mtls_lint import versions
 from test_flow_labels import load_case
 
@@ -48,6 +49,7 @@ def test_flow_case_gives_exactly_its_expectations(case: Path, flow_certs):
     found = {f for f in finding_set(result.findings) if f[2] in judged}
     assert found == {e for e in expectations(case) if e[2] in judged}, "\n".join(
         f"{f.file}:{f.line} {f.rule} {f.severity}: {f.message}" for f in result.findings)
+    assert not located_messages(result.findings)
     label = LABEL.search((case / "nginx.conf").read_text()).group(1)
     errors = {f.rule for f in result.findings if f.severity == "error"}
     if label == "bypass":

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (FIXTURES, SHARED, expectations, finding_set, lint_in_process, run_cli,
-                      sarif_errors, skip_or_fail)
+from conftest import (FIXTURES, SHARED, expectations, finding_set, lint_in_process,
+                      located_messages, run_cli, sarif_errors, skip_or_fail)
 from nginx_mtls_lint.kubernetes import Inputs
 from nginx_mtls_lint.kubernetes.yamlnodes import NODE_BUDGET, documents
 
@@ -51,6 +51,7 @@ def test_fixture_gives_exactly_its_expectations(case: Path):
     result = lint_in_process([case])
     assert finding_set(result.findings) == expectations(case), "\n".join(
         f"{f.file}:{f.line} {f.rule} {f.severity}: {f.message}" for f in result.findings)
+    assert not located_messages(result.findings)
 
 
 def test_fixtures_cover_every_mode():

@@ -98,7 +98,7 @@ def _upstream_module(sim: "Simulator", state: State, conf: Conf) -> Result | Non
             "unknown", 0, forwarded, location, state.trace + (Step(forwarded, (
                 "the application receives the certificate check and may refuse")),),
             f"the application receives {forwarded.args[-1]} "
-            f"({forwarded.file}:{forwarded.line}) and may refuse"))
+            f"(`{forwarded.name} {' '.join(forwarded.args)}`) and may refuse"))
     return served
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from ..findings import Finding
 from ..identity import identities, relative_path
 from ..lint import Result
 from .safe_text import printable, printable_lines
@@ -21,6 +22,14 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def _related_lines(finding: Finding, from_root: bool = False) -> str:
+    """The related locations, one per line (the message names none), with paths as the
+    format gives its own location's."""
+    return "".join(f"\nRelated: {r.label} "
+                   f"({relative_path(r.file) or r.file if from_root else r.file}:{r.line})"
+                   for r in finding.related)
+
+
 def render_github(result: Result) -> str:
     """`::error file=F,line=L,title=T::message` lines, read by GitHub Actions' runner."""
     lines = []
@@ -31,7 +40,8 @@ def render_github(result: Result) -> str:
         if f.line:
             props.append(f"line={f.line}")
         props.append(f"title={_escape_property(f'{f.rule} {f.name}')}")
-        message = printable_lines(f.message + (f"\nFix: {f.fix}" if f.fix else ""))
+        message = printable_lines(f.message + _related_lines(f) +
+                                  (f"\nFix: {f.fix}" if f.fix else ""))
         lines.append(f"::{GITHUB_LEVEL[f.severity]} {','.join(props)}::{_escape_data(message)}")
     return "".join(line + "\n" for line in lines)
 
@@ -48,6 +58,8 @@ def render_gitlab(result: Result) -> str:
             # the stable identity, hashed again: GitLab wants one hex string per issue
             "fingerprint": hashlib.sha256(fingerprints[id(f)].encode()).hexdigest(),
             "severity": GITLAB_SEVERITY[f.severity],
+            **({"content": {"body": printable_lines(_related_lines(f, True).lstrip("\n"))}}
+               if f.related else {}),
             "location": {"path": relative_path(f.file) or f.file if f.file else "",
                          "lines": {"begin": f.line or 1}},
         })

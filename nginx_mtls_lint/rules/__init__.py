@@ -202,12 +202,24 @@ def certificate_check(path: Path, server: Server, passed: bool = True) -> Stmt |
 
 
 def served(path: Path) -> str:
+    """What the path ends in, in words; where it is written goes to served_evidence()."""
     outcome = path.outcome
     stmt = outcome.stmt
     if stmt is None:
         return "the site's content"
     what = "the application" if stmt.name in UPSTREAM else "the site's files"
-    return f"{what} (`{stmt.name} {' '.join(stmt.args)}` at {stmt.file}:{stmt.line})"
+    return f"{what} ({quoted(stmt)})"
+
+
+def served_evidence(path: Path) -> list[Related]:
+    """The directive that serves the content a path ends in, as a related location."""
+    stmt = path.outcome.stmt
+    return [] if stmt is None else [Related(stmt.file, stmt.line, f"serves {quoted(stmt)}")]
+
+
+def quoted(stmt: Stmt) -> str:
+    """A directive as a message names it: `name args`."""
+    return f"`{' '.join([stmt.name, *stmt.args])}`"
 
 
 def finding_trace(path: Path) -> list[Step]:
@@ -223,27 +235,25 @@ def finding_trace(path: Path) -> list[Step]:
 def inherited_from_http(server: Server, stmt: Stmt) -> list[Related]:
     """The server a statement written in http {} applies to, as a related location."""
     if stmt in server.http.all(stmt.name):
-        return [Related(server.file, server.line, f"{server.label} inherits it from http {{}}")]
+        return [Related(server.file, server.line, f"{server.title} inherits it from http {{}}")]
     return []
 
 
 def trace_text(path: Path, limit: int = 6) -> str:
     """The directives the request went through, briefly."""
     steps = [s for s in path.outcome.trace if s.stmt is not None or s.label]
-    shown = [s.label + (f" ({s.stmt.file}:{s.stmt.line})" if s.stmt is not None else "")
-             for s in steps[:limit]]
+    shown = [s.label for s in steps[:limit]]  # where each is: the finding's trace
     if len(steps) > limit:
         shown.append("...")
     return "; ".join(shown) or "no directive on the way"
 
 
-def where(item: Setting | ErrorPage | Stmt) -> str:
-    """`file:line` of a directive, and for a value inherited from http {} say so."""
-    stmt = item if isinstance(item, Stmt) else item.stmt
-    text = f"{stmt.file}:{stmt.line}"
-    if not isinstance(item, Stmt) and item.inherited:
-        text += f" (inherited from {_context(item)} {{}})"
-    return text
+def inherited(item: Setting | ErrorPage | Stmt) -> str:
+    """` (inherited from http {})` for a value a server takes from the block around it.
+    Messages say what and why, never where: the location goes to `related` (evidence())."""
+    if isinstance(item, Stmt) or not item.inherited:
+        return ""
+    return f" (inherited from {_context(item)} {{}})"
 
 
 def _context(item: Setting | ErrorPage) -> str:
@@ -280,7 +290,7 @@ def inherits(server: TlsServer, setting: Setting | ErrorPage | None) -> list[Rel
     if setting is None or not setting.inherited:
         return []
     return [Related(server.file, server.line,
-                    f"{server.label} inherits it from {_context(setting)} {{}}")]
+                    f"{server.title} inherits it from {_context(setting)} {{}}")]
 
 
 def ca_evidence(server: TlsServer) -> list[Related]:

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..findings import Finding, Fix
+from ..findings import Finding, Fix, Related
 from ..model import Server, Setting, StreamServer, TlsServer, name_keys
 from . import (Rule, RuleContext, cloudflare_evidence, evidence, inherits, relay_evidence,
-               where)
+               inherited)
 from .fixes import (AOP_CA_PATH, AOP_CA_SOURCE, ENFORCE_AOP, aop_ca_path, insert_after, make_fix,
                     replace_statement)
 
@@ -119,16 +119,17 @@ class CfVhostWithoutMtls(Rule):
             listen = server.exposed_plain_listens[0]
             yield self.finding(
                 listen.stmt,
-                f"{server.label} is fronted by Cloudflare ({self._signal(server)}) but "
-                f"`listen {' '.join(listen.stmt.args)}` at {where(listen.stmt)} serves "
+                f"{server.title} is fronted by Cloudflare ({self._signal(server)}) but "
+                f"`listen {' '.join(listen.stmt.args)}` serves "
                 f"plain HTTP on {listen.socket}, every address of the host"
-                + (f" (`ssl_verify_client {verification.mode}` at {where(setting)} applies "
+                + (f" (`ssl_verify_client {verification.mode}`{inherited(setting)} applies "
                    "to TLS connections only)" if unapplied and setting else "")
                 + ": anyone who finds the origin's address reaches it directly, skipping "
                 "Cloudflare.",
                 "Listen on loopback only for a tunnel (listen 127.0.0.1:PORT;), or serve "
                 f"TLS with Authenticated Origin Pulls:\n{ENFORCE_AOP}\n{AOP_CA_SOURCE}",
-                server, related=cloudflare_evidence(server))
+                server, related=[*cloudflare_evidence(server),
+                                 *self._tls_only(setting if unapplied else None)])
 
     def check_stream_server(self, server: StreamServer, ctx: RuleContext) -> Iterator[Finding]:
         """Only when the user declares it Cloudflare-fronted: stream {} carries no
@@ -146,16 +147,16 @@ class CfVhostWithoutMtls(Rule):
         if proxy is not None:
             related.append(evidence(proxy, f"`{proxy.stmt.name}` (nginx to its upstream)"))
         if setting is not None:
-            at, said = setting.stmt, f"`ssl_verify_client off` at {where(setting)}"
+            at, said = setting.stmt, f"`ssl_verify_client off`{inherited(setting)}"
         elif proxy is not None:
             at, said = proxy.stmt, (
-                f"`{proxy.stmt.name}` at {where(proxy)} authenticates nginx to its "
+                f"`{proxy.stmt.name}`{inherited(proxy)} authenticates nginx to its "
                 "upstream, not clients to nginx, and no `ssl_verify_client` is set")
         else:
             at, said = server.stmt, "no `ssl_verify_client` is set"
         return self.finding(
             at,
-            f"{server.label} is fronted by Cloudflare ({self._signal(server)}) but {said}: "
+            f"{server.title} is fronted by Cloudflare ({self._signal(server)}) but {said}: "
             f"anyone who finds the origin's address reaches it directly, skipping "
             f"Cloudflare{self._false_guard(server)}.",
             f"Add to the server block:\n{ENFORCE_AOP}\n{AOP_CA_SOURCE}", server,
@@ -179,8 +180,15 @@ class CfVhostWithoutMtls(Rule):
         return make_fix(title, insert_after(ctx.source, server.stmt, text), unsafe=True)
 
     @staticmethod
+    def _tls_only(setting: Setting | None) -> list[Related]:
+        """Verification that applies to TLS connections only, as a related location."""
+        return [] if setting is None else [
+            evidence(setting, f"`ssl_verify_client {setting.value}` (TLS connections only)")]
+
+    @staticmethod
     def _signal(server: TlsServer) -> str:
-        return server.cloudflare.signals[0].describe()
+        signal = server.cloudflare.signals[0]  # where it is: cloudflare_evidence()
+        return signal.detail + (" (inherited from http {})" if signal.inherited else "")
 
     @staticmethod
     def _false_guard(server: TlsServer) -> str:

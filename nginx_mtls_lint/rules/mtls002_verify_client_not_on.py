@@ -6,7 +6,8 @@ from ..findings import Finding
 from ..flow import CLOSED_BY_VERIFY_ON, stream_refusal
 from ..model import Server, StreamServer, TlsServer
 from . import (Rule, RuleContext, ca_evidence, cloudflare_evidence, evidence,
-               finding_trace, flow_open, inherits, optional_in_scope, served, where)
+               finding_trace, flow_open, inherited, inherits, optional_in_scope, quoted,
+               served, served_evidence)
 from .fixes import SERVER_HANDLER, aop_ca_path, insert_after, make_fix, replace_word
 
 
@@ -109,8 +110,8 @@ class VerifyClientNotOn(Rule):
                 "a client without a certificate, as one with a valid certificate,"
             yield self.finding(
                 setting.stmt,
-                f"`ssl_verify_client {mode}` at {where(setting)} and nothing in "
-                f"{server.label} reads $ssl_client_verify: {accepted} is "
+                f"`ssl_verify_client {mode}`{inherited(setting)} and nothing in "
+                f"{server.title} reads $ssl_client_verify: {accepted} is "
                 "accepted, so the server authenticates nobody.", fix, server,
                 fixes=fixes, related=related)
             return
@@ -120,11 +121,11 @@ class VerifyClientNotOn(Rule):
             pinned = not flow_open(ctx, server, mode)
             yield self.finding(
                 setting.stmt,
-                f"`ssl_verify_client optional_no_ca` at {where(setting)} with no CA file: "
-                + (f"only the checks of {server.label} tell Cloudflare's certificate from "
+                f"`ssl_verify_client optional_no_ca`{inherited(setting)} with no CA file: "
+                + (f"only the checks of {server.title} tell Cloudflare's certificate from "
                    "others; they hold, but a pinned certificate is refused once Cloudflare "
                    "renews it, and the origin-pull CA outlives it." if pinned else
-                   f"{server.label} cannot tell Cloudflare from anyone else."),
+                   f"{server.title} cannot tell Cloudflare from anyone else."),
                 "ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;\n"
                 "ssl_verify_client on;", server, related=related,
                 severity="warning" if pinned else None,
@@ -139,16 +140,17 @@ class VerifyClientNotOn(Rule):
             path = open_paths[0]
             yield self.finding(
                 setting.stmt,
-                f"`ssl_verify_client {mode}` at {where(setting)} on "
+                f"`ssl_verify_client {mode}`{inherited(setting)} on "
                 f"{'Cloudflare-fronted ' if server.cloudflare.fronted else ''}"
-                f"{server.label}: {path.client.label} requesting {path.uri} gets "
-                f"{served(path)}.", fix, server, fixes=fixes, related=related,
+                f"{server.title}: {path.client.label} requesting {path.uri} gets "
+                f"{served(path)}.", fix, server, fixes=fixes,
+                related=[*related, *served_evidence(path)],
                 trace=finding_trace(path))
         elif flow.unsure_paths(kinds):
             path = flow.unsure_paths(kinds)[0]
             yield self.finding(
                 setting.stmt,
-                f"`ssl_verify_client {mode}` at {where(setting)}: whether {let_through} "
+                f"`ssl_verify_client {mode}`{inherited(setting)}: whether {let_through} "
                 f"clients are refused on {path.uri} depends on what the configuration "
                 f"does not tell ({path.outcome.reason or 'an unknown value'}); `on` "
                 "refuses them in the handshake.", fix, server, severity="warning",
@@ -156,7 +158,7 @@ class VerifyClientNotOn(Rule):
         else:
             yield self.finding(
                 setting.stmt,
-                f"`ssl_verify_client {mode}` at {where(setting)}: every path refuses "
+                f"`ssl_verify_client {mode}`{inherited(setting)}: every path refuses "
                 f"{let_through} clients, so the checks are not needed: `on` says the "
                 "same without depending on them.",
                 "ssl_verify_client on;", server, severity="warning", related=related,
@@ -179,7 +181,7 @@ class VerifyClientNotOn(Rule):
         error = server.cloudflare.fronted and reached
         yield self.finding(
             loaded.stmt,
-            f"`ssl_client_certificate {loaded.value}` at {where(loaded)} in {server.label} "
+            f"`ssl_client_certificate {loaded.value}`{inherited(loaded)} in {server.title} "
             "with no `ssl_verify_client`: nginx asks no client for a certificate and "
             "verifies nobody ($ssl_client_verify is NONE for every client)"
             + (": anyone who finds the origin's address reaches it directly." if error
@@ -222,13 +224,15 @@ class VerifyClientNotOn(Rule):
         if refusal is not None:
             yield self.finding(
                 setting.stmt,
-                f"`ssl_verify_client {mode}` at {where(setting)} in {server.label}: "
-                f"`{refusal.name} {' '.join(refusal.args)}` at {where(refusal)} closes a "
+                f"`ssl_verify_client {mode}`{inherited(setting)} in {server.title}: "
+                f"{quoted(refusal)} closes a "
                 "direct client's connection before the handshake (stream's access phase "
                 f"runs first), so only the addresses allowed get past without a valid "
                 f"certificate ({shown}); `on` refuses those too.",
                 "ssl_verify_client on;", server, severity="warning",
-                related=related, fixes=fixes)
+                related=[*related, evidence(refusal, f"{quoted(refusal)} closes the "
+                                                  "connection before the handshake")],
+                fixes=fixes)
             return
         chosen = server.verify_map()
         how = "stream {} has no later phase that could reject it"
@@ -242,19 +246,19 @@ class VerifyClientNotOn(Rule):
             if not same:
                 yield self.finding(
                     setting.stmt,
-                    f"`ssl_verify_client {mode}` at {where(setting)} in "
-                    f"{server.label}: {target} is chosen by the `map` at "
-                    f"{where(map_stmt)} from $ssl_client_verify; it holds only while every "
+                    f"`ssl_verify_client {mode}`{inherited(setting)} in "
+                    f"{server.title}: {target} is chosen by the `map` of {name} "
+                    "from $ssl_client_verify; it holds only while every "
                     f"value but SUCCESS ({shown}) leads to a target that refuses the "
                     "connection. `on` needs no map.",
                     "ssl_verify_client on;", server, severity="warning",
                     related=related, fixes=fixes)
                 return
-            how = (f"the `map` at {where(map_stmt)} sends {' and '.join(same)} where "
+            how = (f"the `map` of {name} sends {' and '.join(same)} where "
                    "SUCCESS goes")
         yield self.finding(
             setting.stmt,
-            f"`ssl_verify_client {mode}` at {where(setting)} in {server.label}: "
+            f"`ssl_verify_client {mode}`{inherited(setting)} in {server.title}: "
             f"a client without a valid certificate ({shown}) is "
             f"proxied by {target}; {how}.", "ssl_verify_client on;", server,
             related=related, fixes=fixes)

@@ -8,7 +8,7 @@ from ..findings import Finding
 from ..loader import display_path
 from .. import versions
 from ..model import Setting, TlsServer
-from . import Rule, RuleContext, inherits, where
+from . import Rule, RuleContext, evidence, inherited, inherits
 from .fixes import AOP_CA_PATH, aop_ca_path, insert_after, make_fix
 
 OLDER_WORDING = versions.UNKNOWN.no_client_ca_message()
@@ -103,7 +103,7 @@ class ClientCaUnusable(Rule):
         """Client and trusted CA files nginx cannot load, or that hold a private key."""
         for directive, setting in server.client_ca_settings():
             ca = ctx.ca_file(server, setting)
-            shown = f"`{directive} {setting.value}` at {where(setting)}"
+            shown = f"`{directive} {setting.value}`{inherited(setting)}"
             related = inherits(server, setting)
             if ca.has_private_key:
                 yield self.finding(
@@ -141,7 +141,7 @@ class ClientCaUnusable(Rule):
         if found is None:
             return
         setting, crl = found
-        shown = f"`ssl_crl {setting.value}` at {where(setting)}"
+        shown = f"`ssl_crl {setting.value}`{inherited(setting)}"
         if crl.has_private_key:
             yield self.finding(
                 setting.stmt,
@@ -188,8 +188,8 @@ class ClientCaUnusable(Rule):
                 said = f"(\"{OLDER_WORDING}\"; 1.27.2 and later: \"{NEWER_WORDING}\")"
             yield self.finding(
                 setting.stmt,
-                f"`ssl_verify_client {mode}` at {where(setting)} and no "
-                f"ssl_client_certificate for {server.label}: {refuses} refuses the "
+                f"`ssl_verify_client {mode}`{inherited(setting)} and no "
+                f"ssl_client_certificate for {server.title}: {refuses} refuses the "
                 f"configuration {said}.",
                 "ssl_client_certificate /etc/nginx/certs/client-ca.pem;  (for Cloudflare: "
                 "the origin-pull CA)", server, related=inherits(server, setting),
@@ -198,8 +198,8 @@ class ClientCaUnusable(Rule):
                                             f"ssl_client_certificate {aop_ca_path(ctx, server)};")))
             return
         # only nginx before 1.27.2 refuses it, in these words
-        message = (f"`ssl_verify_client {mode}` at {where(setting)} with only "
-                   f"`ssl_trusted_certificate` ({where(trusted)}) for {server.label}: ")
+        message = (f"`ssl_verify_client {mode}`{inherited(setting)} with only "
+                   f"`ssl_trusted_certificate {trusted.value}`{inherited(trusted)} for {server.title}: ")
         if target.known:
             message += (f"{refuses} refuses the configuration (\"{OLDER_WORDING}\"); nginx "
                         "accepts a trusted certificate file alone only from 1.27.2.")
@@ -212,7 +212,8 @@ class ClientCaUnusable(Rule):
             f"ssl_client_certificate {trusted.value};  (in place of ssl_trusted_certificate,"
             " or upgrade nginx to 1.27.2 or later)", server,
             severity=None if target.known else "warning",
-            related=inherits(server, setting) + inherits(server, trusted))
+            related=[*inherits(server, setting), *inherits(server, trusted),
+                     evidence(trusted, "the only CA file: `ssl_trusted_certificate`")])
 
 
 def _file_form(directive: str, setting: Setting, ca: CAFile,

@@ -7,7 +7,7 @@ from ..cafile import CertInfo
 from ..cloudflare import AOP_CA_2015, AOP_CAS
 from ..findings import Finding, Fix
 from ..model import Setting, TlsServer
-from . import Rule, RuleContext, inherits, where
+from . import Rule, RuleContext, inherited, inherits
 from .fixes import AOP_CA_PATH, AOP_CA_SOURCE, make_fix, replace_word
 
 
@@ -96,7 +96,7 @@ class ClientCaStale(Rule):
                           and c.not_before <= ctx.now <= c.not_after}
         for directive, setting in server.client_ca_settings():
             certs = ctx.ca_file(server, setting).certs
-            shown = f"`{directive} {setting.value}` at {where(setting)}"
+            shown = f"`{directive} {setting.value}`{inherited(setting)}"
             related = inherits(server, setting)
             for cert in certs:
                 name = describe(cert)
@@ -165,7 +165,7 @@ class ClientCaStale(Rule):
         for verdict in ctx.crl_verdicts(server):
             setting, _ = ctx.crl(server) or (None, None)
             assert setting is not None  # verdicts come from an ssl_crl
-            shown = f"`ssl_crl {setting.value}` at {where(setting)}"
+            shown = f"`ssl_crl {setting.value}`{inherited(setting)}"
             issuer = verdict.ca.subject or "(empty subject)"
             renew = (f"Put a current CRL from {issuer} into {setting.value} and renew it "
                      "automatically before its nextUpdate (CRLs are short-lived), e.g. "

@@ -6,7 +6,7 @@ from ..cloudflare import AOP_CAS, ORIGIN_CA_ROOTS
 from ..findings import Finding, Fix
 from ..flow import NO
 from ..model import Server, Setting, TlsServer, walk
-from . import Rule, RuleContext, ca_evidence, cloudflare_evidence, inherits, where
+from . import Rule, RuleContext, ca_evidence, cloudflare_evidence, inherited, inherits
 from .fixes import AOP_CA_PATH, AOP_CA_SOURCE, delete_statement, make_fix, replace_word
 
 
@@ -93,7 +93,7 @@ class ClientCaMismatch(Rule):
         reported = False
         related = [*cloudflare_evidence(server), *ca_evidence(server)]
         for directive, setting, ca in sources:
-            shown = f"`{directive} {setting.value}` at {where(setting)}"
+            shown = f"`{directive} {setting.value}`{inherited(setting)}"
             for cert in ca.certs:
                 pinned = cert.sha256 in trust.pinned and \
                     cert.not_before <= ctx.now <= cert.not_after
@@ -115,7 +115,7 @@ class ClientCaMismatch(Rule):
             setting = sources[0][1]
             yield self.finding(
                 setting.stmt,
-                f"`{sources[0][0]} {setting.value}` at {where(setting)} does not hold "
+                f"`{sources[0][0]} {setting.value}`{inherited(setting)} does not hold "
                 f"{wanted}: requests that come through Cloudflare are rejected.",
                 f"ssl_client_certificate /etc/nginx/certs/origin-pull-ca.pem;  "
                 f"{AOP_CA_SOURCE}", server, related=[*related, *inherits(server, setting)],

@@ -7,7 +7,7 @@ from ..flow import Cause, Path
 from ..model import Server
 from ..parser import Stmt
 from . import (Rule, RuleContext, certificate_check, finding_trace,
-               optional_in_scope, served, where)
+               optional_in_scope, served, served_evidence)
 from .fixes import SERVER_HANDLER, server_handler_fix
 
 FIX = f"Add at server level: {SERVER_HANDLER}  (or use ssl_verify_client on;)"
@@ -91,21 +91,22 @@ class RejectionHandlerMissing(Rule):
         for at, path in by_cause.values():
             location = path.outcome.location
             if at.name == "limit_except":
-                message = (f"`limit_except {' '.join(at.args)}` at {where(at)} in "
-                           f"{server.label}: for {path.client.method} the block's "
+                message = (f"`limit_except {' '.join(at.args)}` in "
+                           f"{server.title}: for {path.client.method} the block's "
                            "configuration applies and the location's `if` checks do not "
                            f"run: {path.client.label} gets {served(path)}")
             elif at.name == "if":
-                message = (f"`if ({' '.join(at.args)})` at {where(at)} in {server.label} "
+                message = (f"`if ({' '.join(at.args)})` in {server.title} "
                            f"lets {path.client.label} through: {path.uri} reaches "
                            f"{served(path)}")
             elif location is None:
-                message = (f"{path.uri} matches no location of {server.label}: "
+                message = (f"{path.uri} matches no location of {server.title}: "
                            f"{path.client.label} gets {served(path)} with no "
                            "`$ssl_client_verify` check on the way")
             else:
-                message = (f"`location {location.label}` in {server.label}: "
+                message = (f"`location {location.label}` in {server.title}: "
                            f"{path.client.label} requesting {path.uri} gets {served(path)}; "
                            "the checks elsewhere do not run on this path")
             yield self.finding(at, f"{message}.", FIX, server, trace=finding_trace(path),
+                               related=served_evidence(path),
                                fixes=server_handler_fix(ctx.source, server))

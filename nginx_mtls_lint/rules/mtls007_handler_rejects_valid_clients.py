@@ -6,7 +6,7 @@ from ..findings import Finding
 from ..flow import Path
 from ..model import Server, flatten
 from ..parser import Stmt
-from . import Rule, RuleContext, trace_text, where
+from . import Rule, RuleContext, finding_trace, trace_text
 
 
 # An application the server hands requests to: content it means to serve, even when an
@@ -104,12 +104,12 @@ class HandlerRejectsValidClients(Rule):
         yield self.finding(
             at,
             f"{path.client.label[0].upper()}{path.client.label[1:]} is refused on every "
-            f"URI of {server.label}: "
-            f"{path.uri} ends in {path.outcome.describe()} at {where(at)} "
+            f"URI of {server.title}: "
+            f"{path.uri} ends in {path.outcome.describe()} "
             f"({trace_text(path)}).",
             "Compare with the exact value (`!= SUCCESS`, case-sensitive), and test "
             "$realip_remote_addr rather than $remote_addr for Cloudflare's addresses.",
-            server)
+            server, trace=finding_trace(path))
 
     @staticmethod
     def _in_scope(server: Server) -> bool:

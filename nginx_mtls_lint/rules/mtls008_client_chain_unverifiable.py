@@ -6,7 +6,7 @@ from ..cafile import CertInfo
 from ..findings import Finding, Related
 from ..model import Setting, TlsServer
 from ..trust import TrustSet
-from . import Rule, RuleContext, ca_evidence, evidence, where
+from . import Rule, RuleContext, ca_evidence, evidence, inherited
 from .fixes import insert_after, make_fix, replace_statement
 
 DEFAULT_VERIFY_DEPTH = 1
@@ -193,8 +193,8 @@ class ClientChainUnverifiable(Rule):
             return
         needed = trust.level[deepest.subject]
         chain = trust.chain_names(deepest)
-        at = (f"`ssl_verify_depth {setting.value}` at {where(setting)}" if setting is not None
-              else f"{server.label} leaves ssl_verify_depth at its default of 1")
+        at = (f"`ssl_verify_depth {setting.value}`{inherited(setting)}" if setting is not None
+              else f"{server.title} leaves ssl_verify_depth at its default of 1")
         fix = f"ssl_verify_depth {needed};"
         edit = (replace_statement(ctx.source, setting.stmt, fix)
                 if setting is not None and not setting.inherited
@@ -212,7 +212,7 @@ class ClientChainUnverifiable(Rule):
         for verdict in ctx.crl_verdicts(server):
             setting, _ = ctx.crl(server) or (None, None)
             assert setting is not None  # verdicts come from an ssl_crl
-            shown = f"`ssl_crl {setting.value}` at {where(setting)}"
+            shown = f"`ssl_crl {setting.value}`{inherited(setting)}"
             name = verdict.ca.subject or "(empty subject)"
             if verdict.revoked:
                 yield self.finding(
@@ -242,6 +242,6 @@ def _holder(server: TlsServer, trust: TrustSet,
     directive = trust.directive_of[cert.sha256]
     setting = server.setting(directive)
     assert setting is not None  # the trust set was read from it
-    return (setting, f"`{directive} {setting.value}` at {where(setting)}",
+    return (setting, f"`{directive} {setting.value}`{inherited(setting)}",
             [evidence(s, f"{d} {s.value}") for d, s in server.client_ca_settings()
              if s is not setting])

@@ -85,7 +85,7 @@ class UnknownDirective(Rule):
             if lacking:
                 yield self.finding(
                     stmt,
-                    f"unknown directive \"{stmt.name}\" at {stmt.file}:{stmt.line}: "
+                    f"unknown directive \"{stmt.name}\": "
                     f"{lacking}, so `nginx -t` fails and nginx keeps running its old "
                     "configuration.",
                     "Remove the line, or use what this version has instead (`listen ... ssl` "
@@ -93,7 +93,7 @@ class UnknownDirective(Rule):
                 continue
             yield self.finding(
                 stmt,
-                f"unknown directive \"{stmt.name}\" at {stmt.file}:{stmt.line}: `nginx -t` "
+                f"unknown directive \"{stmt.name}\": `nginx -t` "
                 "fails unless a module provides it, and nginx keeps running its old "
                 "configuration.",
                 "Correct the directive's name, load the module that provides it, or remove "

@@ -102,7 +102,7 @@ class UnknownVariable(Rule):
                 seen.add((stmt.file, stmt.line, name))
                 yield self.finding(
                     stmt,
-                    f"unknown \"{name}\" variable at {stmt.file}:{stmt.line}: {why}, so "
+                    f"unknown \"{name}\" variable: {why}, so "
                     "`nginx -t` fails and nginx keeps running its old configuration.",
                     f"Correct the name, define it (`set ${name} ...;` or a `map`), or remove "
                     "what uses it.")

@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding, Fix, Related
 from ..model import Listen, Server
-from . import Rule, RuleContext, evidence, where
+from . import Rule, RuleContext, evidence
 from .fixes import append_word, insert_after, make_fix
 
 HTTPS_REDIRECT = "return 301 https://$host$request_uri;"
@@ -86,11 +86,12 @@ class PlaintextBypass(Rule):
         elif setting is not None and verification.verifies and not setting.inherited:
             yield self.finding(
                 setting.stmt,
-                f"`ssl_verify_client {verification.mode}` at {where(setting)} in "
-                f"{server.label}, which has no TLS listener{self._legacy_ssl(server, plain)}: "
+                f"`ssl_verify_client {verification.mode}` in "
+                f"{server.title}, which has no TLS listener{self._legacy_ssl(server, plain)}: "
                 "nginx never asks for a certificate and plain HTTP gets the content.",
                 "Make the listener TLS: listen 443 ssl;", server,
-                related=[evidence(listen.stmt, "plain listener") for listen in plain],
+                related=[*(evidence(listen.stmt, "plain listener") for listen in plain),
+                         *self._legacy_ssl_evidence(server, plain)],
                 fixes=self._tls_listens(ctx, server, plain))
         elif not server.tls_on:
             yield from self._plain_twin(server, ctx)
@@ -103,8 +104,17 @@ class PlaintextBypass(Rule):
         if ssl is None or ssl.value != "on":
             return ""
         default = server.config.sockets[plain[0].socket].default
-        return (f" (`ssl on;` at {where(ssl)} counts only in the default server of "
-                f"{plain[0].socket}, which is the server at {default.file}:{default.line})")
+        return (f" (`ssl on;` counts only in the default server of {plain[0].socket}, "
+                f"{default.title})")
+
+    @staticmethod
+    def _legacy_ssl_evidence(server: Server, plain: list[Listen]) -> list[Related]:
+        ssl = server.setting("ssl")
+        if ssl is None or ssl.value != "on":
+            return []
+        default = server.config.sockets[plain[0].socket].default
+        return [evidence(ssl, "`ssl on;` (read from the default server only)"),
+                Related(default.file, default.line, f"default server of {plain[0].socket}")]
 
     @staticmethod
     def _tls_listens(ctx: RuleContext, server: Server, plain: list[Listen]) -> list[Fix]:
@@ -131,16 +141,16 @@ class PlaintextBypass(Rule):
                 # Another file of the deployment may declare `ssl` for this address:port.
                 yield self.finding(
                     listen.stmt,
-                    f"`listen {arg}` at {where(listen.stmt)}: no server in this file declares "
-                    f"`ssl` for {listen.socket}; unless another file does, {server.label} "
+                    f"`listen {arg}`: no server in this file declares "
+                    f"`ssl` for {listen.socket}; unless another file does, {server.title} "
                     "answers plain HTTP there and skips client certificate verification "
                     "(lint the nginx.conf that includes this file to know).", fix, server,
                     severity="warning", related=related, fixes=fixes)
             else:
                 yield self.finding(
                     listen.stmt,
-                    f"`listen {arg}` at {where(listen.stmt)}: no server declares `ssl` for "
-                    f"{listen.socket}, so {server.label} answers plain HTTP there and skips "
+                    f"`listen {arg}`: no server declares `ssl` for "
+                    f"{listen.socket}, so {server.title} answers plain HTTP there and skips "
                     "client certificate verification.", fix, server, related=related,
                     fixes=fixes)
 
@@ -151,7 +161,7 @@ class PlaintextBypass(Rule):
         shared, twin = found
         yield self.finding(
             server.stmt,
-            f"{shared} verifies client certificates in the server at {twin.file}:{twin.line}, "
+            f"{shared} verifies client certificates in another server, "
             f"but this plain-HTTP server for the same name serves content: a client without "
             "a certificate uses http:// instead.",
             f"Serve nothing over plain HTTP: {HTTPS_REDIRECT}", server,

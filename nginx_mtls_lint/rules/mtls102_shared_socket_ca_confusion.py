@@ -5,7 +5,8 @@ from typing import Iterator
 from ..findings import Finding, Related
 from ..flow import YES
 from ..model import Config, Server, Socket, Stmt, StreamServer, name_keys
-from . import Rule, RuleContext, ca_evidence, certificate_check, evidence, served, where
+from . import (Rule, RuleContext, ca_evidence, certificate_check, evidence, inherited, served,
+               served_evidence)
 from .mtls105_session_resumption_bypass import STREAM_SERVERS_SINCE, SessionResumptionBypass
 from .fixes import reject_handshake_default
 
@@ -153,7 +154,7 @@ class SharedSocketCaConfusion(Rule):
                 continue
             own = server.verification.setting
             mode = default.verification.mode
-            written = (f"`ssl_verify_client {mode}` at {where(default.verification.setting)}"
+            written = (f"`ssl_verify_client {mode}`{inherited(default.verification.setting)}"
                        if default.verification.setting else "no `ssl_verify_client`")
             if default.rejects_handshakes_without_sni:
                 written += " (`ssl_reject_handshake on` refuses only handshakes it answers)"
@@ -161,9 +162,9 @@ class SharedSocketCaConfusion(Rule):
             assert own is not None and proxy is not None
             yield self.finding(
                 listen.stmt,
-                f"{server.label} verifies clients (`ssl_verify_client "
-                f"{server.verification.mode}` at {where(own)}) but shares {socket.name} with "
-                f"the default server {default.label} ({default.file}:{default.line}), which "
+                f"{server.title} verifies clients (`ssl_verify_client "
+                f"{server.verification.mode}`{inherited(own)}) but shares {socket.name} with "
+                f"the default server {default.title}, which "
                 f"has {written}: nginx checks a handshake that completes in one pass with "
                 f"the default server's setting, so a client {' or '.join(slipping)} that "
                 f"names {next(n for n in server.names if n)} in SNI and retries a few "
@@ -171,12 +172,14 @@ class SharedSocketCaConfusion(Rule):
                 f"`{proxy.stmt.name} {proxy.value}`.",
                 f"Give the default server of {socket.name} the same verification "
                 "(`ssl_client_certificate` and `ssl_verify_client on`), or listen on an "
-                f"address or port of its own for {server.label}.", server,
+                f"address or port of its own for {server.title}.", server,
                 related=[evidence(socket.default_listen[1].stmt,
-                                  f"default server of {socket.name}: {default.label}"),
+                                  f"default server of {socket.name}: {default.title}"),
                          *([evidence(default.verification.setting,
                                      "the default server's `ssl_verify_client`")]
                            if default.verification.setting else []),
+                         evidence(own, f"`ssl_verify_client {server.verification.mode}` of "
+                                  f"{server.title}"),
                          evidence(proxy, "where the connection goes")])
 
     def _judge(self, server, listen, default, mode, setting, socket, ctx) -> Iterator[Finding]:
@@ -184,13 +187,13 @@ class SharedSocketCaConfusion(Rule):
         paths = flow.paths("other-ca")
         open_paths = [p for p in paths if p.result.verdict == YES]
         name = next((n for n in server.names if n), "this server")
-        said = (f"{server.label} shares {socket.name} with the default server "
-                f"{default.label} ({default.file}:{default.line}), which verifies clients "
-                f"against another CA (`ssl_verify_client {mode}` at {where(setting)})")
+        said = (f"{server.title} shares {socket.name} with the default server "
+                f"{default.title}, which verifies clients "
+                f"against another CA (`ssl_verify_client {mode}`{inherited(setting)})")
         fix = self._fix(socket.name, listen.stmt.args[0], server, ctx)
         default_listen = socket.default_listen[1]
         related = [evidence(default_listen.stmt, f"default server of {socket.name}: "
-                            f"{default.label}"),
+                            f"{default.title}"),
                    evidence(setting, f"the default server's `ssl_verify_client {mode}`"),
                    *(Related(r.file, r.line, "default server's " + r.label)
                      for r in ca_evidence(default)),
@@ -202,18 +205,19 @@ class SharedSocketCaConfusion(Rule):
                 listen.stmt,
                 f"{said}: a client with that CA's certificate sends no SNI and `Host: "
                 f"{name}` and gets {served(open_paths[0])}.", fix, server,
-                related=related, fixes=fixes)
+                related=[*related, *served_evidence(open_paths[0])], fixes=fixes)
             return
         guard = sni_guard(paths)
         resumed = resumed_without_sni(default, ctx) if guard is not None else None
         if guard is not None and resumed is not None and flow.serves_content():
             yield self.finding(
                 listen.stmt,
-                f"{said}: `if ({' '.join(guard.args)})` at {where(guard)} refuses a "
+                f"{said}: `if ({' '.join(guard.args)})` refuses a "
                 f"handshake without SNI, but not a TLS 1.3 session made without SNI with "
-                f"{default.label} and resumed with SNI {name}: the resumed handshake keeps "
+                f"{default.title} and resumed with SNI {name}: the resumed handshake keeps "
                 f"that CA's verification (SUCCESS) and now names {name} ({resumed}).",
-                fix, server, related=related, fixes=fixes)
+                fix, server, related=[*related, evidence(guard, "the SNI check")],
+                fixes=fixes)
             return
         pin = next((check for p in paths if (check := certificate_check(p, server, False))
                     is not None), None)
@@ -222,17 +226,18 @@ class SharedSocketCaConfusion(Rule):
         weak = "$ssl_client_fingerprint" not in " ".join(pin.args)
         yield self.finding(
             listen.stmt,
-            f"{said}: `if ({' '.join(pin.args)})` at {where(pin)} keeps that CA's "
+            f"{said}: `if ({' '.join(pin.args)})` keeps that CA's "
             f"certificates out" + (", but only while that CA's name differs from the "
                                    "expected issuer's: a CA chooses its own name"
                                    if weak else "") + ".", fix, server, severity="warning",
-            related=related, fixes=fixes)
+            related=[*related, evidence(pin, "the check that keeps that CA's clients out")],
+            fixes=fixes)
 
     @staticmethod
     def _fix(socket: str, address: str, server, ctx: RuleContext) -> str:
         lacking = ctx.target.lacks("ssl_reject_handshake")
         if lacking:  # only what the target has
-            return (f"Listen on a separate address or port for {server.label} ({lacking}; "
+            return (f"Listen on a separate address or port for {server.title} ({lacking}; "
                     f"upgrading to 1.19.4 or later allows a default server with "
                     f"`{REJECT_DEFAULT}`).")
         return (f"Add `{REJECT_DEFAULT}` to a default server for {socket} (a new "

@@ -75,7 +75,7 @@ class DefaultServerExposesOrigin(Rule):
             if socket.name.startswith("["):
                 return  # reported on the IPv4 socket
             twin_listen, twin_name = twin.default_listen[1], twin.name
-        whose = "its own" if default is fronted else f"{default.label}'s"
+        whose = "its own" if default is fronted else f"{default.title}'s"
         lacking = ctx.target.lacks("ssl_reject_handshake")
         fix = (f"Add a default server: server {{ listen {listen.stmt.args[0]} ssl "
                "default_server; ssl_reject_handshake on; }")
@@ -92,10 +92,10 @@ class DefaultServerExposesOrigin(Rule):
             listen.stmt,
             f"A client that sends no SNI to {addresses} completes the handshake with "
             f"{whose} certificate: scanners of the address space read it and find the "
-            f"origin of Cloudflare-fronted {fronted.label}.",
+            f"origin of Cloudflare-fronted {fronted.title}.",
             fix, default,
             related=[Related(fronted.file, fronted.line,
-                             f"Cloudflare-fronted {fronted.label}"),
+                             f"Cloudflare-fronted {fronted.title}"),
                      *cloudflare_evidence(fronted),
                      *([Related(twin_listen.stmt.file, twin_listen.stmt.line,
                                 f"the same default server on {twin_name}")]

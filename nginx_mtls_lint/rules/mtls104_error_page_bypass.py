@@ -5,7 +5,7 @@ from typing import Iterator
 from ..findings import Finding
 from ..flow import Cause
 from ..model import ErrorPage, Server
-from . import (Rule, RuleContext, finding_trace, inherited_from_http, served, where)
+from . import (Rule, RuleContext, finding_trace, inherited_from_http, served, served_evidence)
 from .fixes import make_fix, without_codes
 
 # Errors nginx raises before (400), instead of (495, 496) or without (497) a certificate check.
@@ -99,10 +99,11 @@ class ErrorPageBypass(Rule):
                 f"{path.client.label} is answered with an error that this page handles")
             yield self.finding(
                 page,
-                f"`error_page {' '.join(page.args)}` at {where(page)} in "
-                f"{server.label}: {why}, and the error page serves {served(path)}: "
+                f"`error_page {' '.join(page.args)}` in "
+                f"{server.title}: {why}, and the error page serves {served(path)}: "
                 f"the protected content is served without a valid certificate.",
-                fix_text(codes), server, related=inherited_from_http(server, page),
+                fix_text(codes), server,
+                related=[*inherited_from_http(server, page), *served_evidence(path)],
                 trace=finding_trace(path),
                 fixes=make_fix(f"drop {' '.join(codes)} from this error_page (nginx answers "
                                "them itself)", without_codes(ctx.source, page, set(codes))))

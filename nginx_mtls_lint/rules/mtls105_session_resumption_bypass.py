@@ -6,7 +6,7 @@ from ..findings import Finding, Related
 from ..flow import YES
 from ..model import Config, Server, Socket, StreamServer, TlsServer
 from ..versions import Target, Verdict
-from . import Rule, RuleContext, ca_evidence, finding_trace, served, where
+from . import Rule, RuleContext, ca_evidence, evidence, finding_trace, inherited, served
 
 CVE = "CVE-2025-23419"
 STREAM_SERVERS_SINCE = "1.25.5"  # virtual servers (server_name) in stream {}
@@ -160,7 +160,7 @@ class SessionResumptionBypass(Rule):
         or None when it is off."""
         setting = decider.setting("ssl_protocols") if decider else None
         if setting is not None:
-            return (f"`ssl_protocols` at {where(setting)} enables TLSv1.3"
+            return (f"`ssl_protocols`{inherited(setting)} enables TLSv1.3"
                     if "TLSv1.3" in setting.stmt.args else None)
         default = target.tls13_default
         if default is False:
@@ -174,7 +174,7 @@ class SessionResumptionBypass(Rule):
         """How a session made with `maker` can be resumed on the socket, or None."""
         cache = decider.setting("ssl_session_cache") if decider else None
         if cache is not None and cache.value not in NO_CACHE:
-            return f"the default server's `ssl_session_cache` at {where(cache)}"
+            return f"the default server's `ssl_session_cache`{inherited(cache)}"
         for server in (decider, maker):
             tickets = server.setting("ssl_session_tickets") if server else None
             if tickets is not None and tickets.value == "off":
@@ -196,29 +196,36 @@ class SessionResumptionBypass(Rule):
                       f"1.27.3, fixed in 1.26.3 and 1.27.4; distributions backport it): "
                       f"{verdict.reason}.")
         message = (
-            f"{victim.label} shares {socket.name} with {donor.label} ({donor.file}:"
-            f"{donor.line}), which verifies clients against another CA; {tls13} and sessions "
-            f"resume through {resumed}. A client with a certificate of {donor.label}'s CA "
+            f"{victim.title} shares {socket.name} with {donor.title}, which verifies "
+            f"clients against another CA; {tls13} and sessions "
+            f"resume through {resumed}. A client with a certificate of {donor.title}'s CA "
             f"makes a TLS 1.3 session with SNI {other}, resumes it with SNI {name} and gets "
             f"{gets} ({CVE}). {judged}")
-        default = decider.label if decider else "the socket's default server"
+        default = decider.title if decider else "the socket's default server"
         level = victim.context  # http or stream
         hints = [f"{target.upgrade_hint[0].upper()}{target.upgrade_hint[1:]}.",
                  f"ssl_session_tickets off;  (at {level} level) and no ssl_session_cache in "
                  f"{default}."]
         if isinstance(victim, Server):  # stream {} has no `if`
-            hints.append(f"In {victim.label}: if ($ssl_client_i_dn != "
+            hints.append(f"In {victim.title}: if ($ssl_client_i_dn != "
                          f"\"{self._issuer(victim, ctx)}\") {{ return 403; }}")
-        hints += [f"Give {victim.label} its own address:port.",
+        hints += [f"Give {victim.title} its own address:port.",
                   f"Last resort: ssl_protocols TLSv1.2;  (in {default}, or at {level} level)."]
         fix = "\n".join(f"{number}. {hint}" for number, hint in enumerate(hints, 1))
         related = [Related(donor.file, donor.line,
-                           f"{donor.label}: verifies clients against another CA")]
+                           f"{donor.title}: verifies clients against another CA")]
         related += ca_evidence(donor)
         if decider is not None and decider is not victim:
             related.append(Related(decider.file, decider.line,
                                    f"default server of {socket.name}: its protocols and "
                                    "session settings decide the handshake"))
+        if decider is not None:
+            protocols = decider.setting("ssl_protocols")
+            cache = decider.setting("ssl_session_cache")
+            if protocols is not None and "TLSv1.3" in protocols.stmt.args:
+                related.append(evidence(protocols, "`ssl_protocols` (enables TLSv1.3)"))
+            if cache is not None and cache.value not in NO_CACHE:
+                related.append(evidence(cache, "`ssl_session_cache` (resumes sessions)"))
         return self.finding(listen.stmt, message, fix, victim,
                             severity=None if verdict.affected else "warning", related=related,
                             trace=trace)

@@ -122,8 +122,7 @@ class ShadowedServerName(Rule):
         why = _why(written) if wildcard else _why(None)
         return self.finding(
             server.stmt,
-            f"{name} on {socket.name} is answered by the server at "
-            f"{first.file}:{first.line}, {why}.",
+            f"{name} on {socket.name} is answered by another server, {why}.",
             f"Remove server_name {written} from the server at "
             f"{first.file}:{first.line}.", server,
             related=[Related(first.file, first.line, f"answers {taken} on {socket.name}")],

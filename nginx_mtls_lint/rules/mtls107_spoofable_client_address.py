@@ -5,7 +5,7 @@ from typing import Iterator
 from ..findings import Finding
 from ..flow import SPOOFED, Cause, Path, Step
 from ..model import Server
-from . import Rule, RuleContext, finding_trace, where
+from . import Rule, RuleContext, evidence, finding_trace, inherited, quoted
 
 class SpoofableClientAddress(Rule):
     """`set_real_ip_from` trusts addresses any client can connect from, and an address check depends on it.
@@ -83,12 +83,12 @@ class SpoofableClientAddress(Rule):
                            trusting)
             yield self.finding(
                 trusting,
-                f"`set_real_ip_from {' '.join(trusting.args)}` at {where(setting)} "
+                f"`set_real_ip_from {' '.join(trusting.args)}`{inherited(setting)} "
                 f"trusts addresses any client can connect from: a direct client sends the "
-                f"real-IP header with the address it likes and passes "
-                f"`{check.name} {' '.join(check.args)}` at {check.file}:{check.line}.",
+                f"real-IP header with the address it likes and passes {quoted(check)}.",
                 "Trust only Cloudflare's ranges: set_real_ip_from <each range of "
-                "https://www.cloudflare.com/ips/>;", server, trace=finding_trace(path))
+                "https://www.cloudflare.com/ips/>;", server, trace=finding_trace(path),
+                related=[evidence(check, f"{quoted(check)} reads the spoofed address")])
             return
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..findings import Finding
+from ..findings import Finding, Related
 from ..model import Server
 from . import Rule, RuleContext, optional_in_scope
 
@@ -84,9 +84,11 @@ class UnverifiedTlsTwin(Rule):
                     if server.verifies_clients else "no `ssl_verify_client`")
         yield self.finding(
             server.stmt,
-            f"{shared} verifies client certificates in the server at "
-            f"{twin.file}:{twin.line}, but this server answers the same name over TLS on "
+            f"{shared} verifies client certificates in another server, but this server "
+            "answers the same name over TLS on "
             f"{', '.join(sockets)} with {verifies}: a client without a "
             "certificate connects there and gets the content.",
             f"Add to this server: ssl_client_certificate {ca}; ssl_verify_client on;  (or "
-            "remove it)", server)
+            "remove it)", server,
+            related=[Related(twin.file, twin.line, f"{shared} verifies client certificates "
+                             "here")])

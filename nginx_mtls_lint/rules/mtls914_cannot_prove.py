@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..model import Server
-from . import Rule, RuleContext, finding_trace, where
+from . import Rule, RuleContext, evidence, finding_trace, inherited
 
 
 class CannotProve(Rule):
@@ -79,9 +79,9 @@ class CannotProve(Rule):
         more = f" (and {len(undecided) - 1} more requests)" if len(undecided) > 1 else ""
         yield self.finding(
             at,
-            f"{server.label} (`ssl_verify_client {mode}` at {where(setting)}): whether "
+            f"{server.title} (`ssl_verify_client {mode}`{inherited(setting)}): whether "
             f"{path.client.label} requesting {path.uri} reaches content was not decided"
             f"{more}: {path.outcome.reason}. Not proven held: nginx may serve it.",
             "Write the construct named so that it can be followed, or add at server level: "
             "if ($ssl_client_verify != SUCCESS) { return 403; }", server,
-            trace=finding_trace(path))
+            related=[evidence(setting, f"`ssl_verify_client {mode}`")], trace=finding_trace(path))

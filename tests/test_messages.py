@@ -1,0 +1,61 @@
+"""Findings as data: a message says what and why, never where. The location of every
+directive a message speaks of is a related location (console `= related:`, JSON `related`,
+SARIF `relatedLocations`), so that a message reads the same wherever its file moves. Every
+fixture test (rules, flow, demo, Kubernetes) also asserts `located_messages()` is empty."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, MESSAGE_LOCATION, lint_in_process, located_messages, run_cli
+
+
+def test_the_location_pattern_finds_what_messages_used_to_say():
+    for said in ("`ssl_verify_client optional` at snippets/origin-pull.conf:2 on",
+                 "(`proxy_pass http://x` at /tmp/a/nginx.conf:10)", "the server at app.vhost:3,",
+                 "the application receives $ssl_client_verify (manifest.yaml:54)"):
+        assert MESSAGE_LOCATION.search(said), said
+    for fine in ("shares 0.0.0.0:443 with", "[::]:443", "`proxy_pass http://127.0.0.1:8080`",
+                 "upstream_balancer:80", "(GET, directly) requesting /a:1b"):
+        assert not MESSAGE_LOCATION.search(fine), fine
+
+
+@pytest.mark.parametrize("tree", sorted((FIXTURES / "trees").iterdir()), ids=lambda p: p.name)
+def test_trees_messages_name_no_location(tree: Path):
+    assert not located_messages(lint_in_process([tree / "nginx.conf"]).findings)
+
+
+def related(finding) -> set[tuple[str, int, str]]:
+    return {(Path(r.file).name, r.line, r.label) for r in finding.related}
+
+
+def test_the_content_served_and_the_other_server_are_related_locations(certs_dir: Path):
+    def lint(case: str):
+        return lint_in_process([FIXTURES / "rules" / case],
+                               path_map=[("/etc/nginx/certs", str(certs_dir))]).findings
+
+    (mtls002,) = [f for f in lint("MTLS002/optional_no_handler.conf") if f.rule == "MTLS002"]
+    assert mtls002.message.startswith("`ssl_verify_client optional` on Cloudflare-fronted")
+    assert ("optional_no_handler.conf", 9, "serves `proxy_pass http://127.0.0.1:8080`") \
+        in related(mtls002)
+    (mtls106,) = [f for f in lint("MTLS106/unprotected_copy_first.conf") if f.rule == "MTLS106"]
+    assert "is answered by another server, loaded first" in mtls106.message
+    assert any(line == 2 and label.startswith("answers app.example.com")
+               for _, line, label in related(mtls106))
+    (mtls107,) = [f for f in lint("MTLS107/trust_everyone.conf") if f.rule == "MTLS107"]
+    assert mtls107.message.endswith("passes `satisfy any`.")
+    assert ("trust_everyone.conf", 11, "`satisfy any` reads the spoofed address") \
+        in related(mtls107)
+
+
+def test_github_and_gitlab_show_the_related_locations():
+    demo = FIXTURES / "demo"
+    github = run_cli("--format", "github", "nginx/nginx.conf", cwd=demo).stdout.decode()
+    assert "%0ARelated: serves `root /srv/api` (nginx/sites-enabled/api.conf:13)" in github
+    issues = json.loads(run_cli("--format", "gitlab", "nginx/nginx.conf", cwd=demo).stdout)
+    bodies = [i["content"]["body"] for i in issues if "content" in i]
+    assert any(body.startswith("Related: serves `root /srv/api` (")
+               and body.endswith("nginx/sites-enabled/api.conf:13)") for body in bodies)
