@@ -65,6 +65,16 @@ def message_shape(finding: Finding) -> str:
     return LOCATION.sub("\0", INHERITED.sub("", message))
 
 
+def v1_shape(finding: Finding) -> str:
+    """message_shape() as version 1 computed it, when messages still said where their
+    directive is: "`ssl_crl x` at FILE:LINE: ..." (a file's findings open with it), and a
+    nameless server was "server at FILE:LINE". Published fingerprints stay what they were
+    (tests/test_identity_contract.py)."""
+    shape = message_shape(finding).replace("the server with no server_name", "server at \0")
+    shape = shape.replace("stream server with no server_name", "stream server at \0")
+    return re.sub(r"^(`[^`]*`)", "\\1 at \0", shape, count=1)
+
+
 def identities(findings: Iterable[Finding]) -> dict[int, str]:
     """id(finding) -> its identity, unique within the run (a repeat gets `:2`, `:3`...).
 
@@ -77,7 +87,7 @@ def identities(findings: Iterable[Finding]) -> dict[int, str]:
     found: dict[int, str] = {}
     for f in findings:
         if f.cause is not None and isinstance(f.cause, str):
-            parts = [f.rule, "file", relative_path(f.cause, base) or f.cause, message_shape(f)]
+            parts = [f.rule, "file", relative_path(f.cause, base) or f.cause, v1_shape(f)]
         else:
             file = (relative_path(f.file, base) or f.file) if f.file else ""
             names = " ".join(f.server.names) if f.server and len(f.servers) <= 1 else ""
