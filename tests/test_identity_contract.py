@@ -63,18 +63,21 @@ def fixture_identities(certs: Path, recorded_certs: str | None = None) -> dict[s
 
 @pytest.mark.slow
 def test_identities_of_every_fixture_are_those_d248cf0_published(certs_dir: Path):
+    """Expectations may change since (a rule's wording, another rule's verdict): each finding
+    recorded and found again on its line keeps its identity."""
     data = json.loads(DATA.read_text())
     recorded = data["cases"]
     now = fixture_identities(certs_dir, data["certs"])
-    assert set(now) == set(recorded)
     compared = changed = 0
     for case, old in recorded.items():
+        if case not in now:
+            continue  # a fixture added since, or removed: nothing was published for it
         # findings of one rule on one line are told apart by their identities only
         new: dict[tuple, list[str]] = {}
         for rule, file, line, key, _ in now[case]:
             new.setdefault((rule, file, line), []).append(key)
         for rule, file, line, key, message in old:
-            if VARIES.search(message):
+            if VARIES.search(message) or (rule, file, line) not in new:
                 continue
             compared += 1
             if key not in new.get((rule, file, line), []):
