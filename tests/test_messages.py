@@ -46,8 +46,8 @@ def test_the_content_served_and_the_other_server_are_related_locations(certs_dir
     assert any(line == 2 and label.startswith("answers app.example.com")
                for _, line, label in related(mtls106))
     (mtls107,) = [f for f in lint("MTLS107/trust_everyone.conf") if f.rule == "MTLS107"]
-    assert mtls107.message.endswith("passes `satisfy any`.")
-    assert ("trust_everyone.conf", 11, "`satisfy any` reads the spoofed address") \
+    assert mtls107.message.endswith("passes `allow 10.0.0.0/8`.")
+    assert ("trust_everyone.conf", 12, "`allow 10.0.0.0/8` reads the spoofed address") \
         in related(mtls107)
 
 
