@@ -76,6 +76,23 @@ def path_map(text: str) -> tuple[str, str]:
     return normal_path(source).rstrip("/") or "/", target
 
 
+def ingress_class(text: str) -> tuple[str, str]:
+    from .config import ingress_class_error
+    klass, sep, controller = text.partition("=")
+    problem = ingress_class_error(klass, controller) if sep else "expected CLASS=CONTROLLER"
+    if problem:
+        raise argparse.ArgumentTypeError(f"{problem}, got {text!r}")
+    return klass, controller
+
+
+def configmap_ref(text: str) -> str:
+    from .config import configmap_error
+    problem = configmap_error(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def expected_ca(text: str) -> tuple[str, frozenset[str]]:
     pattern, sep, prints = text.partition("=")
     fingerprints = [p.strip() for p in prints.split(",") if p.strip()]
@@ -128,6 +145,15 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
                         metavar="PATTERN=SHA256",
                         help="client CA fingerprint(s) expected for matching hosts, for "
                              "zone-level or per-hostname Authenticated Origin Pulls")
+    parser.add_argument("--ingress-configmap", type=configmap_ref, metavar="NAMESPACE/NAME",
+                        help="Kubernetes: the ingress-nginx controller's ConfigMap, when it is "
+                             "not named ingress-nginx-controller (also kubernetes: "
+                             "ingress-configmap: in the configuration file)")
+    parser.add_argument("--ingress-class", action="append", type=ingress_class,
+                        metavar="CLASS=CONTROLLER",
+                        help="Kubernetes: the controller (ingress-nginx or nginx-ingress) of "
+                             "Ingresses of CLASS when no IngressClass in the input says; CLASS "
+                             "* for Ingresses that name no controller at all (repeatable)")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE")
 
 
@@ -331,7 +357,11 @@ def options_from(args: argparse.Namespace, rules):
                          infer_paths=pick(args.infer_paths, file.infer_paths, True),
                          extend_include=[*(file.extend_include or []),
                                          *(args.extend_include or [])],
-                         read_outside=args.read_outside_tree),
+                         read_outside=args.read_outside_tree,
+                         ingress_configmap=pick(args.ingress_configmap,
+                                                file.ingress_configmap, None),
+                         ingress_classes={**(file.ingress_classes or {}),
+                                          **dict(args.ingress_class or [])}),
         cloudflare=CloudflareOptions(
             host_patterns=pick(args.cloudflare_host, file.cloudflare_hosts, []),
             assume=pick(args.assume_cloudflare, file.assume_cloudflare, False),

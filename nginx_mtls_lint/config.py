@@ -46,6 +46,8 @@ class FileConfig:
     extend_include: list[str] | None = None  # more file patterns that are nginx configuration
     ignore: list[str] | None = None
     nginx_version: object = None  # versions.Target, from `nginx-version:`
+    ingress_configmap: str | None = None  # kubernetes: ingress-configmap: NAMESPACE/NAME
+    ingress_classes: dict[str, str] | None = None  # kubernetes: ingress-class: {CLASS: CONTROLLER}
 
 
 def normalise_fingerprint(text: str) -> str | None:
@@ -54,6 +56,25 @@ def normalise_fingerprint(text: str) -> str | None:
 
 
 ROLLOUT = re.compile(r"^off\s+until\s*=\s*(\S+)$")
+# --ingress-class CLASS=CONTROLLER, `kubernetes: ingress-class:`: the controllers rendered
+# (short name or IngressClass spec.controller; kubernetes.CONTROLLERS maps them)
+INGRESS_CONTROLLERS = ("ingress-nginx", "k8s.io/ingress-nginx", "nginx-ingress",
+                       "nginx.org/ingress-controller")
+CONFIGMAP_REF = re.compile(r"^(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def ingress_class_error(klass: str, controller: str) -> str | None:
+    """Why CLASS=CONTROLLER cannot be used, or None."""
+    if not klass:
+        return "the class is empty (a class name, or * for Ingresses that name no controller)"
+    if controller not in INGRESS_CONTROLLERS:
+        return f"unknown controller {controller!r} (one of {', '.join(INGRESS_CONTROLLERS)})"
+    return None
+
+
+def configmap_error(ref: str) -> str | None:
+    return None if CONFIGMAP_REF.match(ref) else \
+        f"expected NAMESPACE/NAME (or NAME) of a ConfigMap, got {ref!r}"
 
 
 class _Reader:
@@ -161,6 +182,8 @@ class _Reader:
                         str(value), f"nginx-version: in {self.path}")
                 except VersionError as e:
                     self.fail(keys, str(e))
+            elif key == "kubernetes":
+                self.kubernetes(config, self.expect(keys, value, dict, "a mapping"))
             elif key == "infer-paths":
                 config.infer_paths = self.expect(keys, value, bool, "true or false")
             elif key == "extend-include":
@@ -177,8 +200,27 @@ class _Reader:
                 self.fail(keys, "unknown key (fail-on, rules, cloudflare, expected-cas, "
                           "expiry-warning-days, crl-warning-hours, prefix, path-map, "
                           "infer-paths, extend-include, roots, select, ignore, "
-                          "nginx-version)")
+                          "nginx-version, kubernetes)")
         return config
+
+    def kubernetes(self, config: FileConfig, value: dict) -> None:
+        for sub, item in value.items():
+            keys = ("kubernetes", sub)
+            if sub == "ingress-configmap":
+                problem = configmap_error(str(self.expect(keys, item, str, "NAMESPACE/NAME")))
+                if problem:
+                    self.fail(keys, problem)
+                config.ingress_configmap = item
+            elif sub == "ingress-class":
+                config.ingress_classes = {}
+                for klass, controller in self.expect(keys, item, dict,
+                                                     "a mapping CLASS: CONTROLLER").items():
+                    problem = ingress_class_error(str(klass), str(controller))
+                    if problem:
+                        self.fail((*keys, klass), problem)
+                    config.ingress_classes[str(klass)] = str(controller)
+            else:
+                self.fail(keys, "unknown key (ingress-configmap, ingress-class)")
 
 
 def _yaml_lines(text: str) -> tuple[Any, Callable[[tuple], int | None]]:

@@ -64,6 +64,9 @@ class LoadOptions:
     # In a checkout, read includes outside the tree's folder (--read-outside-tree): only the
     # command line sets it, since a configuration file is part of the checkout it guards.
     read_outside: bool = False
+    # Kubernetes: what the manifests may not say (--ingress-configmap, --ingress-class)
+    ingress_configmap: str | None = None
+    ingress_classes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -697,7 +700,8 @@ class WorkspaceBuilder:
         """A Kubernetes manifest (YAML): read now, rendered with the others in finish()."""
         from . import kubernetes
         if self.manifests is None:
-            self.manifests = kubernetes.Inputs()
+            self.manifests = kubernetes.Inputs(configmap=self.options.ingress_configmap,
+                                               classes=self.options.ingress_classes)
         return bool(self.manifests.add(path, self.disk.display(path), explicit))
 
     def loader_for(self, prefix: str) -> Loader:

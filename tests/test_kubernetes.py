@@ -162,3 +162,79 @@ def test_suppression_comment_in_yaml(tmp_path: Path):
     (line,) = [n for n, text in enumerate(path.read_text().splitlines(), 1)
                if text.endswith("auth-tls-verify-client: optional")]
     assert finding.rule == "MTLS002" and finding.suppressed and finding.line == line
+
+
+# --------------------------------------------------------------- what the manifests do not say
+
+def _ingress(klass: str) -> str:
+    return ("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop, "
+            f"namespace: shop}}\nspec:\n  ingressClassName: {klass}\n  rules:\n"
+            "  - host: shop.example.com\n    http:\n      paths:\n      - path: /\n"
+            "        pathType: Prefix\n        backend: {service: {name: shop, port: "
+            "{number: 80}}}\n")
+
+
+def test_an_ingress_of_an_unknown_class_is_named_not_skipped_in_silence(tmp_path: Path):
+    (tmp_path / "ingress.yaml").write_text(_ingress("public"))
+    result = run_cli("ingress.yaml", cwd=tmp_path)
+    assert b"names class 'public', which no IngressClass" in result.stdout
+    assert b"--ingress-class public=ingress-nginx" in result.stdout
+    assert b"(0 servers)" in result.stdout
+
+
+@pytest.mark.parametrize("how", ["flag", "config"])
+def test_ingress_class_names_the_controller(tmp_path: Path, how: str):
+    (tmp_path / "ingress.yaml").write_text(_ingress("public"))
+    if how == "flag":
+        result = run_cli("--ingress-class", "public=nginx-ingress", "ingress.yaml", cwd=tmp_path)
+    else:
+        (tmp_path / ".nginx-mtls-lint.yaml").write_text(
+            'kubernetes:\n  ingress-class: {"*": nginx.org/ingress-controller}\n')
+        result = run_cli("--config", ".nginx-mtls-lint.yaml", "ingress.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert b"F5 NGINX Ingress Controller" in result.stdout and b"names class" not in result.stdout
+
+
+def test_an_ingressclass_in_the_input_wins_over_the_flag(tmp_path: Path):
+    (tmp_path / "ingress.yaml").write_text(
+        _ingress("public") + "---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\n"
+        "metadata: {name: public}\nspec: {controller: traefik.io/ingress-controller}\n")
+    result = run_cli("--ingress-class", "public=ingress-nginx", "ingress.yaml", cwd=tmp_path)
+    assert b"(0 servers)" in result.stdout, result.stdout  # Traefik's: not rendered here
+
+
+@pytest.mark.parametrize("how", ["flag", "config"])
+def test_ingress_configmap_names_the_controllers_configmap(tmp_path: Path, how: str):
+    """use-forwarded-headers in a ConfigMap of another name decides only once it is named."""
+    source = FIXTURES / "kubernetes" / "ingress_nginx" / "configmap_forwarded_headers.yaml"
+    text = source.read_text().replace("name: ingress-nginx-controller", "name: edge-settings")
+    (tmp_path / "all.yaml").write_text(text)
+    (line,) = [e[1] for e in expectations(source) if e[2] == "MTLS101"]
+    unnamed = lint_in_process([tmp_path / "all.yaml"])
+    assert not [f for f in unnamed.findings if f.rule == "MTLS101"]
+    if how == "flag":
+        result = run_cli("--format", "json", "--ingress-configmap", "ingress-nginx/edge-settings",
+                         "all.yaml", cwd=tmp_path)
+    else:
+        (tmp_path / "cfg.yaml").write_text(
+            "kubernetes:\n  ingress-configmap: ingress-nginx/edge-settings\n")
+        result = run_cli("--format", "json", "--config", "cfg.yaml", "all.yaml", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    found = {(f["rule"], f["line"]) for f in json.loads(result.stdout)["findings"]}
+    assert ("MTLS101", line) in found
+
+
+def test_a_named_configmap_that_is_absent_is_said(tmp_path: Path):
+    shutil.copy(FIXTURES / "kubernetes" / "ingress_nginx" / "on_fp.yaml", tmp_path / "on.yaml")
+    result = run_cli("--ingress-configmap", "ingress-nginx/nothere", "on.yaml", cwd=tmp_path)
+    assert b"ConfigMap ingress-nginx/nothere (--ingress-configmap) is not in the input" \
+        in result.stdout
+
+
+@pytest.mark.parametrize("args", [["--ingress-class", "public=traefik"],
+                                  ["--ingress-class", "public"],
+                                  ["--ingress-configmap", "Not A Name"]])
+def test_bad_kubernetes_flags_are_usage_errors(tmp_path: Path, args: list[str]):
+    (tmp_path / "ingress.yaml").write_text(_ingress("public"))
+    result = run_cli(*args, "ingress.yaml", cwd=tmp_path)
+    assert result.returncode == 2 and b"Traceback" not in result.stderr, result.stderr

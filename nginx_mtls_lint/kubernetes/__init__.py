@@ -26,6 +26,11 @@ RULE_MTLS002 = "verify-client-not-on"
 # id(rendered statements) -> the rendering: rules reach a tree's manifests through it.
 RENDERED: dict[int, "Rendering"] = {}
 MAX_MANIFEST_BYTES = 8 << 20
+# What --ingress-class accepts for a controller: the short names and IngressClass
+# spec.controller values of the controllers rendered here.
+CONTROLLERS = {"ingress-nginx": "ingress-nginx", ingress_nginx.CONTROLLER: "ingress-nginx",
+               "nginx-ingress": "nginx-ingress", "nginx.org/ingress-controller": "nginx-ingress"}
+ANY_CLASS = "*"  # --ingress-class *=CONTROLLER: Ingresses the manifests assign to no controller
 
 
 def is_yaml(path: str) -> bool:
@@ -62,6 +67,11 @@ class Inputs:
     folders: set[str] = field(default_factory=set)
     renderings: list[Rendering] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)  # display path -> text read
+    # What the manifests may not say (--ingress-configmap, --ingress-class, or `kubernetes:`
+    # in the configuration file): the controller's ConfigMap as NAMESPACE/NAME (or NAME),
+    # and class name (or ANY_CLASS) -> controller (a key of CONTROLLERS).
+    configmap: str | None = None
+    classes: dict[str, str] = field(default_factory=dict)
 
     def add(self, path: str, display: str, explicit: bool) -> bool:
         """Read one YAML file; False when it holds nothing of Kubernetes' we read."""
@@ -97,7 +107,7 @@ class Inputs:
         return found
 
     def render(self) -> list[Rendering]:
-        self.renderings = render_all(self.manifests)
+        self.renderings = render_all(self.manifests, self.configmap, self.classes)
         return self.renderings
 
 
@@ -120,13 +130,13 @@ def to_workspace(inputs: Inputs, workspace: "Workspace") -> None:
     manifests = inputs.manifests
     for file, line, code, message in manifests.problems:
         workspace.findings.append(diagnostic(code, file, line, message))
-    for note in manifests.notes:
-        workspace.notes.setdefault(note)
     for rendering in inputs.render():
         store = rendering.store
         RENDERED[id(rendering.stmts)] = rendering
         workspace.trees.append(Tree(rendering.root, "main", rendering.stmts, "/etc/nginx",
                                     store.resolve, None, set(), store.elsewhere))
+    for note in manifests.notes:  # the rendering's own notes too
+        workspace.notes.setdefault(note)
     workspace.files.update(manifests.files)
     for display, text in inputs.texts.items():  # `# nginx-mtls-lint: disable=...` in YAML
         workspace.file_stmts[display] = comment_lines(text, display)
@@ -173,44 +183,65 @@ def rendering_of(stmts: list[Stmt]) -> Rendering | None:
     return found if found is not None and found.stmts is stmts else None
 
 
-def controller_of(ingress: Obj, manifests: Manifests) -> str | None:
-    """ingressClassName -> IngressClass.spec.controller, else the annotation prefix."""
+def controller_of(ingress: Obj, manifests: Manifests,
+                  classes: dict[str, str] | None = None) -> str | None:
+    """The IngressClass the manifests hold for the Ingress's class (its spec.controller:
+    another controller's class is not ours), else the class named by --ingress-class, else
+    the annotation prefix, else --ingress-class *=CONTROLLER."""
+    classes = classes or {}
     klass = ingress.node.text("spec", "ingressClassName") or \
         ingress.node.text("metadata", "annotations", "kubernetes.io/ingress.class")
     if klass:
         found = manifests.find("IngressClass", None, klass)
-        controller = found.node.text("spec", "controller") if found else None
-        if controller == ingress_nginx.CONTROLLER:
-            return "ingress-nginx"
-        if controller == "nginx.org/ingress-controller":
-            return "nginx-ingress"
+        if found is not None:
+            return CONTROLLERS.get(found.node.text("spec", "controller") or "")
+        if klass in classes:
+            return CONTROLLERS[classes[klass]]
     keys = ingress.annotations().keys()
     if any(k.startswith(ingress_nginx.PREFIX) for k in keys):
         return "ingress-nginx"
     if any(k.startswith("nginx.org/") for k in keys):
         return "nginx-ingress"
+    if ANY_CLASS in classes:
+        return CONTROLLERS[classes[ANY_CLASS]]
+    if klass:
+        manifests.notes.append(
+            f"{ingress.file}: Ingress {ingress.ref} names class {klass!r}, which no IngressClass "
+            f"in the input defines: not rendered (if an nginx controller serves it, say which: "
+            f"--ingress-class {klass}=ingress-nginx, or =nginx-ingress)")
     return None
 
 
-def controller_configmap(manifests: Manifests) -> Obj | None:
+def controller_configmap(manifests: Manifests, named: str | None = None) -> Obj | None:
+    """The ingress-nginx controller's ConfigMap: the one --ingress-configmap names, else the
+    chart's and the static manifests' names."""
+    if named is not None:
+        namespace, _, name = named.rpartition("/")
+        found = manifests.find("ConfigMap", namespace or None, name)
+        if found is None:
+            manifests.notes.append(
+                f"the controller's ConfigMap {named} (--ingress-configmap) is not in the input: "
+                "ingress-nginx's defaults are assumed for its settings")
+        return found
     for obj in manifests.of_kind("ConfigMap"):
         if obj.name.endswith("ingress-nginx-controller") or obj.name == "nginx-configuration":
             return obj
     return None
 
 
-def render_all(manifests: Manifests) -> list[Rendering]:
+def render_all(manifests: Manifests, configmap: str | None = None,
+               classes: dict[str, str] | None = None) -> list[Rendering]:
     owned: dict[str, list[Obj]] = {}
     for ingress in manifests.of_kind("Ingress"):
-        controller = controller_of(ingress, manifests)
+        controller = controller_of(ingress, manifests, classes)
         if controller is not None:
             owned.setdefault(controller, []).append(ingress)
     out = []
     ingresses = owned.get("ingress-nginx")
     if ingresses:
         store = FileStore()
-        renderer = ingress_nginx.Renderer(manifests, ingresses, controller_configmap(manifests),
-                                          store)
+        renderer = ingress_nginx.Renderer(manifests, ingresses,
+                                          controller_configmap(manifests, configmap), store)
         stmts = renderer.render()
         out.append(Rendering("ingress-nginx", ingress_nginx.RELEASE,
                              ingress_nginx.NGINX_VERSION, ingress_nginx.PATCHED,
