@@ -302,9 +302,11 @@ def flow_pki(tmp_path_factory) -> Path:
     return make_flow_pki(tmp_path_factory.mktemp("flow-pki"))
 
 
-def make_flow_pki(d: Path, client_name: str = CLIENT_NAME) -> Path:
+def make_flow_pki(d: Path, client_name: str = CLIENT_NAME,
+                  more_valid: dict[str, str] | None = None) -> Path:
     """client-ca.pem (expected), other-ca.pem, server.pem/key, and one client per kind (the
-    valid, forged and self-signed ones named `client_name`)."""
+    valid, forged and self-signed ones named `client_name`); `more_valid` names more clients
+    of the expected CA (kind -> name)."""
     ca, ca_key = make_cert(CA_NAME, key_ids=True)
     other, other_key = make_cert("Other Client CA", key_ids=True)
     # Same name, another key. The forged client's authority key identifier names this CA, so
@@ -319,6 +321,8 @@ def make_flow_pki(d: Path, client_name: str = CLIENT_NAME) -> Path:
         "forged": make_cert(client_name, issuer=(home, home_key), ca=False, key_ids=True),
         "selfsigned": make_cert(client_name, ca=False),
     }
+    for kind, name in (more_valid or {}).items():
+        clients[kind] = make_cert(name, issuer=(ca, ca_key), ca=False, key_ids=True)
     server, server_key = make_cert("app.example.com", ca=False)
     files = {"client-ca.pem": pem(ca), "other-ca.pem": pem(other), "server.pem": pem(server),
              "server.key": key_pem(server_key)}

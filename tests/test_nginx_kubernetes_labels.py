@@ -133,8 +133,9 @@ def test_MTLS109_weakest_order_serves_the_strict_ingress_without_certificate(
         prove(manifest, pki, tmp_path / manifest.stem)
 
 
-def prove(manifest: Path, pki: Path, tmp_path: Path) -> None:
-    """The label of the manifest's header, and the linter's cells, on nginx."""
+def prove(manifest: Path, pki: Path, tmp_path: Path, extra: tuple[Request, ...] = ()) -> list:
+    """The label of the manifest's header, and the linter's cells, on nginx; the outcomes of
+    `extra` requests."""
     if os.geteuid() != 0 or not shutil.which("ip"):
         skip_or_fail("the labels are proven in a private network namespace: root and "
                      "iproute2 needed")
@@ -145,7 +146,7 @@ def prove(manifest: Path, pki: Path, tmp_path: Path) -> None:
         assert request.port in case.tls_ports + case.plain_ports, request
     sent = tuple(r for request, _ in cells for r in (request, replace(request, header=SPOOFED)))
     result = in_private_network(lambda: run_case(case, tmp_path / "nginx", pki,
-                                                 nginx_binary(), sent))
+                                                 nginx_binary(), sent + extra))
     assert "error" not in result, result.get("error")
     wrong = [f"{r} -> expected {e}, got {o['detail']}" for r, e, o in result["proofs"]
              if not outcome_matches(o, e)]
@@ -157,8 +158,25 @@ def prove(manifest: Path, pki: Path, tmp_path: Path) -> None:
     assert label == case.label, f"nginx: {label}, header: {case.label}"
     said, findings = linter_label(manifest)
     assert said == case.label, "\n".join([f"the linter says {said}"] + findings)
-    answers = result["extra"]
+    answers = result["extra"][:len(sent)]
     disagree = [f"{r}: linter {verdict}, nginx {plain['detail']} / {spoofed['detail']}"
                 for (r, verdict), plain, spoofed in zip(cells, answers[::2], answers[1::2])
                 if (plain["content"] or spoofed["content"]) != (verdict == "open")]
     assert not disagree, "\n".join(disagree)
+    return result["extra"][len(sent):]
+
+
+def test_MTLS011_unanchored_match_cn_admits_a_longer_name_of_the_same_ca(tmp_path: Path):
+    """`auth-tls-match-cn: "CN=partner.example"` lets in a certificate the same CA issued to
+    partner.example-x.attacker.example; the anchored, escaped value refuses it (403) and still
+    serves partner.example (the valid client of the labels)."""
+    folder = tmp_path / "pki"
+    folder.mkdir()
+    pki = make_flow_pki(folder, "partner.example",
+                        {"longer": "partner.example-x.attacker.example"})
+    longer = Request("longer", "direct", uri="/", host="partner-api.example.com", port=443)
+    rule = FIXTURES / "rules" / "MTLS011"
+    (unanchored,) = prove(rule / "match_cn_unanchored.yaml", pki, tmp_path / "bad", (longer,))
+    assert unanchored["content"], unanchored
+    (anchored,) = prove(rule / "match_cn_anchored_fp.yaml", pki, tmp_path / "good", (longer,))
+    assert anchored["status"] == 403 and not anchored["content"], anchored

@@ -337,11 +337,26 @@ def _matches(tested: str, value: Value, operand: str, op: str,
             return (compiled.search(value) is not None) != negate, ""
         except pcre.Undecidable as error:
             return UNKNOWN, f"{CANNOT_RUN} {operand!r} on {value[:80]!r}: {error}"
+    if value is EXPECTED and tested in DN_VARIABLES and not_rfc2253(operand):
+        return negate, ""  # the valid client's names, as nginx writes them, never match
     if value is EXPECTED:  # a test for emptiness fails, a pin matches
         return (compiled.fullmatch("") is None) != negate, ""
     if value is ATTACKER:
         return ATTACKER, chosen
     return UNKNOWN, f"{tested} is not known"
+
+
+DN_VARIABLES = ("$ssl_client_s_dn", "$ssl_client_i_dn")
+# A name written as OpenSSL displays it ("CN = x", "CN=x, O=y") or in the legacy form
+# ("/CN=x/O=y"): nginx writes $ssl_client_s_dn as RFC 2253 (`CN=x,O=y`: no space around `=`
+# or after the `,` between attributes, which are never separated by `/`).
+DISPLAY_FORMAT = re.compile(r"\w \s*=|=\s|[^\\],\s+\w+\s*=|(^\^?|/)/?[A-Z]{1,2}=[^/]*/[A-Za-z]+=|^\^?/[A-Z]{1,2}=")
+
+
+def not_rfc2253(pattern: str) -> bool:
+    """Whether a regex on $ssl_client_s_dn/_i_dn is written in a form the names of an
+    ordinary certificate (no `, X=` or ` = ` inside a value) never take in RFC 2253."""
+    return DISPLAY_FORMAT.search(pattern) is not None
 
 
 def raw_uris(uri: str, patterns: list[str]) -> list[str]:

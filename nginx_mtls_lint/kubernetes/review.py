@@ -35,6 +35,9 @@ FIXES = {
                               "the origin-pull CA)",
     "ssl_crl": "refresh the Secret's `ca.crl`",
     "proxy_set_header": f'set `{A}auth-tls-verify-client: "on"`',
+    "if": f"write `{A}auth-tls-match-cn` as nginx writes the name (RFC 2253: `CN=name,O=org`, "
+          "no spaces, most specific first), escape its dots and end it: "
+          '`"CN=partner\\.example(,|$)"`',
 }
 FACT_FIXES_FALLBACK = ("remove `mode: AllowInsecureFallback` (the default, AllowValidOnly, "
                        "refuses clients without a valid certificate)")
@@ -58,7 +61,8 @@ OTHER_FIXES = {
     },
 }
 # Rules whose cause is the same whatever statement they point at.
-RULE_FIXES = {"MTLS101": "listen", "MTLS103": "ssl_reject_handshake", "MTLS104": "error_page"}
+RULE_FIXES = {"MTLS101": "listen", "MTLS103": "ssl_reject_handshake", "MTLS104": "error_page",
+              "MTLS011": "if"}
 FACT_FIXES = {
     "invalid-verify": f'write `{A}auth-tls-verify-client: "on"` (quoted: YAML reads a bare on '
                       "as true)",
@@ -142,6 +146,8 @@ def review(findings: list[Finding], inputs: "Inputs | None") -> list[Finding]:
             finding.fix = "Add the referenced manifest (its ca.crt only) to the files linted."
         elif not finding.rule.startswith("MTLS9"):
             key = RULE_FIXES.get(finding.rule, name)
+            if key == "if" and not (isinstance(stmt, Stmt) and stmt.args[:1] == ["$ssl_client_s_dn"]):
+                key = None  # an `if` of a snippet: only auth-tls-match-cn renders this one
             fixes = OTHER_FIXES.get(controller, FIXES)
             fix = fixes.get(key or "")
             if fix is not None:
