@@ -53,7 +53,6 @@ pytestmark = pytest.mark.nginx
 CASES = sorted((FIXTURES / "kubernetes").rglob("*.yaml"))
 RULE_CASES = sorted((FIXTURES / "rules").glob("*/*.yaml"))
 CLOUDFLARE_CLIENT = "origin-pull.cloudflare.net"
-UPSTREAM = "127.0.0.1:8181"  # render.backend's stub: the flow's application listens there
 # compare's client kinds as the flow's clients: "failed" is a self-signed certificate
 # ("other-ca", a certificate of another CA nginx trusts, has no flow client: one CA per case)
 FLOW_CLIENT = {"none": "none", "failed": "selfsigned", "valid": "valid", "plain": "plain"}
@@ -114,7 +113,8 @@ def linter_label(manifest: Path) -> tuple[str, list[str]]:
 
 
 def test_every_fixture_has_a_label():
-    unlabelled = [str(c) for c in CASES + RULE_CASES if not re.search(r"^# label:", c.read_text(), re.M)]
+    unlabelled = [str(c) for c in CASES + RULE_CASES
+                  if not re.search(r"^# label:", c.read_text(), re.M)]
     assert not unlabelled, unlabelled
 
 
