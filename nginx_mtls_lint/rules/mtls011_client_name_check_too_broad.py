@@ -5,7 +5,7 @@ from typing import Iterator
 from .. import pcre
 from ..findings import Finding
 from ..flow.evaluate import DN_VARIABLES, not_rfc2253
-from ..model import Config, flatten
+from ..model import Config, walk
 from ..parser import Stmt
 from . import Rule, RuleContext
 
@@ -53,6 +53,15 @@ def wider_names(pattern: str, ignore_case: bool) -> list[str]:
         return found
     except pcre.Undecidable:
         return []
+
+
+def anchored(name: str) -> str:
+    """The regex that admits `name` as a whole attribute of an RFC 2253 name: the first one
+    (CN, as nginx prints the most specific first) from the start, another after an unescaped
+    `,`; each ending at `,` or the end."""
+    escaped = name.replace(".", "\\.")
+    start = "^" if name.upper().startswith("CN=") else "(^|[^\\x5c],)"  # x5c: a backslash
+    return f"{start}{escaped}(,|$)"
 
 
 class ClientNameCheckTooBroad(Rule):
@@ -115,7 +124,7 @@ class ClientNameCheckTooBroad(Rule):
         for server in config.servers:
             if server.verification.mode not in ("on", "optional"):
                 continue  # optional_no_ca: a self-signed certificate carries any name
-            for stmt in flatten(server.stmt.block or []):
+            for stmt in walk(server.stmt.block):
                 if id(stmt) in seen or not _name_check(stmt):
                     continue
                 seen.add(id(stmt))
@@ -127,10 +136,9 @@ class ClientNameCheckTooBroad(Rule):
                     stmt,
                     f"`if ({variable} {operator} \"{pattern}\")` at {stmt.file}:{stmt.line} "
                     f"lets in more than {intended_name(pattern)}: a certificate of the same CA "
-                    f"named {' or '.join(wider)} matches too (a regex matches anywhere in the "
-                    "name).",
-                    f"Anchor the name: `\"^{intended_name(pattern).replace('.', chr(92) + '.')}"
-                    "(,|$)\"`.", server)
+                    f"with {' or '.join(wider)} in its name matches too (a regex matches "
+                    "anywhere in the name).",
+                    f"Anchor the name: `\"{anchored(intended_name(pattern))}\"`.", server)
 
 
 def _name_check(stmt: Stmt) -> bool:
