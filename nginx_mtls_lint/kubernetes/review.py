@@ -119,6 +119,14 @@ def fact_findings(rendering: "Rendering", existing: list[Finding]) -> list[Findi
     return out
 
 
+def manifest_fix(rule: str, stmt: Stmt | None, controller: str) -> str | None:
+    """The manifest edit that closes what `rule` found at the rendered `stmt`."""
+    key = RULE_FIXES.get(rule, stmt.name if stmt is not None else None)
+    if key == "if" and (stmt is None or stmt.args[:1] != ["$ssl_client_s_dn"]):
+        return None  # an `if` of a snippet: only auth-tls-match-cn renders this one
+    return OTHER_FIXES.get(controller, FIXES).get(key or "")
+
+
 def review(findings: list[Finding], inputs: "Inputs | None") -> list[Finding]:
     if inputs is None or not inputs.renderings:
         return findings
@@ -134,7 +142,6 @@ def review(findings: list[Finding], inputs: "Inputs | None") -> list[Finding]:
             continue
         finding.fixes = []  # edits of nginx text: the manifest is what one edits
         stmt = finding.statement
-        name = stmt.name if isinstance(stmt, Stmt) else None
         controller = controllers.get((finding.file, finding.line or 0), "ingress-nginx")
         if finding.rule == "MTLS911":
             finding.message = finding.message.split(": the file is on", 1)[0] + (
@@ -145,11 +152,8 @@ def review(findings: list[Finding], inputs: "Inputs | None") -> list[Finding]:
                 + ". Lint its manifest with the others (ca.crt is public).")
             finding.fix = "Add the referenced manifest (its ca.crt only) to the files linted."
         elif not finding.rule.startswith("MTLS9"):
-            key = RULE_FIXES.get(finding.rule, name)
-            if key == "if" and not (isinstance(stmt, Stmt) and stmt.args[:1] == ["$ssl_client_s_dn"]):
-                key = None  # an `if` of a snippet: only auth-tls-match-cn renders this one
-            fixes = OTHER_FIXES.get(controller, FIXES)
-            fix = fixes.get(key or "")
+            fix = manifest_fix(finding.rule, stmt if isinstance(stmt, Stmt) else None,
+                               controller)
             if fix is not None:
                 finding.fix = fix[0].upper() + fix[1:] + "."
         text = rendered.get((finding.file, finding.line or 0))
