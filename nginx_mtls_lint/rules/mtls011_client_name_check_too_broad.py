@@ -134,8 +134,7 @@ class ClientNameCheckTooBroad(Rule):
                     continue
                 yield self.finding(
                     stmt,
-                    f"`if ({variable} {operator} \"{pattern}\")` at {stmt.file}:{stmt.line} "
-                    f"lets in more than {intended_name(pattern)}: a certificate of the same CA "
+                    f"`if ({variable} {operator} \"{pattern}\")` lets in more than {intended_name(pattern)}: a certificate of the same CA "
                     f"with {' or '.join(wider)} in its name matches too (a regex matches "
                     "anywhere in the name).",
                     f"Anchor the name: `\"{anchored(intended_name(pattern))}\"`.", server)
