@@ -72,12 +72,12 @@ def concise(repo: Path, *args: str):
 
 def test_concise_select_and_ignore(demo_copy: Path):
     code, lines = concise(demo_copy)
-    assert code == 1 and len(lines) == 6
+    assert code == 1 and len(lines) == 4
     assert "nginx/snippets/origin-pull.conf:2:1: MTLS002 `ssl_verify_client optional` on " \
-        "Cloudflare-fronted api.example.com" in lines[5]
-    _, lines = concise(demo_copy, "--select", "MTLS006,verify-client-not-on")
-    assert sorted(line.split()[1] for line in lines) == ["MTLS002", "MTLS006", "MTLS006"]
-    code, lines = concise(demo_copy, "--ignore", "MTLS001,MTLS002,client-ca-unusable,MTLS006")
+        "Cloudflare-fronted api.example.com" in lines[3]
+    _, lines = concise(demo_copy, "--select", "MTLS003,verify-client-not-on")
+    assert sorted(line.split()[1] for line in lines) == ["MTLS002", "MTLS003"]
+    code, lines = concise(demo_copy, "--ignore", "MTLS001,MTLS002,client-ca-unusable")
     assert code == 0 and [line.split()[1] for line in lines] == ["MTLS103"]  # a note
     bad = run_cli("--select", "MTLS999", "nginx/nginx.conf", cwd=demo_copy)
     assert bad.returncode == 2 and b"unknown rule 'MTLS999'" in bad.stderr
@@ -85,25 +85,24 @@ def test_concise_select_and_ignore(demo_copy: Path):
 
 def test_select_and_ignore_in_the_config_file(demo_copy: Path):
     (demo_copy / ".nginx-mtls-lint.yaml").write_text(
-        "select: MTLS002, MTLS006\nignore: [rejection-handler-missing]\n")
+        "select: MTLS002, MTLS003\nignore: [client-ca-unusable]\n")
     _, lines = concise(demo_copy)
     assert [line.split()[1] for line in lines] == ["MTLS002"]
     _, lines = concise(demo_copy, "--ignore", "MTLS002")  # the flag replaces the file's list
-    assert sorted(line.split()[1] for line in lines) == ["MTLS002", "MTLS006", "MTLS006"][1:]
+    assert [line.split()[1] for line in lines] == ["MTLS003"]
 
 
 def test_statistics(demo_copy: Path):
     result = run_cli("--format", "concise", "--statistics", "nginx/nginx.conf", cwd=demo_copy)
-    tail = result.stdout.decode().splitlines()[-5:]
-    assert tail[0].split() == ["2", "MTLS006", "error", "rejection-handler-missing"]
-    assert {line.split()[1] for line in tail} == {"MTLS001", "MTLS002", "MTLS003", "MTLS006",
-                                                   "MTLS103"}
+    tail = result.stdout.decode().splitlines()[-4:]
+    assert tail[0].split() == ["1", "MTLS001", "error", "cf-vhost-without-mtls"]
+    assert {line.split()[1] for line in tail} == {"MTLS001", "MTLS002", "MTLS003", "MTLS103"}
 
 
 def test_baseline_survives_moved_lines_and_new_findings_still_fail(demo_copy: Path):
     baseline = demo_copy / "baseline.json"
     written = run_cli("--write-baseline", str(baseline), "nginx/nginx.conf", cwd=demo_copy)
-    assert written.returncode == 0 and b"wrote 6 findings" in written.stderr
+    assert written.returncode == 0 and b"wrote 4 findings" in written.stderr
     for conf in (demo_copy / "nginx").rglob("*.conf"):  # every finding moves down two lines
         conf.write_text("# moved\n\n" + conf.read_text())
     code, lines = concise(demo_copy, "--baseline", str(baseline))

@@ -248,8 +248,11 @@ def test_findings_carry_their_path():
     from nginx_mtls_lint.lint import LintOptions, lint
 
     result = lint([str(FIXTURES / "demo" / "nginx" / "nginx.conf")], LintOptions())
-    docs = next(f for f in result.findings if f.rule == "MTLS006" and f.line == 12)
-    assert [(step.line, step.label) for step in docs.trace][:1] == [(12, "location /docs/")]
+    optional = next(f for f in result.findings if f.rule == "MTLS002")
+    assert [(step.line, step.label) for step in optional.trace][:1] == [(15, "location /")]
+    # each open location once, as a related location (one cause, one finding)
+    assert [(r.line, r.label.split(":")[1].strip()) for r in optional.related
+            if r.label.startswith("open:")] == [(15, "`location /`"), (12, "`location /docs/`")]
 
 
 @pytest.mark.parametrize("location,expected", [

@@ -243,18 +243,45 @@ def test_MTLS005_trusted_certificate_verifies_clients_too(tmp_path, pki):
     assert all(o.verdict == "rejected" for o in outcomes.values())
 
 
-def test_MTLS006_handler_in_one_location_only(tmp_path, pki):
+def test_MTLS002_handler_in_one_location_only_lists_the_open_locations(tmp_path, pki):
+    """One cause (no check on the open path), one finding: MTLS002 at `optional`, each
+    open location a related location; no MTLS006 for the location with no check."""
     port, = free_ports(1)
     body = (f"    real_ip_header CF-Connecting-IP;\n    ssl_client_certificate {pki.x};\n"
             "    ssl_verify_client optional;\n")
     guard = "if ($ssl_client_verify != SUCCESS) { return 403; }"
     bad = server(port, pki, body + f"    location /app/ {{ {guard} }}\n    location / {{ }}")
+    conf = tmp_path / "listed.conf"
+    conf.write_text(bad.replace("__ROOT__", "/srv"))
+    found = [f for f in lint_in_process([conf]).findings if f.rule in ("MTLS002", "MTLS006")]
+    assert [f.rule for f in found] == ["MTLS002"]
+    assert [r.label.split(":")[1].strip() for r in found[0].related
+            if r.label.startswith("open:")] == ["`location /`"]
+    fixed = fixed_by("MTLS002", bad, tmp_path)
+    rules, nginx = run(tmp_path, "bad", bad, [port])
+    with nginx.start([port]):
+        assert probe_outcomes(port, pki, path="/app/")["SNI, no certificate"].verdict == "rejected"
+        assert probe_outcomes(port, pki)["SNI, no certificate"].verdict == "CONTENT SERVED"
+    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    assert not rules & {"MTLS002", "MTLS006"}
+    with nginx.start([port]):
+        outcomes = probe_outcomes(port, pki, **client(pki, "x"))
+    assert not probe.bypassed(without_certificate(outcomes))
+    assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
+
+
+def test_MTLS006_check_that_lets_a_client_without_certificate_through(tmp_path, pki):
+    port, = free_ports(1)
+    body = (f"    real_ip_header CF-Connecting-IP;\n    ssl_client_certificate {pki.x};\n"
+            "    ssl_verify_client optional;\n")
+    guard = "if ($ssl_client_verify != SUCCESS) { return 403; }"
+    bad = server(port, pki, body + "    if ($ssl_client_verify ~ FAILED) { return 403; }\n"
+                 "    location / { }")
     assert guard in fix_text("MTLS006", bad, tmp_path)
     fixed = fixed_by("MTLS006", bad, tmp_path)
     rules, nginx = run(tmp_path, "bad", bad, [port])
-    assert "MTLS006" in rules
+    assert "MTLS006" in rules and "MTLS002" not in rules  # the check is the cause
     with nginx.start([port]):
-        assert probe_outcomes(port, pki, path="/app/")["SNI, no certificate"].verdict == "rejected"
         assert probe_outcomes(port, pki)["SNI, no certificate"].verdict == "CONTENT SERVED"
     rules, nginx = run(tmp_path, "fixed", fixed, [port])
     assert "MTLS006" not in rules and ("MTLS002" in rules)  # warning: `on` needs no handler

@@ -77,6 +77,13 @@ class Cause(str, Enum):
         true of every cause but an error page (it may answer the handshake's own 495/496)."""
         return self is not Cause.ERROR_PAGE
 
+    @property
+    def past_a_check(self) -> bool:
+        """A certificate check is written for this path and failed to hold (it let the
+        client past, or limit_except skipped it): the check is the cause, not the verify
+        mode alone."""
+        return self in (Cause.CHECK_PASSED, Cause.LIMIT_EXCEPT)
+
 
 # The causes of the open paths `ssl_verify_client on` closes.
 CLOSED_BY_VERIFY_ON = frozenset(cause for cause in Cause if cause.closed_by_verify_on)

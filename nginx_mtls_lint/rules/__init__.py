@@ -222,6 +222,21 @@ def quoted(stmt: Stmt) -> str:
     return f"`{' '.join([stmt.name, *stmt.args])}`"
 
 
+def open_locations(server: Server, paths: Iterable[Path]) -> list[Related]:
+    """Each place (a location, or the server for URIs no location matches) where one of
+    these paths got to content, once, as related locations in the order found."""
+    found: dict[int, Related] = {}
+    for path in paths:
+        location = path.outcome.location
+        at = location.stmt if location is not None else server.stmt
+        if id(at) not in found:
+            place = (f"`location {location.label}`" if location is not None
+                     else f"{path.uri} (matches no location)")
+            found[id(at)] = Related(at.file, at.line,
+                                    f"open: {place}: {path.client.label} gets {served(path)}")
+    return list(found.values())
+
+
 def finding_trace(path: Path) -> list[Step]:
     """The request's path as a finding's trace: every directive it went through."""
     steps = []

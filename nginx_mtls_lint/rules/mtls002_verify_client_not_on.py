@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..findings import Finding
-from ..flow import CLOSED_BY_VERIFY_ON, stream_refusal
+from ..findings import Edit, Finding, Fix, Related
+from ..flow import CLOSED_BY_VERIFY_ON, Cause, stream_refusal
 from ..model import Server, StreamServer, TlsServer
 from . import (Rule, RuleContext, ca_evidence, cloudflare_evidence, evidence,
-               finding_trace, flow_open, inherited, inherits, optional_in_scope, quoted,
-               served, served_evidence)
+               finding_trace, flow_open, inherited, inherits, open_locations,
+               optional_in_scope, quoted, served, served_evidence)
 from .fixes import SERVER_HANDLER, aop_ca_path, insert_after, make_fix, replace_word
 
 
@@ -33,6 +33,13 @@ class VerifyClientNotOn(Rule):
     `optional` or `optional_no_ca` when nothing in the server reads `$ssl_client_*` at all
     (neither a check nor a header handing it to the application): a valid certificate and
     none then get the same, so the verification protects nothing.
+
+    One cause, one finding: every place where such a client gets content with no
+    certificate check on the way (a location without the handler, a nested location, a
+    URI that matches no location) is listed as a related location of this one finding,
+    whose fix closes them all. A check that is written for a path and still lets such a
+    client through (`= FAILED`, a map that leaves `NONE` out, `limit_except`) is MTLS006's
+    finding, not this rule's.
 
     In `stream {}` there is no later phase to reject a client: `optional` proxies a client
     without a certificate, so it is an error for every stream server, unless
@@ -89,6 +96,8 @@ class VerifyClientNotOn(Rule):
     severity = "error"
     tags = ("security", "cloudflare", "mtls", "external/cwe/cwe-295")
     security_severity = "8.1"
+    # Paths with no certificate check on the way: the verify mode is what lets clients in.
+    causes = frozenset((Cause.UNCHECKED,))
 
     def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
         yield from self._ca_without_verify(server, ctx)
@@ -132,20 +141,35 @@ class VerifyClientNotOn(Rule):
                 fixes=make_fix("verify against the origin-pull CA", to_on, insert_after(
                     ctx.source, setting.stmt, f"ssl_client_certificate {aop_ca_path(ctx, server)};")))
             return
+        yield from self._by_paths(server, ctx, fix, fixes, related, to_on)
+
+    def _by_paths(self, server: Server, ctx: RuleContext, fix: str, fixes: list[Fix],
+                  related: list[Related], to_on: Edit | None) -> Iterator[Finding]:
+        """What the paths of clients the mode lets past the handshake say: one error listing
+        every place they get content with no check on the way; nothing when each open path
+        got past a check written for it (that check's finding); else a warning."""
+        mode, setting = server.verification.mode, server.verification.setting
+        assert setting is not None
         kinds = server.verification.verify_mode.followed_kinds
         flow = ctx.flow(server)
         let_through = " or ".join("NONE" if k == "none" else "FAILED" for k in kinds)
         open_paths = flow.open_paths(kinds, causes=CLOSED_BY_VERIFY_ON)
-        if open_paths:
-            path = open_paths[0]
+        unchecked = [p for p in open_paths if not p.cause(server).past_a_check]
+        if unchecked:
+            path = unchecked[0]
+            opened = open_locations(server, unchecked)
+            more = (f"; {len(opened)} places let such clients in with no certificate check "
+                    "on the way" if len(opened) > 1 else "")
             yield self.finding(
                 setting.stmt,
                 f"`ssl_verify_client {mode}`{inherited(setting)} on "
                 f"{'Cloudflare-fronted ' if server.cloudflare.fronted else ''}"
                 f"{server.title}: {path.client.label} requesting {path.uri} gets "
-                f"{served(path)}.", fix, server, fixes=fixes,
-                related=[*related, *served_evidence(path)],
+                f"{served(path)}{more}.", fix, server, fixes=fixes,
+                related=[*opened, *related, *served_evidence(path)],
                 trace=finding_trace(path))
+        elif open_paths:
+            return  # every open path got past a check written for it: the check's finding
         elif flow.unsure_paths(kinds):
             path = flow.unsure_paths(kinds)[0]
             yield self.finding(
