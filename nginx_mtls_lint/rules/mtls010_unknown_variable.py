@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Iterator
 
@@ -51,6 +52,13 @@ class UnknownVariable(Rule):
     no target, only a name no version has, and not when third-party modules are loaded
     (they define variables of their own).
 
+    nginx resolves variables once the whole http {} is read, so a `map` in the nginx.conf
+    defines a name for every file it includes, even when written after the include. A
+    fragment linted alone (a conf.d or sites-enabled file, outside the nginx.conf that
+    includes it) therefore reports only a near-miss of a name nginx defines
+    (`$ssl_client_verfiy`); another name (`$connection_upgrade`) may come from that
+    nginx.conf. Lint the nginx.conf to have every name checked.
+
     ## Example
     ```nginx
     server {
@@ -86,6 +94,10 @@ class UnknownVariable(Rule):
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
         # a file without http {} is a conf.d fragment: its servers are http {} servers
         statements = list(_statements(config.tree.stmts, "http"))
+        # Linted alone, a fragment's http {} is not all here: nginx resolves variables once
+        # the whole http {} is read, so a `map` of the nginx.conf that includes it (even
+        # written after the include) defines a name for it.
+        alone = config.fragment
         defined = _defined(statements)
         third_party = any(not known(s.name) or s.name == "load_module" or
                           s.name.endswith(("_by_lua", "_by_lua_block", "_by_lua_file"))
@@ -96,7 +108,9 @@ class UnknownVariable(Rule):
             for name in _used(stmt):
                 if name in defined or name.isdigit() or (stmt.file, stmt.line, name) in seen:
                     continue
-                why = self._lacking(name, module, ctx, third_party)
+                why = self._lacking(name, module, ctx, third_party or alone)
+                if why is None and alone:
+                    why = _misspelt(name, module)
                 if why is None:
                     continue
                 seen.add((stmt.file, stmt.line, name))
@@ -130,6 +144,20 @@ class UnknownVariable(Rule):
                     f"nginx {version} has no ${name} ({module}; it was removed after "
                     f"{found[-1]})")
         return None
+
+
+def _misspelt(name: str, module: str) -> str | None:
+    """Why a name no module defines is wrong even where the rest of http {} is not known:
+    it is a misspelling of one nginx defines (the nginx.conf around a fragment defines its
+    own names, not near-misses of nginx's)."""
+    if catalogue.variable_versions(name, module) is not None:
+        return None
+    names = [key.partition(":")[2] for key, entry in catalogue.load()["variables"].items()
+             if key.startswith(module + ":") and not entry["prefix"]]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
+    if not close:
+        return None
+    return f"no nginx module defines it in {module} {{}} (a misspelling of ${close[0]}?)"
 
 
 def _key(version: str) -> tuple[int, ...]:
