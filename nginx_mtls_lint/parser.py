@@ -93,8 +93,11 @@ def looks_like_nginx(text: str, sample: int = 200) -> bool:
     """Whether a file handed over is nginx configuration at all, from its first statements'
     tokens: nginx statements end in `;` or open a `{` block, and most start with a directive
     nginx knows. redis.conf (no `;` at all) and supervisord.conf (INI sections, `;` comments)
-    fail both; a broken nginx file passes and gets its parse error."""
+    fail both; a broken nginx file passes and gets its parse error. Directives of common
+    third-party modules count as nginx's (h5bp's `brotli_static on;` snippet)."""
     from crossplane.analyzer import DIRECTIVES  # names only: the value format varies by fork
+
+    from .directives import known as known_directive
 
     statements = known = 0
     first: str | None = None
@@ -102,7 +105,7 @@ def looks_like_nginx(text: str, sample: int = 200) -> bool:
         if not quoted and token in SPECIAL:
             if token != "}" and first is not None:
                 statements += 1
-                known += first in DIRECTIVES
+                known += first in DIRECTIVES or known_directive(first)
                 if statements >= sample:
                     break
             first = None

@@ -133,6 +133,17 @@ def test_files_that_are_not_nginx_are_skipped_with_a_note(tmp_path: Path):
     assert only.returncode == 0 and b"MTLS912" in only.stdout
 
 
+def test_a_snippet_of_a_third_party_directive_is_nginx(tmp_path: Path):
+    """h5bp's pre-compressed_content_brotli.conf holds one statement, of ngx_brotli: it is
+    nginx (read as a fragment), not MTLS912."""
+    (tmp_path / "brotli.conf").write_text("# Serve brotli files if they exist\n"
+                                          "brotli_static on;\n")
+    (tmp_path / "headers.conf").write_text("more_set_headers 'Server: x';\ngzip on;\n")
+    result = run_cli("--format", "json", "brotli.conf", "headers.conf", cwd=tmp_path)
+    assert result.returncode == 0
+    assert not json.loads(result.stdout)["findings"]
+
+
 def test_a_broken_nginx_file_still_gets_mtls900(tmp_path: Path):
     (tmp_path / "broken.conf").write_text(
         "server {\n  listen 443 ssl;\n  server_name a.example.com;\n  location / {\n"
