@@ -258,9 +258,11 @@ class Server(TlsServer):
         return self._written_check[0] if self._written_check else None
 
     def reads_client_verification(self) -> bool:
-        """Whether anything in the server reads $ssl_client_* (a check, or passing it on)."""
-        return any("$ssl_client_" in arg for stmt in walk(self.stmt.block) if stmt.name != "#"
-                   for arg in stmt.args)
+        """Whether anything in the server reads $ssl_client_* (a check, also through an
+        http-level map or a `set` flag, or passing it on)."""
+        return self.written_check() is not None or any(
+            "$ssl_client_" in arg for stmt in walk(self.stmt.block) if stmt.name != "#"
+            for arg in stmt.args)
 
 
 @dataclass(slots=True, eq=False)

@@ -60,7 +60,8 @@ def simulator_work(tmp_path: Path, servers: int, monkeypatch) -> tuple[int, int]
     findings = lint([str(tree / "nginx.conf")], LintOptions()).findings
     monkeypatch.undo()
     # the open location of every server is found (the work is not "linear" by skipping)
-    assert sum(f.rule == "MTLS006" for f in findings) == servers, findings
+    assert sum(f.rule == "MTLS002" and any("`location /open/`" in r.label for r in f.related)
+               for f in findings) == servers, findings
     return counts["requests"], counts["steps"]
 
 
