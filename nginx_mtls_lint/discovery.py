@@ -17,7 +17,10 @@ from .parser import looks_like_nginx
 CONFIG_DIRS = {
     "sites-available", "sites-enabled", "conf.d", "vhosts", "vhosts.d", "servers",
     "http.d", "snippets", "includes",
+    "vhost.d",  # nginx-proxy's per-host snippets, named after the host (no extension)
 }
+# Suffixes of templates a repository ships instead of the file itself (default.conf.sample).
+TEMPLATE_SUFFIXES = (".sample", ".example", ".tmpl", ".j2", ".dist")
 NOT_CONFIG_SUFFIXES = {
     ".pem", ".crt", ".cer", ".key", ".csr", ".der", ".p12", ".pfx", ".crl", ".md", ".txt",
     ".json", ".yml", ".yaml", ".j2", ".tmpl", ".sh", ".py", ".html", ".js", ".css", ".png",
@@ -91,6 +94,28 @@ def scan_directory(folder: str, patterns: list[str] | None = None,
                     opens_like_nginx(path):
                 others.append(path)
     return roots, others
+
+
+def templates_like_nginx(folder: str, limit: int = 3) -> tuple[list[str], list[str]]:
+    """(up to `limit` template files below `folder` that read as nginx once their template
+    suffix is dropped, the --extend-include patterns that would lint them): what to tell a
+    user when a folder holds no nginx configuration but its templates do."""
+    found: list[str] = []
+    patterns: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            stem, suffix = os.path.splitext(name)
+            path = os.path.join(dirpath, name)
+            if suffix.lower() in TEMPLATE_SUFFIXES and not name.startswith(".") and (
+                    stem.endswith(".conf") or stem == "nginx" or
+                    os.path.basename(dirpath) in CONFIG_DIRS) and looks_like_nginx_file(path):
+                found.append(path)
+                pattern = f"*{'.conf' if stem.endswith('.conf') else ''}{suffix}"
+                patterns += [pattern] if pattern not in patterns else []
+                if len(found) >= limit:
+                    return found, patterns
+    return found, patterns
 
 
 MAX_INDEXED_FILES = 50_000  # a checkout's files looked through for a missing one, at most

@@ -871,6 +871,18 @@ class WorkspaceBuilder:
                  elsewhere=disk_loader.elsewhere, origin="dump"))
 
 
+def _templates_hint(folder: str) -> str:
+    """What to run when the folder's nginx configuration is kept as templates."""
+    from .discovery import templates_like_nginx
+
+    found, patterns = templates_like_nginx(folder)
+    if not found:
+        return ""
+    shown = ", ".join(os.path.relpath(p, folder) for p in found)
+    flags = " ".join(f"--extend-include '{p}'" for p in patterns)
+    return f"; templates that read as nginx: {shown}: lint them with {flags}"
+
+
 def load_inputs(inputs: Iterable[str], options: LoadOptions,
                 read_stdin: Callable[[], bytes] | None = None) -> Workspace:
     builder = WorkspaceBuilder(options)
@@ -893,7 +905,8 @@ def load_inputs(inputs: Iterable[str], options: LoadOptions,
             problems.append((item, f"{item}: no such file or directory"))
     if inputs and len(problems) + len(quiet) == len(inputs):  # nothing to lint: a wrong
         raise UsageError(problems[0][1] if problems else  # path must not pass CI
-                         f"no nginx configuration found under {quiet[0]}")
+                         f"no nginx configuration found under {quiet[0]}"
+                         + _templates_hint(quiet[0]))
     for item, problem in problems:  # the other inputs were linted
         builder.workspace.findings.append(diagnostic("MTLS913", item, None, problem))
     return builder.finish()

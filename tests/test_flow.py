@@ -255,6 +255,21 @@ def test_findings_carry_their_path():
             if r.label.startswith("open:")] == [(15, "`location /`"), (12, "`location /docs/`")]
 
 
+def test_a_location_chosen_again_after_an_internal_redirect_says_for_which_uri():
+    """The demo's /docs/: the index file redirects to /docs/index.html, which chooses
+    `location /docs/` again; the trace says so instead of showing the location twice."""
+    from conftest import FIXTURES
+
+    from nginx_mtls_lint.lint import LintOptions, lint
+
+    result = lint([str(FIXTURES / "demo" / "nginx" / "nginx.conf")], LintOptions())
+    server = next(s for s in result.model.configs[0].servers if "api.example.com" in s.names)
+    path = next(p for p in result.analysis.flow(server).open_paths(("none",))
+                if p.uri == "/docs/")
+    labels = [step.label for step in path.outcome.trace if step.label.startswith("location")]
+    assert labels == ["location /docs/", "location /docs/ for /docs/index.html"]
+
+
 @pytest.mark.parametrize("location,expected", [
     ('return 403 "no";', NO),  # a text is sent as it is: no error_page
     ("return 403;", YES),  # a bare status goes through error_page

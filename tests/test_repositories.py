@@ -201,6 +201,27 @@ def test_files_that_open_like_nginx_and_patterns_widen_discovery(tmp_path: Path)
     assert "api/v1.conf.sample" in {f["file"] for f in document["findings"]}
 
 
+def test_templates_only_say_which_flag_lints_them_and_vhost_d_is_nginx(tmp_path: Path):
+    """docker-swag keeps only `*.conf.sample` files: exit 2, naming them and the flag;
+    nginx-proxy's vhost.d/<host> snippets (no extension) are nginx (SuperCoopBerlin/tapir)."""
+    from conftest import run_cli
+    (tmp_path / "swag" / "site-confs").mkdir(parents=True)
+    (tmp_path / "swag" / "site-confs" / "default.conf.sample").write_text("# x\n" + VHOST)
+    result = run_cli("swag", cwd=tmp_path)
+    assert result.returncode == 2
+    assert ("templates that read as nginx: site-confs/default.conf.sample: lint them with "
+            "--extend-include '*.conf.sample'") in result.stderr.decode()
+    assert run_cli("--extend-include", "*.conf.sample", "swag", cwd=tmp_path).returncode == 1
+    (tmp_path / "proxy" / "vhost.d").mkdir(parents=True)
+    (tmp_path / "proxy" / "vhost.d" / "shop.example.com").write_text(
+        "real_ip_header CF-Connecting-IP;\nssl_client_certificate /etc/nginx/ca.pem;\n"
+        "ssl_verify_client optional;\n")
+    assert run_cli("proxy", cwd=tmp_path).returncode in (0, 1)  # read, not "nothing found"
+    document = lint_json("proxy", cwd=tmp_path)
+    assert {f["file"] for f in document["findings"]} <= {"proxy/vhost.d/shop.example.com"}
+    assert document["findings"]
+
+
 def test_a_data_folder_among_several_inputs_is_skipped_silently(tmp_path: Path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "dump.csv").write_text("a,b\n")
@@ -285,10 +306,10 @@ def test_fixes_reuse_the_ca_path_the_tree_names_and_the_counts_say_what_is_fixab
     assert "+    ssl_client_certificate certs/origin-pull-ca.pem;" in diff
     assert "/etc/nginx/certs/origin-pull-ca.pem" not in diff
     console = run_cli("nginx/nginx.conf", cwd=demo).stdout.decode()
-    assert "0 fixable with --diff (5 hidden fixes can be enabled with --diff " \
+    assert "0 fixable with --diff (3 hidden fixes can be enabled with --diff " \
         "--unsafe-fixes)." in console
     empty = run_cli("--diff", "nginx/nginx.conf", cwd=demo)
-    assert empty.stdout == b"" and b"5 unsafe fixes can be enabled with --unsafe-fixes" \
+    assert empty.stdout == b"" and b"3 unsafe fixes can be enabled with --unsafe-fixes" \
         in empty.stderr
 
 

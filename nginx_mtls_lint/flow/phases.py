@@ -112,7 +112,9 @@ class Simulator:
             state = state.step(None, f"no location matches {state.uri}: the server's root")
             return self._location_rewrite(state, conf, None)
         conf = self.confs[id(location)]
-        state = state.step(location.stmt, f"location {location.label}")
+        # after an internal redirect, which URI chose it (an index file chooses again)
+        again = f" for {state.uri}" if state.redirects else ""
+        state = state.step(location.stmt, f"location {location.label}{again}")
         return self._enter(state, conf)
 
     def _enter(self, state: State, conf: Conf) -> Result:
