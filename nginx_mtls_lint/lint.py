@@ -228,15 +228,18 @@ def lint(inputs: Iterable[str], options: LintOptions,
         workspace.notes.setdefault(
             f"analysis incomplete: {gaps} included file{'' if gaps == 1 else 's'} could not be "
             "read (MTLS901/MTLS904); what they hold was not checked")
-    return Result(workspace, model, group_by_cause(kept), running, context.target,
+    plain = {(s.file, s.line) for c in model.configs for s in c.tls_servers if not s.serves_tls}
+    return Result(workspace, model, group_by_cause(kept, plain), running, context.target,
                   context.analysis)
 
 
 def unavailable_notes(ctx: RuleContext, workspace: Workspace) -> list[Finding]:
     """One note per CA/CRL file a checkout does not have (MTLS911), and a summary line."""
     notes = []
-    for path, (setting, servers) in ctx.unavailable.items():
+    for path, (setting, by_id) in ctx.unavailable.items():
         stmt, value = setting.stmt, setting.value
+        # a server that does not do TLS checks no client with it (a port-80 redirect)
+        servers = [s for s in by_id.values() if s.serves_tls] or list(by_id.values())
         count = f"{len(servers)} server{'' if len(servers) == 1 else 's'}"
         message = (f"`{stmt.name} {value}` ({count}): the file is on the deployed host, not in "
                    "this checkout, so the checks that read it (missing, expired or wrong CA) "
@@ -252,35 +255,47 @@ def unavailable_notes(ctx: RuleContext, workspace: Workspace) -> list[Finding]:
                        if CA_FILE_NAME.search(os.path.basename(value)) else "."))
         note.directive = " ".join([stmt.name, *stmt.args])
         note.servers = [ServerRef([n for n in s.names if n], s.file, s.line)
-                        for s in servers.values()]
+                        for s in servers]
         note.server = note.servers[0]
         notes.append(note)
     if notes:
-        uses = sum(len(servers) for _, servers in ctx.unavailable.values())
+        uses = sum(len(note.servers) for note in notes)
         workspace.notes.setdefault(
             f"{uses} server CA check{'' if uses == 1 else 's'} skipped: {len(notes)} CA/CRL "
             f"file{'' if len(notes) == 1 else 's'} not available in this checkout (MTLS911)")
     return notes
 
 
-def group_by_cause(findings: list[Finding]) -> list[Finding]:
+def group_by_cause(findings: list[Finding],
+                   plain: set[tuple[str, int]] | None = None) -> list[Finding]:
     """One finding per cause: the same rule, the same cause (the responsible directive, or
     the file a rule's directive names) and the same message once the affected server's names
     and file:line references are taken out. The first finding stands for the group and lists
-    every server in `servers`; rules report per server and never deduplicate themselves."""
-    groups: dict[tuple, tuple[Finding, set[tuple[str, int]]]] = {}
+    every server in `servers`; rules report per server and never deduplicate themselves.
+    A server that does not do TLS (`plain`: a port-80 redirect inheriting an http-level CA)
+    is never among the servers a file affects while one that does TLS is."""
+    groups: dict[tuple, list[Finding]] = {}
     for finding in sorted(findings, key=Finding.sort_key):
         key = (finding.rule, finding.severity, finding.suppressed,
                finding.cause if finding.cause is not None else (finding.file, finding.line),
                message_shape(finding))
-        if key not in groups:
-            groups[key] = (finding, {(s.file, s.line) for s in finding.servers})
-        first, seen = groups[key]
-        server = finding.server
-        if server is not None and (server.file, server.line) not in seen:
-            seen.add((server.file, server.line))
-            first.servers.append(server)
-    return sorted((first for first, _ in groups.values()), key=Finding.sort_key)
+        groups.setdefault(key, []).append(finding)
+    grouped = []
+    for members in groups.values():
+        first = members[0]
+        if first.cause is not None and plain:
+            tls = [f for f in members if f.server is None or
+                   (f.server.file, f.server.line) not in plain]
+            members = tls or members
+            first = members[0]
+        seen = {(s.file, s.line) for s in first.servers}
+        for finding in members:
+            server = finding.server
+            if server is not None and (server.file, server.line) not in seen:
+                seen.add((server.file, server.line))
+                first.servers.append(server)
+        grouped.append(first)
+    return sorted(grouped, key=Finding.sort_key)
 
 
 def _focus_files(workspace: Workspace) -> set[str] | None:

@@ -8,6 +8,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from conftest import lint_json
 
 VHOST = """server {
@@ -380,3 +382,42 @@ def test_a_windows_crl_kept_in_the_checkout_is_found_by_every_check(tmp_path: Pa
     crl = [f["message"] for f in document["findings"] if f["line"] == 9]
     assert crl and not any("does not exist" in m for m in crl), crl
     assert any("ca-chain.crl" in n and "was inferred" in n for n in document["analysis_notes"])
+
+
+PLAIN_AND_TLS = """events {}
+http {
+    ssl_client_certificate CA;
+    ssl_verify_client on;
+    server {
+        listen 80;
+        server_name shop.example.com www.example.com;
+        return 301 https://$host$request_uri;
+    }
+    server {
+        listen 443 ssl;
+        server_name shop.example.com;
+        ssl_certificate certs/a.pem;
+        ssl_certificate_key certs/a.key;
+        location / { proxy_pass http://127.0.0.1:8080; }
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("ca,rule", [("certs/missing-ca.pem", "MTLS003"),
+                                     ("/etc/nginx/certs/ca.pem", "MTLS911"),
+                                     ("certs/expired-ca.pem", "MTLS004")])
+def test_a_port_80_redirect_is_never_among_the_servers_a_client_ca_affects(
+        tmp_path: Path, ca: str, rule: str):
+    """Issue 21 item 6: the http-level CA is inherited by the port-80 redirect too, which
+    checks no client with it (nginx loads no CA for a server without a certificate)."""
+    from conftest import make_cert, pem
+    (tmp_path / ".git").mkdir()  # a checkout: the absolute CA path is the deployed host's
+    (tmp_path / "certs").mkdir()
+    cert, _ = make_cert("Expired Client CA", days_from=-400, days_to=-10)
+    (tmp_path / "certs" / "expired-ca.pem").write_bytes(pem(cert))
+    (tmp_path / "nginx.conf").write_text(PLAIN_AND_TLS.replace("CA;", ca + ";"))
+    document = lint_json("nginx.conf", cwd=tmp_path)
+    (finding,) = [f for f in document["findings"] if f["rule"] == rule]
+    assert [s["line"] for s in finding["servers"]] == [10], finding
+    assert "2 servers" not in finding["message"]
