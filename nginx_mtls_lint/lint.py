@@ -228,9 +228,8 @@ def lint(inputs: Iterable[str], options: LintOptions,
         workspace.notes.setdefault(
             f"analysis incomplete: {gaps} included file{'' if gaps == 1 else 's'} could not be "
             "read (MTLS901/MTLS904); what they hold was not checked")
-    plain = {(s.file, s.line) for c in model.configs for s in c.tls_servers if not s.serves_tls}
-    return Result(workspace, model, group_by_cause(kept, plain), running, context.target,
-                  context.analysis)
+    return Result(workspace, model, group_by_cause(kept, plain_servers(model)), running,
+                  context.target, context.analysis)
 
 
 def unavailable_notes(ctx: RuleContext, workspace: Workspace) -> list[Finding]:
@@ -264,6 +263,11 @@ def unavailable_notes(ctx: RuleContext, workspace: Workspace) -> list[Finding]:
             f"{uses} server CA check{'' if uses == 1 else 's'} skipped: {len(notes)} CA/CRL "
             f"file{'' if len(notes) == 1 else 's'} not available in this checkout (MTLS911)")
     return notes
+
+
+def plain_servers(model: Model) -> set[tuple[str, int]]:
+    """Where the servers that do not do TLS are (file, line)."""
+    return {(s.file, s.line) for c in model.configs for s in c.tls_servers if not s.serves_tls}
 
 
 def group_by_cause(findings: list[Finding],

@@ -38,11 +38,18 @@ __all__ = [
 LABEL_NAMES = 8  # a server's names shown in a message; more are counted
 
 
+def real_names(names: list[str]) -> list[str]:
+    """A server's names as messages show them: without the empty name, and without the
+    catch-all `_` (an invalid name nginx never matches) when the server has other names."""
+    named = [n for n in names if n]
+    return [n for n in named if n != "_"] or named
+
+
 def names_label(names: list[str]) -> str:
     """A server's names for a message: the first few and how many more (a server of
     24,000 names made each of its messages 370 KB, and every message's shape cost as
     much again per name)."""
-    shown = [n for n in names if n]
+    shown = real_names(names)
     if len(shown) <= LABEL_NAMES:
         return " ".join(shown)
     return " ".join(shown[:LABEL_NAMES]) + f" (and {len(shown) - LABEL_NAMES} more names)"

@@ -421,3 +421,29 @@ def test_a_port_80_redirect_is_never_among_the_servers_a_client_ca_affects(
     (finding,) = [f for f in document["findings"] if f["rule"] == rule]
     assert [s["line"] for s in finding["servers"]] == [10], finding
     assert "2 servers" not in finding["message"]
+
+
+def test_a_server_is_named_by_its_real_names_and_each_affected_server_is_an_entry(
+        tmp_path: Path):
+    """Issue 21 item 9: `server_name _ shop.example.com` is shop.example.com in messages,
+    never `_`; the servers one cause affects are one related location each in SARIF."""
+    import shutil
+
+    from conftest import FIXTURES, run_cli
+    (tmp_path / "nginx.conf").write_text(
+        "events {}\nhttp {\n    real_ip_header CF-Connecting-IP;\n    server {\n"
+        "        listen 443 ssl;\n        server_name _ shop.example.com;\n"
+        "        ssl_certificate a.pem;\n        ssl_certificate_key a.key;\n"
+        "        location / { proxy_pass http://127.0.0.1:8080; }\n    }\n}\n")
+    document = lint_json("nginx.conf", cwd=tmp_path)
+    (finding,) = [f for f in document["findings"] if f["rule"] == "MTLS001"]
+    assert finding["message"].startswith("shop.example.com is fronted by Cloudflare")
+    shutil.copytree(FIXTURES / "demo", tmp_path / "demo")
+    sarif = json.loads(run_cli("--format", "sarif", "nginx/nginx.conf",
+                               cwd=tmp_path / "demo").stdout)
+    (result,) = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "MTLS003"]
+    affected = [(r["physicalLocation"]["artifactLocation"]["uri"],
+                 r["physicalLocation"]["region"]["startLine"], r["message"]["text"])
+                for r in result["relatedLocations"] if r["message"]["text"].startswith("affects")]
+    assert affected == [("nginx/sites-enabled/www.conf", 1, "affects www.example.com"),
+                        ("nginx/sites-enabled/api.conf", 1, "affects api.example.com")]

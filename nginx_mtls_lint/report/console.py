@@ -12,6 +12,7 @@ from rich.text import Text
 from ..docs import without_markers
 from ..findings import Finding
 from ..lint import Result
+from ..model import real_names
 from .edits import fixable_text, preview
 from .json_report import READ_AS, roots, summary
 from .safe_text import printable, printable_lines
@@ -108,7 +109,7 @@ def server_entries(servers, shown: int = 5) -> list[str]:
     how many more: `shop.example.com www.example.com  sites/shop.conf:1`, `... and 35 more`."""
     entries = []
     for s in servers[:shown]:
-        names = [n for n in s.names if n and n != "_"] or [n for n in s.names if n]
+        names = real_names(s.names)
         entries.append(f"{' '.join(names) or 'server'}  {s.file}:{s.line}")
     if len(servers) > shown:
         entries.append(f"... and {len(servers) - shown} more (see --format json)")

@@ -19,6 +19,7 @@ from ..docs import without_markers
 from ..findings import DIAGNOSTICS, Diagnostic, Finding, Fix
 from ..identity import IDENTITY_KEY, base_folder, identities, relative_path
 from ..lint import Result
+from ..model import real_names
 
 if TYPE_CHECKING:  # reporters read rules' metadata, never the rules module itself
     from ..rules import Rule
@@ -129,10 +130,14 @@ def _fix(result: Result, fix: Fix) -> dict[str, Any]:
 
 def _evidence(result: Result, item: dict[str, Any], finding: Finding) -> None:
     """relatedLocations, fixes and codeFlows of a result, when the finding has them."""
-    if finding.related:
+    # every server one cause affects, one entry each (the console's `affects:` list)
+    affected = [(s.file, s.line, "affects " + " ".join(real_names(s.names) or ["server"]))
+                for s in finding.servers] if len(finding.servers) > 1 else []
+    related = [(r.file, r.line, r.label) for r in finding.related] + affected
+    if related:
         item["relatedLocations"] = [
-            {"id": i, **_line_location(result, r.file, r.line), "message": {"text": r.label}}
-            for i, r in enumerate(finding.related, 1)]
+            {"id": i, **_line_location(result, file, line), "message": {"text": label}}
+            for i, (file, line, label) in enumerate(related, 1)]
     if finding.fixes:
         item["fixes"] = [_fix(result, fix) for fix in finding.fixes]
     if finding.trace:
