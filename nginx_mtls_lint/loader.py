@@ -404,7 +404,7 @@ class Loader:
             holds = bool(self.files.glob(target)) or ("/" in rest and os.path.isdir(
                 os.path.join(self.prefix, top)))
         else:
-            holds = bool(rest) and os.path.lexists(target)
+            holds = bool(rest) and os.path.lexists(target) and not self.is_own(stmt, target)
         if not holds:
             return False
         self.inferred.append((base, self.prefix))
@@ -417,6 +417,14 @@ class Loader:
                     f"--path-map {base}=DIR to map it elsewhere, or --no-infer-paths to turn "
                     "this off.")
         return True
+
+    @staticmethod
+    def is_own(stmt: Stmt | None, target: str) -> bool:
+        """Whether a mapping would make an include read the file it is written in: the
+        deployed file is another (linuxserver's /etc/nginx/nginx.conf holds only
+        `include /config/nginx/nginx.conf;`), so such a mapping is not inferred."""
+        return stmt is not None and stmt.file is not None and \
+            os.path.realpath(stmt.file) == os.path.realpath(target)
 
     def infer_file(self, src: str, stmt: Stmt | None, ca: bool = False) -> bool:
         """Map a file a checkout does not hold where the configuration names it onto the one
@@ -435,7 +443,8 @@ class Loader:
         found = self.index.unique(tail)
         if found is None and ca:
             found, tail = self.index.unique(name), name
-        if found is None or any(s == src for s, _ in self.inferred):
+        if found is None or any(s == src for s, _ in self.inferred) or \
+                self.is_own(stmt, found):
             return False
         self.inferred.append((src, found))
         shown = display_path(found)
@@ -587,7 +596,9 @@ class Loader:
         else:
             base = foreign
             rest = os.path.normpath(arg)[len(foreign):].lstrip("/")
-            held = f", which does not hold {rest}" if self.options.infer_paths else ""
+            own = self.is_own(stmt, os.path.join(self.prefix, rest))
+            held = (f", whose {rest} is this file itself" if own else
+                    f", which does not hold {rest}" if self.options.infer_paths else "")
             where = (f"points into {foreign} on this machine, outside the linted tree "
                      f"({display_path(self.prefix)}){held}")
         self.missing(normal_path(arg), (stmt.file, stmt.line),

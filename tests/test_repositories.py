@@ -447,3 +447,33 @@ def test_a_server_is_named_by_its_real_names_and_each_affected_server_is_an_entr
                 for r in result["relatedLocations"] if r["message"]["text"].startswith("affects")]
     assert affected == [("nginx/sites-enabled/www.conf", 1, "affects www.example.com"),
                         ("nginx/sites-enabled/api.conf", 1, "affects api.example.com")]
+
+
+def test_an_include_is_diagnosed_once_not_as_an_inferred_cycle(tmp_path: Path):
+    """linuxserver/docker-baseimage-alpine-nginx: root/etc/nginx/nginx.conf holds only
+    `include /config/nginx/nginx.conf;`. Mapping /config/nginx onto its own folder made it
+    include itself: MTLS910 (inferred) and MTLS902 (cycle) on one include. The deployed file
+    is another one: one MTLS901, saying why the file here is not it."""
+    (tmp_path / ".git").mkdir()
+    etc = tmp_path / "root" / "etc" / "nginx"
+    etc.mkdir(parents=True)
+    (etc / "nginx.conf").write_text("include /config/nginx/nginx.conf;\n")
+    document = lint_json(".", cwd=tmp_path)
+    found = [(f["file"], f["line"], f["rule"]) for f in document["findings"]]
+    assert found == [("root/etc/nginx/nginx.conf", 1, "MTLS901")], found
+    assert "whose nginx.conf is this file itself" in document["findings"][0]["message"]
+
+
+@pytest.mark.parametrize("path,cloudflare", [
+    ("/etc/letsencrypt/live/shop.example.com/chain.pem", False),
+    ("/etc/nginx/certs/origin-pull-ca.pem", True)])
+def test_cloudflare_advice_only_about_a_cloudflare_file(tmp_path: Path, path: str,
+                                                        cloudflare: bool):
+    """Issue 21 item 9: a CA file on the deployed host (MTLS911) named like Cloudflare's
+    origin-pull CA gets Cloudflare's advice; a Let's Encrypt chain file gets none."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "nginx.conf").write_text(PLAIN_AND_TLS.replace("CA;", path + ";"))
+    document = lint_json("nginx.conf", cwd=tmp_path)
+    (finding,) = [f for f in document["findings"] if f["rule"] == "MTLS911"]
+    said = finding["message"] + finding["fix"]
+    assert ("Cloudflare" in said) == cloudflare, said
