@@ -421,6 +421,8 @@ def test_a_port_80_redirect_is_never_among_the_servers_a_client_ca_affects(
     (finding,) = [f for f in document["findings"] if f["rule"] == rule]
     assert [s["line"] for s in finding["servers"]] == [10], finding
     assert "2 servers" not in finding["message"]
+    # item 9: no word of Cloudflare about a CA and servers that have nothing of Cloudflare
+    assert "Cloudflare" not in finding["message"] + finding["fix"]
 
 
 def test_a_server_is_named_by_its_real_names_and_each_affected_server_is_an_entry(

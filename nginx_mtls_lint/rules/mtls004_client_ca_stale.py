@@ -117,7 +117,10 @@ class ClientCaStale(Rule):
                         yield self.finding(
                             setting.stmt,
                             f"{shown}: {expired}, so nginx rejects every client "
-                            "certificate it issued (Cloudflare's requests get 400).",
+                            "certificate it issued" + (
+                                " (Cloudflare's requests get 400)."
+                                if server.cloudflare.fronted or cert.sha256 in AOP_CAS
+                                else " (with 400)."),
                             fix, server, related=related, fixes=self._fix(ctx, setting, cert))
                 elif cert.not_before > ctx.now:
                     yield self.finding(
