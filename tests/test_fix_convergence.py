@@ -160,3 +160,36 @@ def test_fixes_of_a_tree_nginx_accepts_converge_and_nginx_still_accepts_it(
 def test_every_fix_of_every_fixture_converges(case: Path, tmp_path: Path, certs_dir: Path):
     problems, _ = converges(case, tmp_path, certs_dir, check_nginx=True)
     assert not problems, "\n".join(problems)
+
+
+TWO_PORTS = """events {}
+http {
+    server {
+        listen 443 ssl;
+        listen 8443 ssl;
+        server_name shop.example.com;
+        ssl_certificate certs/shop.pem;
+        ssl_certificate_key certs/shop.key;
+        real_ip_header CF-Connecting-IP;
+        ssl_client_certificate certs/origin-pull-ca.pem;
+        ssl_verify_client on;
+        location / { proxy_pass http://127.0.0.1:8080; }
+    }
+}
+"""
+
+
+@pytest.mark.nginx
+def test_one_default_server_of_two_ports_gets_one_new_default_server(
+        tmp_path: Path, certs_dir: Path):
+    """MTLS103 on :443 and :8443 of one default server (limtaegeun/Docker-nginx-cloudflare-
+    ssl-proxy: :80 under `ssl on` and :443): both fixes inserted a block at one place, so
+    --diff left one out and a second pass was needed. One new default server, both listens."""
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "nginx.conf").write_text(TWO_PORTS)
+    problems, accepted = converges(source, tmp_path / "fixed", certs_dir, check_nginx=True)
+    assert accepted and not problems, "\n".join(problems)
+    fixed = (tmp_path / "fixed" / "source" / "nginx.conf").read_text()
+    assert fixed.count("ssl_reject_handshake on;") == 1
+    assert "listen 443 ssl default_server;" in fixed and "listen 8443 ssl default_server;" in fixed

@@ -4,6 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding, Related
 from ..model import Config, Server, Socket
+from ..parser import Stmt
 from . import Rule, RuleContext, cloudflare_evidence
 from .fixes import reject_handshake_default
 
@@ -58,6 +59,9 @@ class DefaultServerExposesOrigin(Rule):
     security_severity = "3.1"
     precision = "medium"
 
+    def __init__(self) -> None:
+        self._defaults: tuple[Config | None, dict[int, list[Stmt]]] = (None, {})
+
     def check_socket(self, socket: Socket[Server], config: Config,
                      ctx: RuleContext) -> Iterator[Finding]:
         exposed = self._exposed(socket, config)
@@ -100,8 +104,22 @@ class DefaultServerExposesOrigin(Rule):
                      *([Related(twin_listen.stmt.file, twin_listen.stmt.line,
                                 f"the same default server on {twin_name}")]
                        if twin_listen is not None else [])],
-            fixes=[] if lacking else reject_handshake_default(ctx.source, default.stmt,
-                                                              *listens))
+            fixes=[] if lacking else reject_handshake_default(
+                ctx.source, default.stmt, *self._defaults_of(config).get(id(default), listens)))
+
+    def _defaults_of(self, config: Config) -> dict[int, list[Stmt]]:
+        """id(default server) -> the `listen` that makes it the default of each exposed
+        socket, found once per configuration: one fix writes one default server for all of
+        them (a server that is the default of :80 and :443 gets one new block, not two
+        blocks inserted at one place, which --diff cannot order)."""
+        if self._defaults[0] is not config:
+            found: dict[int, list[Stmt]] = {}
+            for socket in config.sockets.values():
+                exposed = self._exposed(socket, config)
+                if exposed is not None:
+                    found.setdefault(id(exposed[1]), []).append(socket.default_listen[1].stmt)
+            self._defaults = (config, found)
+        return self._defaults[1]
 
     @staticmethod
     def _exposed(socket: Socket[Server], config: Config) -> tuple[Server, Server] | None:
