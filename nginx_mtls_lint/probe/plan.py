@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from ..flow import MAYBE, YES, Client, ServerFlow
+from ..flow.questions import verify_value
 from ..model import Config, Server, Socket, is_loopback
 from ..parser import Stmt
 from ..request import Request
@@ -28,9 +29,6 @@ from ..analysis import Analysis
 
 UNKNOWN_NAME = "nginx-mtls-lint-probe.invalid"
 WILDCARD_LABEL = "nginx-mtls-lint-probe"
-VERIFY_VALUE = {"none": "NONE", "failed": "FAILED:certificate verify error",
-                "other-ca": "SUCCESS", "valid": "SUCCESS", "plain": "",
-                "tls-port-plain": ""}
 MAX_URIS = 4  # per server: "/" and the URIs of the paths that decide the verdict
 
 
@@ -247,7 +245,8 @@ class Planner:
         if kind is None:
             return Expect("unknown", None, f"the CA files of {handshake.label} or "
                           f"{server.label} cannot be read here")
-        expect = self._simulate(server, Client(kind, VERIFY_VALUE[kind], False,
+        # $ssl_client_verify as the handshake server's verification left it
+        expect = self._simulate(server, Client(kind, verify_value(handshake, kind), False,
                                                request.method), request.target, tls=True)
         return replace(self._names_decide(server, kind, request.certificate, expect),
                        kind=kind)
@@ -270,8 +269,8 @@ class Planner:
     def _plain(self, socket: Socket[Server], request: Request) -> Expect:
         server = select(socket, request.host or "") or socket.default
         kind = "tls-port-plain" if socket.tls else "plain"
-        return self._simulate(server, Client(kind, "", False, request.method), request.target,
-                              tls=socket.tls)
+        return self._simulate(server, Client(kind, verify_value(server, kind, tls=False), False,
+                                             request.method), request.target, tls=socket.tls)
 
     def _simulate(self, server: Server, client: Client, uri: str, tls: bool) -> Expect:
         result = self.analysis.flow(server).simulator.request(client, uri, tls=tls)

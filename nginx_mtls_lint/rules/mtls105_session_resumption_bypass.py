@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from .. import resumption
 from ..findings import Finding, Related
 from ..flow import YES
 from ..model import Config, Server, Socket, StreamServer, TlsServer
@@ -10,7 +11,6 @@ from . import Rule, RuleContext, ca_evidence, evidence, finding_trace, inherited
 
 CVE = "CVE-2025-23419"
 STREAM_SERVERS_SINCE = "1.25.5"  # virtual servers (server_name) in stream {}
-NO_CACHE = ("off", "none")
 
 
 class SessionResumptionBypass(Rule):
@@ -158,27 +158,23 @@ class SessionResumptionBypass(Rule):
     def _tls13(decider: TlsServer | None, target: Target) -> str | None:
         """Why TLS 1.3 is on for the socket (the default server's `ssl_protocols` decides),
         or None when it is off."""
-        setting = decider.setting("ssl_protocols") if decider else None
-        if setting is not None:
-            return (f"`ssl_protocols`{inherited(setting)} enables TLSv1.3"
-                    if "TLSv1.3" in setting.stmt.args else None)
-        default = target.tls13_default
-        if default is False:
+        on, setting = resumption.tls13(decider, target)
+        if on is False:
             return None
-        if default and target.upstream:
+        if setting is not None:
+            return f"`ssl_protocols`{inherited(setting)} enables TLSv1.3"
+        if on and target.upstream:
             return f"TLS 1.3 is on by default in nginx {'.'.join(map(str, target.upstream))}"
         return "TLS 1.3 is on by default from nginx 1.23.4"
 
     @staticmethod
     def _resumes(decider: TlsServer | None, maker: TlsServer) -> str | None:
         """How a session made with `maker` can be resumed on the socket, or None."""
-        cache = decider.setting("ssl_session_cache") if decider else None
-        if cache is not None and cache.value not in NO_CACHE:
+        resumed, cache = resumption.resumes(decider, maker)
+        if not resumed:
+            return None
+        if cache is not None:
             return f"the default server's `ssl_session_cache`{inherited(cache)}"
-        for server in (decider, maker):
-            tickets = server.setting("ssl_session_tickets") if server else None
-            if tickets is not None and tickets.value == "off":
-                return None
         return "session tickets (on by default)"
 
     def _finding(self, socket: Socket, victim: TlsServer, donor: TlsServer,
@@ -220,11 +216,11 @@ class SessionResumptionBypass(Rule):
                                    f"default server of {socket.name}: its protocols and "
                                    "session settings decide the handshake"))
         if decider is not None:
-            protocols = decider.setting("ssl_protocols")
-            cache = decider.setting("ssl_session_cache")
-            if protocols is not None and "TLSv1.3" in protocols.stmt.args:
+            on, protocols = resumption.tls13(decider, target)
+            _, cache = resumption.resumes(decider, donor)
+            if protocols is not None and on:
                 related.append(evidence(protocols, "`ssl_protocols` (enables TLSv1.3)"))
-            if cache is not None and cache.value not in NO_CACHE:
+            if cache is not None:
                 related.append(evidence(cache, "`ssl_session_cache` (resumes sessions)"))
         return self.finding(listen.stmt, message, fix, victim,
                             severity=None if verdict.affected else "warning", related=related,
