@@ -323,6 +323,10 @@ def add_from_config_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--path-map", action="append", type=path_map, metavar="/SRC=DIR",
                        help="read CONFIG's absolute paths under /SRC from DIR")
     group.add_argument("--prefix", metavar="DIR", help="where CONFIG's relative paths resolve")
+    group.add_argument("--nginx-version", type=nginx_version, metavar="VERSION",
+                       help="the nginx the origin runs (1.26.2, or a package version such as "
+                            "1.22.1-9+deb12u9): predicts the resumed-session rows "
+                            "(CVE-2025-23419); default: unknown, those rows not predicted")
 
 
 def seconds(text: str) -> float:

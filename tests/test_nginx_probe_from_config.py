@@ -56,8 +56,27 @@ def summary(report) -> dict:
             "unreached": [(v.row.request.describe(), v.seen.detail)
                           for v in report.verdicts if v.agreement == "unreached"],
             "rules": sorted({f.rule for f in report.findings}),
+            "resumed": [(v.row.request.describe(), v.agreement, v.row.expect.answer,
+                         v.seen.answer, v.seen.detail) for v in report.verdicts
+                        if v.row.request.resume_from is not None],
             "bypass": [(v.row.request.describe(), v.seen.detail)
                        for v in report.verdicts if v.bypass]}
+
+
+def running_version(binary: str):
+    """The nginx `binary` is, as --nginx-version takes it: Debian's package version for
+    Debian's nginx (its backported fixes), the upstream version for a build."""
+    import subprocess
+
+    from nginx_harness import nginx_version
+    from nginx_mtls_lint import versions
+
+    if binary.startswith("/usr/sbin/") and shutil.which("dpkg-query"):
+        package = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "nginx"],
+                                 capture_output=True, text=True, timeout=10).stdout.strip()
+        if package:
+            return versions.parse_target(package, "dpkg")
+    return versions.parse_target(nginx_version(binary), "nginx -v")
 
 
 def probe_running(folder: Path, prefix: Path, pki: Path, binary: str, *, drift=None,
@@ -77,7 +96,8 @@ def probe_running(folder: Path, prefix: Path, pki: Path, binary: str, *, drift=N
             wait_for(ORIGIN, case.tls_ports + case.plain_ports)
             # the case as written (its own paths, lines and names), its certificates mapped
             report = probe_config([str(folder / "nginx.conf")], ORIGIN, None,
-                                  options(pki, **kw), certificates_mapped(pki))
+                                  options(pki, nginx=running_version(binary), **kw),
+                                  certificates_mapped(pki))
             return summary(report)
     finally:
         for httpd in apps:
@@ -149,6 +169,45 @@ def test_MTLS110_a_running_copy_without_verification_disagrees(pki, tmp_path):
     line = next(i for i, text in enumerate(given.read_text().splitlines(), 1)
                 if "ssl_verify_client on;" in text)
     assert {(os.path.realpath(d[7]), d[8]) for d in errors} == {(str(given), line)}, errors
+
+
+UPSTREAM = ["1.26.2", "1.28.0", "1.30.4"]  # the behaviour of resumption changes at each
+RESUMPTION_CASES = ["sni_guard_session_resumed_without_sni", "default_server_on_other_ca"]
+
+
+@pytest.mark.nginx
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["debian", *UPSTREAM])
+@pytest.mark.parametrize("case", RESUMPTION_CASES)
+def test_MTLS110_resumed_sessions_are_predicted_and_agree(case, version, pki, tmp_path):
+    """A session made without SNI and one made for the default server's name, resumed for
+    the protected name (facts §6): predicted from the nginx version (--nginx-version) and
+    the socket's protocols and session settings; every one agrees with what nginx does."""
+    binary = nginx_binary() if version == "debian" else built_binary(version)
+    result = run_in_namespace(lambda: probe_running(FLOW / case, tmp_path / "nginx", pki,
+                                                    binary))
+    assert result["disagree"] == [], json.dumps(result["disagree"], indent=1)
+    assert len(result["resumed"]) >= 2, result["resumed"]
+    assert all(agreement == "agree" for _, agreement, *_ in result["resumed"]), \
+        json.dumps(result["resumed"], indent=1)
+
+
+@pytest.mark.nginx
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["debian", "1.26.2"])
+def test_MTLS110_a_running_copy_without_session_tickets_disagrees(version, pki, tmp_path):
+    """The file resumes sessions (tickets on by default); the running copy has
+    `ssl_session_tickets off`: the session made without SNI is not resumed, the refusal
+    (a full handshake) disagrees with the predicted crossing."""
+    binary = nginx_binary() if version == "debian" else built_binary(version)
+    case = "sni_guard_session_resumed_without_sni"
+    result = run_in_namespace(lambda: probe_running(
+        FLOW / case, tmp_path / "nginx", pki, binary,
+        drift=lambda text: text.replace("http {", "http {\n    ssl_session_tickets off;", 1)))
+    resumed = [d for d in result["disagree"] if "resuming a session made without SNI" in d[0]]
+    assert resumed and all(d[1] == "content" and d[6] == "warning" for d in resumed), \
+        json.dumps(result["disagree"], indent=1)
+    assert result["rules"] == ["MTLS110"]
 
 
 class Relay:
@@ -414,7 +473,8 @@ def test_MTLS110_is_documented_like_every_rule():
 
 # --------------------------------------------------------------------------- predictions
 
-def shared_socket_plan(pki: Path, tmp_path: Path, default_extra: str = "") -> dict:
+def shared_socket_plan(pki: Path, tmp_path: Path, default_extra: str = "",
+                       nginx: str | None = None, http_extra: str = "") -> dict:
     """B6: a default server verifying other-ca.pem, the protected one client-ca.pem."""
     from nginx_mtls_lint.lint import LintOptions, analyse
     from nginx_mtls_lint.probe.plan import Certificates, Planner
@@ -427,7 +487,7 @@ def shared_socket_plan(pki: Path, tmp_path: Path, default_extra: str = "") -> di
                 f"        ssl_client_certificate {pki}/{ca};\n        ssl_verify_client on;\n"
                 f"{extra}        location / {{ proxy_pass http://127.0.0.1:3000; }}\n    }}\n")
 
-    conf = config_file(tmp_path, "events {}\nhttp {\n"
+    conf = config_file(tmp_path, "events {}\nhttp {\n" + http_extra
                        + server("partner.example.com", "other-ca.pem", default_extra or "\n")
                        + server("app.example.com", "client-ca.pem") + "}\n")
     _, model = analyse([str(conf)], LintOptions())
@@ -435,7 +495,9 @@ def shared_socket_plan(pki: Path, tmp_path: Path, default_extra: str = "") -> di
     import ssl
     certificates = Certificates(ssl.PEM_cert_to_DER_cert(read("client-valid.pem").decode()),
                                 ssl.PEM_cert_to_DER_cert(read("client-other.pem").decode()))
-    planner = Planner(model.configs[0], Analysis(), certificates, "192.0.2.10")
+    from nginx_mtls_lint import versions
+    target = versions.parse_target(nginx, "test") if nginx else versions.UNKNOWN
+    planner = Planner(model.configs[0], Analysis(), certificates, "192.0.2.10", target=target)
     rows = planner.rows()
     return {(r.request.sni, r.request.host_header, r.request.certificate, r.request.target,
              r.request.method, r.request.tls, r.request.resume_from):
@@ -456,8 +518,33 @@ def test_predictions_follow_the_handshake_server_then_the_host(pki, tmp_path):
     assert at("partner.example.com", "none") == ("refused", 421)
     # plain HTTP on the TLS port: 497
     assert plan[(None, app, "none", "/", "GET", False, None)] == ("refused", 497)
-    # resumption across servers depends on the nginx version: not predicted
+    # resumption across servers depends on the nginx version: not predicted without it
     assert plan[(app, app, "other-ca", "/", "GET", True, "")] == ("unknown", None)
+
+
+TLS13 = "    ssl_protocols TLSv1.2 TLSv1.3;\n"
+
+
+@pytest.mark.parametrize("nginx,http_extra,without_sni,named", [
+    # affected (CVE-2025-23419): both sessions carry partner's verification into app
+    ("1.26.2", TLS13, ("content", 200), ("content", 200)),
+    # fixed up to 1.29.1: a session made for partner is refused for app; one without SNI
+    # still crosses
+    ("1.28.0", TLS13, ("content", 200), ("handshake-refused", None)),
+    ("1.22.1-9+deb12u12", TLS13, ("content", 200), ("handshake-refused", None)),
+    # 1.29.2+: the server is chosen first, a full handshake: app refuses the other CA (495)
+    ("1.30.4", TLS13, ("refused", 495), ("refused", 495)),
+    # Debian's 1.22.1 has no TLS 1.3 by default: no TLS 1.3 session to resume
+    ("1.22.1-9+deb12u12", "", ("handshake-refused", None), ("handshake-refused", None)),
+    # no tickets, no cache: nothing resumes, a full handshake
+    ("1.26.2", TLS13 + "    ssl_session_tickets off;\n", ("refused", 495), ("refused", 495)),
+])
+def test_resumed_sessions_are_predicted_from_the_nginx_version(pki, tmp_path, nginx,
+                                                               http_extra, without_sni, named):
+    plan = shared_socket_plan(pki, tmp_path, nginx=nginx, http_extra=http_extra)
+    app = "app.example.com"
+    assert plan[(app, app, "other-ca", "/", "GET", True, "")] == without_sni
+    assert plan[(app, app, "other-ca", "/", "GET", True, "partner.example.com")] == named
 
 
 def test_a_default_server_rejecting_handshakes_is_predicted_refused(pki, tmp_path):

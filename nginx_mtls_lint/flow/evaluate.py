@@ -193,6 +193,8 @@ class Evaluator:
         """$ssl_server_name: the SNI the client sent. A client of this server picks any name
         the server answers (any name at all on a default server, any match of a wildcard or
         regex name); the valid client sends the site's name, unknown unless it is exact."""
+        if self.tls and self.client.sni is not None:
+            return self.client.sni
         if not self.tls or self.client.kind == "other-ca":
             return ""
         if self.client.kind != "valid" and self.host_chosen:

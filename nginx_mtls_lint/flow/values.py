@@ -98,6 +98,9 @@ class Client:
     via_cloudflare: bool = False
     method: str = "GET"
     tunnel: bool = False  # cloudflared on this host: plain HTTP from the loopback address
+    # the SNI the handshake carried, when the caller sent it ("" none; probe rows): None, the
+    # flow works it out from the kind of client
+    sni: str | None = None
 
     @property
     def label(self) -> str:

@@ -18,6 +18,7 @@ from ..findings import Finding, ServerRef
 from .live import Options, Verdict, run
 from .plan import Certificates, Planner
 from .rule import LiveDisagreement
+from ..versions import UNKNOWN
 
 ORDER = {"disagree": 0, "unknown": 1, "agree": 2, "unreached": 3}
 
@@ -80,7 +81,7 @@ def probe_config(inputs: list[str], host: str, port: int | None, options: Option
                                 _der(options.other[0]) if options.other else None)
     rows, notes = [], []
     for config in model.configs:
-        planner = Planner(config, analysis, certificates, host, port)
+        planner = Planner(config, analysis, certificates, host, port, options.nginx)
         rows += planner.rows(uri_budget)
         notes += planner.notes
         if config.stream_servers:
@@ -245,4 +246,5 @@ def options_from(args) -> Options:
     return Options(host, args.timeout, args.deadline, args.budget, args.rate,
                    (args.valid_cert, args.valid_key) if args.valid_cert else None,
                    (args.client_cert, args.client_key) if args.client_cert else None,
-                   args.content_marker, args.source_address, port)
+                   args.content_marker, args.source_address, port,
+                   args.nginx_version or UNKNOWN)

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import wire
+from ..versions import UNKNOWN, Target
 from .plan import Expect, Row
 
 NO_CONTENT = ("refused", "redirect", "text", "closed", "handshake-refused")
@@ -34,6 +35,7 @@ class Options:
     marker: str | None = None
     source: str | None = None  # the local address to connect from
     port: int | None = None  # --target's port: it replaces the single socket's
+    nginx: Target = UNKNOWN  # --nginx-version: what resuming a session does depends on it
 
 
 @dataclass(slots=True)

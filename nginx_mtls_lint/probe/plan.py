@@ -24,6 +24,8 @@ from ..flow.questions import verify_value
 from ..model import Config, Server, Socket, is_loopback
 from ..parser import Stmt
 from ..request import Request
+from .. import resumption
+from ..versions import UNKNOWN, Target
 from .wire import name_problem
 from ..analysis import Analysis
 
@@ -88,6 +90,7 @@ class Planner:
     certificates: Certificates
     target_host: str
     target_port: int | None = None
+    target: Target = UNKNOWN  # the nginx the origin runs (resumption depends on it)
     notes: list[str] = field(default_factory=list)
     _issuers: dict[int, list[tuple[str, object]]] = field(default_factory=dict)
     _protected: set[str] | None = None  # names of servers that demand a certificate
@@ -224,10 +227,7 @@ class Planner:
         if not request.tls:
             return self._plain(socket, request)
         if request.resume_from is not None:
-            server = select(socket, request.host_header or "") or socket.default
-            return Expect("unknown", None, "whether nginx resumes a TLS 1.3 session across "
-                          "servers depends on its version and patches (CVE-2025-23419)",
-                          kind=self._client_kind(server, server, request.certificate))
+            return self._resumed(socket, request)
         chosen = select(socket, request.sni) if request.sni else None
         handshake = chosen or socket.default
         reject = handshake.setting("ssl_reject_handshake")
@@ -247,9 +247,60 @@ class Planner:
                           f"{server.label} cannot be read here")
         # $ssl_client_verify as the handshake server's verification left it
         expect = self._simulate(server, Client(kind, verify_value(handshake, kind), False,
-                                               request.method), request.target, tls=True)
+                                               request.method, sni=request.sni or ""),
+                                request.target, tls=True)
         return replace(self._names_decide(server, kind, request.certificate, expect),
                        kind=kind)
+
+    def _resumed(self, socket: Socket[Server], request: Request) -> Expect:
+        """A TLS 1.3 session made with `resume_from` as SNI ("" none), resumed with the
+        request's SNI (facts §6; resumption.crossing): refused, a full handshake, or the
+        request server sees the verification of the server that made the session."""
+        full = self.predict(socket, request.with_(resume_from=None))
+        maker = (select(socket, request.resume_from) if request.resume_from else None) \
+            or socket.default
+        reject = maker.setting("ssl_reject_handshake")
+        if reject is not None and reject.value == "on":
+            return _at(Expect("handshake-refused", None, f"{maker.label}: "
+                              "ssl_reject_handshake on: no session to resume"), reject.stmt)
+        decider = self.config.known_default(socket)
+        on, protocols = resumption.tls13(decider, self.target)
+        if on is False:
+            return _at(Expect("handshake-refused", None, "TLS 1.3 is off for "
+                              f"{socket.name}: the probe resumes TLS 1.3 sessions only"),
+                       protocols.stmt if protocols else None)
+        named = (select(socket, request.sni) if request.sni else None) or socket.default
+        resumed, _ = resumption.resumes(decider, maker)
+        if on is None:
+            return Expect("unknown", None, f"whether TLS 1.3 is on for {socket.name} depends "
+                          "on the nginx version (give --nginx-version)")
+        if not resumed or maker is named or full.answer == "handshake-refused":
+            return full  # a full handshake, or the same server's own session
+        state, reason = resumption.crossing(self.target)
+        if state == "unknown":
+            return Expect("unknown", None, f"resuming across servers: {reason}")
+        if state == "full":
+            return replace(full, why=f"{reason}; {full.why}")
+        if state == "named-refused" and request.resume_from and named.verification.mode \
+                in ("on", "optional", "optional_no_ca"):
+            setting = named.verification.setting
+            return _at(Expect("handshake-refused", None, f"{named.label} verifies clients "
+                              f"and the session was made for {request.resume_from}: "
+                              f"access_denied ({reason})"),
+                       setting.stmt if setting else named.stmt)
+        # the session's verification crosses over (CVE-2025-23419, or a session without SNI)
+        server = select(socket, request.host_header or "") or socket.default
+        kind = self._client_kind(maker, server, request.certificate)
+        if kind is None:
+            return Expect("unknown", None, f"the CA files of {maker.label} or "
+                          f"{server.label} cannot be read here")
+        expect = self._simulate(server, Client(kind, verify_value(maker, kind), False,
+                                               request.method, sni=request.sni or ""),
+                                request.target, tls=True)
+        why = (f"the session made with {maker.label} is resumed with its verification "
+               f"({reason}); {expect.why}")
+        return replace(self._names_decide(server, kind, request.certificate, expect),
+                       why=why, kind=kind)
 
     def _names_decide(self, server: Server, kind: str, certificate: str,
                       expect: Expect) -> Expect:
