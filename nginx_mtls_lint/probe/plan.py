@@ -241,16 +241,7 @@ class Planner:
             return _at(Expect("refused", 421, f"SNI {request.sni} differs from Host {host} "
                               f"and {server.label} verifies clients: 421"),
                        setting.stmt if setting else server.stmt)
-        kind = self._client_kind(handshake, server, request.certificate)
-        if kind is None:
-            return Expect("unknown", None, f"the CA files of {handshake.label} or "
-                          f"{server.label} cannot be read here")
-        # $ssl_client_verify as the handshake server's verification left it
-        expect = self._simulate(server, Client(kind, verify_value(handshake, kind), False,
-                                               request.method, sni=request.sni or ""),
-                                request.target, tls=True)
-        return replace(self._names_decide(server, kind, request.certificate, expect),
-                       kind=kind)
+        return self._served(handshake, server, request)
 
     def _resumed(self, socket: Socket[Server], request: Request) -> Expect:
         """A TLS 1.3 session made with `resume_from` as SNI ("" none), resumed with the
@@ -290,17 +281,23 @@ class Planner:
                        setting.stmt if setting else named.stmt)
         # the session's verification crosses over (CVE-2025-23419, or a session without SNI)
         server = select(socket, request.host_header or "") or socket.default
-        kind = self._client_kind(maker, server, request.certificate)
+        expect = self._served(maker, server, request)
+        return replace(expect, why=f"the session made with {maker.label} is resumed with its "
+                       f"verification ({reason}); {expect.why}")
+
+    def _served(self, verifier: Server, server: Server, request: Request) -> Expect:
+        """What `server` answers a client whose certificate `verifier` verified (the
+        handshake server, or the one that made a resumed session)."""
+        kind = self._client_kind(verifier, server, request.certificate)
         if kind is None:
-            return Expect("unknown", None, f"the CA files of {maker.label} or "
+            return Expect("unknown", None, f"the CA files of {verifier.label} or "
                           f"{server.label} cannot be read here")
-        expect = self._simulate(server, Client(kind, verify_value(maker, kind), False,
+        # $ssl_client_verify as the verifier left it; $ssl_server_name the SNI sent
+        expect = self._simulate(server, Client(kind, verify_value(verifier, kind), False,
                                                request.method, sni=request.sni or ""),
                                 request.target, tls=True)
-        why = (f"the session made with {maker.label} is resumed with its verification "
-               f"({reason}); {expect.why}")
         return replace(self._names_decide(server, kind, request.certificate, expect),
-                       why=why, kind=kind)
+                       kind=kind)
 
     def _names_decide(self, server: Server, kind: str, certificate: str,
                       expect: Expect) -> Expect:
