@@ -250,21 +250,11 @@ class Planner:
         full = self.predict(socket, request.with_(resume_from=None))
         maker = (select(socket, request.resume_from) if request.resume_from else None) \
             or socket.default
-        reject = maker.setting("ssl_reject_handshake")
-        if reject is not None and reject.value == "on":
-            return _at(Expect("handshake-refused", None, f"{maker.label}: "
-                              "ssl_reject_handshake on: no session to resume"), reject.stmt)
-        decider = self.config.known_default(socket)
-        on, protocols = resumption.tls13(decider, self.target)
-        if on is False:
-            return _at(Expect("handshake-refused", None, "TLS 1.3 is off for "
-                              f"{socket.name}: the probe resumes TLS 1.3 sessions only"),
-                       protocols.stmt if protocols else None)
         named = (select(socket, request.sni) if request.sni else None) or socket.default
-        resumed, _ = resumption.resumes(decider, maker)
-        if on is None:
-            return Expect("unknown", None, f"whether TLS 1.3 is on for {socket.name} depends "
-                          "on the nginx version (give --nginx-version)")
+        unresumed = self._no_session(socket, maker)
+        if unresumed is not None:
+            return unresumed
+        resumed, _ = resumption.resumes(self.config.known_default(socket), maker)
         if not resumed or maker is named or full.answer == "handshake-refused":
             return full  # a full handshake, or the same server's own session
         state, reason = resumption.crossing(self.target)
@@ -284,6 +274,23 @@ class Planner:
         expect = self._served(maker, server, request)
         return replace(expect, why=f"the session made with {maker.label} is resumed with its "
                        f"verification ({reason}); {expect.why}")
+
+    def _no_session(self, socket: Socket[Server], maker: Server) -> Expect | None:
+        """Why there is no TLS 1.3 session to resume (the maker rejects handshakes, TLS 1.3
+        is off) or it cannot be told; None: one is made."""
+        reject = maker.setting("ssl_reject_handshake")
+        if reject is not None and reject.value == "on":
+            return _at(Expect("handshake-refused", None, f"{maker.label}: "
+                              "ssl_reject_handshake on: no session to resume"), reject.stmt)
+        on, protocols = resumption.tls13(self.config.known_default(socket), self.target)
+        if on is False:
+            return _at(Expect("handshake-refused", None, "TLS 1.3 is off for "
+                              f"{socket.name}: the probe resumes TLS 1.3 sessions only"),
+                       protocols.stmt if protocols else None)
+        if on is None:
+            return Expect("unknown", None, f"whether TLS 1.3 is on for {socket.name} depends "
+                          "on the nginx version (give --nginx-version)")
+        return None
 
     def _served(self, verifier: Server, server: Server, request: Request) -> Expect:
         """What `server` answers a client whose certificate `verifier` verified (the
