@@ -7,6 +7,7 @@ that a prediction and an observation always speak of the same request.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 # Who holds which certificate, in the flow's vocabulary (flow.Client.kind).
@@ -35,6 +36,9 @@ class Request:
     target: str = "/"  # the request line's target, raw as sent
     host: str | None = None  # the Host header as sent; None: the SNI, else no Host header
     headers: tuple[tuple[str, str], ...] = ()
+    # a header line without a colon after the others: nginx answers 400 while reading the
+    # headers, before any certificate check, with the server's error pages
+    malformed: bool = False
 
     def __post_init__(self) -> None:
         if self.certificate not in CERTIFICATES:
@@ -46,6 +50,8 @@ class Request:
     @property
     def client_kind(self) -> str:
         """The flow's name for this client (flow.Client.kind)."""
+        if self.malformed:
+            return "malformed"
         if not self.tls:
             return "plain"
         return {"none": "none", "self-signed": "failed", "self-signed-trusted-dn": "failed",
@@ -54,6 +60,19 @@ class Request:
     @property
     def host_header(self) -> str | None:
         return self.host if self.host is not None else self.sni
+
+    @property
+    def authority(self) -> str | None:
+        """The name nginx chooses the server by: an absolute URI's host in the request line
+        (ngx_http_process_request_uri), else the Host header."""
+        match = re.match(r"https?://([^/:]+)", self.target, re.I)
+        return match.group(1).lower() if match else self.host_header
+
+    @property
+    def path(self) -> str:
+        """The request target's path (an absolute URI's part from its first slash)."""
+        match = re.match(r"https?://[^/]*", self.target, re.I)
+        return (self.target[match.end():] or "/") if match else self.target
 
     @property
     def safe(self) -> bool:
@@ -84,5 +103,7 @@ class Request:
         if self.protocol != "http/1.1":
             parts.append(self.protocol)
         parts.extend(f"{name}: {value}" for name, value in self.headers)
+        if self.malformed:
+            parts.append("a header line without a colon")
         parts.append(self.source if self.source in SOURCES else f"from {self.source}")
         return ", ".join(parts)

@@ -22,7 +22,7 @@ from nginx_mtls_lint.loader import LoadOptions
 from nginx_mtls_lint.probe.from_config import parse_target, probe_config
 from nginx_mtls_lint.probe.live import Options
 from probe_servers import Server
-from test_flow_labels import (DIRECT, FLOW_VERSIONS, ORIGIN, in_private_network, load_case,
+from test_flow_labels import (DIRECT, EDGE, FLOW_VERSIONS, ORIGIN, in_private_network, load_case,
                               make_flow_pki, prepare, start_apps, wait_for)
 
 FLOW = FIXTURES / "flow"
@@ -38,7 +38,7 @@ def options(pki: Path, **kw) -> Options:
     values = dict(timeout=3.0, deadline=120.0, budget=400, rate=200.0,
                   valid=(str(pki / "client-valid.pem"), str(pki / "client-valid.key")),
                   other=(str(pki / "client-other.pem"), str(pki / "client-other.key")),
-                  marker=CONTENT, source=DIRECT)
+                  marker=CONTENT, source=DIRECT, cloudflare_source=EDGE)
     values.update(kw)
     return Options(ORIGIN, **values)  # type: ignore[arg-type]
 
@@ -56,6 +56,9 @@ def summary(report) -> dict:
             "unreached": [(v.row.request.describe(), v.seen.detail)
                           for v in report.verdicts if v.agreement == "unreached"],
             "rules": sorted({f.rule for f in report.findings}),
+            "crafted": [(crafted(v.row.request)[0], v.row.request.describe(), v.agreement, v.row.expect.answer,
+                         v.row.expect.status, v.seen.answer, v.seen.detail)
+                        for v in report.verdicts if crafted(v.row.request)],
             "resumed": [(v.row.request.describe(), v.agreement, v.row.expect.answer,
                          v.seen.answer, v.seen.detail) for v in report.verdicts
                         if v.row.request.resume_from is not None],
@@ -210,6 +213,64 @@ def test_MTLS110_a_running_copy_without_session_tickets_disagrees(version, pki, 
     assert result["rules"] == ["MTLS110"]
 
 
+# crafted rows: (case, what the row crafts, the running copy's change that must disagree)
+CRAFTED_CASES = {
+    "malformed": ("error_page_400_to_index", "error_page_400_static_error_file",
+                  ("error_page 400 /errors/400.html;", "error_page 400 = /index.html;")),
+    "forged": ("realip_from_everywhere_allow_list", "realip_from_everywhere_allow_list",
+               ("set_real_ip_from 0.0.0.0/0;", "set_real_ip_from 10.255.255.0/24;")),
+    "cloudflare": ("allow_cloudflare_ranges_without_certificate",
+                   "allow_cloudflare_ranges_without_certificate",
+                   ("allow 173.245.48.0/20;", "")),
+    # the second server's (app's): the running copy no longer verifies its clients
+    "absolute": ("default_server_on_other_ca", "default_server_on_other_ca",
+                 ("ssl_verify_client on;", "ssl_verify_client off;")),
+}
+
+
+def last_replaced(text: str, old: str, new: str) -> str:
+    before, found, after = text.rpartition(old)
+    assert found, f"{old!r} is not in the running copy"
+    return before + new + after
+
+
+def crafted_rows(result: dict, kind: str) -> list:
+    return [row for row in result["crafted"] if row[0] == kind]
+
+
+@pytest.mark.nginx
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["debian", *UPSTREAM])
+@pytest.mark.parametrize("kind", sorted(CRAFTED_CASES))
+def test_MTLS110_crafted_requests_are_predicted_and_agree(kind, version, pki, tmp_path):
+    """Malformed requests (400 and the error pages), forged address headers where realip
+    trusts them, the protected name in an absolute URI under another Host (421), and a
+    connection from a Cloudflare address: each predicted from the analysis and agreeing
+    with what nginx does."""
+    binary = nginx_binary() if version == "debian" else built_binary(version)
+    case = CRAFTED_CASES[kind][0]
+    result = run_in_namespace(lambda: probe_running(FLOW / case, tmp_path / "nginx", pki,
+                                                    binary))
+    assert result["disagree"] == [], json.dumps(result["disagree"], indent=1)
+    rows = crafted_rows(result, kind)
+    assert rows and all(row[2] == "agree" for row in rows), json.dumps(rows, indent=1)
+
+
+@pytest.mark.nginx
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(CRAFTED_CASES))
+def test_MTLS110_a_running_copy_that_differs_disagrees_on_crafted_requests(kind, pki,
+                                                                          tmp_path):
+    case, (old, new) = CRAFTED_CASES[kind][1], CRAFTED_CASES[kind][2]
+    assert old in (FLOW / case / "nginx.conf").read_text()
+    result = run_in_namespace(lambda: probe_running(
+        FLOW / case, tmp_path / "nginx", pki, nginx_binary(),
+        drift=lambda text: last_replaced(text, old, new)))
+    rows = crafted_rows(result, kind)
+    assert any(row[2] == "disagree" for row in rows), json.dumps(rows, indent=1)
+    assert result["rules"] == ["MTLS110"]
+
+
 class Relay:
     """A TLS terminator in front of the origin (a Cloudflare-like edge): it asks no client
     certificate and forwards each request to the origin with the valid client's."""
@@ -357,6 +418,24 @@ def test_the_request_budget_and_rate_hold_on_the_server_side(tmp_path):
     assert all(line.split()[0] in (b"GET", b"HEAD", b"OPTIONS") for _, line in server.requests)
 
 
+def test_cloudflare_source_rows_are_not_sendable_without_a_cloudflare_address(tmp_path):
+    """Where the configuration decides by source address, the Cloudflare-source row needs a
+    connection from a Cloudflare address: without one (outside a test network) it is
+    reported not sendable, never agreed, and nothing is sent for it."""
+    conf = config_file(tmp_path, plain_servers(1).replace(
+        "location /", "allow 173.245.48.0/20;\n        deny all;\n        location /"))
+    with Server("http") as server:
+        report = probe_config([str(conf)], "127.0.0.1", server.port,
+                              Options("127.0.0.1", timeout=2, deadline=30, budget=50,
+                                      rate=50))
+        received = len(server.requests)
+    rows = [v for v in report.verdicts if v.row.request.source == "cloudflare"]
+    assert rows and all(v.agreement == "unreached" and v.seen.detail.startswith(
+        "not sendable") for v in rows), [(v.agreement, v.seen.detail) for v in rows]
+    sent = [v for v in report.verdicts if v.seen.answer != "not-sent"]
+    assert received == len(sent) and report.reached
+
+
 def test_a_port_in_the_target_needs_a_single_socket(tmp_path):
     conf = config_file(tmp_path, ONE_TLS_SERVER.replace(
         "listen 443 ssl;", "listen 443 ssl;\n        listen 8443 ssl;"))
@@ -405,10 +484,11 @@ def test_MTLS110_sarif_validates_against_the_schema_at_the_predicting_line(tmp_p
     assert result.returncode == 1, result.stderr
     log = json.loads(result.stdout)
     assert sarif_errors(log) == []
-    [finding] = log["runs"][0]["results"]
-    assert finding["ruleId"] == "MTLS110" and finding["level"] == "error"
-    region = finding["locations"][0]["physicalLocation"]["region"]
-    assert region["startLine"] == 6  # `location / { return 403; }`
+    results = log["runs"][0]["results"]
+    assert {f["ruleId"] for f in results} == {"MTLS110"}
+    lines = {f["locations"][0]["physicalLocation"]["region"]["startLine"]: f for f in results}
+    finding = lines[6]  # `location / { return 403; }`: the GET / row's prediction
+    assert finding["level"] == "error"
     rules = log["runs"][0]["tool"]["driver"]["rules"]
     assert rules[finding["ruleIndex"]]["id"] == "MTLS110"
 
@@ -499,9 +579,24 @@ def shared_socket_plan(pki: Path, tmp_path: Path, default_extra: str = "",
     target = versions.parse_target(nginx, "test") if nginx else versions.UNKNOWN
     planner = Planner(model.configs[0], Analysis(), certificates, "192.0.2.10", target=target)
     rows = planner.rows()
-    return {(r.request.sni, r.request.host_header, r.request.certificate, r.request.target,
-             r.request.method, r.request.tls, r.request.resume_from):
+    return {crafted(r.request) or (r.request.sni, r.request.host_header, r.request.certificate,
+                                   r.request.target, r.request.method, r.request.tls,
+                                   r.request.resume_from):
             (r.expect.answer, r.expect.status) for r in rows}
+
+
+def crafted(request) -> tuple | None:
+    """The key of a crafted row (malformed, forged header, absolute URI, Cloudflare
+    source): what it crafts and the names it goes to."""
+    if request.malformed:
+        return ("malformed", request.sni, request.tls)
+    if request.headers:
+        return ("forged", request.headers[0][1], request.sni, request.tls)
+    if "://" in request.target:
+        return ("absolute", request.target, request.host_header, request.tls)
+    if request.source != "direct":
+        return (request.source, request.sni, request.tls)
+    return None
 
 
 def test_predictions_follow_the_handshake_server_then_the_host(pki, tmp_path):
@@ -518,6 +613,11 @@ def test_predictions_follow_the_handshake_server_then_the_host(pki, tmp_path):
     assert at("partner.example.com", "none") == ("refused", 421)
     # plain HTTP on the TLS port: 497
     assert plan[(None, app, "none", "/", "GET", False, None)] == ("refused", 497)
+    # a malformed request: 400 before the certificate check, answered by app's error pages
+    assert plan[("malformed", app, True)] == ("refused", 400)
+    # app's name in an absolute URI under partner's Host and SNI: app verifies, 421
+    assert plan[("absolute", f"https://{app}/", "partner.example.com", True)] == ("refused",
+                                                                                  421)
     # resumption across servers depends on the nginx version: not predicted without it
     assert plan[(app, app, "other-ca", "/", "GET", True, "")] == ("unknown", None)
 

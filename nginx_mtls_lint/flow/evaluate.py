@@ -215,6 +215,9 @@ class Evaluator:
         """A request header, cookie or argument: the client's to write, except what
         Cloudflare's edge sets."""
         client = self.client
+        for header, value in client.headers:
+            if name == "http_" + header.lower().replace("-", "_"):
+                return value
         if client.kind == "valid":
             if name == "http_cf_connecting_ip":  # Cloudflare's edge and cloudflared
                 return VISITOR_ADDRESS

@@ -101,6 +101,9 @@ class Client:
     # the SNI the handshake carried, when the caller sent it ("" none; probe rows): None, the
     # flow works it out from the kind of client
     sni: str | None = None
+    # request headers the caller sent, as (name, value) (probe rows): these are what the
+    # request carries, not the client's choice; every other header stays the client's
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:

@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 
 from . import wire
 from ..versions import UNKNOWN, Target
-from .plan import Expect, Row
+from ..flow.values import VISITOR_ADDRESS
+from .plan import ADDRESS_HEADERS, Expect, Row
 
+NOT_SENDABLE = ("not sendable: it needs a connection from a Cloudflare address, which only a "
+                "test network of one's own gives")
 NO_CONTENT = ("refused", "redirect", "text", "closed", "handshake-refused")
 USER_AGENT = "nginx-mtls-lint-probe"
 
@@ -36,6 +39,9 @@ class Options:
     source: str | None = None  # the local address to connect from
     port: int | None = None  # --target's port: it replaces the single socket's
     nginx: Target = UNKNOWN  # --nginx-version: what resuming a session does depends on it
+    # an address in Cloudflare's ranges the probe can connect from (only in a test network
+    # of one's own); None: the Cloudflare-source rows are not sendable
+    cloudflare_source: str | None = None
 
 
 @dataclass(slots=True)
@@ -86,13 +92,19 @@ class Sender:
     def send(self, row: Row) -> wire.Reply | None:
         """The answer to one row; None when the budget or the deadline is spent."""
         request = row.request
-        assert request.safe and not request.headers, "only safe methods, never a body"
+        assert request.safe and {name for name, _ in request.headers} <= set(ADDRESS_HEADERS), \
+            "only safe methods and address headers, never a body"
         cost = 2 if request.resume_from is not None else 1
         if self.sent + cost > self.options.budget or time.monotonic() >= self.ends_at:
             return None
+        source = self.options.source
+        if request.source == "cloudflare":
+            source = self.options.cloudflare_source
+            if source is None:
+                return wire.Reply("unsendable", detail=NOT_SENDABLE)
         payload = self._bytes(row)
         if not request.tls:
-            return self._exchange(row.port, payload, None, None)
+            return self._exchange(row.port, payload, None, None, source=source)
         context = self._context(row)
         session = None
         if request.resume_from is not None:
@@ -104,13 +116,14 @@ class Sender:
                 return wire.Reply("unreachable", detail="could not make the session to "
                                   f"resume: {first.detail}") if first.kind != "alert" else first
             session = first.session
-        reply = self._exchange(row.port, payload, context, request.sni, session)
+        reply = self._exchange(row.port, payload, context, request.sni, session, source)
         if session is not None and reply.kind == "http":
             reply.detail += "; session resumed" if reply.resumed else "; not resumed"
         return reply
 
     def _exchange(self, port: int, payload: bytes, context: ssl.SSLContext | None,
-                  sni: str | None, session: ssl.SSLSession | None = None) -> wire.Reply:
+                  sni: str | None, session: ssl.SSLSession | None = None,
+                  source: str | None = None) -> wire.Reply:
         wait = self._last + 1 / self.options.rate - time.monotonic()
         if wait > 0:
             time.sleep(wait)
@@ -118,7 +131,7 @@ class Sender:
         self.sent += 1
         limit = max(min(2 * self.options.timeout, self.ends_at - time.monotonic()), 0.0)
         return wire.exchange(self.options.host, port, payload, self.options.timeout, limit,
-                             context, sni, session, source=self.options.source)
+                             context, sni, session, source=source or self.options.source)
 
     @staticmethod
     def _bytes(row: Row) -> bytes:
@@ -126,7 +139,13 @@ class Sender:
         lines = [f"{request.method} {request.target} HTTP/1.1"]
         if request.host_header is not None:
             lines.append(f"Host: {request.host_header}")
-        lines += [f"User-Agent: {USER_AGENT}", "Connection: close", "", ""]
+        if request.source == "cloudflare":  # what Cloudflare's edge adds
+            lines.append(f"CF-Connecting-IP: {VISITOR_ADDRESS}")
+        lines += [f"{name}: {value}" for name, value in request.headers]
+        lines += [f"User-Agent: {USER_AGENT}", "Connection: close"]
+        if request.malformed:  # nginx answers 400 while reading the headers
+            lines.append("this header line has no colon")
+        lines += ["", ""]
         return "\r\n".join(lines).encode()
 
     def _context(self, row: Row) -> ssl.SSLContext:
@@ -224,6 +243,8 @@ def _key(row: Row) -> tuple:
 def _seen(row: Row, reply: wire.Reply | None, references: dict, marker: str | None) -> Seen:
     if reply is None:
         return Seen("not-sent", None, "not sent: the request budget or the deadline was spent")
+    if reply.kind == "unsendable":
+        return Seen("not-sent", None, reply.detail)
     if reply.kind == "unreachable":
         return Seen("unreachable", None, reply.detail)
     if reply.kind == "alert":

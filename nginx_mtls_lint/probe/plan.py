@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from ..flow import MAYBE, YES, Client, ServerFlow
+from ..flow.values import CLOUDFLARE_ADDRESS
 from ..flow.questions import verify_value
 from ..model import Config, Server, Socket, is_loopback
 from ..parser import Stmt
@@ -195,6 +196,8 @@ class Planner:
                 base = Request(method=method, target=uri, host=host)
                 if not socket.tls:
                     found.append(base.with_(tls=False))
+                    if uri == uris[0] and method == "GET":
+                        found += self._crafted(base.with_(tls=False), socket, server, host)
                     continue
                 found += [base.with_(sni=host, certificate=kind) for kind in self.kinds()]
                 found += [base.with_(sni=None, certificate=kind)
@@ -206,14 +209,38 @@ class Planner:
     def _once_per_server(self, base: Request, socket: Socket[Server], server: Server,
                          host: str) -> list[Request]:
         found = [base.with_(tls=False)]  # plain HTTP sent to the TLS port: 497
-        other = next((probe_name(s, socket) for s in socket.servers if s is not server
-                      and probe_name(s, socket) not in (None, host, UNKNOWN_NAME)), None)
+        other = self._other_name(socket, server, host)
         if other is not None:
             found.append(base.with_(sni=other))
+        found += self._crafted(base.with_(sni=host), socket, server, host)
         if self.certificates.other is not None and len(socket.servers) > 1:
             found += [base.with_(sni=host, certificate="other-ca", resume_from=""),
                       *([base.with_(sni=host, certificate="other-ca", resume_from=other)]
                         if other else [])]
+        return found
+
+    @staticmethod
+    def _other_name(socket: Socket[Server], server: Server, host: str) -> str | None:
+        """A name another server of the socket answers."""
+        return next((probe_name(s, socket) for s in socket.servers if s is not server
+                     and probe_name(s, socket) not in (None, host, UNKNOWN_NAME)), None)
+
+    def _crafted(self, base: Request, socket: Socket[Server], server: Server,
+                 host: str) -> list[Request]:
+        """What a client writes beyond names and certificates: a malformed request (400,
+        the error pages decide), a forged address where realip trusts a header, the
+        protected name in an absolute URI under another Host, and a connection from a
+        Cloudflare address where the configuration decides by source address."""
+        found = [base.with_(malformed=True)]
+        for address in forged_addresses(server):
+            found.append(base.with_(headers=tuple((name, address) for name in ADDRESS_HEADERS)))
+        other = self._other_name(socket, server, host)
+        if other is not None:
+            scheme = "https" if base.tls else "http"
+            found.append(base.with_(target=f"{scheme}://{host}{base.target}", host=other,
+                                    sni=other if base.tls else None))
+        if decides_by_address(server):
+            found.append(base.with_(source="cloudflare"))
         return found
 
     def kinds(self) -> list[str]:
@@ -234,7 +261,7 @@ class Planner:
         if reject is not None and reject.value == "on":
             return _at(Expect("handshake-refused", None, f"{handshake.label}: "
                               "ssl_reject_handshake on"), reject.stmt)
-        host = request.host_header or ""
+        host = request.authority or ""
         server = select(socket, host) or socket.default
         if chosen is not None and request.sni != host.lower() and server.verifies_clients:
             setting = server.verification.setting
@@ -270,7 +297,7 @@ class Planner:
                               f"access_denied ({reason})"),
                        setting.stmt if setting else named.stmt)
         # the session's verification crosses over (CVE-2025-23419, or a session without SNI)
-        server = select(socket, request.host_header or "") or socket.default
+        server = select(socket, request.authority or "") or socket.default
         expect = self._served(maker, server, request)
         return replace(expect, why=f"the session made with {maker.label} is resumed with its "
                        f"verification ({reason}); {expect.why}")
@@ -300,9 +327,8 @@ class Planner:
             return Expect("unknown", None, f"the CA files of {verifier.label} or "
                           f"{server.label} cannot be read here")
         # $ssl_client_verify as the verifier left it; $ssl_server_name the SNI sent
-        expect = self._simulate(server, Client(kind, verify_value(verifier, kind), False,
-                                               request.method, sni=request.sni or ""),
-                                request.target, tls=True)
+        expect = self._simulate(server, self._client(request, kind, verify_value(verifier, kind)),
+                                request.path, tls=True)
         return replace(self._names_decide(server, kind, request.certificate, expect),
                        kind=kind)
 
@@ -322,10 +348,17 @@ class Planner:
         return expect
 
     def _plain(self, socket: Socket[Server], request: Request) -> Expect:
-        server = select(socket, request.host or "") or socket.default
+        server = select(socket, request.authority or "") or socket.default
         kind = "tls-port-plain" if socket.tls else "plain"
-        return self._simulate(server, Client(kind, verify_value(server, kind, tls=False), False,
-                                             request.method), request.target, tls=socket.tls)
+        return self._simulate(server, self._client(request, kind, ""), request.path,
+                              tls=socket.tls)
+
+    @staticmethod
+    def _client(request: Request, kind: str, verify: str) -> Client:
+        """The flow's client for what this request sends."""
+        return Client("malformed" if request.malformed else kind, verify,
+                      request.source == "cloudflare", request.method,
+                      sni=request.sni or "" if request.tls else None, headers=request.headers)
 
     def _simulate(self, server: Server, client: Client, uri: str, tls: bool) -> Expect:
         result = self.analysis.flow(server).simulator.request(client, uri, tls=tls)
@@ -421,6 +454,46 @@ def _client_chosen(trace) -> str | None:
 
 
 FIXED_STEPS = ("malformed request", "plain HTTP sent to the TLS port", "no location matches")
+
+
+# A direct client claims an address in every header realip may read (as the label harness
+# does): one inside each range an allow list names, and a Cloudflare edge address.
+ADDRESS_HEADERS = ("CF-Connecting-IP", "X-Forwarded-For", "X-Real-IP")
+MAX_FORGED = 2
+
+
+def forged_addresses(server: Server) -> list[str]:
+    """Addresses worth forging where realip takes the client address from a header."""
+    header = server.setting("real_ip_header")
+    if header is None or header.value.lower() not in {h.lower() for h in ADDRESS_HEADERS} \
+            or not server.settings("set_real_ip_from"):
+        return []
+    found = [CLOUDFLARE_ADDRESS]
+    for stmt in access_rules(server):
+        if stmt.name == "allow" and stmt.args and stmt.args[0] != "all":
+            try:
+                network = ipaddress.ip_network(stmt.args[0], strict=False)
+            except ValueError:
+                continue
+            address = str(network.network_address + (1 if network.num_addresses > 1 else 0))
+            if address not in found:
+                found.append(address)
+    return found[:MAX_FORGED]
+
+
+def decides_by_address(server: Server) -> bool:
+    """The configuration answers by the connection's address: allow/deny, realip's trusted
+    sources, or a geo block."""
+    return bool(access_rules(server) or server.settings("set_real_ip_from")
+                or server.http.geos())
+
+
+def access_rules(server: Server) -> list[Stmt]:
+    """Every allow and deny of the server, its locations and its http {} level."""
+    from ..model import walk
+
+    return [s for s in walk(server.stmt.block) if s.name in ("allow", "deny")] + \
+        server.http.all("allow") + server.http.all("deny")
 
 
 def demands(server: Server) -> bool:

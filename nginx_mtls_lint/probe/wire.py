@@ -59,7 +59,7 @@ def ascii_name(name: str) -> str:
 
 @dataclass(slots=True)
 class Reply:
-    kind: str  # http | alert | closed | unreachable
+    kind: str  # http | alert | closed | unreachable (| unsendable: live.py did not send it)
     status: int | None = None
     head: bytes = b""
     body: bytes = b""
@@ -71,7 +71,7 @@ class Reply:
 
     @property
     def reached(self) -> bool:
-        return self.kind != "unreachable"
+        return self.kind not in ("unreachable", "unsendable")
 
 
 class Watchdog:
