@@ -271,6 +271,71 @@ def test_MTLS110_a_running_copy_that_differs_disagrees_on_crafted_requests(kind,
     assert result["rules"] == ["MTLS110"]
 
 
+def probe_stream(tmp_path: Path, pki: Path, binary: str, mode: str, running: str) -> dict:
+    """A stream {} TLS server verifying client-ca.pem with `mode` in the file given and
+    `running` in the copy nginx runs, proxying to an http backend on loopback; the probe's
+    summary (stream rows only)."""
+    from nginx_harness import Nginx, free_ports
+
+    port, backend = free_ports(2)
+    stream = (f"server {{\n    listen 127.0.0.1:{port} ssl;\n"
+              f"    ssl_certificate {pki}/server.pem;\n"
+              f"    ssl_certificate_key {pki}/server.key;\n"
+              f"    ssl_client_certificate {pki}/client-ca.pem;\n"
+              f"    ssl_verify_client {running};\n    proxy_pass 127.0.0.1:{backend};\n}}\n")
+    nginx = Nginx(tmp_path / "nginx", f"server {{\n    listen 127.0.0.1:{backend};\n"
+                  f"    return 200 '{CONTENT}';\n}}\n", stream_body=stream, binary=binary)
+    given = tmp_path / "given.conf"
+    given.write_text(nginx.conf.read_text().replace(f"ssl_verify_client {running};",
+                                                    f"ssl_verify_client {mode};"))
+    with nginx.start([port, backend]):
+        report = probe_config([str(given)], "127.0.0.1", None,
+                              Options("127.0.0.1", timeout=3.0, deadline=60.0, budget=100,
+                                      rate=100.0,
+                                      valid=(str(pki / "client-valid.pem"),
+                                             str(pki / "client-valid.key")),
+                                      other=(str(pki / "client-other.pem"),
+                                             str(pki / "client-other.key")),
+                                      marker=CONTENT, nginx=running_version(binary)))
+    rows = [v for v in report.verdicts if v.row.socket == f"127.0.0.1:{port}"]
+    return {"rows": [(v.row.request.certificate, v.row.expect.answer, v.seen.answer,
+                      v.agreement, v.severity) for v in rows],
+            "rules": sorted({f.rule for f in report.findings})}
+
+
+# certificate kind -> what a stream server with each mode does (facts §7: `on` closes a
+# connection without a valid certificate, `optional` one with a certificate that fails)
+STREAM = {"on": {"none": "closed", "self-signed": "closed", "valid": "content"},
+          "optional": {"none": "content", "self-signed": "closed", "valid": "content"},
+          "optional_no_ca": {"none": "content", "self-signed": "content", "valid": "content"},
+          "off": {"none": "content", "self-signed": "content", "valid": "content"}}
+
+
+@pytest.mark.nginx
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["debian", *UPSTREAM])
+@pytest.mark.parametrize("mode", sorted(STREAM))
+def test_MTLS110_stream_servers_are_predicted_and_agree(mode, version, pki, tmp_path):
+    """A handshake with each certificate kind, then an HTTP request through the stream
+    server: closed or proxied, as the analysis of the stream server predicts."""
+    binary = nginx_binary() if version == "debian" else built_binary(version)
+    result = probe_stream(tmp_path, pki, binary, mode, mode)
+    predicted = {kind: expect for kind, expect, *_ in result["rows"]}
+    assert {k: predicted[k] for k in STREAM[mode]} == STREAM[mode], result["rows"]
+    assert all(agreement == "agree" for *_, agreement, _ in result["rows"]), result["rows"]
+
+
+@pytest.mark.nginx
+@pytest.mark.slow
+def test_MTLS110_a_stream_server_running_optional_disagrees(pki, tmp_path):
+    """The file says `on`; the running stream server has `optional`: the connection
+    without a certificate is proxied where the file closes it, an error."""
+    result = probe_stream(tmp_path, pki, nginx_binary(), "on", "optional")
+    assert ("none", "closed", "content", "disagree", "error") in result["rows"], \
+        result["rows"]
+    assert result["rules"] == ["MTLS110"]
+
+
 class Relay:
     """A TLS terminator in front of the origin (a Cloudflare-like edge): it asks no client
     certificate and forwards each request to the origin with the valid client's."""

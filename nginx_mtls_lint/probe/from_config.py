@@ -82,10 +82,8 @@ def probe_config(inputs: list[str], host: str, port: int | None, options: Option
     rows, notes = [], []
     for config in model.configs:
         planner = Planner(config, analysis, certificates, host, port, options.nginx)
-        rows += planner.rows(uri_budget)
+        rows += planner.rows(uri_budget) + planner.stream_rows()
         notes += planner.notes
-        if config.stream_servers:
-            notes.append(f"{config.tree.root}: stream {{}} servers are not probed")
     verdicts = run(rows, options)
     findings = [finding(v) for v in verdicts if v.agreement == "disagree"]
     result = Result(workspace, model, findings, [LiveDisagreement])

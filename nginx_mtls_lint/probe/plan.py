@@ -18,11 +18,13 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
+from typing import Any, Iterator
 
 from ..flow import MAYBE, YES, Client, ServerFlow
 from ..flow.values import CLOUDFLARE_ADDRESS
 from ..flow.questions import verify_value
-from ..model import Config, Server, Socket, is_loopback
+from ..flow.access import stream_refusal
+from ..model import Config, Server, Socket, StreamServer, TlsServer, is_loopback
 from ..parser import Stmt
 from ..request import Request
 from .. import resumption
@@ -60,7 +62,7 @@ class Expect:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    server: Server
+    server: TlsServer  # an http {} server, or a stream {} one
     socket: str  # as the configuration says it
     port: int
     request: Request
@@ -98,12 +100,12 @@ class Planner:
 
     # ---------------------------------------------------------------- sockets
 
-    def sockets(self) -> list[tuple[str, Socket[Server], int]]:
-        """(configuration socket, socket, port to connect to) for each socket the target
-        reaches; the others are noted."""
+    def sockets(self, table: dict | None = None) -> list[tuple[str, Socket, int]]:
+        """(configuration socket, socket, port to connect to) for each socket (of `table`:
+        the http {} ones by default) the target reaches; the others are noted."""
         target_loopback = _loopback(self.target_host)
         found = []
-        for name, socket in self.config.sockets.items():
+        for name, socket in (self.config.sockets if table is None else table).items():
             host, _, port = name.rpartition(":")
             if name.startswith("unix:") or "/" in port or not port.isdigit():
                 self.notes.append(f"{name}: not a TCP socket, not probed")
@@ -148,22 +150,75 @@ class Planner:
 
     def rows(self, uri_budget: int = MAX_URIS) -> list[Row]:
         rows: list[Row] = []
-        for name, socket, port in self.sockets():
+        for name, socket, port, server, host in self._probed(self.config.sockets):
+            issuer = self._trusted_name(server)
+            for request in self.requests(server, socket, host, uri_budget):
+                if request.certificate == "self-signed-trusted-dn" and issuer is None:
+                    continue
+                rows.append(Row(server, name, port, request, self.predict(socket, request),
+                                request.certificate == "valid",
+                                issuer if request.certificate == "self-signed-trusted-dn"
+                                else None, self._protects(request.host_header, socket)))
+        return rows
+
+    def _probed(self, table: dict) -> Iterator[tuple[str, Socket, int, Any, str]]:
+        """(configuration socket, socket, port, server, name to send) for each server of the
+        sockets the target reaches; servers without a name a client can send are noted."""
+        for name, socket, port in self.sockets(table):
             for server in socket.servers:
                 host = probe_name(server, socket)
                 if host is None:
                     self.notes.append(f"{server.label} ({server.file}:{server.line}) on "
                                       f"{name}: no server_name a client can send; not probed")
                     continue
-                issuer = self._trusted_name(server)
-                for request in self.requests(server, socket, host, uri_budget):
-                    if request.certificate == "self-signed-trusted-dn" and issuer is None:
-                        continue
-                    rows.append(Row(server, name, port, request, self.predict(socket, request),
-                                    request.certificate == "valid",
-                                    issuer if request.certificate == "self-signed-trusted-dn"
-                                    else None, self._protects(request.host_header, socket)))
+                yield name, socket, port, server, host
+
+    def stream_rows(self) -> list[Row]:
+        """stream {} servers: a TLS handshake with each certificate kind, then a byte
+        exchange (an HTTP request) that shows whether the proxied content is reached."""
+        rows = []
+        for name, socket, port, server, host in self._probed(self.config.stream_sockets):
+            base = Request(target="/", host=host)
+            requests = [base.with_(sni=host, certificate=kind) for kind in self.kinds()
+                        if kind != "self-signed-trusted-dn"] if socket.tls else \
+                [base.with_(tls=False)]
+            rows += [Row(server, name, port, request, self.predict_stream(server, request),
+                         request.certificate == "valid", protected=demands(server))
+                     for request in requests]
         return rows
+
+    def predict_stream(self, server: StreamServer, request: Request) -> Expect:
+        """ngx_stream: access (allow/deny), then the TLS handshake and the certificate check
+        (`on` closes a connection without a certificate or with one that fails; `optional`
+        one that fails), then proxy_pass or return: the content."""
+        reject = server.setting("ssl_reject_handshake")
+        if request.tls and reject is not None and reject.value == "on":
+            return _at(Expect("handshake-refused", None, f"{server.label}: "
+                              "ssl_reject_handshake on"), reject.stmt)
+        refusal = stream_refusal(server)
+        if refusal is not None:
+            return _at(Expect("closed", None, f"{server.label}: `deny` closes the connection"),
+                       refusal)
+        handler = server.setting("proxy_pass") or server.setting("return")
+        if handler is None:
+            return Expect("unknown", None, f"{server.label}: neither proxy_pass nor return")
+        content = _at(Expect("content", None, f"{server.label}: `{handler.stmt.name} "
+                             f"{handler.value}`"), handler.stmt)
+        if not request.tls:
+            return content
+        if server.verify_chain():
+            return _at(Expect("unknown", None, f"{server.label}: the proxy_pass target depends "
+                              "on $ssl_client_verify through a map"), handler.stmt)
+        kind = self._client_kind(server, server, request.certificate)
+        if kind is None:
+            return Expect("unknown", None, f"the CA files of {server.label} cannot be read here")
+        mode = server.verification.mode
+        if mode == "on" and kind in ("none", "failed") or mode == "optional" and kind == "failed":
+            setting = server.verification.setting
+            return _at(Expect("closed", None, f"{server.label}: ssl_verify_client {mode} closes "
+                              "the connection of this client", kind=kind),
+                       setting.stmt if setting else server.stmt)
+        return replace(content, kind=kind)
 
     def _protects(self, host: str | None, socket: Socket[Server]) -> bool:
         """Whether the configuration demands a certificate for this name: the server that
@@ -384,7 +439,8 @@ class Planner:
         return _at(Expect(answer, outcome.status, where,
                           files=outcome.through("try_files") is not None), stmt)
 
-    def _client_kind(self, handshake: Server, server: Server, certificate: str) -> str | None:
+    def _client_kind(self, handshake: TlsServer, server: TlsServer, certificate: str
+                     ) -> str | None:
         """What the handshake left for the request server: the flow's client kind."""
         if certificate == "none" or not handshake.verifies_clients:
             return "none"  # no certificate asked for, none sent
@@ -401,7 +457,7 @@ class Planner:
             return None
         return "valid" if expected else "other-ca"
 
-    def _issued_by(self, server: Server, der: bytes | None, expected: bool = False
+    def _issued_by(self, server: TlsServer, der: bytes | None, expected: bool = False
                    ) -> bool | None:
         """Whether a CA of the server's client or trusted CA files (with `expected`: of the
         chains it expects) issued the certificate directly; None: the files cannot be read."""
@@ -425,7 +481,7 @@ class Planner:
                 continue
         return False
 
-    def _cas(self, server: Server) -> list[tuple[str, object]] | None:
+    def _cas(self, server: TlsServer) -> list[tuple[str, object]] | None:
         if id(server) not in self._issuers:
             from cryptography import x509
 
@@ -496,7 +552,7 @@ def access_rules(server: Server) -> list[Stmt]:
         server.http.all("allow") + server.http.all("deny")
 
 
-def demands(server: Server) -> bool:
+def demands(server: TlsServer) -> bool:
     """The server demands a client certificate: it verifies clients against a CA, or
     Cloudflare fronts it (`optional_no_ca` without a CA hands any certificate to its
     application)."""

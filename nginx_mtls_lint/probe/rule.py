@@ -50,9 +50,10 @@ class LiveDisagreement(Rule):
     namespace on Debian's nginx 1.22.1 and upstream 1.26.2, 1.28.0 and 1.30.4: no
     disagreement for the configuration nginx runs, resumed TLS 1.3 sessions (predicted from
     `--nginx-version`), malformed requests, forged address headers, absolute URIs and
-    Cloudflare-source connections included; MTLS110 when the running copy's
-    `ssl_verify_client`, session tickets, error pages, realip or allow list differ, or a
-    relay in front answers.
+    Cloudflare-source connections included, and `stream {}` servers (a handshake with each
+    certificate kind, then a request through them); MTLS110 when the running copy's
+    `ssl_verify_client` (http or stream), session tickets, error pages, realip or allow list
+    differ, or a relay in front answers.
     Reproduce: `pytest -m nginx -k MTLS110`.
     """
 
