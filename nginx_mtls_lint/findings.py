@@ -57,18 +57,31 @@ class Edit:
         return a[0] < b[1] and b[0] < a[1] or a[0] == b[0]
 
 
-SAFE, UNSAFE = "safe", "unsafe"
+SAFE, UNSAFE, DISPLAY_ONLY = "safe", "unsafe", "display-only"
+APPLICABILITIES = (SAFE, UNSAFE, DISPLAY_ONLY)
 
 
 @dataclass(frozen=True, slots=True)
 class Fix:
     """A structured fix: `safe` cannot change what a valid client gets; `unsafe` can (for
     example `optional` -> `on` refuses visitors while Cloudflare does not send its
-    certificate, or a CA path only the user knows was filled in with the conventional one)."""
+    certificate, or a CA path only the user knows was filled in with the conventional one);
+    `display-only` is advice with no edit (where no edit closes the finding, or the edit
+    could not be placed): shown in the console and JSON, never in `--diff` nor SARIF."""
 
     title: str
     edits: tuple[Edit, ...]
     applicability: str = SAFE
+
+    @property
+    def applies(self) -> bool:
+        """Whether `--diff` and SARIF `fixes` carry it: edits, and not advice."""
+        return self.applicability != DISPLAY_ONLY and bool(self.edits)
+
+
+def advice(text: str) -> Fix:
+    """A display-only fix: what to do, where no edit says it."""
+    return Fix(text, (), DISPLAY_ONLY)
 
 
 @dataclass(slots=True)

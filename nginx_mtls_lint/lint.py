@@ -15,7 +15,7 @@ from .analysis import Analysis
 from .kubernetes import review as _review  # noqa: F401  (kubernetes.review)
 from .cloudflare import CA_FILE_NAME, CloudflareOptions, detect
 from .directives import misplaced, pcre_refusal, regexes
-from .findings import DIAGNOSTICS, SEVERITIES, Finding, ServerRef, diagnostic
+from .findings import DIAGNOSTICS, SEVERITIES, Finding, ServerRef, advice, diagnostic
 from .identity import message_shape
 from .loader import LoadOptions, Tree, Workspace, load_inputs
 from .model import Config, Model, Socket, TlsServer, build_model
@@ -221,6 +221,8 @@ def lint(inputs: Iterable[str], options: LintOptions,
             continue
         if level:
             finding.severity = level
+        if not finding.fixes and finding.fix:  # every finding has a fix: advice at least
+            finding.fixes = [advice(finding.fix)]
         _columns(finding, workspace)
         kept.append(finding)
     gaps = sum(f.rule in GAPS and not f.suppressed for f in kept)

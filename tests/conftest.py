@@ -417,9 +417,12 @@ MESSAGE_LOCATION = re.compile("|".join([
     r"(?<![\w.:/-])[\w.-]*/[\w./-]*[A-Za-z][\w.-]*:\d+\b"]))
 
 
-def located_messages(findings) -> list[str]:
-    """The messages that name a file:line (they should not)."""
-    return [f"{f.rule}: {f.message}" for f in findings if MESSAGE_LOCATION.search(f.message)]
+def not_as_data(findings) -> list[str]:
+    """Findings that are not fully data: a message that names a file:line (the locations go
+    to `related`), or no fix (every finding has one: edits, or display-only advice)."""
+    return [*(f"{f.rule} names a location: {f.message}" for f in findings
+              if MESSAGE_LOCATION.search(f.message)),
+            *(f"{f.rule} has no fix: {f.message}" for f in findings if not f.fixes)]
 
 
 def finding_set(findings) -> set[tuple[str, int, str]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import nginx_builds
-from conftest import (FIXTURES, expectations, finding_set, lint_in_process, located_messages,
+from conftest import (FIXTURES, expectations, finding_set, lint_in_process, not_as_data,
                       make_cert, pem)
 from nginx_mtls_lint import versions
 from test_flow_labels import load_case
@@ -49,7 +49,7 @@ def test_flow_case_gives_exactly_its_expectations(case: Path, flow_certs):
     found = {f for f in finding_set(result.findings) if f[2] in judged}
     assert found == {e for e in expectations(case) if e[2] in judged}, "\n".join(
         f"{f.file}:{f.line} {f.rule} {f.severity}: {f.message}" for f in result.findings)
-    assert not located_messages(result.findings)
+    assert not not_as_data(result.findings)
     label = LABEL.search((case / "nginx.conf").read_text()).group(1)
     errors = {f.rule for f in result.findings if f.severity == "error"}
     if label == "bypass":

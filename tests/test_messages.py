@@ -1,7 +1,9 @@
 """Findings as data: a message says what and why, never where. The location of every
 directive a message speaks of is a related location (console `= related:`, JSON `related`,
 SARIF `relatedLocations`), so that a message reads the same wherever its file moves. Every
-fixture test (rules, flow, demo, Kubernetes) also asserts `located_messages()` is empty."""
+finding has a fix: edits (safe or unsafe), or display-only advice where no edit closes it,
+shown in the console and JSON and never in `--diff` or SARIF `fixes`. Every fixture test
+(rules, flow, demo, Kubernetes) asserts `not_as_data()` is empty."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, MESSAGE_LOCATION, lint_in_process, located_messages, run_cli
+from conftest import FIXTURES, MESSAGE_LOCATION, lint_in_process, not_as_data, run_cli
 
 
 def test_the_location_pattern_finds_what_messages_used_to_say():
@@ -25,7 +27,7 @@ def test_the_location_pattern_finds_what_messages_used_to_say():
 
 @pytest.mark.parametrize("tree", sorted((FIXTURES / "trees").iterdir()), ids=lambda p: p.name)
 def test_trees_messages_name_no_location(tree: Path):
-    assert not located_messages(lint_in_process([tree / "nginx.conf"]).findings)
+    assert not not_as_data(lint_in_process([tree / "nginx.conf"]).findings)
 
 
 def related(finding) -> set[tuple[str, int, str]]:
@@ -62,3 +64,36 @@ def test_github_and_gitlab_show_the_related_locations():
     bodies = [i["content"]["body"] for i in issues if "content" in i]
     assert any(f"{open_docs} (" in body and "nginx/sites-enabled/api.conf:12)\n" in body
                for body in bodies)
+
+
+def test_display_only_fixes_show_in_console_and_json_never_in_diff_or_sarif(tmp_path: Path):
+    import shutil
+
+    case = tmp_path / "trust_everyone.conf"
+    shutil.copyfile(FIXTURES / "rules" / "MTLS107" / "trust_everyone.conf", case)
+    document = json.loads(run_cli("--format", "json", case.name, cwd=tmp_path).stdout)
+    (finding,) = [f for f in document["findings"] if f["rule"] == "MTLS107"]
+    (fix,) = finding["fixes"]
+    assert fix == {"title": finding["fix"], "applicability": "display-only", "edits": []}
+    console = run_cli("--color", "never", case.name, cwd=tmp_path).stdout.decode()
+    assert "fix: Trust only Cloudflare's ranges" in console
+    log = json.loads(run_cli("--format", "sarif", case.name, cwd=tmp_path).stdout)
+    (result,) = [r for r in log["runs"][0]["results"] if r["ruleId"] == "MTLS107"]
+    assert "fixes" not in result
+    advised = {(f["rule"], fix["title"]) for f in document["findings"] for fix in f["fixes"]
+               if fix["applicability"] == "display-only"}
+    assert advised
+    offered = [fix for r in log["runs"][0]["results"] for fix in r.get("fixes", [])]
+    assert all(fix["properties"]["applicability"] in ("safe", "unsafe") and
+               fix["artifactChanges"] for fix in offered)
+    diff = run_cli("--diff", "--unsafe-fixes", "--select", "MTLS107", case.name, cwd=tmp_path)
+    assert diff.stdout == b"" and not list(tmp_path.glob("*.orig"))
+
+
+def test_every_fix_of_the_demo_in_sarif_has_edits_and_display_only_ones_are_left_out():
+    demo = FIXTURES / "demo"
+    document = json.loads(run_cli("--format", "json", "nginx/nginx.conf", cwd=demo).stdout)
+    log = json.loads(run_cli("--format", "sarif", "nginx/nginx.conf", cwd=demo).stdout)
+    with_edits = sum(1 for f in document["findings"] for fix in f["fixes"] if fix["edits"])
+    in_sarif = sum(len(r.get("fixes", [])) for r in log["runs"][0]["results"])
+    assert all(f["fixes"] for f in document["findings"]) and with_edits == in_sarif

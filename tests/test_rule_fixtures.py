@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (FIXTURES, expectations, finding_set, lint_in_process, located_messages,
+from conftest import (FIXTURES, expectations, finding_set, lint_in_process, not_as_data,
                       needs_cloudflare_files, skip_or_fail, SHARED)
 from nginx_mtls_lint.rules import builtin_rules
 
@@ -31,7 +31,7 @@ def test_fixture_gives_exactly_its_expectations(case: Path, certs_dir: Path):
     result = lint_case(case, certs_dir)
     assert finding_set(result.findings) == expectations(case), "\n".join(
         f"{f.file}:{f.line} {f.rule} {f.severity}: {f.message}" for f in result.findings)
-    assert not located_messages(result.findings)
+    assert not not_as_data(result.findings)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if "_fp" in c.name],
@@ -54,4 +54,4 @@ def test_demo_tree_gives_exactly_its_expectations():
     demo = FIXTURES / "demo" / "nginx"
     result = lint_in_process([demo / "nginx.conf"])
     assert finding_set(result.findings) == expectations(demo)
-    assert not located_messages(result.findings)
+    assert not not_as_data(result.findings)

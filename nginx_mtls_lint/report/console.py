@@ -91,6 +91,8 @@ def _finding_blocks(result: Result, width: int | None = None,
 def _fix_previews(result: Result, finding: Finding) -> Iterator[Text]:
     """`fix (unsafe): title` and each edit as a small diff of the lines it changes."""
     for fix in finding.fixes:
+        if not fix.applies and fix.title == finding.fix:
+            continue  # advice already shown as `fix:`
         yield Text.assemble((f"         fix ({fix.applicability}): ", "green"),
                             printable(fix.title))
         for edit in fix.edits:

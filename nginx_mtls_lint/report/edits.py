@@ -86,8 +86,9 @@ class Diff:
 
 def fixable(findings: list[Finding]) -> tuple[int, int]:
     """(findings a safe fix closes, findings only an unsafe fix closes), unsuppressed."""
-    active = [f for f in findings if not f.suppressed and f.fixes]
-    safe = sum(any(fix.applicability == SAFE for fix in f.fixes) for f in active)
+    active = [f for f in findings if not f.suppressed and any(fix.applies for fix in f.fixes)]
+    safe = sum(any(fix.applies and fix.applicability == SAFE for fix in f.fixes)
+               for f in active)
     return safe, len(active) - safe
 
 
@@ -106,7 +107,7 @@ def fixable_text(findings: list[Finding]) -> str | None:
 
 def chosen_fixes(findings: list[Finding], unsafe: bool) -> list[tuple[Finding, Fix]]:
     return [(f, fix) for f in findings if not f.suppressed for fix in f.fixes
-            if fix.applicability == SAFE or unsafe]
+            if fix.applies and (fix.applicability == SAFE or unsafe)]
 
 
 def unified_diff(findings: list[Finding], unsafe: bool, dump_files: set[str],

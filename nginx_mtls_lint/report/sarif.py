@@ -138,8 +138,9 @@ def _evidence(result: Result, item: dict[str, Any], finding: Finding) -> None:
         item["relatedLocations"] = [
             {"id": i, **_line_location(result, file, line), "message": {"text": label}}
             for i, (file, line, label) in enumerate(related, 1)]
-    if finding.fixes:
-        item["fixes"] = [_fix(result, fix) for fix in finding.fixes]
+    applied = [fix for fix in finding.fixes if fix.applies]  # advice is the help text
+    if applied:
+        item["fixes"] = [_fix(result, fix) for fix in applied]
     if finding.trace:
         item["codeFlows"] = [{"threadFlows": [{"locations": [
             {"location": {**_line_location(result, s.file, s.line),
