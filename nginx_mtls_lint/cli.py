@@ -22,6 +22,7 @@ from .loader import DEFAULT_ROOT, LoadOptions, UsageError
 from .paths import absolute, normal_path
 from .rules import RuleContext
 from .versions import UNKNOWN
+from .report import FORMATS as REPORTERS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 COMMANDS = ("lint", "inspect", "rules", "explain", "probe", "trace", "compare")
@@ -166,7 +167,7 @@ def nginx_version(text: str):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-FORMATS = ("console", "concise", "json", "sarif", "github", "gitlab")
+FORMATS = tuple(REPORTERS)  # one Reporter each (report/__init__.py)
 
 
 def rule_list(text: str) -> list[str]:
@@ -435,24 +436,10 @@ def emit(args: argparse.Namespace, render: Callable[[TextIO], object]) -> None:
 
 
 def render_findings(args: argparse.Namespace, result, out: TextIO) -> None:
-    # Each reporter is imported only when used: rich alone costs a cold start ~15 ms.
-    fmt = args.format
-    if fmt == "console":
-        from .report import console
-        console.render(result, out, args.color)
-    elif fmt == "concise":
-        from .report import console
-        console.render_concise(result, out)
-    elif fmt == "json":
-        from .report import json_report
-        json_report.write(result, out)
-    elif fmt == "sarif":
-        from .report import sarif
-        out.write(sarif.render(result, args.include_suppressed, args.sarif_category))
-    else:
-        from .report import ci_formats
-        out.write({"github": ci_formats.render_github,
-                   "gitlab": ci_formats.render_gitlab}[fmt](result))
+    from .report import ReportOptions, reporter
+
+    reporter(args.format)(result, out, ReportOptions(
+        args.color, args.include_suppressed, args.sarif_category))
 
 
 def write_diff(result, unsafe: bool, out: TextIO) -> None:

@@ -97,3 +97,21 @@ def test_every_fix_of_the_demo_in_sarif_has_edits_and_display_only_ones_are_left
     with_edits = sum(1 for f in document["findings"] for fix in f["fixes"] if fix["edits"])
     in_sarif = sum(len(r.get("fixes", [])) for r in log["runs"][0]["results"])
     assert all(f["fixes"] for f in document["findings"]) and with_edits == in_sarif
+
+
+def test_every_format_is_one_reporter_protocol():
+    """`lint --format X` for every X goes through report.reporter(X)(result, out, options)."""
+    import inspect
+    import io
+
+    from nginx_mtls_lint import cli
+    from nginx_mtls_lint.report import FORMATS, ReportOptions, reporter
+
+    assert set(cli.FORMATS) == set(FORMATS)
+    result = lint_in_process([FIXTURES / "demo" / "nginx" / "nginx.conf"])
+    for fmt in FORMATS:
+        report = reporter(fmt)
+        assert list(inspect.signature(report).parameters) == ["result", "out", "options"]
+        out = io.StringIO()
+        report(result, out, ReportOptions(color="never"))
+        assert "MTLS002" in out.getvalue(), fmt

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TextIO
 
 from ..findings import Finding
 from ..identity import identities, relative_path
 from ..lint import Result
+from . import ReportOptions
 from .safe_text import printable, printable_lines
 
 GITHUB_LEVEL = {"error": "error", "warning": "warning", "note": "notice"}
@@ -28,6 +30,14 @@ def _related_lines(finding: Finding, from_root: bool = False) -> str:
     return "".join(f"\nRelated: {r.label} "
                    f"({relative_path(r.file) or r.file if from_root else r.file}:{r.line})"
                    for r in finding.related)
+
+
+def report_github(result: Result, out: TextIO, options: ReportOptions) -> None:
+    out.write(render_github(result))
+
+
+def report_gitlab(result: Result, out: TextIO, options: ReportOptions) -> None:
+    out.write(render_gitlab(result))
 
 
 def render_github(result: Result) -> str:

@@ -13,6 +13,7 @@ from ..docs import without_markers
 from ..findings import Finding
 from ..lint import Result
 from ..model import real_names
+from . import ReportOptions
 from .edits import fixable_text, preview
 from .json_report import READ_AS, roots, summary
 from .safe_text import printable, printable_lines
@@ -189,6 +190,14 @@ def render_probe(outcomes, address: str, name: str, stream: TextIO,
     if unreachable:
         console.print(Text(f"{len(unreachable)} of {len(outcomes)} cases unreachable (they "
                            f"prove nothing): {'; '.join(unreachable)}", style="yellow"))
+
+
+def report(result: Result, out: TextIO, options: ReportOptions) -> None:
+    render(result, out, options.color)
+
+
+def report_concise(result: Result, out: TextIO, options: ReportOptions) -> None:
+    render_concise(result, out)
 
 
 def render_concise(result: Result, stream: TextIO) -> None:

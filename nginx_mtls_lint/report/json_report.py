@@ -7,6 +7,7 @@ from typing import Any, TextIO
 from .. import __version__
 from ..findings import Finding
 from ..lint import Result
+from . import ReportOptions
 
 JSON_VERSION = 1
 
@@ -59,6 +60,10 @@ def roots(result: Result) -> list[dict]:
     for tree in result.workspace.trees:
         found.setdefault(tree.root, tree.origin)
     return [{"path": path, "read_as": origin} for path, origin in found.items()]
+
+
+def report(result: Result, out: TextIO, options: ReportOptions) -> None:
+    write(result, out)
 
 
 def write(result: Result, out: TextIO) -> None:

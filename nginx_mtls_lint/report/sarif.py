@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import RULES_URL, __version__, HOMEPAGE
 from ..docs import without_markers
@@ -20,6 +20,7 @@ from ..findings import DIAGNOSTICS, Diagnostic, Finding, Fix
 from ..identity import IDENTITY_KEY, base_folder, identities, relative_path
 from ..lint import Result
 from ..model import real_names
+from . import ReportOptions
 
 if TYPE_CHECKING:  # reporters read rules' metadata, never the rules module itself
     from ..rules import Rule
@@ -146,6 +147,10 @@ def _evidence(result: Result, item: dict[str, Any], finding: Finding) -> None:
             {"location": {**_line_location(result, s.file, s.line),
                           "message": {"text": s.label}}}
             for s in finding.trace]}]}]
+
+
+def report(result: Result, out: TextIO, options: ReportOptions) -> None:
+    out.write(render(result, options.include_suppressed, options.sarif_category))
 
 
 def render(result: Result, include_suppressed: bool = False, category: str | None = None) -> str:
