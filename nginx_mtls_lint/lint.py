@@ -221,8 +221,7 @@ def lint(inputs: Iterable[str], options: LintOptions,
             continue
         if level:
             finding.severity = level
-        if not finding.fixes and finding.fix:  # every finding has a fix: advice at least
-            finding.fixes = [advice(finding.fix)]
+        _with_fix(finding)
         _columns(finding, workspace)
         kept.append(finding)
     gaps = sum(f.rule in GAPS and not f.suppressed for f in kept)
@@ -309,6 +308,12 @@ def _focus_files(workspace: Workspace) -> set[str] | None:
     if not workspace.trees or any(t.focus is None for t in workspace.trees):
         return None
     return set[str]().union(*(t.focus for t in workspace.trees if t.focus is not None))
+
+
+def _with_fix(finding: Finding) -> None:
+    """Every finding has a fix: its edits, else its fix text as display-only advice."""
+    if not finding.fixes and finding.fix:
+        finding.fixes = [advice(finding.fix)]
 
 
 def _columns(finding: Finding, workspace: Workspace) -> None:
