@@ -112,6 +112,9 @@ class VariableMap:
     volatile: bool = False  # `volatile;`: not kept for the rest of the request
     _compiled: list[tuple[pcre.Regex | None, str]] | None = field(
         default=None, repr=False, compare=False)
+    # A map of $request_uri: what a client gets for each URI, made once per URI
+    # (flow.evaluate; a map is shared by every server of its http {}).
+    by_uri: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     def lookup(self, value: str) -> str | None:
         """What the map gives for `value`; None when a regex before the answer cannot be

@@ -10,6 +10,7 @@ import ipaddress
 import posixpath
 import re
 from dataclasses import replace
+from typing import Iterator
 
 from ..cloudflare import is_cloudflare_range
 from ..model import Server
@@ -293,16 +294,11 @@ class Evaluator:
     def _raw_uri_map(self, variable_map: VariableMap, state: State) -> Value:
         """A map of $request_uri: the client writes the request line, so it picks among the
         values of the keys its URI can be written to match (stops at the second value)."""
-        keys = list(variable_map.exact) + [p for p, _, _ in variable_map.regexes]
-        found_values: set[str] = set()
-        for raw in raw_uris(state.uri, keys):
-            found = variable_map.lookup(raw)
-            if found is None:
-                return UNKNOWN
-            found_values.add(found)
-            if len(found_values) > 1:
-                return ATTACKER
-        return self.interpolate(found_values.pop(), state) if found_values else UNKNOWN
+        memo = variable_map.by_uri  # the choice depends on the URI only: once per map and URI
+        if state.uri not in memo:
+            memo[state.uri] = _raw_uri_choice(variable_map, state.uri)
+        choice = memo[state.uri]
+        return self.interpolate(choice, state) if isinstance(choice, str) else choice
 
     def _geo(self, geo: Geo, state: State) -> Value:
         address = state.remote_addr if geo.source == "$remote_addr" else \
@@ -364,22 +360,46 @@ def not_rfc2253(pattern: str) -> bool:
     return DISPLAY_FORMAT.search(pattern) is not None
 
 
-def raw_uris(uri: str, patterns: list[str]) -> list[str]:
+def _raw_uri_choice(variable_map: VariableMap, uri: str) -> Value:
+    """The value a client gets from a map of $request_uri for `uri`: the one value every way
+    of writing it gives, ATTACKER when it can pick between two, UNKNOWN when undecided."""
+    keys = list(variable_map.exact) + [p for p, _, _ in variable_map.regexes]
+    found_values: set[str] = set()
+    for raw in raw_uris(uri, keys):
+        found = variable_map.lookup(raw)
+        if found is None:
+            return UNKNOWN
+        found_values.add(found)
+        if len(found_values) > 1:
+            return ATTACKER
+    return found_values.pop() if found_values else UNKNOWN
+
+
+def raw_uris(uri: str, patterns: list[str]) -> Iterator[str]:
     """What the client can write in the request line ($request_uri) for a request that
     nginx normalizes to `uri`: the URI itself, with `/.` in front, a string each pattern
     names, and one each regex matches followed by `/..` back to the URI (nginx resolves
-    dot segments before it chooses a location; $request_uri keeps them)."""
-    raws = [uri, "/." + uri]
+    dot segments before it chooses a location; $request_uri keeps them). Made as they are
+    asked for: a map stops at its second value."""
+    wanted = posixpath.normpath(uri)
+    seen: set[str] = set()
+    for raw in _raw_candidates(uri, patterns):
+        if raw not in seen:
+            seen.add(raw)
+            if posixpath.normpath(raw) == wanted:
+                yield raw
+
+
+def _raw_candidates(uri: str, patterns: list[str]) -> Iterator[str]:
+    yield uri
+    yield "/." + uri
     for pattern in patterns:
         start = pattern if pattern.startswith("/") and "\\" not in pattern else \
             pcre.example(pattern)
         if start:
             start = start.split("?", 1)[0]
-            raws.append(start)
-            raws.append(start.rstrip("/") + "/.." * start.strip("/").count("/")
-                        + "/.." + uri)
-    wanted = posixpath.normpath(uri)
-    return [r for r in dict.fromkeys(raws) if posixpath.normpath(r) == wanted]
+            yield start
+            yield start.rstrip("/") + "/.." * start.strip("/").count("/") + "/.." + uri
 
 
 def groups(match: pcre.Match) -> dict[str, Value]:
