@@ -51,6 +51,8 @@ class Simulator:
         # to its application leaves the refusal to it: what the application does is unknown.
         self.delegates = mode.lets_unverified_in and server.written_check() is None
         self.stock_site = content.stock_site(server)
+        self._blocks: dict[int, list[Stmt]] = {}
+        self._block_confs: dict[tuple[int, int], Conf] = {}
         self._budget = Budget()
         self.work = 0  # rewrite-module statements run, over every request (MAX_WORK)
         self._depth = 0
@@ -69,6 +71,23 @@ class Simulator:
         self.confs[id(location)] = conf
         for child in location.locations:
             self._compile(child, conf)
+
+    def _block(self, stmt: Stmt) -> list[Stmt]:
+        """A block's statements (includes in place), listed once per server."""
+        found = self._blocks.get(id(stmt))
+        if found is None:
+            found = self._blocks[id(stmt)] = list(flatten(stmt.block))
+        return found
+
+    def _conf(self, stmt: Stmt, parent: Conf) -> Conf:
+        """The configuration of an `if` or `limit_except` block inside `parent`, made once
+        (with what it has looked up) and reused by every request."""
+        key = (id(stmt), id(parent))  # both kept alive by the Conf itself
+        found = self._block_confs.get(key)
+        if found is None:
+            found = self._block_confs[key] = Conf(Scope(stmt.block), parent, stmt,
+                                                  parent.location)
+        return found
 
     # ------------------------------------------------------------------ entry points
 
@@ -140,7 +159,7 @@ class Simulator:
                 if "GET" in allowed:
                     allowed.add("HEAD")
                 if method.upper() not in allowed:
-                    return Conf(Scope(stmt.block), conf, stmt, conf.location)
+                    return self._conf(stmt, conf)
         return None
 
     def _location_rewrite(self, state: State, conf: Conf, location: Location | None) -> Result:
@@ -148,8 +167,9 @@ class Simulator:
             # No location: the server's own configuration handles the request, and the
             # location rewrite phase is skipped for it (ngx_http_rewrite_handler).
             return self.access(state, conf)
-        stmts = list(flatten(location.stmt.block))
-        state = replace(state, uri_changed=False, variables=dict(state.variables))
+        stmts = self._block(location.stmt)
+        state = state.copy(dict(state.variables), state.steps)
+        state.uri_changed = False
 
         def done(st: State, active: Conf, how: str) -> Result:
             # ngx_http_core_post_rewrite_phase: a rewrite (other than `break`) chooses the
@@ -266,15 +286,14 @@ class Simulator:
         def inside(st: State) -> Result:
             st = st.step(stmt, f"if ({' '.join(stmt.args)}) is true")
             self.values.capture(stmt.args, st, matched=not negated(stmt.args))
-            block_conf = conf if server_level else Conf(Scope(stmt.block), conf, stmt,
-                                                         conf.location)
+            block_conf = conf if server_level else self._conf(stmt, conf)
 
             def after(st2: State, active: Conf, how: str) -> Result:
                 if how in ("break", "last"):
                     return done(st2, active, how)
                 return self._rewrite(stmts, st2, active, server_level, done, index + 1)
 
-            return self._rewrite(list(flatten(stmt.block)), st, block_conf, server_level, after)
+            return self._rewrite(self._block(stmt), st, block_conf, server_level, after)
 
         def outside(st: State) -> Result:
             return self._rewrite(stmts, self._if_false(stmt, st), conf, server_level, done,

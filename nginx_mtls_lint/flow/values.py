@@ -4,7 +4,7 @@ simulated request leaves (who sent it, the steps it took, where it ended)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 
 from ..parser import Stmt
@@ -242,11 +242,18 @@ class State:
     def add(self, step: Step) -> "State":
         """The state after `step`. It takes the variables over (a path goes on from its
         newest state only); where paths part, each takes a copy (`branch`)."""
-        return replace(self, steps=_Steps(step, self.steps))
+        return self.copy(self.variables, _Steps(step, self.steps))
 
     def branch(self, stmt: Stmt | None, label: str) -> "State":
         """A step into one of several paths from here: its variables its own."""
-        return replace(self.step(stmt, label), variables=dict(self.variables))
+        return self.copy(dict(self.variables), _Steps(Step(stmt, label), self.steps))
+
+    def copy(self, variables: dict[str, Value], steps: "_Steps | None") -> "State":
+        """This state with these variables and steps (dataclasses.replace, without its
+        cost: a state is copied at every step of every request)."""
+        return State(self.uri, self.method, self.internal, self.redirects,
+                     self.error_page_used, self.from_error_page, variables, self.remote_addr,
+                     self.realip_done, self.subrequest, self.uri_changed, steps)
 
 
 @dataclass(slots=True, frozen=True)
