@@ -15,14 +15,10 @@ import textwrap
 from typing import Callable, Iterable, NoReturn, Sequence, TextIO
 
 from . import __version__
-from .cloudflare import CloudflareOptions
-from .findings import SEVERITY_RANK
-from .discovery import default_inputs
-from .loader import DEFAULT_ROOT, LoadOptions, UsageError
-from .paths import absolute, normal_path
-from .rules import RuleContext
-from .versions import UNKNOWN
-from .report import FORMATS as REPORTERS
+from .errors import UsageError
+from .paths import DEFAULT_ROOT, absolute, normal_path
+from .report import FORMATS as REPORTERS  # names only: report/__init__ imports no format
+# The rest is imported where a command needs it: `--version` and `--help` import no more.
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 COMMANDS = ("lint", "inspect", "rules", "explain", "probe", "trace", "compare")
@@ -342,9 +338,13 @@ def seconds(text: str) -> float:
 
 def options_from(args: argparse.Namespace, rules):
     """Command-line flags over the configuration file over the defaults."""
+    from .cloudflare import CloudflareOptions
     from .config import FileConfig, find_config, load_config
     from .lint import LintOptions
+    from .loader import LoadOptions
     from .registry import rule_resolver
+    from .rules import RuleContext
+    from .versions import UNKNOWN
 
     path = args.config or find_config(os.getcwd())
     if args.config and not os.path.isfile(args.config):
@@ -488,6 +488,9 @@ def run_lint(args: argparse.Namespace) -> int:
     import_errors: list[str] = []
     options, fail_on = options_from(args, load_rules(import_errors))
     options.plugin_errors = import_errors
+    from .discovery import default_inputs
+    from .findings import SEVERITY_RANK
+
     result = lint(args.paths or default_inputs(), options, read_stdin)
     if args.baseline:
         from . import baseline
@@ -520,6 +523,8 @@ def run_inspect(args: argparse.Namespace) -> int:
     from .report import inspect
 
     options, _ = options_from(args, load_rules())
+    from .discovery import default_inputs
+
     workspace, model = analyse(args.paths or default_inputs(), options, read_stdin)
     analysis = run_context(workspace, options).analysis
     guard_output(args, workspace.files)
@@ -558,6 +563,8 @@ def run_trace(args: argparse.Namespace) -> int:
         if not uri.startswith("/"):
             raise UsageError(f"--uri must start with /, got {uri!r}")
     options, _ = options_from(args, load_rules())
+    from .discovery import default_inputs
+
     workspace, model = analyse(args.paths or default_inputs(), options, read_stdin)
     analysis = run_context(workspace, options).analysis
     guard_output(args, workspace.files)

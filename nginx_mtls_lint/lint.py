@@ -10,9 +10,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-from . import kubernetes, suppressions
+from . import suppressions
 from .analysis import Analysis
-from .kubernetes import review as _review  # noqa: F401  (kubernetes.review)
 from .cloudflare import CA_FILE_NAME, CloudflareOptions, detect
 from .directives import misplaced, pcre_refusal, regexes
 from .findings import DIAGNOSTICS, SEVERITIES, Finding, ServerRef, advice, diagnostic
@@ -69,8 +68,10 @@ def judged_target(given: Target, workspace: Workspace, options: LoadOptions) -> 
     dump, else, for the live configuration of this machine, its nginx and package."""
     if given.known:
         return given
-    found = from_nginx_v(workspace.dump_preamble, "nginx -V in the input") or \
-        kubernetes.target_of(workspace)
+    found = from_nginx_v(workspace.dump_preamble, "nginx -V in the input")
+    if found is None and workspace.kubernetes is not None:  # (imports YAML: only for them)
+        from . import kubernetes
+        found = kubernetes.target_of(workspace)
     if found is not None:
         return found
     live = (not options.path_map and options.prefix is None and not workspace.dump_texts
@@ -206,7 +207,9 @@ def lint(inputs: Iterable[str], options: LintOptions,
             for config in model.configs:
                 findings.extend(run_rule(rule_class, config, context))
     findings += unavailable_notes(context, workspace)
-    findings = kubernetes.review.review(findings, workspace.kubernetes)
+    if workspace.kubernetes is not None:
+        from .kubernetes import review
+        findings = review.review(findings, workspace.kubernetes)
     today = context.now.date()
     findings += suppressions.apply(workspace.file_stmts, findings, rule_resolver(rules),
                                    today=today)

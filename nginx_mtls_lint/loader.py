@@ -18,7 +18,7 @@ from .directives import FREE_FORM_BLOCKS
 from .findings import Finding, Related, diagnostic
 from .discovery import CONFIG_DIRS, CheckoutIndex, included_by_pattern, scan_directory
 from .identity import repository_root
-from .paths import once_per_inference, absolute, inside, map_path, normal_path, windows_path  # noqa: F401
+from .paths import DEFAULT_ROOT, once_per_inference, absolute, inside, map_path, normal_path, windows_path  # noqa: F401
 from .parser import Stmt, looks_like_nginx, parse_text
 from .reading import (  # noqa: F401 (importable from here, as before)
     MAX_CONFIG_BYTES, DiskFiles, ReadResult, UsageError, decode_config, display_path,
@@ -28,7 +28,6 @@ from .reading import (  # noqa: F401 (importable from here, as before)
 # nginx sets no limit; no real tree nests includes this deep, and a cap keeps hostile chains
 # (or a cycle spelled through endless distinct paths) finite.
 MAX_INCLUDE_DEPTH = 32
-DEFAULT_ROOT = "/etc/nginx/nginx.conf"
 # Where nginx packages keep their configuration. An absolute include under one of these, in a
 # tree that lives elsewhere (a repository checkout), means the host's files, not the tree's:
 # reading them would silently lint whatever the machine running the linter has installed.

@@ -8,6 +8,8 @@ import os
 import re
 from typing import Any, Callable, TypeVar, cast
 
+DEFAULT_ROOT = "/etc/nginx/nginx.conf"  # what nginx reads when no path is given
+
 T = TypeVar("T")
 
 # A path of another machine's nginx on Windows: `C:/nginx/conf/ca.pem`, `C:\nginx\...`,

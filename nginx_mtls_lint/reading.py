@@ -12,13 +12,10 @@ import stat
 from dataclasses import dataclass
 
 from .directives import known
+from .errors import UsageError  # noqa: F401 (importable from here, as before)
 from .parser import Parsed, looks_like_nginx
 
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
-
-
-class UsageError(Exception):
-    """Bad input named on the command line: exit 2 with this message."""
 
 
 def display_path(path: str, cwd: str | None = None) -> str:

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -333,6 +332,8 @@ def from_nginx_v(text: str, source: str) -> Target | None:
 
 def _run(command: list[str]) -> str | None:
     """Output of a system tool; None when it is absent or fails (no information)."""
+    import subprocess  # (the live system only)
+
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=10,
                                 env={"PATH": os.pathsep.join(SYSTEM_PATH), "LC_ALL": "C"})

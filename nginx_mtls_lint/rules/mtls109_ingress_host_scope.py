@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from typing import Iterator
 
 from ..findings import Finding, Related
@@ -72,8 +73,10 @@ class IngressHostScope(Rule):
     security_severity = "6.5"
 
     def check(self, config: Config, ctx: RuleContext) -> Iterator[Finding]:
-        from ..kubernetes import rendering_of
-        rendering = rendering_of(config.tree.stmts)
+        # Only manifests are rendered, through the kubernetes package: a run that has not
+        # imported it has nothing to look at (and does not pay for YAML).
+        kubernetes = sys.modules.get("nginx_mtls_lint.kubernetes")
+        rendering = kubernetes.rendering_of(config.tree.stmts) if kubernetes else None
         for fact in getattr(rendering.renderer, "facts", []) if rendering else []:
             if fact.kind != "scope":
                 continue
