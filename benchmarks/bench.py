@@ -1,7 +1,8 @@
 """Benchmark: nginx-mtls-lint against `crossplane parse` and `nginx -t`, on generated trees.
 
-    python benchmarks/bench.py [--sizes 1000 2000 ... 50000] [--trees simulated heavy]
-                               [--repeat 1] [--no-nginx] [--gixy PATH]
+    python benchmarks/bench.py [--max 4000 | --sizes 1000 2000 ... 50000]
+                               [--trees simulated heavy] [--repeat 1] [--no-nginx]
+                               [--gixy PATH] [--cold]
 
 Every figure is a whole process (interpreter start, imports and all), timed by the wall clock,
 its peak memory read from the kernel (wait4's ru_maxrss): what a user or CI waits for. For
@@ -17,7 +18,9 @@ Trees (one TLS vhost per file under sites-enabled/):
   heavy:     the same, and maps (a chain of three, one on $request_uri with regex keys), a
              geo, and regex locations with captures and rewrites in every server.
 Then the cold start of a one-vhost tree with a CA file, against gixy-ng's (--gixy, or `gixy`
-on PATH) when present.
+on PATH) when present, and of `--version`: with hyperfine when it is installed (warm-up,
+ten runs, mean and deviation), else the best of three. `--cold` measures only that; `--max N`
+stops the doubling at N vhosts (a quick run: `--max 2000`).
 
 Not a test: numbers depend on the machine. Targets (issue 20): the lint at most crossplane
 parse + 25 % at every size, each doubling at most 2.1x, peak memory below nginx -t's.
@@ -159,10 +162,17 @@ def make_tree(root: Path, kind: str, count: int) -> Path:
     return root / "nginx.conf"
 
 
+# Python writes its bytecode into a cache outside the checkout, as an installed package has it
+# (PYTHONDONTWRITEBYTECODE would make every process compile every module again: most of a
+# small run). The scratch directory's cache is filled by a warm-up run of each command.
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run(command: list[str]) -> tuple[float, float, int]:
     """Wall time (s), peak RSS (MiB) and exit status of one whole process."""
     began = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=CHILD_ENV)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - began
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -178,8 +188,7 @@ def best(command: list[str], repeat: int) -> tuple[float, float, int]:
 
 def commands(conf: Path, nginx: str | None) -> dict[str, list[str]]:
     found = {
-        "lint": [sys.executable, "-m", "nginx_mtls_lint", "--format", "json", "--output",
-                 os.devnull, str(conf)],
+        "lint": [*linter(), "--format", "json", "--output", os.devnull, str(conf)],
         "crossplane": [shutil.which("crossplane") or "crossplane", "parse", "--out",
                        os.devnull, str(conf)],
     }
@@ -214,19 +223,61 @@ def measure_tree(kind: str, sizes: list[int], scratch: Path, nginx: str | None,
     return rows
 
 
+def linter() -> list[str]:
+    """The command users run: the console script beside this interpreter, else -m."""
+    script = Path(sys.executable).parent / "nginx-mtls-lint"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "nginx_mtls_lint"]
+
+
 def cold_start(scratch: Path, gixy: str | None, repeat: int) -> dict:
+    """Seconds from a cold process to its answer, on a one-vhost tree with a CA file."""
     conf = make_tree(scratch / "cold", "simulated", 1)
-    found = {"lint_cold_s": round(best(commands(conf, None)["lint"], repeat)[0], 3),
-             "lint_version_s": round(best([sys.executable, "-m", "nginx_mtls_lint",
-                                           "--version"], repeat)[0], 3)}
+    cases = {"lint_cold": [*linter(), "--format", "json", "--output", os.devnull, str(conf)],
+             "lint_version": [*linter(), "--version"]}
     if gixy:
-        found["gixy_cold_s"] = round(best([gixy, str(conf)], repeat)[0], 3)
+        cases["gixy_cold"] = [gixy, str(conf)]
+    hyperfine = shutil.which("hyperfine")
+    if hyperfine is None:
+        return {f"{name}_s": round(best(command, repeat)[0], 3)
+                for name, command in cases.items()}
+    report = scratch / "hyperfine.json"
+    subprocess.run([hyperfine, "--shell=none", "--warmup", "2", "--runs", "10", "-i",
+                    "--export-json", str(report), "--style", "none",
+                    *[" ".join(command) for command in cases.values()]],
+                   check=True, stdout=subprocess.DEVNULL, env=CHILD_ENV)
+    found: dict = {"timed_by": "hyperfine, 10 runs after 2 warm-ups (mean, stddev)"}
+    for name, result in zip(cases, json.loads(report.read_text())["results"]):
+        found[f"{name}_s"] = round(result["mean"], 3)
+        found[f"{name}_stddev_s"] = round(result["stddev"], 3)
+    if gixy:
+        found["lint_over_gixy"] = round(found["lint_cold_s"] / found["gixy_cold_s"], 2)
     return found
+
+
+def table(rows: list[dict]) -> list[str]:
+    """The rows as a Markdown table (seconds and MiB of whole processes)."""
+    lines = ["| tree | vhosts | lint | crossplane parse | ratio | nginx -t |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        nginx_t = f"{row['nginx_t_s']} s, {row['nginx_t_mib']} MiB" if "nginx_t_s" in row \
+            else "-"
+        lines.append(f"| {row['tree']} | {row['vhosts']:,} | {row['lint_s']} s, "
+                     f"{row['lint_mib']} MiB | {row['crossplane_s']} s, "
+                     f"{row['crossplane_mib']} MiB | {row['lint_over_crossplane']}x | "
+                     f"{nginx_t} |")
+    return lines if rows else []
+
+
+def sizes_up_to(largest: int) -> list[int]:
+    """1,000 doubling up to `largest`, and `largest` itself (50,000 ends the default run)."""
+    return sorted({size for size in SIZES if size <= largest} | {largest})
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=SIZES)
+    parser.add_argument("--max", type=int, help="sizes from 1,000 doubling up to this")
+    parser.add_argument("--cold", action="store_true", help="only the cold start")
     parser.add_argument("--trees", nargs="+", default=["simulated", "heavy"],
                         choices=["simulated", "heavy"])
     parser.add_argument("--repeat", type=int, default=1)
@@ -235,19 +286,30 @@ def main() -> int:
     args = parser.parse_args()
     nginx = None if args.no_nginx else shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    sizes = sizes_up_to(args.max) if args.max else sorted(args.sizes)
     summary: dict = {}
+    all_rows: list[dict] = []
     with tempfile.TemporaryDirectory() as scratch:
-        for kind in args.trees:
-            rows = measure_tree(kind, sorted(args.sizes), Path(scratch), nginx, args.repeat)
+        CHILD_ENV["PYTHONPYCACHEPREFIX"] = os.path.join(scratch, "pycache")
+        warm_up = make_tree(Path(scratch) / "warm-up", "heavy", 1)
+        for command in commands(warm_up, None).values():  # (the stdlib's cache too)
+            run(command)
+        for kind in [] if args.cold else args.trees:
+            rows = measure_tree(kind, sizes, Path(scratch), nginx, args.repeat)
+            all_rows += rows
             summary[kind] = {
                 "lint_growth_per_doubling": per_doubling(rows, "lint_s"),
                 "crossplane_growth_per_doubling": per_doubling(rows, "crossplane_s"),
+                "nginx_t_growth_per_doubling": per_doubling(rows, "nginx_t_s")
+                if nginx else None,
+                "lint_mib_growth_per_doubling": per_doubling(rows, "lint_mib"),
                 "worst_lint_over_crossplane": max(r["lint_over_crossplane"] for r in rows),
                 "lint_peak_below_nginx_t": all(r.get("lint_mib_over_nginx_t", 0) < 1
                                                for r in rows) if nginx else None,
             }
         summary["cold_start"] = cold_start(Path(scratch), args.gixy, max(args.repeat, 3))
     print(json.dumps(summary, indent=2))
+    print("\n".join(table(all_rows)))
     return 0
 
 
