@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -19,7 +17,7 @@ from .identity import message_shape
 from .loader import LoadOptions, Tree, Workspace, load_inputs
 from .model import Config, Model, Socket, TlsServer, build_model
 from .parser import locate
-from .registry import rule_resolver
+from .registry import rule_resolver, stdout_to_stderr
 from .rules import Rule, RuleContext, builtin_rules
 from .versions import LIVE_ROOT, Target, from_nginx_v, from_this_machine
 
@@ -201,15 +199,13 @@ def lint(inputs: Iterable[str], options: LintOptions,
     findings = list(workspace.findings)
     findings += [diagnostic("MTLS909", None, None, e) for e in options.plugin_errors]
     findings += [finding for tree in workspace.trees for finding in refused(tree)]
-    # a rule's print() goes to stderr: stdout holds the report (JSON, SARIF)
-    with contextlib.redirect_stdout(sys.stderr):
+    # a rule's print() and os.write(1, ...) go to stderr: stdout holds the report
+    with stdout_to_stderr():
         for rule_class in running:
             for config in model.configs:
                 findings.extend(run_rule(rule_class, config, context))
     findings += unavailable_notes(context, workspace)
-    if workspace.kubernetes is not None:
-        from .kubernetes import review
-        findings = review.review(findings, workspace.kubernetes)
+    findings = kubernetes_review(findings, workspace)
     today = context.now.date()
     findings += suppressions.apply(workspace.file_stmts, findings, rule_resolver(rules),
                                    today=today)
@@ -234,6 +230,15 @@ def lint(inputs: Iterable[str], options: LintOptions,
             "read (MTLS901/MTLS904); what they hold was not checked")
     return Result(workspace, model, group_by_cause(kept, plain_servers(model)), running,
                   context.target, context.analysis)
+
+
+def kubernetes_review(findings: list[Finding], workspace: Workspace) -> list[Finding]:
+    """Findings of rendered manifests moved to the manifests' lines (YAML is imported only
+    when there are manifests)."""
+    if workspace.kubernetes is None:
+        return findings
+    from .kubernetes import review
+    return review.review(findings, workspace.kubernetes)
 
 
 def unavailable_notes(ctx: RuleContext, workspace: Workspace) -> list[Finding]:

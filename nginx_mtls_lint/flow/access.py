@@ -62,6 +62,7 @@ def _access_module(sim: "Simulator", state: State, conf: Conf) -> Check | None:
     rules = conf.group("allow", "deny")
     if not rules:
         return None
+    sim.values.address_read = True
     allowed, stmt = access_rules(rules, state.remote_addr)
     if allowed is ATTACKER:  # the client picks an address an `allow` holds, or one it does not
         return Check("allow/deny", allowed, next(r for r in rules if r.name == "allow"), 403,

@@ -48,6 +48,9 @@ class Evaluator:
             not EXACT_NAME.fullmatch(n) for n in self.names) or _is_default(server)
         self.client = Client("probe", "SUCCESS")
         self.tls = True
+        # Whether the request's answer read where the client connects from (its address,
+        # CF-Connecting-IP): if not, it is the same directly and through Cloudflare.
+        self.address_read = True
         self.probing = False  # every check taken both ways: can anything be served?
         self._evaluating: set[str] = set()  # the maps being evaluated (a cycle is a 500)
 
@@ -115,7 +118,8 @@ class Evaluator:
 
     def forged(self, text: str, state: State) -> bool:
         """Whether this value is the client's forged address (realip trusting it), or a
-        `geo` on it."""
+        `geo` on it. (Only realip makes the address the client's, and it reads the connection's:
+        this alone does not make the answer depend on the address.)"""
         if state.remote_addr is not ATTACKER:
             return False
         names = {m.group(1) or m.group(2) for m in VARIABLE.finditer(text)}
@@ -185,6 +189,7 @@ class Evaluator:
         if name in ("host", "http_host", "server_name"):
             return self.names[0] if self.names else UNKNOWN
         if name == "remote_addr" or name == "binary_remote_addr":
+            self.address_read = True
             return state.remote_addr
         if name == "realip_remote_addr":
             return self.connection_address()
@@ -225,12 +230,15 @@ class Evaluator:
             if name == "http_cf_ray":
                 return "8f0e1d2c3b4a5968-AMS"
             return UNKNOWN
-        if client.via_cloudflare and name == "http_cf_connecting_ip":
-            return VISITOR_ADDRESS
+        if name == "http_cf_connecting_ip":
+            self.address_read = True
+            if client.via_cloudflare:
+                return VISITOR_ADDRESS
         return ATTACKER
 
     def connection_address(self) -> Value:
         """The address the TCP connection comes from (before realip)."""
+        self.address_read = True
         client = self.client
         if client.tunnel:
             return "127.0.0.1"  # cloudflared on this host
@@ -301,6 +309,7 @@ class Evaluator:
         return self.interpolate(choice, state) if isinstance(choice, str) else choice
 
     def _geo(self, geo: Geo, state: State) -> Value:
+        self.address_read |= geo.source == "$remote_addr"
         address = state.remote_addr if geo.source == "$remote_addr" else \
             self.interpolate(geo.source, state)
         if not isinstance(address, str):

@@ -96,6 +96,7 @@ class Simulator:
         self.values.client, self.values.tls, self._budget = client, tls, Budget()
         state = State(uri=uri, method=client.method)
         state.remote_addr = self.values.connection_address()
+        self.values.address_read = False  # (from here on: whether the answer depends on it)
         state = access.realip(self, state, self.server_conf)
         if client.kind in ("malformed", "tls-port-plain"):
             # 400 is raised while reading the headers, 497 for plain HTTP on a TLS port:
