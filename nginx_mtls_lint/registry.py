@@ -7,10 +7,30 @@ import contextlib
 import inspect
 import os
 import sys
+from typing import Iterator
 
 from .findings import DIAGNOSTICS, SEVERITIES, Diagnostic
 from .loader import UsageError
 from .rules import RULE_ID, RULE_NAME, Rule, builtin_rules
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """While plugins run: what they print, or write to file descriptor 1 (os.write, a C
+    extension), goes to stderr; stdout holds the report (JSON, SARIF)."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no stdout or stderr to speak of: print() is still redirected
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 ENTRY_POINT_GROUP = "nginx_mtls_lint.rules"
 
@@ -64,7 +84,7 @@ def load_rules(import_errors: list[str] | None = None) -> list[type[Rule]]:
     for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         source = f"plugin {entry.name!r} ({entry.value})"
         try:
-            with contextlib.redirect_stdout(sys.stderr):  # stdout holds the report
+            with stdout_to_stderr():  # stdout holds the report
                 loaded = entry.load()
         except (Exception, SystemExit) as e:  # sys.exit() at import must not end the run
             _refuse(import_errors, f"{source} failed to load: {type(e).__name__}: {e}")

@@ -203,6 +203,8 @@ def hostile_env(tmp_path_factory) -> dict:
     ("import-exit", "warning", "SystemExit"),  # ... and at import
     ("print", "warning", None),  # print() to stdout: the JSON no longer parsed
     ("import-print", "warning", None),
+    ("os-write", "warning", None),  # os.write(1, ...): under print()'s redirection
+    ("import-os-write", "warning", None),
     ("yield-str", "warning", "not a Finding"),
     ("finding", "critical", "declares severity 'critical'"),
 ])
