@@ -24,12 +24,13 @@ FILE_DIRECTIVES = re.compile(
 
 
 def identities(result, fixed_only: bool = False) -> dict[str, str]:
-    """Identity -> what the finding says, for the active findings (only those with a fix)."""
+    """Identity -> what the finding says, for the active findings (only those with a fix that
+    `--diff` applies: display-only advice edits nothing)."""
     from nginx_mtls_lint.identity import identities as of
 
     active = [f for f in result.findings if not f.suppressed]
     return {key: f"{f.rule} {f.file}:{f.line} {f.message}"
-            for f, key in zip(active, of(active).values()) if f.fixes or not fixed_only}
+            for f, key in zip(active, of(active).values()) if any(fix.applies for fix in f.fixes) or not fixed_only}
 
 
 def root_of(tree: Path) -> Path:
