@@ -17,7 +17,9 @@ http://127.0.0.1:3000`), with a header:
 
 `client` is none | selfsigned (self-signed, the valid client's name) | forged (a home-made CA
 with the expected CA's name issued it, with the valid client's name) | other (a certificate
-of other-ca.pem) | valid (client-ca.pem) | plain (plain HTTP). `src` is direct (anyone on the
+of other-ca.pem) | otherdn (other-ca.pem's, with the valid client's name: what a subject pin
+lets through from another trusted CA; in proofs only, the sweep sends none, like resumption)
+| valid (client-ca.pem) | plain (plain HTTP). `src` is direct (anyone on the
 Internet), cf (a Cloudflare edge address, sending CF-Connecting-IP) or loopback; `sni` is host,
 none or a name; `spoof=ADDR` sends ADDR in CF-Connecting-IP, X-Forwarded-For and X-Real-IP;
 `method=MALFORMED` is a GET with a header line that has no colon; `ip=6` connects over IPv6;
@@ -89,6 +91,8 @@ PENDING = FIXTURES / "flow_pending"
 CASES = sorted(p for folder in (FLOW, PENDING) if folder.is_dir() for p in folder.iterdir()
                if (p / "nginx.conf").is_file())
 ORIGIN, EDGE, DIRECT = "192.0.2.10", "173.245.48.5", "198.51.100.7"
+# More addresses an attacker may come from (what split_clients or a hash of the address picks)
+OTHER_DIRECT = ("198.51.100.8", "198.51.100.9")
 VISITOR = "203.0.113.50"  # the visitor Cloudflare names in CF-Connecting-IP
 SOURCES = {"direct": DIRECT, "cf": EDGE, "loopback": "127.0.0.1"}
 ORIGIN6 = "2001:db8::10"
@@ -319,6 +323,7 @@ def make_flow_pki(d: Path, client_name: str = CLIENT_NAME,
         "other": make_cert("partner.client.example", issuer=(other, other_key), ca=False,
                            key_ids=True),
         "forged": make_cert(client_name, issuer=(home, home_key), ca=False, key_ids=True),
+        "otherdn": make_cert(client_name, issuer=(other, other_key), ca=False, key_ids=True),
         "selfsigned": make_cert(client_name, ca=False),
     }
     for kind, name in (more_valid or {}).items():
@@ -382,7 +387,8 @@ def prepare(case: Case, prefix: Path, pki: Path, binary: str | None = None) -> N
     # root has: the package's welcome page, never the site's content.
     default_root = str(prefix / "html")
     roots.add(default_root)
-    aliases = re.findall(rf"location\s+\^?~?\s*(/\S*)\s*\{{[^{{}}]*?\balias\s+"
+    # (the location's own alias, after any nested block such as an `if`)
+    aliases = re.findall(rf"location\s+\^?~?\s*(/\S*)\s*\{{(?:[^{{}}]|\{{[^{{}}]*\}})*?\balias\s+"
                          rf"({re.escape(str(www))}/[^;\s]*)", every)
     for uri in filter(None, request_uris):
         uri = uri.split("?")[0]
@@ -599,7 +605,7 @@ def in_private_network(work) -> dict:
             libc = ctypes.CDLL(None, use_errno=True)
             if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET
                 raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
-            for address in (ORIGIN, EDGE, DIRECT):
+            for address in (ORIGIN, EDGE, DIRECT, *OTHER_DIRECT):
                 subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"],
                                check=True, timeout=10)
             for address in (ORIGIN6, *SOURCES6.values()):
@@ -721,10 +727,9 @@ def assert_label(case: Case, binary: str, flow_pki: Path, tmp_path: Path) -> Non
 
 def nginx_label(result: dict) -> str:
     """The label a sweep's result (run_case) gives: bypass, held or broken (of the proofs,
-    only resumed sessions of clients without a valid certificate count: the sweep sends
-    none)."""
-    resumed = [o for r, _, o in result.get("proofs", []) if " resume=" in f" {r}"
-               and "client=valid" not in r]
+    only resumed sessions and otherdn clients count: the sweep sends none)."""
+    resumed = [o for r, _, o in result.get("proofs", []) if (" resume=" in f" {r}"
+               or "client=otherdn" in r) and "client=valid" not in r]
     if any(o["content"] for _, o in result["others"]) or any(o["content"] for o in resumed):
         return "bypass"
     return "held" if any(o["content"] for _, o in result["valid"]) else "broken"

@@ -127,6 +127,10 @@ def _static_module(sim: "Simulator", state: State, conf: Conf) -> Result | None:
         target = name if name.startswith("/") else state.uri + name
         state = state.step(index, f"index file: internal redirect to {target}")
         return sim.internal_redirect(state, target)
+    directory = _directory_path(conf, state.uri)
+    if directory:
+        state = state.step(root, f"{directory} is a directory: 301 to {state.uri}/")
+        return Result.leaf(Outcome("redirect", 301, root, location, state.trace))
     label = f"static files from {root.name} {root.args[0]}" if root is not None and \
         root.args else "static files from nginx's default root"
     state = state.step(root, label)
@@ -162,6 +166,20 @@ def _default_root(root: Stmt | None) -> str:
 
 def _root(conf: Conf) -> Stmt | None:
     return conf.get("alias") if own_chain(conf, "alias") is not None else conf.get("root")
+
+
+def _directory_path(conf: Conf, uri: str) -> str:
+    """The path ngx_http_map_uri_to_path gives `uri` (not ending in "/") when an alias makes
+    it a directory's (ending in "/"): the alias replaces the location's prefix (the whole
+    path in a regex location). ngx_http_static_handler then finds a directory and answers
+    301 to the URI with a slash, never a file."""
+    alias, location = own_chain(conf, "alias"), conf.location
+    if alias is None or location is None or not alias.args or "$" in alias.args[0] or \
+            uri.endswith("/"):
+        return ""
+    path = alias.args[0] if location.modifier in ("~", "~*") else \
+        alias.args[0] + uri[len(location.pattern):]
+    return path if path.endswith("/") else ""
 
 
 def _forwarded_check(conf: Conf) -> Stmt | None:

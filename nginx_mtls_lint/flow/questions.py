@@ -64,12 +64,14 @@ def location_samples(server: Server) -> Samples:
     firsts: dict[str, None] = {"/": None, "/index.html": None}
     uris: dict[str, None] = dict(firsts)
     unsampled: list[tuple[Location | None, str, str]] = []
+    prefixes = _parent_prefixes(server)
     for location in server.all_locations():
         if location.modifier == "@":
             continue
         if location.modifier in ("~", "~*"):
             example = pcre.example(location.pattern)
             if example is not None:
+                example = _under(prefixes.get(id(location), ""), example, location)
                 firsts[_rooted(example)] = uris[example] = None
             elif pcre.compile(location.pattern) is not None:
                 # (a regex we cannot run makes every choice it takes part in undecided)
@@ -94,6 +96,28 @@ def location_samples(server: Server) -> Samples:
         if uri not in kept:
             unsampled.append((None, uri, f"over the budget of {MAX_URIS} URIs per server"))
     return Samples([u for u in ordered if u in kept], unsampled)
+
+
+def _parent_prefixes(server: Server) -> dict[int, str]:
+    """The prefix of the location a nested one sits in (by id): nginx looks at a nested
+    location only for URIs its parent matched."""
+    found: dict[int, str] = {}
+    stack = [(location, "") for location in server.locations]
+    while stack:
+        location, prefix = stack.pop()
+        found[id(location)] = prefix
+        own = location.pattern if location.modifier in ("", "^~", "=") else prefix
+        stack.extend((child, own) for child in location.locations)
+    return found
+
+
+def _under(prefix: str, example: str, location: Location) -> str:
+    """A URI under the parent's prefix that the nested regex still matches (else the
+    regex's own example)."""
+    if not prefix:
+        return example
+    candidate = prefix.rstrip("/") + "/" + example.lstrip("/")
+    return candidate if location.matches(candidate) else example
 
 
 def _rooted(uri: str) -> str:

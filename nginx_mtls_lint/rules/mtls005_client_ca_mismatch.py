@@ -107,7 +107,7 @@ class ClientCaMismatch(Rule):
                     f"Trust only {wanted}: ssl_client_certificate "
                     "/etc/nginx/certs/origin-pull-ca.pem; and no other CA in that file or "
                     f"in ssl_trusted_certificate. {AOP_CA_SOURCE}", server,
-                    severity="warning" if why.endswith(OPENS_LATER) else None,
+                    severity="warning" if why.endswith(LATENT) else None,
                     related=[*related, *inherits(server, setting)],
                     fixes=self._fix(ctx, server, setting, declared,
                                     trust.anchored & expected))
@@ -139,6 +139,8 @@ class ClientCaMismatch(Rule):
         trusted = f"also trusts {cert.subject or 'a CA with an empty subject'}{adds}"
         if refused_elsewhere(server, ctx):
             return f"{trusted}; today the server's own checks refuse {OPENS_LATER}"
+        if isinstance(server, Server) and not serves_anyone(ctx.flow(server)):
+            return f"{trusted}; today the server gives nobody content, {SERVES_LATER}"
         return f"{trusted}: anyone holding a certificate from that CA reaches the origin directly"
 
     @staticmethod
@@ -161,6 +163,13 @@ class ClientCaMismatch(Rule):
 
 
 OPENS_LATER = "that CA's clients everywhere, so one edit of them opens the origin"
+SERVES_LATER = "so that CA's clients get its content as soon as it serves any"
+LATENT = (OPENS_LATER, SERVES_LATER)
+
+
+def serves_anyone(flow) -> bool:
+    """Whether the valid client gets content on some path, sure or unsure."""
+    return any(p.result.verdict != NO for p in flow.paths("valid"))
 
 
 def refused_elsewhere(server: TlsServer, ctx: RuleContext) -> bool:
@@ -172,6 +181,6 @@ def refused_elsewhere(server: TlsServer, ctx: RuleContext) -> bool:
     if any("ssl_server_name" in arg for stmt in walk(server.stmt.block) for arg in stmt.args):
         return False  # the flow's other-CA client is B6's, without SNI: not this question
     flow = ctx.flow(server)
-    if not any(p.result.verdict != NO for p in flow.paths("valid")):
+    if not serves_anyone(flow):
         return False  # the server serves nobody: no check refuses that CA's clients
     return not flow.open_paths(("other-ca",)) and not flow.unsure_paths(("other-ca",))

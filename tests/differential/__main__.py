@@ -15,6 +15,12 @@ linter. As root (network namespaces), from the repository:
 Prints one line per disagreement and a summary (counts per class and per construct); writes
 the JSON report to --report; keeps every disagreeing configuration as a fixtures/flow-style
 case under --keep. Exit code 1 when a false assurance was found.
+
+--minimise: then delta-debug each disagreement (worst class first, at most --minimise-limit
+of them; minimise.py) and keep the smallest configuration that still disagrees in the same
+way as `<class>-<seed>-<build>-min/nginx.conf` under --keep. One seed alone:
+
+    python tests/differential --seed 11 --configs 1 --minimise --keep /tmp/cases
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ TESTS = Path(__file__).resolve().parent.parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
+from differential.compare import CLASSES  # noqa: E402
 from differential.runner import BUILDS, Runner  # noqa: E402
 
 
@@ -44,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--minutes", type=float, default=0,
                         help="stop starting configurations after this long (0: no limit)")
+    parser.add_argument("--minimise", action="store_true",
+                        help="delta-debug each disagreement to a smallest configuration")
+    parser.add_argument("--minimise-limit", type=int, default=10)
     args = parser.parse_args(argv)
     builds = list(BUILDS) if args.builds == "all" else args.builds.split(",")
     work = Path(tempfile.mkdtemp(prefix="differential-"))
@@ -67,7 +77,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{time.monotonic() - started:.0f} s; disagreements kept in {runner.keep}")
     if args.report:
         runner.report.write(args.report)
+    if args.minimise:
+        minimise_all(runner, args.minimise_limit)
     return 1 if runner.report.counts()["false-assurance"] else 0
+
+
+def minimise_all(runner: Runner, limit: int) -> None:
+    worst_first = {kind: rank for rank, kind in enumerate(CLASSES)}
+    wrong = sorted((r for r in runner.report.records
+                    if r.kind not in ("agree", "cannot-prove", "invalid")),
+                   key=lambda r: (worst_first[r.kind], r.seed))
+    for record in wrong[:limit]:
+        kept = runner.minimise(record.seed, record.build)
+        if kept is not None:
+            lines = (kept / "nginx.conf").read_text().count("\n")
+            print(f"{record.kind}: seed {record.seed} on {record.build}: minimal case "
+                  f"({lines} lines) in {kept}", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 from dataclasses import dataclass
 
 from nginx_mtls_lint.request import Request
@@ -28,6 +29,8 @@ HOSTS = (None, SITE, "APP.Example.COM", SITE + ":443", SITE + ".", "other.exampl
 METHODS = ("GET", "GET", "GET", "POST", "HEAD", "PROPFIND")
 SPOOFS = ((), (("CF-Connecting-IP", "173.245.48.77"),), (("X-Forwarded-For", "10.1.2.3"),),
           (("X-Forwarded-For", "127.0.0.1"),), (("X-Real-IP", "203.0.113.9"),))
+OTHER_DIRECT = ("198.51.100.8", "198.51.100.9")  # (test_flow_labels.OTHER_DIRECT)
+OTHER = "other.example.net"  # a name no server of the site has
 PROXY_SOURCES = ("173.245.48.77", "10.1.2.3", "127.0.0.1", "198.51.100.7")
 
 
@@ -52,6 +55,14 @@ def proxy_header(source: str, port: int) -> bytes:
     return f"PROXY TCP4 {source} 192.0.2.10 40000 {port}\r\n".encode()
 
 
+def literal_names(text: str) -> list[str]:
+    """The server names of `text` a Host header can spell as written (no regex or wildcard)."""
+    names = [n for line in re.findall(r"^\s*server_name\s+([^;]*);", text, re.M)
+             for n in line.split()]
+    return sorted({n.lower() for n in names if not n.startswith(("~", "*", ".")) and
+                   not n.endswith("*")})
+
+
 def core(gen: Generated) -> list[Probe]:
     """What runs whatever the budget."""
     found = []
@@ -60,9 +71,15 @@ def core(gen: Generated) -> list[Probe]:
         for certificate, sni in itertools.product(ATTACKER_CERTIFICATES, (SITE, None)):
             found.append(Probe(port, Request(sni=sni, certificate=certificate, host=SITE,
                                              before_tls=before)))
-        # through Cloudflare from another zone: an edge address, no certificate
-        found.append(Probe(port, Request(source="cloudflare", sni=SITE, host=SITE,
-                                         before_tls=before)))
+        # through Cloudflare from another zone (an edge address, no certificate), every URI
+        found += [Probe(port, Request(source="cloudflare", sni=SITE, host=SITE, target=uri,
+                                      before_tls=before)) for uri in gen.uris]
+        # a scanner of the address: another name (or none) reaches the socket's default server
+        found += [Probe(port, Request(sni=sni, host=OTHER, before_tls=before))
+                  for sni in (OTHER, None)]
+        # every name a server of the configuration answers to, even "_", as Host
+        found += [Probe(port, Request(host=name, before_tls=before))
+                  for name in literal_names(gen.text) if name != SITE]
         found += [Probe(port, Request(sni=name, certificate="other-ca", host=name,
                                       before_tls=before)) for name in gen.other_names]
         found.append(Probe(port, Request(tls=False, host=SITE, before_tls=before)))
@@ -74,10 +91,15 @@ def core(gen: Generated) -> list[Probe]:
         found += [Probe(port, Request(sni=SITE, certificate=certificate, host=SITE,
                                       target=uri, before_tls=before))
                   for uri in gen.uris[1:] for certificate in ATTACKER_CERTIFICATES]
+        # the attacker picks its address too (what split_clients or a hash of it chooses)
+        found += [Probe(port, Request(source=source, sni=SITE, certificate="other-ca",
+                                      host=SITE, target=uri, before_tls=before))
+                  for uri in gen.uris for source in OTHER_DIRECT]
     for port in gen.plain_ports:
         found += [Probe(port, Request(tls=False, host=SITE, source=source))
                   for source in ("direct", "cloudflare")]
         found += [Probe(port, Request(tls=False, host=SITE, target=uri)) for uri in gen.uris[1:]]
+        found.append(Probe(port, Request(tls=False, host=OTHER)))
     return found
 
 

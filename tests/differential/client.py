@@ -22,9 +22,11 @@ ORIGIN = "192.0.2.10"
 SOURCES = {"direct": "198.51.100.7", "cloudflare": "173.245.48.5", "loopback": "127.0.0.1"}
 VISITOR = "203.0.113.50"
 CONTENT = "PROTECTED-CONTENT"
-# The labelling PKI's files (tests/test_flow_labels.make_flow_pki) per certificate kind.
+# The labelling PKI's files (tests/test_flow_labels.make_flow_pki) per certificate kind. Another
+# CA's client carries the valid client's name: the worst holder of that CA's certificates (a
+# subject pin does not say who issued it).
 CERT_FILES = {"self-signed": "selfsigned", "self-signed-trusted-dn": "trusteddn",
-              "other-ca": "other", "valid": "valid"}
+              "other-ca": "otherdn", "valid": "valid"}
 TIMEOUT = 4
 
 

@@ -36,6 +36,9 @@ CLASSES = ("false-assurance", "false-alarm", "false-broken", "missed-broken", "c
 class Verdict:
     verdict: str
     findings: list[str] = field(default_factory=list)
+    # whether the linter has the valid client get content on some http server (what a
+    # broken-origin disagreement is about; the minimiser keeps it)
+    valid_served: bool = False
 
 
 def linter_verdict(conf: Path, pki: Path, fingerprint: str, target) -> Verdict:
@@ -46,11 +49,13 @@ def linter_verdict(conf: Path, pki: Path, fingerprint: str, target) -> Verdict:
     rules = {f.rule for f in result.findings}
     lines = [f"{Path(f.file).name}:{f.line} {f.rule} {f.severity}: {f.message}"
              for f in result.findings]
+    served = result.analysis is not None and any(
+        result.analysis.flow(server).open_paths(("valid",)) for server in result.model.servers)
     if errors & CLAIMS_BYPASS:
-        return Verdict("bypass", lines)
+        return Verdict("bypass", lines, served)
     if CANNOT_PROVE in rules:
-        return Verdict("cannot-prove", lines)
-    return Verdict("broken" if errors & CLAIMS_BROKEN else "held", lines)
+        return Verdict("cannot-prove", lines, served)
+    return Verdict("broken" if errors & CLAIMS_BROKEN else "held", lines, served)
 
 
 def classify(nginx: str, linter: str, refused_somewhere: bool = False) -> str:

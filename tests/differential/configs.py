@@ -16,6 +16,7 @@ disagreements per construct and the fixed-seed slice can prove it covers every c
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 
 SITE = "app.example.com"
@@ -316,8 +317,9 @@ def modifier_lines(b: Builder, body: list[str], pattern: str) -> list[str]:
         return [block("limit_except GET", ["allow all;"])] + body
     if kind == "limit_except-deny":
         return [block("limit_except GET", ["deny all;"])] + body
-    if kind == "nested":
-        b.uris.append("/api/inner/x.json")
+    if kind == "nested":  # a URI that reaches the inner location through the outer one
+        prefix = re.sub(r"^(\^~|~\*?)?\s*\^?", "", pattern)
+        b.uris.append((prefix if prefix.startswith("/") else "/").rstrip("/") + "/inner/x.json")
         return body + [block("location ~ \\.json$", [f"proxy_pass {APP2};"])]
     if kind == "error_page-named":
         return ["error_page 403 404 = @app;"] + body

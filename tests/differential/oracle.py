@@ -120,7 +120,7 @@ def flow_proof(answer: Answer) -> str | None:
             not re.fullmatch(r"/[\w./%-]*", r.target):
         return None
     client = "plain" if not r.tls else {
-        "none": "none", "self-signed": "selfsigned", "other-ca": "other",
+        "none": "none", "self-signed": "selfsigned", "other-ca": "otherdn",
         "valid": "valid"}.get(r.certificate)
     if client is None:  # a self-signed certificate with the CA's name: no flow name
         return None
