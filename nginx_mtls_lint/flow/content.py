@@ -27,6 +27,8 @@ SITE_PAGE = re.compile(r"(^|/)(index\.[a-z]+)?$")
 ACME = "/.well-known/acme-challenge/"
 # Where distributions put nginx's welcome page (Debian's sites-available/default, the docker
 # image's conf.d/default.conf): a catch-all server's static files there are no site's content.
+# What ngx_http_static_handler and ngx_http_index_handler take; any other method is 405.
+STATIC_METHODS = ("GET", "HEAD", "POST")
 STOCK_ROOTS = frozenset(("/var/www/html", "/usr/share/nginx/html"))
 
 
@@ -119,6 +121,8 @@ def _static_module(sim: "Simulator", state: State, conf: Conf) -> Result | None:
         _default_root(root)
     if not_site:
         return Result.leaf(Outcome("errorfile", 200, root, location, state.trace, not_site))
+    if state.method not in STATIC_METHODS:
+        return _not_allowed(state, root, location)
     index = conf.get("index")
     name = index.args[0] if index is not None and index.args else "index.html"
     if state.uri.endswith("/") and "$" not in name:
@@ -131,10 +135,19 @@ def _static_module(sim: "Simulator", state: State, conf: Conf) -> Result | None:
     if directory:
         state = state.step(root, f"{directory} is a directory: 301 to {state.uri}/")
         return Result.leaf(Outcome("redirect", 301, root, location, state.trace))
+    if state.method == "POST":  # ngx_http_static_handler, once the file is found
+        return _not_allowed(state, root, location)
     label = f"static files from {root.name} {root.args[0]}" if root is not None and \
         root.args else "static files from nginx's default root"
     state = state.step(root, label)
     return Result.leaf(Outcome("content", 200, root, location, state.trace))
+
+
+def _not_allowed(state: State, root: Stmt | None, location: Location | None) -> Result:
+    """ngx_http_static_handler (and the index module) answer only GET, HEAD and POST, and
+    POST to a file (the index module redirects it to the index file first): 405."""
+    state = state.step(root, f"static files answer {state.method} with 405")
+    return Result.leaf(Outcome("reject", 405, root, location, state.trace))
 
 
 ContentModule = Callable[["Simulator", State, Conf], "Result | None"]

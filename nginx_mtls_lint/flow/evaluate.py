@@ -187,7 +187,9 @@ class Evaluator:
         if name == "ssl_server_name":
             return self._sni()
         if name in ("host", "http_host", "server_name"):
-            return self.names[0] if self.names else UNKNOWN
+            # nginx lowercases server names (ngx_http_core_server_name) and $host; a browser
+            # and Cloudflare send the name in lower case
+            return self.names[0].lower() if self.names else UNKNOWN
         if name == "remote_addr" or name == "binary_remote_addr":
             self.address_read = True
             return state.remote_addr
@@ -206,7 +208,7 @@ class Evaluator:
         if self.client.kind != "valid" and self.host_chosen:
             return ATTACKER
         if self.names and EXACT_NAME.fullmatch(self.names[0]):
-            return self.names[0]
+            return self.names[0].lower()  # as the valid client (Cloudflare) sends it
         return UNKNOWN
 
     def _by_class(self, name: str) -> Value:

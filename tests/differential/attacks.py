@@ -31,6 +31,8 @@ SPOOFS = ((), (("CF-Connecting-IP", "173.245.48.77"),), (("X-Forwarded-For", "10
           (("X-Forwarded-For", "127.0.0.1"),), (("X-Real-IP", "203.0.113.9"),))
 OTHER_DIRECT = ("198.51.100.8", "198.51.100.9")  # (test_flow_labels.OTHER_DIRECT)
 OTHER = "other.example.net"  # a name no server of the site has
+# What a real-IP header claims: a Cloudflare edge, internal networks, this host
+SPOOFED = ("173.245.48.77", "10.1.2.3", "192.168.1.2", "127.0.0.1")
 PROXY_SOURCES = ("173.245.48.77", "10.1.2.3", "127.0.0.1", "198.51.100.7")
 
 
@@ -83,11 +85,15 @@ def core(gen: Generated) -> list[Probe]:
         found += [Probe(port, Request(sni=name, certificate="other-ca", host=name,
                                       before_tls=before)) for name in gen.other_names]
         found.append(Probe(port, Request(tls=False, host=SITE, before_tls=before)))
-        # every real-IP header claiming a Cloudflare edge, then an internal address
+        # every real-IP header claiming a Cloudflare edge, then an internal address, on
+        # every URI
         found += [Probe(port, Request(sni=SITE, certificate=certificate, host=SITE,
-                                      before_tls=before, headers=spoof_all(address)))
+                                      target=uri, before_tls=before,
+                                      headers=spoof_all(address)))
                   for certificate in ("none", "other-ca")
-                  for address in ("173.245.48.77", "10.1.2.3")]
+                  for index, uri in enumerate(gen.uris)
+                  for address in (SPOOFED if index == 0 else
+                                  SPOOFED[index % 2::2])]  # half of them past "/"
         found += [Probe(port, Request(sni=SITE, certificate=certificate, host=SITE,
                                       target=uri, before_tls=before))
                   for uri in gen.uris[1:] for certificate in ATTACKER_CERTIFICATES]
