@@ -23,6 +23,11 @@ CF_SERVER = """server {{
 """
 
 
+# Content for the server (a server that serves nobody content gives another CA's clients
+# nothing yet: MTLS005 is then a warning)
+APPLICATION = "    location / {\n        proxy_pass http://127.0.0.1:3000;\n    }\n"
+
+
 def conf(tmp_path: Path, ca: Path | str, extra: str = "", name: str = "s.conf") -> Path:
     path = tmp_path / name
     path.write_text(CF_SERVER.format(ca=ca, extra=extra))
@@ -54,10 +59,19 @@ def test_trust_set_roots_intermediates_and_levels(certs_dir):
 
 def test_declared_root_makes_its_intermediates_its_hierarchy(tmp_path, certs_dir):
     full = certs_dir / "chain-full.pem"
-    path = conf(tmp_path, full, "    ssl_verify_depth 2;\n")
+    path = conf(tmp_path, full, "    ssl_verify_depth 2;\n" + APPLICATION)
     assert ("MTLS005", "error") in found(lint_in_process([path]))  # not Cloudflare's CA
     declared = [("shop.example.com", frozenset({fingerprint(full, "Chain Root CA")}))]
     assert found(lint_in_process([path], expected_cas=declared)) == set()
+
+
+def test_another_ca_on_a_server_that_serves_nobody_is_a_warning(tmp_path, certs_dir):
+    """No content on the server (nginx's welcome page only): that CA's clients get nothing
+    yet (found by the differential harness, issue 19)."""
+    path = conf(tmp_path, certs_dir / "chain-full.pem", "    ssl_verify_depth 2;\n")
+    found = [f for f in lint_in_process([path]).findings if f.rule == "MTLS005"]
+    assert found and all(f.severity == "warning" and "gives nobody content" in f.message
+                         for f in found)
 
 
 def test_declared_issuing_intermediate_takes_its_root_and_judges_the_depth(tmp_path, certs_dir):
@@ -84,7 +98,8 @@ def test_declared_intermediate_absent_from_the_files_leaves_the_depth_unknown(tm
 def test_intermediate_of_another_ca_beside_cloudflare_still_admits_others(tmp_path, certs_dir):
     """An anchored chain beside the expected CA admits its clients: MTLS005 keeps firing."""
     path = conf(tmp_path, certs_dir / "chain-root-int1.pem",
-                f"    ssl_trusted_certificate {certs_dir}/chain-other-expired-int.pem;\n")
+                f"    ssl_trusted_certificate {certs_dir}/chain-other-expired-int.pem;\n"
+                + APPLICATION)
     declared = [("shop.example.com",
                  frozenset({fingerprint(certs_dir / "chain-root.pem", "Chain Root CA")}))]
     result = lint_in_process([path], expected_cas=declared)

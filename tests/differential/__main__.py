@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with ThreadPoolExecutor(args.jobs) as pool:
         for record in pool.map(judge, jobs):
-            if record is not None and record.kind not in ("agree", "cannot-prove"):
+            if record is not None and record.kind not in ("agree", "cannot-prove", "invalid"):
                 print(f"{record.kind}: seed {record.seed} on {record.build}: nginx "
                       f"{record.nginx}, linter {record.linter}", flush=True)
     print(runner.report.summary())

@@ -10,7 +10,8 @@ bypass error and an MTLS914 finding), held (none of these).
 Classes, worst first: false-assurance (nginx: bypass, linter: held or broken), false-alarm
 (nginx: held or broken, linter: bypass), false-broken (nginx: held, linter: broken),
 missed-broken (nginx: broken, linter: held), cannot-prove (the linter said it could not
-decide; never a bypass found), agree; invalid when nginx -t refused the configuration.
+decide; never a bypass found), agree; invalid when nginx -t refused the configuration and an
+error of the linter said so (MTLS003, MTLS009, MTLS010, MTLS900), missed-invalid when none did.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ CANNOT_PROVE = "MTLS914"
 CLAIMS_BYPASS = BYPASS_RULES | {"MTLS005"}
 # Each says the valid client is refused (a broken origin).
 CLAIMS_BROKEN = {"MTLS007", "MTLS003", "MTLS008"}
-CLASSES = ("false-assurance", "false-alarm", "false-broken", "missed-broken", "cannot-prove",
-           "agree", "invalid")
+CLASSES = ("false-assurance", "false-alarm", "false-broken", "missed-broken", "missed-invalid",
+           "cannot-prove", "agree", "invalid")
+# An error of one of these says that nginx -t refuses the configuration.
+CLAIMS_INVALID = {"MTLS003", "MTLS009", "MTLS010", "MTLS900"}
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Verdict:
     # whether the linter has the valid client get content on some http server (what a
     # broken-origin disagreement is about; the minimiser keeps it)
     valid_served: bool = False
+    predicted_invalid: bool = False  # an error says nginx -t refuses the configuration
 
 
 def linter_verdict(conf: Path, pki: Path, fingerprint: str, target) -> Verdict:
@@ -49,20 +53,23 @@ def linter_verdict(conf: Path, pki: Path, fingerprint: str, target) -> Verdict:
     rules = {f.rule for f in result.findings}
     lines = [f"{Path(f.file).name}:{f.line} {f.rule} {f.severity}: {f.message}"
              for f in result.findings]
+    predicted = bool(errors & CLAIMS_INVALID)
     served = result.analysis is not None and any(
         result.analysis.flow(server).open_paths(("valid",)) for server in result.model.servers)
     if errors & CLAIMS_BYPASS:
-        return Verdict("bypass", lines, served)
+        return Verdict("bypass", lines, served, predicted)
     if CANNOT_PROVE in rules:
-        return Verdict("cannot-prove", lines, served)
-    return Verdict("broken" if errors & CLAIMS_BROKEN else "held", lines, served)
+        return Verdict("cannot-prove", lines, served, predicted)
+    return Verdict("broken" if errors & CLAIMS_BROKEN else "held", lines, served, predicted)
 
 
-def classify(nginx: str, linter: str, refused_somewhere: bool = False) -> str:
+def classify(nginx: str, linter: str, refused_somewhere: bool = False,
+             predicted_invalid: bool = True) -> str:
     """`refused_somewhere`: the valid client got nothing on some port (MTLS007 judges one
-    server; another may still serve the valid client)."""
+    server; another may still serve the valid client). `predicted_invalid`: an error of the
+    linter says nginx -t refuses the configuration."""
     if nginx == "error":
-        return "invalid"
+        return "invalid" if predicted_invalid else "missed-invalid"
     if linter == "cannot-prove":
         return "cannot-prove"
     if nginx == "bypass":
@@ -106,10 +113,15 @@ class Report:
 
     def summary(self) -> str:
         counts = self.counts()
-        judged = sum(counts[k] for k in CLASSES if k != "invalid")
+        judged = sum(counts[k] for k in CLASSES if k not in ("invalid", "missed-invalid"))
         lines = [f"{len(self.records)} configurations ({judged} judged), "
                  f"{sum(r.requests for r in self.records)} requests"]
         lines += [f"  {kind}: {counts[kind]}" for kind in CLASSES]
+        requests = sum(r.requests for r in self.records) or 1
+        unsure = sum(r.requests for r in self.records if r.kind == "cannot-prove")
+        lines.append(f"  requests on configurations the linter could not prove: {unsure} "
+                     f"({100 * unsure / requests:.1f} %, an upper bound of the (server, "
+                     "request) pairs)")
         bad = {k: c for k, c in self.per_construct().items()
                if c["false-assurance"] or c["false-alarm"] or c["cannot-prove"]}
         if bad:

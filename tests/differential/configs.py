@@ -74,6 +74,18 @@ class Builder:
 
 # --------------------------------------------------------------------------- the protected server
 
+VERIFY_DEPTH = {"absent": 5, "0": 1, "1": 1, "2": 1}
+SSL_PROTOCOLS = {"absent": 3, "TLSv1.2": 1, "TLSv1.2 TLSv1.3": 2, "TLSv1.3": 1}
+SERVER_ROOTS = {"none": 3, "app": 3, "stock": 1}
+MAP_FLAGS = {"plain": 2, "hostnames": 1, "volatile": 1}
+GEO_SOURCES = {"remote_addr": 2, "realip_remote_addr": 1}
+TWINS = {"none": 5, "verifying": 1, "unverified": 1, "tunnel-loopback": 1, "tunnel-every-address": 1}
+STREAMS = {"none": 6, "verify-on": 1, "verify-optional": 1, "ca-without-verify": 1, "map-target": 1}
+# (what b.chance records: a construct on its own)
+CHANCES = ("rewrite-before-check", "listen:default_server", "listen:http2",
+           "listen:proxy_protocol", "listen:ipv6", "listen:plain-in-same-server",
+           "ssl_session_tickets-off", "ssl_session_cache", "index", "location-check-partial")
+
 SERVER_NAMES = {"exact": f"server_name {SITE};", "two": f"server_name {SITE} www.example.com;",
                 "wildcard": "server_name *.example.com;", "dot": "server_name .example.com;",
                 "regex": "server_name ~^app\\.example\\.com$;",
@@ -136,7 +148,7 @@ def ca_lines(b: Builder) -> list[str]:
              "trusted-only": [f"ssl_trusted_certificate {ca};"],
              "both": [f"ssl_client_certificate {ca};",
                       f"ssl_trusted_certificate {CERTS}/other-ca.pem;"]}[kind]
-    depth = b.pick("verify_depth", {"absent": 5, "0": 1, "1": 1, "2": 1})
+    depth = b.pick("verify_depth", VERIFY_DEPTH)
     if depth != "absent":
         found.append(f"ssl_verify_depth {depth};")
     return found
@@ -144,8 +156,7 @@ def ca_lines(b: Builder) -> list[str]:
 
 def ssl_setting_lines(b: Builder) -> list[str]:
     found = []
-    protocols = b.pick("ssl_protocols", {"absent": 3, "TLSv1.2": 1, "TLSv1.2 TLSv1.3": 2,
-                                         "TLSv1.3": 1})
+    protocols = b.pick("ssl_protocols", SSL_PROTOCOLS)
     if protocols != "absent":
         found.append(f"ssl_protocols {protocols};")
     if b.chance("ssl_session_tickets-off", 0.1):
@@ -237,7 +248,7 @@ def access_lines(b: Builder) -> list[str]:
 
 
 def root_lines(b: Builder) -> list[str]:
-    kind = b.pick("server-root", {"none": 3, "app": 3, "stock": 1})
+    kind = b.pick("server-root", SERVER_ROOTS)
     found = {"none": [], "app": ["root /var/www/app;"],
              "stock": ["root /var/www/html;"]}[kind]
     if b.chance("index", 0.3):
@@ -335,13 +346,13 @@ def modifier_lines(b: Builder, body: list[str], pattern: str) -> list[str]:
 def variable_gate(b: Builder, kind: str) -> list[str]:
     """A variable computed from the request that picks between content and a refusal."""
     if kind == "map-var" and not any("$route_ok" in m for m in b.maps):
-        flags = b.pick("map-flags", {"plain": 2, "hostnames": 1, "volatile": 1})
+        flags = b.pick("map-flags", MAP_FLAGS)
         head = [f"{flags};"] if flags != "plain" else []
         source = "$host" if flags == "hostnames" else "$http_x_route"
         b.maps.append(block(f"map {source} $route_ok", head + [
             "default 1;", "~^internal 0;" if flags != "hostnames" else "*.internal 0;"]))
     if kind == "geo-var" and not any("$trusted_net" in m for m in b.maps):
-        source = b.pick("geo-source", {"remote_addr": 2, "realip_remote_addr": 1})
+        source = b.pick("geo-source", GEO_SOURCES)
         b.maps.append(block(f"geo ${source} $trusted_net", [
             "default 0;", "173.245.48.0/20 1;", "10.0.0.0/8 1;"]))
     if kind == "split_clients" and not any("$bucket" in m for m in b.maps):
@@ -416,8 +427,7 @@ def plain_server(b: Builder) -> str:
 
 
 def twin_server(b: Builder) -> str:
-    kind = b.pick("twin", {"none": 5, "verifying": 1, "unverified": 1, "tunnel-loopback": 1,
-                           "tunnel-every-address": 1})
+    kind = b.pick("twin", TWINS)
     if kind == "none":
         return ""
     if kind.startswith("tunnel"):
@@ -437,8 +447,7 @@ def twin_server(b: Builder) -> str:
 
 
 def stream_block(b: Builder) -> str:
-    kind = b.pick("stream", {"none": 6, "verify-on": 1, "verify-optional": 1,
-                             "ca-without-verify": 1, "map-target": 1})
+    kind = b.pick("stream", STREAMS)
     if kind == "none":
         return ""
     b.gen.stream_ports.append(9443)
@@ -484,10 +493,14 @@ def block(head: str, lines: list[str]) -> str:
 
 def all_constructs() -> set[str]:
     """Every construct name the generator can record."""
-    found = set()
+    found = set(CHANCES)
     for kind, table in (("server_name", SERVER_NAMES), ("verify", VERIFY), ("ca", CA_FILE),
                         ("check", CHECKS), ("answer", ANSWERS), ("realip", REALIP),
                         ("access", ACCESS), ("content", CONTENT), ("modifier", MODIFIERS),
-                        ("default", DEFAULTS), ("plain", PLAINS)):
+                        ("default", DEFAULTS), ("plain", PLAINS),
+                        ("verify_depth", VERIFY_DEPTH), ("ssl_protocols", SSL_PROTOCOLS),
+                        ("server-root", SERVER_ROOTS), ("map-flags", MAP_FLAGS),
+                        ("geo-source", GEO_SOURCES), ("twin", TWINS), ("stream", STREAMS)):
         found |= {f"{kind}:{name}" for name in table}
+    found |= {"location:" + (p.split()[0] if " " in p else "prefix") for p in LOCATIONS}
     return found

@@ -57,7 +57,8 @@ class Runner:
         nginx = "error" if "error" in result else label(answers)
         linter = linter_verdict(write_case(gen, work / "lint") / "nginx.conf", self.pki,
                                 self.fingerprint, self.targets[build])
-        kind = classify(nginx, linter.verdict, refused_somewhere(answers))
+        kind = classify(nginx, linter.verdict, refused_somewhere(answers),
+                        linter.predicted_invalid)
         shutil.rmtree(work, ignore_errors=True)
         return Examined(kind, nginx, linter, answers, result.get("error"))
 
@@ -71,7 +72,7 @@ class Runner:
             evidence = [seen.error]
         record = Record(seed, build, seen.nginx, seen.linter.verdict, seen.kind,
                         gen.constructs, len(probes), evidence, seen.linter.findings)
-        if seen.kind not in ("agree", "cannot-prove"):
+        if seen.kind not in ("agree", "cannot-prove", "invalid"):
             self.keep_case(gen, build, seen, evidence)
         with self.lock:
             self.report.add(record)
