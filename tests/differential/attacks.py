@@ -73,9 +73,13 @@ def core(gen: Generated) -> list[Probe]:
         for certificate, sni in itertools.product(ATTACKER_CERTIFICATES, (SITE, None)):
             found.append(Probe(port, Request(sni=sni, certificate=certificate, host=SITE,
                                              before_tls=before)))
-        # through Cloudflare from another zone (an edge address, no certificate), every URI
+        # through Cloudflare from another zone, every URI: an edge address with no
+        # certificate, or with one the other zone uploaded (per-hostname authenticated
+        # origin pulls present any certificate its owner holds), one kind per URI in turn
         found += [Probe(port, Request(source="cloudflare", sni=SITE, host=SITE, target=uri,
-                                      before_tls=before)) for uri in gen.uris]
+                                      certificate=certificate, before_tls=before))
+                  for index, uri in enumerate(gen.uris)
+                  for certificate in ("none", ATTACKER_CERTIFICATES[1 + index % 3])]
         # a scanner of the address: another name (or none) reaches the socket's default server
         found += [Probe(port, Request(sni=sni, host=OTHER, before_tls=before))
                   for sni in (OTHER, None)]
@@ -97,6 +101,12 @@ def core(gen: Generated) -> list[Probe]:
         found += [Probe(port, Request(sni=SITE, certificate=certificate, host=SITE,
                                       target=uri, before_tls=before))
                   for uri in gen.uris[1:] for certificate in ATTACKER_CERTIFICATES]
+        # another method, where the configuration tells methods apart (limit_except: every
+        # method but those it lists takes the block's configuration)
+        if "limit_except" in gen.text or "$request_method" in gen.text:
+            found += [Probe(port, Request(sni=SITE, certificate=certificate, host=SITE,
+                                          method="POST", target=uri, before_tls=before))
+                      for uri in gen.uris for certificate in ("none", "other-ca")]
         # the attacker picks its address too (what split_clients or a hash of it chooses)
         found += [Probe(port, Request(source=source, sni=SITE, certificate="other-ca",
                                       host=SITE, target=uri, before_tls=before))
