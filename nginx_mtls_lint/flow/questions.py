@@ -82,10 +82,14 @@ def location_samples(server: Server) -> Samples:
             firsts[_rooted(location.pattern)] = uris[location.pattern] = None
             if location.pattern.endswith("/"):
                 uris[location.pattern + "nginx-mtls-lint"] = None
+    targets = [u for u in firsts if u != "/"]
     for stmt in _rewrite_regexes(server):
-        for example in (pcre.example(stmt), pcre.exempt_example(stmt)):
+        matched = pcre.example(stmt)
+        for example in (matched, pcre.exempt_example(stmt)):
             if example is not None:
                 uris[example] = None
+        if "(" in stmt and matched is not None:
+            uris.update(dict.fromkeys(_carried_into(stmt, targets)))
     uris["/nginx-mtls-lint-probe"] = firsts["/nginx-mtls-lint-probe"] = None
     ordered = list(dict.fromkeys(_rooted(u) for u in uris))
     if len(ordered) <= MAX_URIS:
@@ -118,6 +122,30 @@ def _under(prefix: str, example: str, location: Location) -> str:
         return example
     candidate = prefix.rstrip("/") + "/" + example.lstrip("/")
     return candidate if location.matches(candidate) else example
+
+
+# The literal start of an anchored regex: "^/old/" of "^/old/(.*)$"
+LITERAL_START = re.compile(r"\^((?:[^\\.^$|?*+()\[\]{}]|\\[./-])+)")
+
+
+def _carried_into(pattern: str, targets: list[str]) -> list[str]:
+    """A rewrite whose capture carries part of the URI over (`^/old/(.*)$ /$1`) can send a
+    request to any location: the regex's literal start followed by each location's sample,
+    where the regex still matches it."""
+    compiled = pcre.compile(pattern)
+    start = LITERAL_START.match(pattern)
+    if compiled is None or start is None:
+        return []
+    prefix = re.sub(r"\\(.)", r"\1", start.group(1))
+    found = []
+    for target in targets:
+        candidate = prefix.rstrip("/") + "/" + target.lstrip("/")
+        try:
+            if compiled.search(candidate):
+                found.append(candidate)
+        except pcre.Undecidable:
+            continue
+    return found
 
 
 def _rooted(uri: str) -> str:
