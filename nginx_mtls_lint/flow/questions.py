@@ -82,14 +82,7 @@ def location_samples(server: Server) -> Samples:
             firsts[_rooted(location.pattern)] = uris[location.pattern] = None
             if location.pattern.endswith("/"):
                 uris[location.pattern + "nginx-mtls-lint"] = None
-    targets = [u for u in firsts if u != "/"]
-    for stmt in _rewrite_regexes(server):
-        matched = pcre.example(stmt)
-        for example in (matched, pcre.exempt_example(stmt)):
-            if example is not None:
-                uris[example] = None
-        if "(" in stmt and matched is not None:
-            uris.update(dict.fromkeys(_carried_into(stmt, targets)))
+    uris.update(dict.fromkeys(_rewrite_samples(server, [u for u in firsts if u != "/"])))
     uris["/nginx-mtls-lint-probe"] = firsts["/nginx-mtls-lint-probe"] = None
     ordered = list(dict.fromkeys(_rooted(u) for u in uris))
     if len(ordered) <= MAX_URIS:
@@ -126,6 +119,18 @@ def _under(prefix: str, example: str, location: Location) -> str:
 
 # The literal start of an anchored regex: "^/old/" of "^/old/(.*)$"
 LITERAL_START = re.compile(r"\^((?:[^\\.^$|?*+()\[\]{}]|\\[./-])+)")
+
+
+def _rewrite_samples(server: Server, targets: list[str]) -> list[str]:
+    """What the server's rewrites and URI tests pick out (an example each regex matches and
+    one it does not), and where a capture carries the URI into each location."""
+    found: list[str] = []
+    for stmt in _rewrite_regexes(server):
+        matched = pcre.example(stmt)
+        found += [e for e in (matched, pcre.exempt_example(stmt)) if e is not None]
+        if "(" in stmt and matched is not None:
+            found += _carried_into(stmt, targets)
+    return found
 
 
 def _carried_into(pattern: str, targets: list[str]) -> list[str]:
