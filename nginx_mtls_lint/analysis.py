@@ -41,7 +41,7 @@ class Analysis:
     # CA/CRL files not available in this checkout: path -> (first directive, servers' ids)
     unavailable: dict[str, tuple[Setting, dict[int, TlsServer]]] = field(default_factory=dict)
     _trust: dict[int, TrustSet] = field(default_factory=dict)  # per server
-    _trust_by_files: dict[tuple, TrustSet] = field(default_factory=dict)  # per set of files
+    _trust_by_files: dict[tuple[object, ...], TrustSet] = field(default_factory=dict)  # per set of files
     _expected: dict[int, frozenset[str]] = field(default_factory=dict)  # per server
     _crl_verdicts: dict[int, list[CrlVerdict]] = field(default_factory=dict)  # per server
     _flows: dict[int, ServerFlow] = field(default_factory=dict)  # per server, once

@@ -11,8 +11,12 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from .loader import read_limited
+from .reading import read_limited
+
+if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
 
 # A CA bundle is a few hundred KiB at most (the whole Mozilla store is ~220 KiB).
 MAX_CA_BYTES = 4 * 1024 * 1024
@@ -258,31 +262,31 @@ def _cert_info(der: bytes) -> CertInfo:
         )
 
 
-def _key_sha256(cert) -> str:
+def _key_sha256(cert: "Certificate") -> str:
     from cryptography.hazmat.primitives import hashes, serialization
 
     try:
         spki = cert.public_key().public_bytes(serialization.Encoding.DER,
                                               serialization.PublicFormat.SubjectPublicKeyInfo)
     except Exception:  # an algorithm cryptography does not know: tell the certificate apart
-        return cert.fingerprint(hashes.SHA256()).hex()
+        return str(cert.fingerprint(hashes.SHA256()).hex())
     digest = hashes.Hash(hashes.SHA256())
     digest.update(spki)
     return digest.finalize().hex()
 
 
-def _client_usable(found: dict) -> bool:
-    from cryptography import x509
+def _client_usable(found: dict[str, Any]) -> bool:
+    from cryptography.x509.oid import ExtendedKeyUsageOID
 
     eku, usage = found.get("2.5.29.37"), found.get("2.5.29.15")
-    return ((eku is None or x509.ExtendedKeyUsageOID.CLIENT_AUTH in eku.value)
+    return ((eku is None or ExtendedKeyUsageOID.CLIENT_AUTH in eku.value)
             and (usage is None or usage.value.digital_signature or usage.value.key_agreement))
 
 
-def _ca_flaw(found: dict, v1: bool) -> tuple[str, str] | None:
+def _ca_flaw(found: dict[str, Any], v1: bool) -> tuple[str, str] | None:
     """Why OpenSSL 3.0 refuses a certificate as the CA of an SSL client (check_ca,
     check_purpose_ssl_client, the critical-extension check), as nginx logs it."""
-    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
 
     unhandled = sorted(oid for oid, e in found.items()
                        if e.critical and oid not in HANDLED_EXTENSIONS)
@@ -297,13 +301,13 @@ def _ca_flaw(found: dict, v1: bool) -> tuple[str, str] | None:
         return ("it is a v3 certificate without basicConstraints CA:TRUE",
                 "26:unsuitable certificate purpose")
     eku = found.get("2.5.29.37")
-    if eku is not None and x509.ExtendedKeyUsageOID.CLIENT_AUTH not in eku.value:
+    if eku is not None and ExtendedKeyUsageOID.CLIENT_AUTH not in eku.value:
         return ("its extendedKeyUsage does not include clientAuth (anyExtendedKeyUsage does "
                 "not count)", "26:unsuitable certificate purpose")
     return None
 
 
-def _key_bits(cert) -> int:
+def _key_bits(cert: "Certificate") -> int:
     """Security bits of the public key, as EVP_PKEY_get_security_bits counts them."""
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 

@@ -22,7 +22,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 DATA = Path(__file__).parent / "data" / "nginx-catalogue.json"
 
@@ -213,11 +213,11 @@ def source_files(source: Path) -> Iterator[tuple[str, str]]:
                     yield member.name.split("/", 1)[-1], handle.read().decode(errors="replace")
 
 
-def read_source(source: Path) -> tuple[str, dict]:
+def read_source(source: Path) -> tuple[str, dict[str, Any]]:
     """(version, {"variables": {...}, "directives": {...}}) of one nginx source."""
     version: str | None = None
-    variables: dict[str, dict] = {}
-    directives: dict[str, dict] = {}
+    variables: dict[str, dict[str, Any]] = {}
+    directives: dict[str, dict[str, Any]] = {}
     for name, text in source_files(source):
         if name.endswith("core/nginx.h"):
             found = VERSION.search(text)
@@ -239,14 +239,14 @@ def read_source(source: Path) -> tuple[str, dict]:
     return version, {"variables": variables, "directives": directives}
 
 
-def build(sources: Iterable[Path]) -> dict:
+def build(sources: Iterable[Path]) -> dict[str, Any]:
     """The catalogue: per version what exists; per name its class and whether modelled."""
-    versions: dict[str, dict] = {}
+    versions: dict[str, dict[str, Any]] = {}
     for source in sources:
         version, found = read_source(source)
         versions[version] = found
-    variables: dict[str, dict] = {}
-    directives: dict[str, dict] = {}
+    variables: dict[str, dict[str, Any]] = {}
+    directives: dict[str, dict[str, Any]] = {}
     for version in sorted(versions, key=lambda v: tuple(int(p) for p in v.split("."))):
         for key, entry in versions[version]["variables"].items():
             name = key.split(":", 1)[1]
@@ -269,8 +269,9 @@ def build(sources: Iterable[Path]) -> dict:
 # --------------------------------------------------------------------------- reading the data
 
 @functools.lru_cache(maxsize=1)
-def load() -> dict:
-    return json.loads(DATA.read_text())
+def load() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(DATA.read_text())
+    return loaded
 
 
 def variable_versions(name: str, module: str = "http") -> list[str] | None:
@@ -279,7 +280,7 @@ def variable_versions(name: str, module: str = "http") -> list[str] | None:
     data = load()["variables"]
     exact = data.get(f"{module}:{name}")
     if exact is not None:
-        return exact["versions"]
+        return list(exact["versions"])
     found: set[str] = set()
     for key, entry in data.items():
         kind, _, prefix = key.partition(":")

@@ -12,7 +12,7 @@ import re
 import shutil
 import sys
 import textwrap
-from typing import Callable, Iterable, NoReturn, Sequence, TextIO
+from typing import Any, Callable, Iterable, NoReturn, Sequence, TextIO
 
 from . import __version__
 from .errors import UsageError
@@ -352,7 +352,7 @@ def options_from(args: argparse.Namespace, rules):
     resolve = rule_resolver(rules)
     file = load_config(path, resolve) if path else FileConfig()
 
-    def pick(flag, configured, default):
+    def pick(flag: Any, configured: Any, default: Any) -> Any:
         return flag if flag is not None else configured if configured is not None else default
 
     options = LintOptions(

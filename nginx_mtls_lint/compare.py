@@ -11,7 +11,7 @@ the host on that port (the one naming it, else the port's default server).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, TextIO
+from typing import Any, Iterator, TextIO
 
 from .analysis import MAYBE, YES, Analysis, Path
 from .model import Model, Server, Socket, name_keys
@@ -90,7 +90,8 @@ def pick(socket: Socket[Server], host: str) -> Server:
     return socket.default
 
 
-def answer(model: Model, cell: Cell, cache: dict, analysis: Analysis | None = None) -> Answer:
+def answer(model: Model, cell: Cell, cache: dict[tuple[int, str, str], "Answer"],
+           analysis: Analysis | None = None) -> Answer:
     """The worst answer over the sockets of the port (IPv4 and IPv6 listeners), as the
     run's analysis simulates it."""
     analysis = analysis or Analysis()
@@ -125,8 +126,8 @@ def compare(old: Model, new: Model, analyses: tuple[Analysis, Analysis] | None =
     with its run's analysis)."""
     old_analysis, new_analysis = analyses or (Analysis(), Analysis())
     cells = sorted(set(cells_of(old)) | set(cells_of(new)))
-    cached_old: dict = {}
-    cached_new: dict = {}
+    cached_old: dict[tuple[int, str, str], Answer] = {}
+    cached_new: dict[tuple[int, str, str], Answer] = {}
     changes = []
     for cell in cells:
         before = answer(old, cell, cached_old, old_analysis)
@@ -152,7 +153,7 @@ def render_text(changes: list[Change], compared: int, out: TextIO) -> None:
               f"{len(weakened)} weaker\n")
 
 
-def to_json(changes: list[Change], compared: int) -> dict:
+def to_json(changes: list[Change], compared: int) -> dict[str, Any]:
     return {"compared": compared, "weaker": sum(c.weakens for c in changes), "changes": [
         {"host": c.cell.host, "port": c.cell.port, "uri": c.cell.uri, "client": c.cell.client,
          "weakens": c.weakens,

@@ -56,6 +56,8 @@ def normalise_fingerprint(text: str) -> str | None:
 
 
 ROLLOUT = re.compile(r"^off\s+until\s*=\s*(\S+)$")
+Keys = tuple[Any, ...]  # a path of keys into the document
+
 # --ingress-class CLASS=CONTROLLER, `kubernetes: ingress-class:`: the controllers rendered
 # (short name or IngressClass spec.controller; kubernetes.CONTROLLERS maps them)
 INGRESS_CONTROLLERS = ("ingress-nginx", "k8s.io/ingress-nginx", "nginx-ingress",
@@ -80,28 +82,28 @@ def configmap_error(ref: str) -> str | None:
 class _Reader:
     """Checks one parsed document against the schema, with a line for every key."""
 
-    def __init__(self, path: str, line_of: Callable[[tuple], int | None],
+    def __init__(self, path: str, line_of: Callable[[Keys], int | None],
                  resolve_rule: Callable[[str], str | None]):
         self.path, self.line_of, self.resolve_rule = path, line_of, resolve_rule
         self.base = os.path.dirname(os.path.abspath(path))
 
-    def fail(self, keys: tuple, message: str) -> NoReturn:
+    def fail(self, keys: Keys, message: str) -> NoReturn:
         line = self.line_of(keys)
         where = f"{self.path}:{line}" if line else self.path
         raise ConfigError(f"{where}: {'.'.join(map(str, keys))}: {message}")
 
-    def expect(self, keys: tuple, value: Any, kind: type, what: str) -> Any:
+    def expect(self, keys: Keys, value: Any, kind: type, what: str) -> Any:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             self.fail(keys, f"expected {what}, got {type(value).__name__}")
         return value
 
-    def strings(self, keys: tuple, value: Any) -> list[str]:
+    def strings(self, keys: Keys, value: Any) -> list[str]:
         self.expect(keys, value, list, "a list of strings")
         for item in value:
             self.expect(keys, item, str, "a list of strings")
-        return value
+        return list(value)
 
-    def path_value(self, keys: tuple, value: Any) -> str:
+    def path_value(self, keys: Keys, value: Any) -> str:
         return os.path.normpath(os.path.join(self.base, self.expect(keys, value, str, "a path")))
 
     def rule_level(self, config: FileConfig, key: str, rule: Any, level: Any) -> None:
@@ -223,7 +225,7 @@ class _Reader:
                 self.fail(keys, "unknown key (ingress-configmap, ingress-class)")
 
 
-def _yaml_lines(text: str) -> tuple[Any, Callable[[tuple], int | None]]:
+def _yaml_lines(text: str) -> tuple[Any, Callable[[Keys], int | None]]:
     import yaml
 
     # Aliases (`*name`) are refused before anything is built: nothing in this file needs
@@ -235,9 +237,9 @@ def _yaml_lines(text: str) -> tuple[Any, Callable[[tuple], int | None]]:
                 "supported in this file: write each value out)",
                 problem_mark=event.start_mark)  # type: ignore[arg-type]
     node = yaml.compose(text, Loader=yaml.SafeLoader)
-    lines: dict[tuple, int] = {}
+    lines: dict[Keys, int] = {}
 
-    def index(n, keys: tuple) -> None:
+    def index(n: Any, keys: Keys) -> None:
         if isinstance(n, yaml.MappingNode):
             for key_node, value_node in n.value:
                 path = keys + (key_node.value,)
@@ -250,7 +252,7 @@ def _yaml_lines(text: str) -> tuple[Any, Callable[[tuple], int | None]]:
     return data, lambda keys: lines.get(tuple(str(k) for k in keys)) or lines.get(keys[:1])
 
 
-def _toml_lines(text: str) -> tuple[Any, Callable[[tuple], int | None]]:
+def _toml_lines(text: str) -> tuple[Any, Callable[[Keys], int | None]]:
     try:
         import tomllib  # type: ignore[import-not-found,unused-ignore]
     except ModuleNotFoundError:  # Python 3.10: the same parser, published as tomli
@@ -260,7 +262,7 @@ def _toml_lines(text: str) -> tuple[Any, Callable[[tuple], int | None]]:
     data = document.get("tool", {}).get("nginx-mtls-lint")
     table = text.find("[tool.nginx-mtls-lint")
 
-    def line_of(keys: tuple) -> int | None:
+    def line_of(keys: Keys) -> int | None:
         # tomllib keeps no positions: find the key's first appearance after the table header.
         for key in reversed(keys):
             found = re.search(rf'^\s*"?{re.escape(str(key))}"?\s*=', text[max(table, 0):],

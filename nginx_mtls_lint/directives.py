@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from .parser import Stmt
+
 NGINX_DIRECTIVES = frozenset((
     "absolute_redirect", "accept_mutex", "accept_mutex_delay", "acceptex_read", "access_log",
     "add_after_body", "add_before_body", "add_header", "add_header_inherit", "add_trailer",
@@ -260,7 +262,7 @@ def _refused(name: str, parent: str, grandparent: str) -> bool:
     return parent == "location" and name in NOT_IN_LOCATION
 
 
-def misplaced(stmts) -> list:
+def misplaced(stmts: list[Stmt]) -> list[tuple[Stmt, str]]:
     """(statement, block name) for each nginx directive written where nginx refuses it,
     through includes (an `if` included into a `limit_except` is refused all the same)."""
     from .model import flatten
@@ -347,13 +349,13 @@ def _class_end(pattern: str, start: int) -> int | None:
     return None
 
 
-def regexes(stmts) -> list:
+def regexes(stmts: list[Stmt]) -> list[tuple[Stmt, str]]:
     """(statement, pattern) for each regex nginx compiles when it loads the configuration:
     `location ~`/`~*`, `server_name ~`, `rewrite`, `if (... ~ ...)` and `map` keys, through
     includes."""
     from .model import flatten
 
-    found: list = []
+    found: list[tuple[Stmt, str]] = []
     stack = [(iter(flatten(stmts)), "")]
     while stack:
         stmt = next(stack[-1][0], None)
@@ -366,7 +368,7 @@ def regexes(stmts) -> list:
     return found
 
 
-def _patterns(stmt, parent: str) -> list[str]:
+def _patterns(stmt: Stmt, parent: str) -> list[str]:
     args = stmt.args
     if parent == "map":
         return [stmt.name.removeprefix("~").removeprefix("*")] if stmt.name[:1] == "~" else []

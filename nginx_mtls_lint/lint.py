@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from . import suppressions
 from .analysis import Analysis
@@ -16,7 +16,6 @@ from .findings import DIAGNOSTICS, SEVERITIES, Finding, ServerRef, advice, diagn
 from .identity import message_shape
 from .loader import LoadOptions, Tree, Workspace, load_inputs
 from .model import Config, Model, Socket, TlsServer, build_model
-from .parser import locate
 from .registry import rule_resolver, stdout_to_stderr
 from .rules import Rule, RuleContext, builtin_rules
 from .versions import LIVE_ROOT, Target, from_nginx_v, from_this_machine
@@ -85,11 +84,11 @@ def in_focus(finding: Finding, tree: Tree) -> bool:
         finding.server is not None and finding.server.file in tree.focus)
 
 
-Subject = TlsServer | Socket | Config  # what one call of a check method looks at
+Subject = TlsServer | Socket[Any] | Config  # what one call of a check method looks at
 
 
 def calls(rule: Rule, config: Config,
-          ctx: RuleContext) -> Iterator[tuple[Subject, Callable[..., Iterable[Finding]], tuple]]:
+          ctx: RuleContext) -> Iterator[tuple[Subject, Callable[..., Iterable[Finding]], tuple[Any, ...]]]:
     """Every call the engine makes of one rule over one configuration: each check method
     the rule defines, once per subject of its kind, as (subject, method, arguments)."""
     def defined(*names: str) -> list[Callable[..., Iterable[Finding]]]:
@@ -221,7 +220,7 @@ def lint(inputs: Iterable[str], options: LintOptions,
         if level:
             finding.severity = level
         _with_fix(finding)
-        _columns(finding, workspace)
+        _columns(finding)
         kept.append(finding)
     gaps = sum(f.rule in GAPS and not f.suppressed for f in kept)
     if gaps:
@@ -287,7 +286,7 @@ def group_by_cause(findings: list[Finding],
     every server in `servers`; rules report per server and never deduplicate themselves.
     A server that does not do TLS (`plain`: a port-80 redirect inheriting an http-level CA)
     is never among the servers a file affects while one that does TLS is."""
-    groups: dict[tuple, list[Finding]] = {}
+    groups: dict[tuple[object, ...], list[Finding]] = {}
     for finding in sorted(findings, key=Finding.sort_key):
         key = (finding.rule, finding.severity, finding.suppressed,
                finding.cause if finding.cause is not None else (finding.file, finding.line),
@@ -324,13 +323,11 @@ def _with_fix(finding: Finding) -> None:
         finding.fixes = [advice(finding.fix)]
 
 
-def _columns(finding: Finding, workspace: Workspace) -> None:
-    """The responsible statement's columns on its first line, where the text shows it."""
+def _columns(finding: Finding) -> None:
+    """The responsible statement's columns (the parser's), the end where it is on the same
+    line."""
     stmt = finding.statement
-    if stmt is None or finding.column is not None:
+    if stmt is None or finding.column is not None or not stmt.column:
         return
-    spans = locate(stmt, lambda number: workspace.source_line(stmt.file, number))
-    if spans:
-        finding.column = spans[0].column
-        last = spans[-1]
-        finding.end_column = last.end_column if last.line == spans[0].line else None
+    finding.column = stmt.column
+    finding.end_column = stmt.stop_column if stmt.stop_line == stmt.line else None

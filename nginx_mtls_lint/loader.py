@@ -18,12 +18,16 @@ from .directives import FREE_FORM_BLOCKS
 from .findings import Finding, Related, diagnostic
 from .discovery import CONFIG_DIRS, CheckoutIndex, included_by_pattern, scan_directory
 from .identity import repository_root
-from .paths import DEFAULT_ROOT, once_per_inference, absolute, inside, map_path, normal_path, windows_path  # noqa: F401
+from .paths import DEFAULT_ROOT, once_per_inference, absolute, map_path, normal_path, windows_path  # noqa: F401
+from .paths import inside as inside  # (importable from here, as before)
 from .parser import Stmt, looks_like_nginx, parse_text
-from .reading import (  # noqa: F401 (importable from here, as before)
-    MAX_CONFIG_BYTES, DiskFiles, ReadResult, UsageError, decode_config, display_path,
-    listable, not_nginx, read_limited, read_user_file, regular_file_problem, static_part,
-    unlisted_folders)
+from .reading import (  # noqa: F401
+    DiskFiles, ReadResult, decode_config, listable, not_nginx, regular_file_problem,
+    static_part, unlisted_folders)
+from .reading import (  # importable from here, as before
+    MAX_CONFIG_BYTES as MAX_CONFIG_BYTES, UsageError as UsageError,
+    display_path as display_path, read_limited as read_limited,
+    read_user_file as read_user_file)
 
 # nginx sets no limit; no real tree nests includes this deep, and a cap keeps hostile chains
 # (or a cycle spelled through endless distinct paths) finite.

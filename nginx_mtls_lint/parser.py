@@ -35,10 +35,49 @@ class Stmt:
     # For `include`: the statements it pulled in, in order (filled by the loader).
     included: list["Stmt"] | None = None
     end_line: int = 0  # for a block: the line of its closing "}"
+    # Where the directive is written, from its name to the `;` or `{` that ends it: 1-based
+    # column of the name, line and column just after the terminator (0: not known).
+    column: int = 0
+    stop_line: int = 0
+    stop_column: int = 0
 
     @property
     def comment(self) -> str | None:
         return self.args[0] if self.name == "#" else None
+
+    @property
+    def source(self) -> "Source":
+        return Source(self.file, self.line, self.column, self.stop_line or self.line,
+                      self.stop_column)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a directive is written: the file and line of its name (for a directive rendered
+    from another input, a Kubernetes manifest, the line of the field it comes from), and when
+    the text shows them, the column of its name and the end (line, column, exclusive) of
+    the `;` or `{` that ends it; columns 0 when not known."""
+
+    file: str
+    line: int
+    column: int = 0
+    end_line: int = 0
+    end_column: int = 0
+
+    def text(self, lines: Callable[[int], str | None]) -> str | None:
+        """The directive as the user wrote it (`lines(n)`: line n of the file): from its name
+        to its terminator; without columns, the whole line (a manifest's `key: value`)."""
+        if not self.column:
+            line = lines(self.line)
+            return line.strip() if line is not None else None
+        parts = [line for n in range(self.line, self.end_line + 1)
+                 if (line := lines(n)) is not None]
+        if len(parts) != self.end_line - self.line + 1:
+            return None
+        if len(parts) == 1:
+            return parts[0][self.column - 1:self.end_column - 1]
+        return "\n".join([parts[0][self.column - 1:], *parts[1:-1],
+                          parts[-1][:self.end_column - 1]])
 
 
 @dataclass(slots=True)
@@ -125,15 +164,73 @@ def _strip_if_parens(args: list[str]) -> list[str]:
     return args
 
 
+# A quoted token as written (the lexer gives it without its quotes and escapes); every other
+# token is written as the lexer gives it.
+_QUOTED = re.compile(r""""(?:\\.|[^"\\])*"?|'(?:\\.|[^'\\])*'?""", re.S)
+_BLANKS = re.compile(r"\s*")  # (matches everywhere)
+
+
+def _placed(tokens: Iterable[tuple[str, int, bool]],
+            text: str) -> Iterator[tuple[str, int, bool, int, int]]:
+    """The lexer's tokens with where each is written: (token, line, quoted, start, end)
+    offsets into `text`, found by following the tokens through it in order (one pass over
+    the file, no per-directive scan). A Lua block arrives as its code, braces left out, and
+    a `;` that is not written. Once a token is not where the lexer says, the offsets of the
+    rest are -1."""
+    offset = 0
+    after_lua = False
+    for token, line, quoted in tokens:
+        start = end = -1
+        if offset < 0:
+            pass
+        elif after_lua and token == ";":
+            start, end, after_lua = offset - 1, offset, False  # the Lua block's "}"
+        elif not quoted:  # written as given, after blanks
+            start = text.find(token, offset)
+            if start >= 0 and (start == offset or text[offset:start].isspace()):
+                end = start + len(token)
+        else:
+            start = _BLANKS.match(text, offset).end()  # type: ignore[union-attr]
+            after_lua = text.startswith("{" + token + "}", start)
+            match = None if after_lua else _QUOTED.match(text, start)
+            end = start + len(token) + 2 if after_lua else match.end() if match else -1
+        if end < 0:
+            start = offset = -1
+        else:
+            offset = end
+        yield token, line, quoted, start, end
+
+
+class _Lines:
+    """Line and column of offsets into a text, asked in increasing order (linear)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.line = 1
+        self.line_start = 0
+        self.counted = 0
+
+    def at(self, offset: int) -> tuple[int, int]:
+        newlines = self.text.count("\n", self.counted, offset)
+        if newlines:
+            self.line += newlines
+            self.line_start = self.text.rfind("\n", self.counted, offset) + 1
+        self.counted = offset
+        return self.line, offset - self.line_start + 1
+
+
 def parse_text(text: str, path: str) -> Parsed:
     """Parse one file's text. Errors carry nginx's wording; good statements are kept."""
     out = Parsed()
     # A final comment without a newline is dropped by the lexer; the extra newline keeps it.
     stopped: list[ParseError] = []
-    tokens = _tokens(text if text.endswith("\n") else text + "\n", stopped)
+    lexed = text if text.endswith("\n") else text + "\n"
+    tokens = _placed(_tokens(lexed, stopped), lexed)
+    lines = _Lines(lexed)
     stack: list[tuple[list[Stmt], Stmt | None]] = [(out.stmts, None)]
     words: list[str] = []
     word_line = 0
+    word_start = -1  # the offset of the statement's first word (-1: not known)
     too_deep_reported = False
     last_line = 0
 
@@ -145,15 +242,21 @@ def parse_text(text: str, path: str) -> Parsed:
         name, args = intern(words[0]), [intern(a) if len(a) < 48 else a for a in words[1:]]
         if name == "if":
             args = _strip_if_parens(args)
-        return Stmt(name, args, path, word_line, block)
+        stmt = Stmt(name, args, path, word_line, block)
+        if word_start >= 0 and stop >= 0:
+            line, column = lines.at(word_start)
+            if line == word_line:  # (else not where the lexer says: no columns)
+                stmt.column = column
+                stmt.stop_line, stmt.stop_column = lines.at(stop)
+        return stmt
 
     current = out.stmts  # the block statements are added to (stack[-1][0])
-    for token, line, quoted in tokens:
+    for token, line, quoted, start, stop in tokens:
         last_line = line
         if quoted or token not in SPECIAL:
             if quoted or token[0] != "#":
                 if not words:
-                    word_line = line
+                    word_line, word_start = line, start
                 words.append(token)
             else:  # a comment, also one between a directive's arguments (not an argument)
                 current.append(Stmt("#", [token[1:]], path, line))
@@ -236,14 +339,14 @@ class Span:
     end_column: int
 
 
-def _line_tokens(lines: Callable[[int], str | None], start: int,
+def _line_tokens(lines: Callable[[int], str | None], start: int, first_column: int = 0,
                  limit: int = 200) -> Iterator[tuple[str, Span]]:
-    """(token, span) from line `start` on: words (quotes kept), `;`, `{`, `}`; comments
-    skipped. Quoted strings may span lines. Ends at the end of the text or after `limit`
-    lines."""
+    """(token, span) from line `start` (from `first_column`, when known) on: words (quotes
+    kept), `;`, `{`, `}`; comments skipped. Quoted strings may span lines. Ends at the end
+    of the text or after `limit` lines."""
     number = start
     text = lines(number)
-    column = 0
+    column = max(first_column - 1, 0)
     while text is not None and number < start + limit:
         if column >= len(text):
             number += 1
@@ -290,10 +393,11 @@ def locate(stmt: Stmt, lines: Callable[[int], str | None]) -> list[Span] | None:
     """Where the words of a statement are written: its name, each argument, and last the
     `;` or `{` that ends it; None when the text does not show it (a changed file, an `if`
     whose parentheses the lexer split differently, a statement that starts on an earlier
-    line). `lines(n)` gives line n of the statement's file."""
+    line). `lines(n)` gives line n of the statement's file. Read from the statement's column
+    when the parser found it: only the statement's own words."""
     expected = [stmt.name, *stmt.args] if stmt.name != "if" else None
     previous = ";"
-    tokens = _line_tokens(lines, stmt.line)
+    tokens = _line_tokens(lines, stmt.line, stmt.column)
     pending: list[tuple[str, Span]] = []
     for token, span in tokens:
         if span.line != stmt.line and not pending:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
     from .regex_vm import VMMatch
@@ -129,7 +129,7 @@ class Regex:
         """(a repeat holds another repeat or alternatives, how many repeats vary)."""
         counts = [False, 0]
 
-        def walk(items, inside: bool) -> None:
+        def walk(items: Any, inside: bool) -> None:
             for op, value in items:
                 if op in REPEATS and value[0] != value[1]:
                     counts[1] += 1
@@ -588,10 +588,10 @@ class _Generator:
         self.lookahead = lookahead
         self.captured: dict[int, str] = {}
 
-    def run(self, parsed) -> str:
+    def run(self, parsed: Any) -> str:
         return self._sequence(parsed, 0)
 
-    def _sequence(self, parsed, depth: int) -> str:
+    def _sequence(self, parsed: Any, depth: int) -> str:
         if depth > 50:
             raise ValueError("too deep")
         out: list[str] = []
@@ -602,16 +602,16 @@ class _Generator:
             raise ValueError("example too long")
         return text
 
-    def _item(self, op, value, depth: int) -> str:
+    def _item(self, op: Any, value: Any, depth: int) -> str:
         if op in (LITERAL, NOT_LITERAL, ANY, IN, CATEGORY):
             return _character(op, value)
         if op in REPEATS:
             low, _high, item = value
             count = max(low, 1) if low == 0 and _is_path_char(item) else low
-            once = self._sequence(item, depth + 1) if count else ""
+            once: str = self._sequence(item, depth + 1) if count else ""
             if len(once) * count > MAX_EXAMPLE:
                 raise ValueError("example too long")
-            return once * count
+            return once * int(count)
         if op == SUBPATTERN:
             text = self._sequence(value[-1], depth + 1)
             if value[0]:
@@ -630,7 +630,7 @@ class _Generator:
         raise ValueError(str(op))
 
 
-def _character(op, value) -> str:
+def _character(op: Any, value: Any) -> str:
     if op == LITERAL:
         return chr(value)
     if op == NOT_LITERAL:
@@ -642,11 +642,11 @@ def _character(op, value) -> str:
     return "a"  # ANY
 
 
-def _is_path_char(item) -> bool:
+def _is_path_char(item: Any) -> bool:
     return len(item) == 1 and item[0][0] in (ANY, IN, NOT_LITERAL, CATEGORY)
 
 
-def _category(value) -> str:
+def _category(value: Any) -> str:
     if value == CATEGORY_DIGIT:
         return "1"
     if value == CATEGORY_WORD:
@@ -656,7 +656,7 @@ def _category(value) -> str:
     return "a"
 
 
-def _pick(items) -> str:
+def _pick(items: Any) -> str:
     negate = any(op == NEGATE for op, _ in items)
     if negate:
         excluded: set[str] = set()

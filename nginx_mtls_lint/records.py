@@ -9,10 +9,10 @@ import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 from . import pcre
-from .parser import Stmt
+from .parser import Source, Stmt
 from .verify import VerifyMode
 
 
@@ -64,6 +64,11 @@ class Setting:
     @property
     def value(self) -> str:
         return self.stmt.args[0] if self.stmt.args else ""
+
+    @property
+    def source(self) -> Source:
+        """Where the user wrote it (file, line, columns; the text through Source.text)."""
+        return self.stmt.source
 
 
 @dataclass(slots=True)
@@ -393,7 +398,7 @@ class Conf:
     location: Location | None = None
     context: str = "http"  # http or stream: the block settings are inherited from
 
-    memo: dict = field(default_factory=dict)
+    memo: dict[Any, Any] = field(default_factory=dict)  # per name(s): what it asked once
 
     def get(self, name: str) -> Stmt | None:
         conf: Conf | None = self
@@ -436,7 +441,8 @@ class Conf:
         """A list directive group (error_page; allow+deny) from the nearest level setting
         any of it: a level that sets one replaces its parent's whole list."""
         if names in self.memo:
-            return self.memo[names]
+            cached: list[Stmt] = self.memo[names]
+            return cached
         conf: Conf | None = self
         found: list[Stmt] = []
         while conf is not None and not found:

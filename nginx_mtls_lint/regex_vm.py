@@ -10,7 +10,7 @@ possessive repeats) raise Unsupported instead, and the caller answers "cannot pr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Iterable
 
 try:  # Python 3.11+
     import re._parser as sre_parse  # type: ignore[import-not-found]
@@ -20,6 +20,9 @@ except ImportError:  # Python 3.10
     import sre_constants as C  # type: ignore[no-redef,unused-ignore]
 
 MAX_PROGRAM = 20_000  # instructions, counted repeats unrolled
+Instruction = tuple[Any, ...]  # ("char", test), ("split", a, b), ...
+Slots = list[Any]  # a thread's capture positions (int or None)
+Test = Callable[[str], bool]  # of one character
 
 
 class Unsupported(ValueError):
@@ -45,23 +48,23 @@ class Program:
         parsed = sre_parse.parse(pattern, flags)
         self.groups = parsed.state.groups - 1
         self.groupindex = dict(parsed.state.groupdict)
-        self.code: list[tuple] = []
+        self.code: list[Instruction] = []
         self._emit(("save", 0))
         self._sequence(parsed)
         self._emit(("save", 1))
         self._emit(("match",))
 
-    def _emit(self, instruction: tuple) -> int:
+    def _emit(self, instruction: Instruction) -> int:
         if len(self.code) >= MAX_PROGRAM:
             raise Unsupported("the regex is too large to run with a bounded cost")
         self.code.append(instruction)
         return len(self.code) - 1
 
-    def _sequence(self, items) -> None:
+    def _sequence(self, items: Iterable[Any]) -> None:
         for op, value in items:
             self._item(op, value)
 
-    def _item(self, op, value) -> None:
+    def _item(self, op: Any, value: Any) -> None:
         if op in (C.LITERAL, C.NOT_LITERAL, C.ANY, C.IN, C.CATEGORY):
             self._emit(("char", self._test(op, value)))
         elif op == C.SUBPATTERN:
@@ -87,7 +90,7 @@ class Program:
         else:
             raise Unsupported(f"{op} cannot run with a bounded cost")
 
-    def _branch(self, alternatives) -> None:
+    def _branch(self, alternatives: Any) -> None:
         jumps = []
         for index, alternative in enumerate(alternatives):
             if index < len(alternatives) - 1:
@@ -101,7 +104,7 @@ class Program:
         for jump in jumps:
             self.code[jump] = ("jmp", len(self.code))
 
-    def _repeat(self, value, greedy: bool) -> None:
+    def _repeat(self, value: Any, greedy: bool) -> None:
         low, high, item = value
         for _ in range(low):
             self._sequence(item)
@@ -120,10 +123,10 @@ class Program:
             self.code[split] = self._choice(split + 1, len(self.code), greedy)
 
     @staticmethod
-    def _choice(into: int, past: int, greedy: bool) -> tuple:
+    def _choice(into: int, past: int, greedy: bool) -> Instruction:
         return ("split", into, past) if greedy else ("split", past, into)
 
-    def _test(self, op, value):
+    def _test(self, op: Any, value: Any) -> Test:
         """A function of one character."""
         fold = self.ignore_case
         if op == C.LITERAL:
@@ -139,7 +142,7 @@ class Program:
             return lambda c: (c in chars) != negate
         return self._class(value)
 
-    def _class(self, items):
+    def _class(self, items: Any) -> Test:
         negate = False
         tests: list[tuple[str, Any]] = []
         for op, value in items:
@@ -166,7 +169,7 @@ class Program:
         return lambda c: member(c) != negate
 
 
-def _is_pcre_end(items) -> bool:
+def _is_pcre_end(items: Iterable[Any]) -> bool:
     items = list(items)
     return len(items) == 2 and items[1] == (C.AT, C.AT_END_STRING) and \
         items[0][0] == C.MAX_REPEAT and items[0][1][:2] == (0, 1)
@@ -213,14 +216,14 @@ def search(program: Program, string: str) -> VMMatch | None:
     len(string) x len(program)."""
     code = program.code
     slot_count = 2 * (program.groups + 1)
-    threads: list[tuple[int, list]] = []
-    matched: list | None = None
+    threads: list[tuple[int, Slots]] = []
+    matched: Slots | None = None
     for position in range(len(string) + 1):
         if matched is None:  # a new attempt at each position, lowest priority
             threads.append((0, [None] * slot_count))
         if not threads:
             break
-        following: list[tuple[int, list]] = []
+        following: list[tuple[int, Slots]] = []
         seen: set[int] = set()
         char = string[position] if position < len(string) else None
         for pc, slots in threads:
@@ -234,7 +237,9 @@ def search(program: Program, string: str) -> VMMatch | None:
     return VMMatch(program, string, matched)
 
 
-def _advance(code, pc, slots, position, string, char, seen, following):
+def _advance(code: list[Instruction], pc: int, slots: Slots, position: int, string: str,
+             char: str | None, seen: set[int],
+             following: list[tuple[int, Slots]]) -> Slots | None:
     """Follow the thread's non-consuming instructions (depth-first, in priority order);
     queue those that consume `char`; return the slots of a match reached."""
     stack = [(pc, slots)]
@@ -264,7 +269,7 @@ def _advance(code, pc, slots, position, string, char, seen, following):
     return None
 
 
-def _holds(at, string: str, position: int) -> bool:
+def _holds(at: Any, string: str, position: int) -> bool:
     end = len(string)
     if at in (C.AT_BEGINNING, C.AT_BEGINNING_STRING):
         return position == 0

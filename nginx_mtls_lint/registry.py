@@ -7,10 +7,10 @@ import contextlib
 import inspect
 import os
 import sys
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from .findings import DIAGNOSTICS, SEVERITIES, Diagnostic
-from .loader import UsageError
+from .reading import UsageError
 from .rules import RULE_ID, RULE_NAME, Rule, builtin_rules
 
 
@@ -35,7 +35,7 @@ def stdout_to_stderr() -> Iterator[None]:
 ENTRY_POINT_GROUP = "nginx_mtls_lint.rules"
 
 
-def _plugin_rules(loaded) -> list[type[Rule]]:
+def _plugin_rules(loaded: Any) -> list[type[Rule]]:
     if inspect.isclass(loaded) and issubclass(loaded, Rule):
         return [loaded]
     return list(getattr(loaded, "RULES", []))
@@ -119,7 +119,7 @@ def _refuse(import_errors: list[str] | None, message: str) -> None:
     import_errors.append(message + "; its rules did not run.")
 
 
-def rule_resolver(rules: list[type[Rule]]):
+def rule_resolver(rules: list[type[Rule]]) -> Callable[[str], str | None]:
     """ID or name (any case) -> ID, for configuration and suppressions; None if unknown."""
     table = {}
     items: list[type[Rule] | Diagnostic] = [*rules, *DIAGNOSTICS.values()]

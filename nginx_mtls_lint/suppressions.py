@@ -14,9 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from .findings import DIAGNOSTICS, Finding, diagnostic
 from .parser import Stmt
+
+Resolver = Callable[[str], "str | None"]  # a rule's ID or name -> its ID, None if unknown
 
 # Matched against the comment with its trailing space removed: no two `\s*` meet and no
 # lazy `.*?` runs before `\s*$`, so a comment of 128k spaces costs a linear scan, not a
@@ -58,7 +61,7 @@ def shorten(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def collect(stmts: list[Stmt], resolve_rule) -> FileSuppressions:
+def collect(stmts: list[Stmt], resolve_rule: Resolver) -> FileSuppressions:
     """Suppressions written in one file. `resolve_rule` maps an ID or name to an ID or None."""
     found = FileSuppressions()
     _collect_block(stmts, None, WHOLE_FILE, found, resolve_rule)
@@ -66,7 +69,7 @@ def collect(stmts: list[Stmt], resolve_rule) -> FileSuppressions:
 
 
 def _collect_block(block: list[Stmt], opener: Stmt | None, end: int, found: FileSuppressions,
-                   resolve_rule) -> None:
+                   resolve_rule: Resolver) -> None:
     open_ranges: list[Suppression] = []  # standalone disables waiting for `enable=` or the end
     for index, stmt in enumerate(block):
         if stmt.block is not None:
@@ -108,7 +111,7 @@ def _collect_block(block: list[Stmt], opener: Stmt | None, end: int, found: File
 
 
 def _parse(stmt: Stmt, text: str, found: FileSuppressions,
-           resolve_rule) -> tuple[str, list[str], str | None, dt.date | None] | None:
+           resolve_rule: Resolver) -> tuple[str, list[str], str | None, dt.date | None] | None:
     """(verb, rule IDs, reason, deadline) of a suppression comment; None, with MTLS908, when
     it cannot be read (grammar, unknown rule, a deadline that is no date)."""
     match = SUPPRESSION.match(text.rstrip())
@@ -121,7 +124,7 @@ def _parse(stmt: Stmt, text: str, found: FileSuppressions,
         problem = f"cannot read `until={match.group('until')}`: expected a date, until=YYYY-MM-DD"
     else:
         reason = (match.group("reason") or "").strip() or None
-        return match.group("verb").lower(), rules, reason, until
+        return match.group("verb").lower(), [r for r in rules if r is not None], reason, until
     found.problems.append(diagnostic("MTLS908", stmt.file, stmt.line, problem))
     return None
 
@@ -146,7 +149,7 @@ ADMITTED = {
 }
 
 
-def rollout(finding: Finding, until: dt.date, today: dt.date) -> dict:
+def rollout(finding: Finding, until: dt.date, today: dt.date) -> dict[str, Any]:
     """What JSON and SARIF say about a finding suppressed until a date."""
     mode = (finding.directive or "").split()
     admitted = ADMITTED.get(mode[1]) if len(mode) > 1 and mode[0] == "ssl_verify_client" \
@@ -165,7 +168,7 @@ def _suppress(finding: Finding, item: Suppression, today: dt.date) -> None:
         finding.extra["rollout"] = rollout(finding, item.until, today)
 
 
-def apply(file_stmts: dict[str, list[Stmt]], findings: list[Finding], resolve_rule,
+def apply(file_stmts: dict[str, list[Stmt]], findings: list[Finding], resolve_rule: Resolver,
           report_unused: bool = True, today: dt.date | None = None) -> list[Finding]:
     """Mark suppressed findings; return the suppression diagnostics (MTLS906-908, MTLS915).
     A suppression past its `until=` date silences nothing: its findings become errors."""

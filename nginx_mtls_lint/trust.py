@@ -27,7 +27,7 @@ import os
 import re
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 from .cafile import CAFile, CertInfo, CRLInfo
 
@@ -166,7 +166,7 @@ class TrustSet:
         return self._hierarchies[key]
 
     @staticmethod
-    def _names(start: set[str], step) -> set[str]:
+    def _names(start: set[str], step: Callable[[str], Iterable[str]]) -> set[str]:
         """Every CA name reachable from `start` by `step` (issuers up, or subjects down)."""
         seen: set[str] = set()
         pending = deque(start)

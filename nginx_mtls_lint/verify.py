@@ -41,7 +41,7 @@ class VerifyMode(str, Enum):
     __hash__ = str.__hash__
 
     def __str__(self) -> str:
-        return self.value
+        return str.__str__(self)
 
     @classmethod
     def of(cls, text: str) -> "VerifyMode":

@@ -17,6 +17,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 UPSTREAM = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 # epoch:upstream-revision, e.g. 1.22.1-9+deb12u9, 1:1.18.0-6ubuntu14.6, 1.20.1-14.el9_2.1
@@ -54,9 +55,10 @@ def shown(version: Version) -> str:
 
 
 @functools.cache
-def facts() -> dict:
+def facts() -> dict[str, Any]:
     with open(Path(__file__).with_name("data") / "nginx-versions.json", encoding="utf-8") as f:
-        return json.load(f)
+        loaded: dict[str, Any] = json.load(f)
+    return loaded
 
 
 # --------------------------------------------------------------------------- dpkg ordering
@@ -151,7 +153,7 @@ class Target:
             text += f" ({self.distribution_build} build, patch level unknown)"
         return f"{text}, from {self.source}"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"version": shown(self.upstream) if self.upstream else None,
                 "package": self.package, "distribution": self.distribution,
                 "release": self.release, "build": self.distribution_build,
@@ -238,7 +240,7 @@ class Target:
         return Verdict("affected", f"nginx {version} is affected (fixed upstream in "
                        f"{fixed_upstream})")
 
-    def _package_verdict(self, name: str, data: dict) -> Verdict:
+    def _package_verdict(self, name: str, data: dict[str, Any]) -> Verdict:
         package = self.package or ""
         releases = data["packages"].get(self.distribution or "", {})
         entry_release = self.release if self.release in releases else next(

@@ -225,7 +225,7 @@ class ServerFlow:
         self.issuers = issuers
         self._simulator: Simulator | None = None
         self._samples: Samples | None = None
-        self._cache: dict[tuple, list[Path]] = {}
+        self._cache: dict[tuple[str, bool], list[Path]] = {}
         self._asked: list[Path] = []  # every request simulated for a rule, in order
 
     def simulated(self) -> list[Path]:

@@ -94,7 +94,7 @@ class AuthTLS:
         return self.ingress.node.at
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[object, ...]:
         return (self.secret.ref if self.secret else self.value("auth-tls-secret"), self.verify,
                 self.depth, self.value("auth-tls-error-page"), self.value("auth-tls-match-cn"))
 

@@ -47,6 +47,7 @@ def snippet(text: str, node: Node, file: str) -> tuple[list[Stmt], list[str]]:
     def place(stmts: list[Stmt]) -> None:
         for s in stmts:
             s.line += offset
+            s.column = s.stop_line = s.stop_column = 0  # (the annotation's, not the YAML's)
             if s.block is not None:
                 place(s.block)
     place(parsed.stmts)
