@@ -61,14 +61,21 @@ def opens_like_nginx(path: str) -> bool:
     name = os.path.basename(path)
     if name.startswith(".") or os.path.splitext(name)[1].lower() in NOT_CONFIG_SUFFIXES:
         return False
+    head = _head(path, OPENING_BYTES)
+    return head is not None and b"\0" not in head and \
+        NGINX_OPENING.match(head.decode("utf-8", "replace")) is not None
+
+
+def _head(path: str, limit: int) -> bytes | None:
+    """The first `limit` bytes of a regular file (opened once, checked on the open file: no
+    race with a swap for a FIFO); None for anything else or what cannot be read."""
     try:
         with open(path, "rb", buffering=0) as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                return False
-            head = f.read(OPENING_BYTES)
+                return None
+            return f.read(limit)
     except OSError:
-        return False
-    return b"\0" not in head and NGINX_OPENING.match(head.decode("utf-8", "replace")) is not None
+        return None
 
 
 def scan_directory(folder: str, patterns: list[str] | None = None,
@@ -185,11 +192,5 @@ def system_folder(top: str) -> bool:
 
 def looks_like_nginx_file(path: str, limit: int = 1 << 20) -> bool:
     """Whether a regular file's first MiB reads as nginx (parser.looks_like_nginx)."""
-    try:
-        with open(path, "rb", buffering=0) as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                return False
-            data = f.read(limit)
-    except OSError:
-        return False
-    return looks_like_nginx(data.decode("utf-8", errors="replace"))
+    data = _head(path, limit)
+    return data is not None and looks_like_nginx(data.decode("utf-8", errors="replace"))

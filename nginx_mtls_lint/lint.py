@@ -14,7 +14,8 @@ from .cloudflare import CA_FILE_NAME, CloudflareOptions, detect
 from .directives import misplaced, pcre_refusal, regexes
 from .findings import DIAGNOSTICS, SEVERITIES, Finding, ServerRef, advice, diagnostic
 from .identity import message_shape
-from .loader import LoadOptions, Tree, Workspace, load_inputs
+from .inputs import load_inputs
+from .loader import LoadOptions, Tree, Workspace
 from .model import Config, Model, Socket, TlsServer, build_model
 from .registry import rule_resolver, stdout_to_stderr
 from .rules import Rule, RuleContext, builtin_rules

@@ -4,6 +4,7 @@ prefix on loopback high ports, and stop it."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,6 +16,17 @@ import nginx_builds
 from conftest import skip_or_fail
 
 CONTENT = "PROTECTED-CONTENT"
+STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})")
+
+
+def http1_answer(data: bytes) -> dict[str, object]:
+    """What an HTTP/1.x response says, as the labelling and the differential harness record
+    it: its status (None: no status line), whether the body holds the site's CONTENT, and its
+    first line ("closed" when nothing came)."""
+    match = STATUS_LINE.match(data)
+    body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
+    return {"status": int(match[1]) if match else None, "content": CONTENT.encode() in body,
+            "detail": data.split(b"\r\n", 1)[0].decode(errors="replace") or "closed"}
 
 
 def nginx_binary() -> str:

@@ -77,8 +77,8 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, key_pem, make_cert, pem, skip_or_fail
-from nginx_harness import CONTENT, Nginx, built_binary, http_defaults, nginx_binary, \
-    nginx_version
+from nginx_harness import CONTENT, Nginx, built_binary, http1_answer, http_defaults, \
+    nginx_binary, nginx_version
 from nginx_mtls_lint import versions
 from nginx_mtls_lint.probe import _read
 
@@ -530,10 +530,7 @@ def send(request: Request, pki: Path) -> dict:
         return {"status": None, "content": False, "detail": f"ended: {e}"}
     finally:
         sock.close()
-    match = re.match(rb"HTTP/1\.[01] (\d{3})", data)
-    body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
-    return {"status": int(match[1]) if match else None, "content": CONTENT.encode() in body,
-            "detail": data.split(b"\r\n", 1)[0].decode(errors="replace") or "closed"}
+    return http1_answer(data)
 
 
 def made_session(request: Request, src: str, dst: str, pki: Path) -> ssl.SSLSession | None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from nginx_mtls_lint.loader import LoadOptions, load_inputs
+from nginx_mtls_lint.inputs import load_inputs
+from nginx_mtls_lint.loader import LoadOptions
 from nginx_mtls_lint.model import build_model, name_keys, parse_listen
 from nginx_mtls_lint.parser import Stmt
 

@@ -52,7 +52,8 @@ def test_default_server_of_a_socket_is_indexed_not_rescanned(tmp_path, monkeypat
 
 
 def test_default_server_is_the_first_marked_whatever_comes_later(tmp_path):
-    from nginx_mtls_lint.loader import LoadOptions, load_inputs
+    from nginx_mtls_lint.inputs import load_inputs
+    from nginx_mtls_lint.loader import LoadOptions
     conf = tmp_path / "nginx.conf"
     conf.write_text("events {}\nhttp {\n  server { listen 443 ssl; server_name a.test; }\n"
                     "  server { listen 443 ssl default_server; server_name b.test; }\n"

@@ -17,12 +17,9 @@ MAX_LINES = 800
 MAX_COMPLEXITY = 20
 # module -> lines, or "module:function" -> complexity, at most
 ALLOWED: dict[str, int] = {
-    "loader.py": 923,
-    "cloudflare.py:detect_server": 21,
-    "config.py:read": 43,
-    "loader.py:_include": 23,
+    "config.py:read": 42,
     "parser.py:parse_text": 30,
-    "suppressions.py:_collect_block": 30,
+    "suppressions.py:_collect_block": 25,
     "trust.py:__init__": 27,
     "trust.py:crl_verdicts": 22,
 }

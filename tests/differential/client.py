@@ -9,19 +9,18 @@ session's SNI (None: none), reads its answer so that the tickets arrive, then re
 from __future__ import annotations
 
 import functools
-import re
 import socket
 import ssl
 import struct
 import threading
 from pathlib import Path
 
+from nginx_harness import CONTENT, http1_answer
 from nginx_mtls_lint.request import Request
 
 ORIGIN = "192.0.2.10"
 SOURCES = {"direct": "198.51.100.7", "cloudflare": "173.245.48.5", "loopback": "127.0.0.1"}
 VISITOR = "203.0.113.50"
-CONTENT = "PROTECTED-CONTENT"
 # The labelling PKI's files (tests/test_flow_labels.make_flow_pki) per certificate kind. Another
 # CA's client carries the valid client's name: the worst holder of that CA's certificates (a
 # subject pin does not say who issued it).
@@ -135,10 +134,7 @@ def _send(request: Request, port: int, pki: Path) -> dict:
         return {"status": None, "content": False, "detail": f"ended: {error}"}
     finally:
         sock.close()
-    match = re.match(rb"HTTP/1\.[01] (\d{3})", data)
-    body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
-    return {"status": int(match[1]) if match else None, "content": CONTENT.encode() in body,
-            "detail": data.split(b"\r\n", 1)[0].decode(errors="replace") or "closed"}
+    return http1_answer(data)
 
 
 # --------------------------------------------------------------------------- HTTP/2
