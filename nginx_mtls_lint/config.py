@@ -205,7 +205,7 @@ class _Reader:
                           "nginx-version, kubernetes)")
         return config
 
-    def kubernetes(self, config: FileConfig, value: dict) -> None:
+    def kubernetes(self, config: FileConfig, value: dict[str, Any]) -> None:
         for sub, item in value.items():
             keys = ("kubernetes", sub)
             if sub == "ingress-configmap":
