@@ -86,6 +86,19 @@ def client(pki: Pki, which: str) -> dict:
             "client_key": getattr(pki, f"client_{which}_key")}
 
 
+def fixed_outcomes(tmp_path: Path, fixed: str, port: int, pki: Pki, holder: str):
+    """(rules, probe outcomes) of the fixed configuration, probed with client `holder`'s
+    certificate."""
+    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    with nginx.start([port]):
+        return rules, probe_outcomes(port, pki, **client(pki, holder))
+
+
+def assert_only_the_given_certificate_gets_in(outcomes: dict) -> None:
+    assert not probe.bypassed(without_certificate(outcomes))
+    assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
+
+
 def fix_text(rule: str, http: str, tmp_path: Path) -> str:
     conf = tmp_path / f"fixcheck-{rule}.conf"
     conf.write_text(http.replace("__ROOT__", "/srv"))
@@ -130,10 +143,8 @@ def test_MTLS001_no_verification_serves_anyone(tmp_path, pki):
     assert "MTLS001" in rules
     with nginx.start([port]):
         assert probe_outcomes(port, pki)["SNI, no certificate"].verdict == "CONTENT SERVED"
-    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    rules, outcomes = fixed_outcomes(tmp_path, fixed, port, pki, "x")
     assert not rules & {"MTLS001", "MTLS002", "MTLS005"}
-    with nginx.start([port]):
-        outcomes = probe_outcomes(port, pki, **client(pki, "x"))
     assert all(o.verdict == "rejected" for o in outcomes.values()), outcomes
 
 
@@ -149,12 +160,9 @@ def test_MTLS002_optional_lets_a_client_without_certificate_in(tmp_path, pki):
         outcomes = probe_outcomes(port, pki, **client(pki, "y"))
     assert outcomes["SNI, no certificate"].verdict == "CONTENT SERVED"
     assert outcomes["SNI, given certificate"].verdict == "rejected"  # Y is checked
-    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    rules, outcomes = fixed_outcomes(tmp_path, fixed, port, pki, "x")
     assert not rules & {"MTLS002", "MTLS006"}
-    with nginx.start([port]):
-        outcomes = probe_outcomes(port, pki, **client(pki, "x"))
-    assert not probe.bypassed(without_certificate(outcomes))
-    assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
+    assert_only_the_given_certificate_gets_in(outcomes)
 
 
 def test_MTLS003_missing_or_garbage_ca_file_breaks_nginx(tmp_path, pki):
@@ -219,10 +227,8 @@ def test_MTLS005_extra_ca_in_the_bundle_lets_its_holders_in(tmp_path, pki):
         outcomes = probe_outcomes(port, pki, **client(pki, "y"))
     assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
     fixed = fixed_by("MTLS005", bad, tmp_path, ca=aop_ca(pki))
-    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    rules, outcomes = fixed_outcomes(tmp_path, fixed, port, pki, "y")
     assert "MTLS005" not in rules
-    with nginx.start([port]):
-        outcomes = probe_outcomes(port, pki, **client(pki, "y"))
     assert all(o.verdict == "rejected" for o in outcomes.values())
 
 
@@ -262,12 +268,9 @@ def test_MTLS002_handler_in_one_location_only_lists_the_open_locations(tmp_path,
     with nginx.start([port]):
         assert probe_outcomes(port, pki, path="/app/")["SNI, no certificate"].verdict == "rejected"
         assert probe_outcomes(port, pki)["SNI, no certificate"].verdict == "CONTENT SERVED"
-    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    rules, outcomes = fixed_outcomes(tmp_path, fixed, port, pki, "x")
     assert not rules & {"MTLS002", "MTLS006"}
-    with nginx.start([port]):
-        outcomes = probe_outcomes(port, pki, **client(pki, "x"))
-    assert not probe.bypassed(without_certificate(outcomes))
-    assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
+    assert_only_the_given_certificate_gets_in(outcomes)
 
 
 def test_MTLS006_check_that_lets_a_client_without_certificate_through(tmp_path, pki):
@@ -283,12 +286,9 @@ def test_MTLS006_check_that_lets_a_client_without_certificate_through(tmp_path, 
     assert "MTLS006" in rules and "MTLS002" not in rules  # the check is the cause
     with nginx.start([port]):
         assert probe_outcomes(port, pki)["SNI, no certificate"].verdict == "CONTENT SERVED"
-    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    rules, outcomes = fixed_outcomes(tmp_path, fixed, port, pki, "x")
     assert "MTLS006" not in rules and ("MTLS002" in rules)  # warning: `on` needs no handler
-    with nginx.start([port]):
-        outcomes = probe_outcomes(port, pki, **client(pki, "x"))
-    assert not probe.bypassed(without_certificate(outcomes))
-    assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
+    assert_only_the_given_certificate_gets_in(outcomes)
 
 
 def test_MTLS914_regex_location_not_modelled_is_not_held(tmp_path, pki):
@@ -381,10 +381,8 @@ def test_MTLS102_default_server_of_another_ca_lets_its_clients_in(tmp_path, pki)
     assert outcomes["SNI, given certificate"].verdict == "rejected"
     assert "ssl_reject_handshake on;" in fix_text("MTLS102", partner + protected, tmp_path)
     fixed = fixed_by("MTLS102", partner + protected, tmp_path)
-    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    rules, outcomes = fixed_outcomes(tmp_path, fixed, port, pki, "y")
     assert "MTLS102" not in rules
-    with nginx.start([port]):
-        outcomes = probe_outcomes(port, pki, **client(pki, "y"))
     assert not probe.bypassed(list(outcomes.values()))
     assert "TLS handshake failed" in outcomes["no SNI, given certificate"].detail
 
@@ -486,10 +484,8 @@ def test_MTLS007_lower_case_success_refuses_the_valid_client(tmp_path, pki):
     with nginx.start([port]):
         assert probe_outcomes(port, pki, **client(pki, "x"))[
             "SNI, given certificate"].verdict == "rejected"
-    rules, nginx = run(tmp_path, "fixed", fixed, [port])
+    rules, outcomes = fixed_outcomes(tmp_path, fixed, port, pki, "x")
     assert "MTLS007" not in rules
-    with nginx.start([port]):
-        outcomes = probe_outcomes(port, pki, **client(pki, "x"))
     assert outcomes["SNI, given certificate"].verdict == "CONTENT SERVED"
     assert not probe.bypassed(without_certificate(outcomes))
 
