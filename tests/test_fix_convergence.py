@@ -140,17 +140,23 @@ def test_every_fix_of_the_demo_converges(tmp_path: Path, certs_dir: Path):
     assert not problems, "\n".join(problems)
 
 
+def fixed_tree(conf: str, tmp_path: Path, certs_dir: Path) -> str:
+    """The nginx.conf `conf` becomes with every fix applied, after checking that it converges
+    and that nginx -t accepts it before and after."""
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "nginx.conf").write_text(conf)
+    problems, accepted = converges(source, tmp_path / "fixed", certs_dir, check_nginx=True)
+    assert accepted and not problems, "\n".join(problems)
+    return (tmp_path / "fixed" / "source" / "nginx.conf").read_text()
+
+
 @pytest.mark.nginx
 def test_fixes_of_a_tree_nginx_accepts_converge_and_nginx_still_accepts_it(
         tmp_path: Path, certs_dir: Path):
     """MTLS001 (the CA path the tree names), MTLS002 and MTLS103 on both address families,
     applied at once: nothing of theirs is left, nothing new, and nginx -t says ok."""
-    source = tmp_path / "source"
-    source.mkdir()
-    (source / "nginx.conf").write_text(ACCEPTED_TREE)
-    problems, accepted = converges(source, tmp_path / "fixed", certs_dir, check_nginx=True)
-    assert accepted and not problems, "\n".join(problems)
-    fixed = (tmp_path / "fixed" / "source" / "nginx.conf").read_text()
+    fixed = fixed_tree(ACCEPTED_TREE, tmp_path, certs_dir)
     assert fixed.count("ssl_verify_client on;") == 2 and "optional" not in fixed
     assert fixed.count("ssl_client_certificate certs/origin-pull-ca.pem;") == 2
     assert fixed.count("default_server") == 2 and "ssl_reject_handshake on;" in fixed
@@ -186,11 +192,6 @@ def test_one_default_server_of_two_ports_gets_one_new_default_server(
     """MTLS103 on :443 and :8443 of one default server (limtaegeun/Docker-nginx-cloudflare-
     ssl-proxy: :80 under `ssl on` and :443): both fixes inserted a block at one place, so
     --diff left one out and a second pass was needed. One new default server, both listens."""
-    source = tmp_path / "source"
-    source.mkdir()
-    (source / "nginx.conf").write_text(TWO_PORTS)
-    problems, accepted = converges(source, tmp_path / "fixed", certs_dir, check_nginx=True)
-    assert accepted and not problems, "\n".join(problems)
-    fixed = (tmp_path / "fixed" / "source" / "nginx.conf").read_text()
+    fixed = fixed_tree(TWO_PORTS, tmp_path, certs_dir)
     assert fixed.count("ssl_reject_handshake on;") == 1
     assert "listen 443 ssl default_server;" in fixed and "listen 8443 ssl default_server;" in fixed
