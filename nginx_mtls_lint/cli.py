@@ -644,6 +644,7 @@ def run_probe(args: argparse.Namespace) -> int:
     import json
 
     from . import probe
+    from .probe.wire import ascii_name, name_problem
 
     if args.from_config or args.target:
         from .probe.from_config import command
@@ -655,12 +656,12 @@ def run_probe(args: argparse.Namespace) -> int:
     if bool(args.client_cert) != bool(args.client_key):
         raise UsageError("--client-cert and --client-key go together")
     for option, name in (("--name", args.name), ("--other-name", args.other_name)):
-        problem = name is not None and probe.name_problem(name)
+        problem = name is not None and name_problem(name)
         if problem:
             raise UsageError(f"{option} {name[:80]!r} cannot be sent as a TLS server name "
                              f"(SNI) or Host: {problem}")
-    args.name = probe.ascii_name(args.name)
-    args.other_name = args.other_name and probe.ascii_name(args.other_name)
+    args.name = ascii_name(args.name)
+    args.other_name = args.other_name and ascii_name(args.other_name)
     if not re.fullmatch(r"/[\x21-\x7e]*", args.path):
         raise UsageError(f"--path {args.path[:80]!r}: expected a path starting with / with no "
                          "space or control character (percent-encode them)")

@@ -167,7 +167,8 @@ def default_inputs(cwd: str | None = None) -> list[str]:
     """What to lint when no path is given. Inside a git work tree that holds nginx files, that
     work tree (as ruff lints the working directory); but a work tree under a standard nginx
     prefix, `/etc` kept in git or a home directory is this machine's own: its live nginx."""
-    from .loader import DEFAULT_ROOT, display_path
+    from .loader import display_path
+    from .paths import DEFAULT_ROOT
 
     cwd = cwd or os.getcwd()
     top = repository_root(cwd)

@@ -16,7 +16,8 @@ from .loader import (MAIN_BLOCK, DumpFiles, LoadOptions, Loader, Tree, Workspace
                      split_dump)
 from .parser import Stmt, looks_like_nginx
 from .paths import inside
-from .reading import DiskFiles, ReadResult, UsageError, decode_config
+from .errors import UsageError
+from .reading import DiskFiles, ReadResult, decode_config
 
 
 def top_level_context(stmts: list[Stmt]) -> str:

@@ -21,8 +21,9 @@ from .paths import DEFAULT_ROOT, once_per_inference, absolute, map_path, normal_
 from .paths import inside as inside  # (importable from here, as before)
 from .parser import Stmt, parse_text
 from .reading import DiskFiles, ReadResult, not_nginx, static_part, unlisted_folders
+from .errors import UsageError as UsageError  # importable from here, as before
 from .reading import (  # importable from here, as before
-    MAX_CONFIG_BYTES as MAX_CONFIG_BYTES, UsageError as UsageError,
+    MAX_CONFIG_BYTES as MAX_CONFIG_BYTES,
     display_path as display_path, read_limited as read_limited,
     read_user_file as read_user_file)
 

@@ -10,7 +10,7 @@ import sys
 from typing import Any, Callable, Iterator
 
 from .findings import DIAGNOSTICS, SEVERITIES, Diagnostic
-from .reading import UsageError
+from .errors import UsageError
 from .rules import RULE_ID, RULE_NAME, Rule, builtin_rules
 
 

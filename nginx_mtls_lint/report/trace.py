@@ -4,7 +4,7 @@ directive, for each kind of client."""
 from __future__ import annotations
 
 import json
-from typing import TextIO
+from typing import Any, TextIO
 
 from ..analysis import MAYBE, YES, Path
 from ..model import Server
@@ -12,7 +12,7 @@ from .safe_text import printable
 from .wrap import hang_plain, terminal_width
 
 
-def _steps(path: Path) -> list[dict]:
+def _steps(path: Path) -> list[dict[str, Any]]:
     steps = []
     for step in path.outcome.trace:
         file, line = step.where
@@ -22,7 +22,7 @@ def _steps(path: Path) -> list[dict]:
     return steps
 
 
-def as_dict(server: Server, paths: list[Path]) -> dict:
+def as_dict(server: Server, paths: list[Path]) -> dict[str, Any]:
     return {
         "server": {"names": [n for n in server.names if n], "file": server.file,
                    "line": server.line, "verify": server.verification.mode},

@@ -4,7 +4,8 @@ from typing import Iterator
 
 from ..findings import Finding, Related
 from ..flow import YES
-from ..model import Config, Server, Socket, Stmt, StreamServer, name_keys
+from ..model import Config, Server, Socket, StreamServer, name_keys
+from ..parser import Stmt
 from . import (Rule, RuleContext, ca_evidence, certificate_check, evidence, inherited, served,
                served_evidence)
 from .mtls105_session_resumption_bypass import STREAM_SERVERS_SINCE, SessionResumptionBypass
