@@ -38,8 +38,8 @@ CLIENT_RAW = {"request_uri", "args", "query_string", "is_args", "request", "requ
               "http_x_forwarded_for", "http_cookie", "server_protocol", "request_port",
               "is_request_port", "request_length", "proxy_protocol_addr",
               "proxy_protocol_port", "proxy_protocol_server_addr",
-              "proxy_protocol_server_port", "invalid_referer", "secure_link",
-              "secure_link_expires", "http2", "http3", "binary_remote_addr_forwarded"}
+              "proxy_protocol_server_port", "invalid_referer", "http2", "http3",
+              "binary_remote_addr_forwarded"}
 CLIENT_NORMALISED = {"uri", "document_uri", "host", "remote_addr", "binary_remote_addr",
                      "remote_port"}
 CONNECTION = {"realip_remote_addr", "realip_remote_port", "server_addr", "server_port",
@@ -70,7 +70,9 @@ CONFIGURATION = {"document_root", "realpath_root", "request_filename", "server_n
                  "proxy_internal_chunked", "proxy_internal_connection",
                  "memcached_key", "memcached_flags", "ancient_browser", "modern_browser",
                  "msie", "request_body_length", "slice_range", "geoip_", "proxy_add_via",
-                 "proxy_internal_host", "grpc_internal_trailers"}
+                 "proxy_internal_host", "grpc_internal_trailers",
+                 # a hash over a secret the client does not know (ngx_http_secure_link)
+                 "secure_link", "secure_link_expires"}
 PREFIX_CLASS = {"http_": "client-raw", "arg_": "client-raw", "cookie_": "client-raw",
                 "proxy_protocol_tlv_": "client-raw", "ssl_client_": "certificate",
                 "sent_http_": "configuration", "sent_trailer_": "configuration",
@@ -106,7 +108,8 @@ DECIDING = frozenset({
     "merge_slashes", "server_name_in_redirect", "ignore_invalid_headers",
     "underscores_in_headers", "disable_symlinks", "open_file_cache", "log_not_found",
     "auth_jwt", "auth_http", "access_by_lua_block", "content_by_lua_block"})
-# The ones the simulator follows (flow, model): the rest of DECIDING is unknown to it.
+# The ones the simulator follows (flow, model): the rest of DECIDING is unknown to it, and a
+# decision resting on one is "cannot prove" (a module's code, a variable it computes).
 MODELLED_DIRECTIVES = frozenset({
     "server", "listen", "server_name", "location", "if", "set", "return", "rewrite",
     "break", "error_page", "try_files", "root", "alias", "index", "internal",
@@ -118,7 +121,15 @@ MODELLED_DIRECTIVES = frozenset({
     "ssl_trusted_certificate", "ssl_verify_depth", "ssl_crl", "ssl_reject_handshake",
     "ssl_protocols", "ssl_session_tickets", "ssl_session_cache", "stub_status",
     "empty_gif", "proxy_set_header", "fastcgi_param", "ssl_certificate", "http2", "ssl",
-    "proxy_protocol", "default_type"})
+    "proxy_protocol", "default_type", "auth_basic", "recursive_error_pages",
+    "merge_slashes", "limit_req", "limit_conn",
+    # followed as the static module's files (flow.content.FILE_HANDLERS)
+    "autoindex", "random_index", "flv", "mp4", "dav_methods",
+    # followed as having no effect on who gets content (flow.values.NO_EFFECT)
+    "absolute_redirect", "server_name_in_redirect", "addition_types", "ssi", "sub_filter",
+    "auth_basic_user_file", "auth_http", "disable_symlinks", "open_file_cache",
+    "log_not_found", "ignore_invalid_headers", "underscores_in_headers", "mirror",
+    "valid_referers", "ssl_preread"})
 
 
 def classify(name: str) -> str:

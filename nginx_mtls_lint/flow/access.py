@@ -16,7 +16,7 @@ from .conf import Conf
 from .content import UPSTREAM
 from .evaluate import in_network, trusted_from
 from .values import (ATTACKER, CLOUDFLARE_ADDRESS, DIRECT_ADDRESS, MAYBE, SPOOFED, UNKNOWN,
-                     Result, State, Step, Value)
+                     Result, State, Step, Unmodelled, Value)
 
 if TYPE_CHECKING:
     from .phases import Simulator
@@ -31,6 +31,7 @@ class Check:
     status: int
     page: Step | None = None  # the auth subrequest's step that decided (error_page, if)
     refused_by: Stmt | None = None  # what refuses when an undecided check goes that way
+    why: str = ""  # what it depends on, when `allowed` is not known
 
 
 def realip(sim: "Simulator", state: State, conf: Conf) -> State:
@@ -74,8 +75,8 @@ def _auth_request_module(sim: "Simulator", state: State, conf: Conf) -> Check | 
     auth = conf.get("auth_request")
     if auth is None or not auth.args or auth.args[0] == "off":
         return None
-    allowed, status, page = auth_request(sim, auth, state)
-    return Check("auth_request", allowed, auth, status, page)
+    allowed, status, page, why = auth_request(sim, auth, state)
+    return Check("auth_request", allowed, auth, status, page, why=why)
 
 
 def _lua_module(sim: "Simulator", state: State, conf: Conf) -> list[Check]:
@@ -84,8 +85,11 @@ def _lua_module(sim: "Simulator", state: State, conf: Conf) -> list[Check]:
         lua = conf.group(*phase)
         if lua and lua_may_check(lua[-1]):
             # Its code decides; the valid client is taken to pass (as the server means).
-            checks.append(Check(lua[-1].name, True if sim.values.client.kind == "valid"
-                                else UNKNOWN, lua[-1], 403))
+            stmt = lua[-1]
+            checks.append(Check(stmt.name, True if sim.values.client.kind == "valid"
+                                else UNKNOWN, stmt, 403, why=Unmodelled(
+                                    f"`{stmt.name}`: its Lua code decides, and the analysis "
+                                    "does not run it", stmt.name, stmt, stmt)))
     return checks
 
 
@@ -108,6 +112,36 @@ def access_phase(sim: "Simulator", state: State, conf: Conf) -> Result:
     state = realip(sim, state, conf)
     if state.subrequest:
         return sim.content(state, conf)
+    limited = _over_limit(sim, state, conf)
+    if limited is not None:
+        stmt, status = limited
+        return sim.fork(ATTACKER, f"`{stmt.name} {' '.join(stmt.args)}`: the client "
+                        f"sends requests faster than the limit ({status})", state,
+                        lambda st: _access_checks(sim, st, conf),
+                        lambda st: sim.finalize(st.step(stmt, f"{stmt.name}: over the limit, "
+                                                        f"{status}"), conf, status, stmt))
+    return _access_checks(sim, state, conf)
+
+
+def _over_limit(sim: "Simulator", state: State, conf: Conf) -> tuple[Stmt, int] | None:
+    """ngx_http_limit_req / ngx_http_limit_conn (the preaccess phase, before the access
+    checks): a client over the limit gets their status (503 unless `*_status` says), which
+    only matters when an error_page takes it."""
+    if sim.values.probing:
+        return None
+    for name in ("limit_req", "limit_conn"):
+        stmt = conf.get(name)
+        if stmt is None or not stmt.args:
+            continue
+        setting = conf.get(name + "_status")
+        status = int(setting.args[0]) if setting is not None and setting.args and \
+            setting.args[0].isdigit() else 503
+        if any(page.takes(status) for page in conf.error_pages()):
+            return stmt, status
+    return None
+
+
+def _access_checks(sim: "Simulator", state: State, conf: Conf) -> Result:
     checks: list[Check] = []
     for module in ACCESS_CHECKS:
         made = module(sim, state, conf)
@@ -140,8 +174,10 @@ def decide_access(sim: "Simulator", state: State, conf: Conf, checks: list[Check
             return go
 
         why = (SPOOFED if check.what == "allow/deny" and check.allowed is ATTACKER
-               else f"`{check.what}` at {check.stmt.file}:{check.stmt.line} depends on the "
-               "request")
+               else check.why or f"`{check.stmt.name} {' '.join(check.stmt.args)}` "
+               "depends on the request")
+        if isinstance(why, Unmodelled):
+            why = why.at(check.stmt)
         return sim.fork(check.allowed, why, state, settle(True), settle(False))
     passed = [c for c in checks if c.allowed is True]
     failed = [c for c in checks if c.allowed is False]
@@ -169,35 +205,43 @@ def access_rules(rules: list[Stmt], address: Value) -> tuple[object, Stmt | None
     return (rule is None or rule.name == "allow"), rule
 
 
-def auth_request(sim: "Simulator", stmt: Stmt, state: State) -> tuple[object, int, Step | None]:
+def auth_request(sim: "Simulator", stmt: Stmt,
+                 state: State) -> tuple[object, int, Step | None, str]:
     """The subrequest's answer: 2xx allows, 401/403 deny, anything else is a 500. An
     error_page may answer the subrequest too, with its own status (`=`) or the original
-    one; the step returned says so when it made the difference."""
+    one; the step returned says so when it made the difference. When the answer is not
+    known, why."""
     sub = State(uri=stmt.args[0].split("?", 1)[0], method="GET", internal=True,
                 redirects=state.redirects, subrequest=True,
                 remote_addr=state.remote_addr, realip_done=state.realip_done,
                 variables=dict(state.variables))
     result = sim.server_rewrite(sub)
     outcome = result.witness
+    at = f"`auth_request {stmt.args[0]}`"
     if result.verdict == MAYBE:
-        return UNKNOWN, 403, None
+        why = f"{at}: its subrequest depends on {outcome.reason or 'the request'}"
+        construct = getattr(outcome.reason, "construct", "")
+        return UNKNOWN, 403, None, Unmodelled(why, construct) if outcome.limit else why
     page = next((s for s in reversed(outcome.trace)
                  if s.stmt is not None and s.stmt.name == "error_page"), None)
     if outcome.kind == "content" and outcome.stmt is not None and \
             outcome.stmt.name in UPSTREAM and page is None:
         # The auth location's own upstream (an auth service): its answer is not in the
         # configuration. (Sent there by an error_page, it is the site itself: 200.)
-        return UNKNOWN, 403, None
+        return UNKNOWN, 403, None, Unmodelled(
+            f"{at}: the auth service `{outcome.stmt.name} {' '.join(outcome.stmt.args)}` "
+            "answers, and its answer is not in the configuration", "auth service", stmt,
+            outcome.stmt)
     status = outcome.status if outcome.kind != "content" else 200
     if page is not None and page.stmt is not None:
         status = ErrorPage.of(page.stmt).answers(page.status, status)
     if 200 <= status < 300:
-        return True, 0, page
+        return True, 0, page, ""
     refusal = next((s for s in reversed(outcome.trace)
                     if s.stmt is not None and s.stmt.name == "if" and not s.passed), None)
     if refusal is not None:  # the subrequest's check that answered, shown on the path
         refusal = replace(refusal, label="the auth subrequest's " + refusal.label)
-    return False, (status if status in (401, 403) else 500), refusal
+    return False, (status if status in (401, 403) else 500), refusal, ""
 
 
 def deciding_rule(rules: list[Stmt], address: str) -> Stmt | None:

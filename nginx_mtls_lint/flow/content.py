@@ -14,7 +14,7 @@ from ..model import Server
 from ..parser import Stmt
 from ..records import Location, TryFiles, walk
 from .conf import Conf, own_chain
-from .values import YES, Outcome, Result, State, Step, client_choice, unknown_choice
+from .values import YES, Unmodelled, because, is_limit, Outcome, Result, State, Step, client_choice, unknown_choice
 
 if TYPE_CHECKING:
     from .phases import Simulator
@@ -23,6 +23,12 @@ UPSTREAM = ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass"
             "memcached_pass")
 FORWARDING = ("proxy_set_header", "fastcgi_param", "uwsgi_param", "scgi_param",
               "grpc_set_header")
+# Content handlers of modules that run code (ngx_http_perl_module, njs, OpenResty).
+MODULE_HANDLERS = ("perl", "js_content", "content_by_lua", "content_by_lua_block",
+                   "content_by_lua_file")
+# Handlers serving the root's files in other forms (a listing, a random file, video seeking,
+# WebDAV methods): the static module's content.
+FILE_HANDLERS = ("autoindex", "random_index", "flv", "mp4", "dav_methods")
 SITE_PAGE = re.compile(r"(^|/)(index\.[a-z]+)?$")
 ACME = "/.well-known/acme-challenge/"
 # Where distributions put nginx's welcome page (Debian's sites-available/default, the docker
@@ -56,8 +62,10 @@ def _try_files_module(sim: "Simulator", state: State, conf: Conf) -> Result | No
     else:
         target = sim.values.interpolate(fallback, state)
         if not isinstance(target, str):
-            other = Result.leaf(Outcome("unknown", 0, stmt, conf.location, state.trace,
-                                        "try_files falls back to a computed URI"))
+            why = because("try_files falls back to a URI computed from ",
+                          sim.values.unknown_reason(fallback, state), stmt)
+            other = Result.leaf(Outcome("unknown", 0, stmt, conf.location, state.trace, why,
+                                        limit=is_limit(why)))
         else:
             other = sim.internal_redirect(replace(state, variables=dict(
                 state.variables)), target)
@@ -104,6 +112,33 @@ def _upstream_module(sim: "Simulator", state: State, conf: Conf) -> Result | Non
     return served
 
 
+def _module_handler(sim: "Simulator", state: State, conf: Conf) -> Result | None:
+    """A module's content handler (perl, njs, Lua): its code is the application. When that
+    code may refuse by the certificate (it reads one, or lives in a file the linter does not
+    read), what a client without a valid one gets is not known: "cannot prove"."""
+    handler = next((own_chain(conf, name) for name in MODULE_HANDLERS
+                    if own_chain(conf, name) is not None), None)
+    if handler is None:
+        return None
+    state = state.step(handler, f"{handler.name} {' '.join(handler.args)}"[:120])
+    if sim.values.client.kind not in ("valid", "probe") and module_may_check(handler):
+        return Result.leaf(Outcome(
+            "unknown", 0, handler, conf.location, state.trace, Unmodelled(
+                f"`{handler.name} {' '.join(handler.args)[:60]}` answers with code the "
+                "analysis does not run, and that code may refuse by the certificate",
+                handler.name, handler, handler),
+            limit=True))
+    return Result.leaf(Outcome("content", 200, handler, conf.location, state.trace))
+
+
+def module_may_check(stmt: Stmt) -> bool:
+    """Whether a module handler's code may read the client certificate: it names one, or
+    lives elsewhere (a file, a Perl or JavaScript module the linter does not read)."""
+    inline = stmt.name.endswith("_block") or stmt.name == "content_by_lua" or (
+        stmt.name == "perl" and bool(stmt.args) and stmt.args[0].lstrip().startswith("sub"))
+    return not inline or any("ssl_client" in arg for arg in stmt.args)
+
+
 def _fixed_module(sim: "Simulator", state: State, conf: Conf) -> Result | None:
     """stub_status, empty_gif: a fixed answer, never the site's content."""
     for name in ("stub_status", "empty_gif"):
@@ -139,6 +174,10 @@ def _static_module(sim: "Simulator", state: State, conf: Conf) -> Result | None:
         return _not_allowed(state, root, location)
     label = f"static files from {root.name} {root.args[0]}" if root is not None and \
         root.args else "static files from nginx's default root"
+    handler = next((found for name in FILE_HANDLERS if (found := conf.get(name)) is not None
+                    and found.args[:1] != ["off"]), None)
+    if handler is not None:
+        label += f" (through `{handler.name} {' '.join(handler.args)}`)"
     state = state.step(root, label)
     return Result.leaf(Outcome("content", 200, root, location, state.trace))
 
@@ -153,7 +192,7 @@ def _not_allowed(state: State, root: Stmt | None, location: Location | None) -> 
 ContentModule = Callable[["Simulator", State, Conf], "Result | None"]
 # Tried in order; the last always answers.
 CONTENT_HANDLERS: tuple[ContentModule, ...] = (
-    _try_files_module, _upstream_module, _fixed_module, _static_module)
+    _try_files_module, _upstream_module, _module_handler, _fixed_module, _static_module)
 
 
 def content_phase(sim: "Simulator", state: State, conf: Conf) -> Result:

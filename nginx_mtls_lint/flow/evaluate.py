@@ -17,7 +17,9 @@ from ..model import Server
 from ..parser import Stmt
 from ..records import Geo, VariableMap
 from .. import catalogue, pcre
-from .values import (ATTACKER, CANNOT_RUN, CLOUDFLARE_ADDRESS, DIRECT_ADDRESS, EXPECTED,
+from ..parser import Stmt
+from ..records import walk
+from .values import (Unmodelled, ATTACKER, CANNOT_RUN, CLOUDFLARE_ADDRESS, DIRECT_ADDRESS, EXPECTED,
                      SPOOFED, UNKNOWN, VARIABLE, VISITOR_ADDRESS, Client, State, Value)
 
 QUERY = re.compile(r"\$(args|query_string|is_args|\{(args|query_string|is_args)\})")
@@ -27,6 +29,11 @@ DNS_NAME = re.compile(r"(?:[a-z0-9-]{1,63}\.)+[a-z]{2,63}", re.I)
 
 
 CLIENT_CHOSEN = ("client-raw", "client-normalised")
+FILE_TESTS = ("-f", "!-f", "-d", "!-d", "-e", "!-e", "-x", "!-x")
+# Directives of modules whose code computes a variable (the analysis runs none of it).
+VARIABLE_DEFINERS = frozenset(("perl_set", "js_set", "split_clients", "set_by_lua",
+                               "set_by_lua_block", "set_by_lua_file", "secure_link",
+                               "secure_link_md5", "set_secure_link"))
 
 
 class Evaluator:
@@ -53,15 +60,18 @@ class Evaluator:
         self.address_read = True
         self.probing = False  # every check taken both ways: can anything be served?
         self._evaluating: set[str] = set()  # the maps being evaluated (a cycle is a 500)
+        self._definitions: dict[str, Stmt] | None = None
 
     def condition(self, args: list[str], state: State) -> tuple[object, str]:
-        """True, False, ATTACKER (the client decides) or UNKNOWN; and why, for a fork."""
+        """True, False, ATTACKER (the client decides) or UNKNOWN; and why, for a fork (an
+        Unmodelled reason when the analysis cannot tell: "cannot prove")."""
         if self.probing:
             return UNKNOWN, "any request"
         if not args:
-            return UNKNOWN, "an empty condition"
-        if args[0] in ("-f", "!-f", "-d", "!-d", "-e", "!-e", "-x", "!-x"):
-            return UNKNOWN, f"`{' '.join(args)}` depends on the file system"
+            return UNKNOWN, Unmodelled("an empty condition")
+        if args[0] in FILE_TESTS:
+            return UNKNOWN, Unmodelled(f"`if ({' '.join(args)})` tests the file system, "
+                                       "which the analysis does not see", args[0].lstrip("!"))
         if len(args) == 3 and RAW_URI.fullmatch(args[0]):
             truths = {self.condition([raw] + args[1:], state)[0]
                       for raw in raw_uris(state.uri, args[2:])}
@@ -75,18 +85,78 @@ class Evaluator:
                 return value not in ("", "0"), ""
             if value is EXPECTED:
                 return True, ""
-            return (ATTACKER, chosen) if value is ATTACKER else (UNKNOWN,
-                                                                  f"{args[0]} is not known")
+            return (ATTACKER, chosen) if value is ATTACKER else (
+                UNKNOWN, self.unknown_reason(args[0], state))
         if len(args) != 3:
-            return UNKNOWN, f"condition {' '.join(args)}"
+            return UNKNOWN, Unmodelled(f"the condition `{' '.join(args)}`", "if")
         op, operand = args[1], self.interpolate(args[2], state)
         if not isinstance(operand, str):
-            return UNKNOWN, f"{args[2]} is not known"
+            return UNKNOWN, self.unknown_reason(args[2], state)
         if op in ("=", "!="):
-            return _equals(args[0], value, operand, op.startswith("!"), chosen)
-        if op in ("~", "~*", "!~", "!~*"):
-            return _matches(args[0], value, operand, op, chosen)
-        return UNKNOWN, f"operator {op}"
+            truth, why = _equals(args[0], value, operand, op.startswith("!"), chosen)
+        elif op in ("~", "~*", "!~", "!~*"):
+            truth, why = _matches(args[0], value, operand, op, chosen)
+        else:
+            return UNKNOWN, Unmodelled(f"the operator {op}", "if")
+        if truth is UNKNOWN and value is UNKNOWN:
+            why = self.unknown_reason(args[0], state)
+        return truth, why
+
+    def unknown_reason(self, text: str, state: State, depth: int = 0) -> str:
+        """Why a value the configuration computes from `text` is not known: the first variable
+        in it whose value is not known, and where it comes from (Unmodelled when that is
+        something the analysis does not model)."""
+        for match in VARIABLE.finditer(text):
+            name = match.group(1) or match.group(2)
+            if self.variable(name, state) is UNKNOWN:
+                return self._unknown_variable(name, state, depth)
+        return f"`{text}`, a value the analysis does not know"
+
+    def _unknown_variable(self, name: str, state: State, depth: int) -> str:
+        key = "$" + name
+        if name in state.variables:
+            return f"${name}, set from a value the analysis does not know"
+        if key in self.maps and depth < 5:
+            source = self.maps[key].source
+            inner = self.unknown_reason(source, state, depth + 1)
+            text = f"${name} (a map of {source}: {inner})"
+            return Unmodelled(text, inner.construct, origin=inner.origin) \
+                if isinstance(inner, Unmodelled) else text
+        if key in self.geos:
+            return f"${name} (a geo with no value for the address)"
+        if name.isdigit():
+            return Unmodelled(f"${name}, a regex capture the analysis does not track",
+                              "regex capture")
+        definer = self.module_definitions().get(name)
+        if definer is not None:
+            return Unmodelled(f"${name}, set by `{definer.name}` (a module the analysis does "
+                              "not run)", definer.name, origin=definer)
+        kind = catalogue.classify(name)
+        if self.client.kind == "valid" or kind in CLIENT_CHOSEN + ("certificate",):
+            return f"${name} for {self.client.label}"
+        origin = "a variable of no module nginx ships" if kind == "unknown" else \
+            f"nginx computes it from the {kind}"
+        return Unmodelled(f"${name} ({origin}: the analysis does not model its value)",
+                          "$" + name)
+
+    def module_definitions(self) -> dict[str, Stmt]:
+        """Variables that modules' directives define (perl_set, js_set, split_clients,
+        set_by_lua*, ...): name -> the directive, for saying where a value comes from."""
+        if self._definitions is None:
+            http = self.server.http
+            found: dict[str, Stmt] = {}
+            candidates = [s for name in VARIABLE_DEFINERS for s in http.all(name)]
+            candidates += [s for s in http.blocks if s.name in VARIABLE_DEFINERS]
+            candidates += [s for s in walk(self.server.stmt.block) if s.name in VARIABLE_DEFINERS]
+            for stmt in candidates:
+                if stmt.name.startswith("secure_link"):
+                    found.setdefault("secure_link", stmt)
+                    continue
+                index = 1 if stmt.name == "split_clients" else 0
+                if len(stmt.args) > index and stmt.args[index].startswith("$"):
+                    found.setdefault(stmt.args[index][1:], stmt)
+            self._definitions = found
+        return self._definitions
 
     def capture(self, args: list[str], state: State, matched: bool) -> None:
         """A regex condition that matched sets $1..$9 and its named groups for the directives
@@ -343,12 +413,14 @@ def _matches(tested: str, value: Value, operand: str, op: str,
     negate = op.startswith("!")
     compiled = pcre.compile(operand, ignore_case="*" in op)
     if compiled is None:
-        return UNKNOWN, f"{CANNOT_RUN} {operand!r}: {pcre.unsupported(operand)}"
+        return UNKNOWN, Unmodelled(f"{CANNOT_RUN} {operand!r}: {pcre.unsupported(operand)}",
+                                   "regex")
     if isinstance(value, str):
         try:
             return (compiled.search(value) is not None) != negate, ""
         except pcre.Undecidable as error:
-            return UNKNOWN, f"{CANNOT_RUN} {operand!r} on {value[:80]!r}: {error}"
+            return UNKNOWN, Unmodelled(f"{CANNOT_RUN} {operand!r} on {value[:80]!r}: {error}",
+                                       "regex")
     if value is EXPECTED and tested in DN_VARIABLES and not_rfc2253(operand):
         return negate, ""  # the valid client's names, as nginx writes them, never match
     if value is EXPECTED:  # a test for emptiness fails, a pin matches

@@ -19,8 +19,9 @@ from .. import pcre
 from . import access, content
 from .conf import Conf
 from .evaluate import Evaluator, negated
-from .values import (ATTACKER, CANNOT_RUN, MAX_PATHS, MAX_REDIRECTS, MAYBE, Budget, Client,
-                     Outcome, Result, State, Step, client_choice, unknown_choice)
+from .values import (ATTACKER, MAX_PATHS, MAX_REDIRECTS, MAYBE, Budget, Client,
+                     Outcome, Result, State, Step, because, client_choice, is_limit, Unmodelled,
+                     unknown_choice)
 
 REWRITE_DIRECTIVES = ("if", "return", "rewrite", "set", "break")
 # Rewrite-module statements run per server, over all its requests: past it, each request's
@@ -53,6 +54,8 @@ class Simulator:
         self.stock_site = content.stock_site(server)
         self._blocks: dict[int, list[Stmt]] = {}
         self._block_confs: dict[tuple[int, int], Conf] = {}
+        merge = self.server_conf.get("merge_slashes")
+        self.slashes_kept = merge if merge is not None and merge.args[:1] == ["off"] else None
         self._budget = Budget()
         self.work = 0  # rewrite-module statements run, over every request (MAX_WORK)
         self._depth = 0
@@ -121,6 +124,23 @@ class Simulator:
                              done=lambda st, conf, how: self._find_location(st))
 
     def _find_location(self, state: State) -> Result:
+        if self.slashes_kept and not state.internal and state.uri.startswith("/") and \
+                not state.uri.startswith("//") and \
+                self.server.locate("/" + state.uri)[0] is not self.server.locate(state.uri)[0]:
+            # ngx_http_parse_complex_uri merges "//" only with merge_slashes on: the client
+            # may write the URI with a doubled slash, which prefix locations do not match
+            # (the file it names is the same).
+            doubled = "/" + state.uri
+
+            def written(st: State) -> Result:
+                st.uri = doubled
+                return self._locate(st)
+
+            return self.fork(ATTACKER, f"`merge_slashes off`: the client writes {doubled}",
+                             state, self._locate, written)
+        return self._locate(state)
+
+    def _locate(self, state: State) -> Result:
         location, undecided = self.server.locate(state.uri)
         if undecided is not None:
             why = pcre.unsupported(undecided.pattern) or "a regex we cannot run"
@@ -247,6 +267,8 @@ class Simulator:
                 if truth is False:  # on in this loop: a bad-bot list of 1,000 ifs is no deep
                     state = self._if_false(stmt, state)
                     continue
+                if isinstance(why, Unmodelled):
+                    why = why.at(stmt)
                 return self._if(stmts, index, state, conf, server_level, done, truth, why)
             if name == "return" and stmt.args:
                 return self._return(state.step(stmt, "return " + " ".join(stmt.args)), conf,
@@ -326,8 +348,10 @@ class Simulator:
         if rewrite.redirects:
             return self.finalize(state, conf, 301 if flag == "permanent" else 302, stmt)
         if not isinstance(target, str):
-            return Result.leaf(Outcome("unknown", 0, stmt, conf.location, state.trace,
-                                       "the rewritten URI depends on the request"))
+            why = because("the rewritten URI depends on ",
+                          self.values.unknown_reason(replacement, state), stmt)
+            return Result.leaf(Outcome("unknown", 0, stmt, conf.location, state.trace, why,
+                                       limit=is_limit(why)))
         state.uri = target.split("?", 1)[0]
         state.internal = True  # ngx_http_script_regex_end_code: `internal` locations serve it
         state.uri_changed = flag != "break"
@@ -365,8 +389,7 @@ class Simulator:
         results = [if_true(state.branch(None, why)), if_false(state.branch(None, why))]
         chosen = client_choice(results) if truth is ATTACKER else unknown_choice(results)
         if chosen.verdict == MAYBE and not chosen.witness.reason:  # say what it depends on
-            chosen = Result(MAYBE, replace(chosen.witness, reason=why,
-                                           limit=why.startswith(CANNOT_RUN)))
+            chosen = Result(MAYBE, replace(chosen.witness, reason=why, limit=is_limit(why)))
         return chosen
 
     # ------------------------------------------------------------------ errors

@@ -137,6 +137,63 @@ class Step:
 CANNOT_RUN = "cannot run the regex"  # the start of a fork's reason that is an analysis limit
 
 
+class Unmodelled(str):
+    """A reason naming what the analysis does not model (a file test, a variable of unknown
+    origin, a module's code, a regex it cannot run): a decision resting on it is "cannot
+    prove" (Outcome.limit), never "held". A plain str reason is something the configuration
+    leaves open by design (the application receives the verdict and decides). `construct`
+    names what is not modelled: a directive, a $variable, a file test."""
+
+    construct: str
+    stmt: Stmt | None  # the directive whose decision rests on it
+    origin: Stmt | None  # the directive not modelled (a module's), when one is
+
+    def __new__(cls, text: str, construct: str = "", stmt: Stmt | None = None,
+                origin: Stmt | None = None) -> "Unmodelled":
+        made = super().__new__(cls, text)
+        made.construct = construct
+        made.stmt = stmt
+        made.origin = origin
+        return made
+
+    def at(self, stmt: Stmt | None) -> "Unmodelled":
+        """The same reason, located at the directive that decides on it (if not yet)."""
+        return self if self.stmt is not None else \
+            Unmodelled(self, self.construct, stmt, self.origin)
+
+
+# Directives that change a request's answer, but never whether a client the checks refuse
+# gets the site's content: the flow follows them as having no such effect.
+NO_EFFECT = {
+    "absolute_redirect": "the form of a redirect's Location",
+    "server_name_in_redirect": "the form of a redirect's Location",
+    "addition_types": "a response body's additions (of a response already served)",
+    "ssi": "a response body's includes (of a response already served)",
+    "sub_filter": "a response body's text",
+    "auth_basic_user_file": "the passwords of auth_basic (the client knows none)",
+    "auth_http": "the mail proxy's authentication",
+    "disable_symlinks": "a file refused (never one served)",
+    "open_file_cache": "how files are looked up",
+    "log_not_found": "logging",
+    "ignore_invalid_headers": "which headers arrive (every header is the client's)",
+    "underscores_in_headers": "which headers arrive (every header is the client's)",
+    "mirror": "a copy of the request whose answer nginx drops",
+    "valid_referers": "$invalid_referer, which the client's Referer decides",
+    "ssl_preread": "a stream {} relay (model.relayed_sockets)",
+}
+
+
+def because(text: str, why: str, stmt: Stmt | None = None) -> str:
+    """`text` followed by a reason, Unmodelled (at `stmt`) when the reason is."""
+    if isinstance(why, Unmodelled):
+        return Unmodelled(text + why, why.construct, why.stmt or stmt, why.origin)
+    return text + why
+
+
+def is_limit(why: str) -> bool:
+    return isinstance(why, Unmodelled) or why.startswith(CANNOT_RUN)
+
+
 @dataclass(slots=True)
 class Outcome:
     """Where one path ended."""

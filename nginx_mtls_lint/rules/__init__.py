@@ -201,6 +201,26 @@ def certificate_check(path: Path, server: Server, passed: bool = True) -> Stmt |
     return path.check_on_path(server, passed)
 
 
+def unmodelled_at(path: Path) -> Stmt | None:
+    """The directive whose decision rests on what the analysis does not model (the `if`
+    with a file test, the module handler), when the path's reason names one."""
+    return getattr(path.outcome.reason, "stmt", None)
+
+
+def unmodelled_evidence(path: Path) -> list[Related]:
+    """Where the construct the path's answer rests on is written, and the directive that
+    decides on it (related locations)."""
+    reason = path.outcome.reason
+    found = []
+    origin, decided = getattr(reason, "origin", None), getattr(reason, "stmt", None)
+    if origin is not None:
+        found.append(Related(origin.file, origin.line,
+                             f"`{origin.name}`: not modelled by the analysis"))
+    if decided is not None and decided is not origin:
+        found.append(Related(decided.file, decided.line, "decides on it"))
+    return found
+
+
 def served(path: Path) -> str:
     """What the path ends in, in words; where it is written goes to served_evidence()."""
     outcome = path.outcome

@@ -4,7 +4,8 @@ from typing import Iterator
 
 from ..findings import Finding
 from ..model import Server
-from . import Rule, RuleContext, evidence, finding_trace, inherited
+from . import (Rule, RuleContext, evidence, finding_trace, inherited, unmodelled_at,
+               unmodelled_evidence)
 
 
 class CannotProve(Rule):
@@ -13,14 +14,20 @@ class CannotProve(Rule):
 
     ## Why
     A server is reported as held only when every path a client can force has been followed
-    to its end. When the simulation of a request stops early (a regex in PCRE syntax that
-    cannot be run faithfully, a location no URI could be made for, more paths or URIs than its
-    budget), the answer for that request is "cannot prove", never "held": nginx may serve it.
-    The message names what was not decided and where.
+    to its end. When a decision on such a path rests on something the analysis does not
+    model, the answer for that request is "cannot prove", never "held": nginx may serve it.
+    That is a regex in PCRE syntax that cannot be run faithfully, a location no URI could be
+    made for, more paths or URIs than its budget; a file test (`if (-f ...)`); a variable
+    whose value nginx computes from what the configuration does not tell (`$geoip_*`,
+    `$secure_link`, one set by `perl_set`, `js_set`, `split_clients` or a module nginx does
+    not ship); a module's code that answers or checks (`perl`, `js_content`,
+    `content_by_lua*`, `access_by_lua*` whose code reads the certificate or lives in a
+    file); an `auth_request` whose auth service answers. The message names what was not
+    decided; its location is a related one. Directives the catalogue marks modelled never give this warning.
 
-    Reported for servers whose `ssl_verify_client` lets such clients past the handshake
-    (`optional`, `optional_no_ca`), when no other finding already shows a bypass, and not for
-    Cloudflare-fronted servers (MTLS002 warns there with the same reason).
+    Reported for servers that verify client certificates, when no other finding already
+    shows a bypass, and not for Cloudflare-fronted servers (MTLS001 and MTLS002 warn there
+    with the same reason).
 
     ## Example
     ```nginx
@@ -62,12 +69,12 @@ class CannotProve(Rule):
     security_severity = "5.0"
 
     def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
-        setting = server.verification.setting
-        mode = server.verification.mode
-        if setting is None or mode not in ("optional", "optional_no_ca") \
+        verification = server.verification
+        setting, mode = verification.setting, verification.mode
+        if setting is None or not verification.verifies \
                 or (server.cloudflare and server.cloudflare.fronted):
-            return
-        kinds = server.verification.verify_mode.followed_kinds
+            return  # (Cloudflare-fronted: the rules owning those servers warn with the reason)
+        kinds = verification.verify_mode.followed_kinds
         flow = ctx.flow(server)
         if flow.open_paths(kinds):
             return  # a bypass is shown: the errors say so
@@ -75,7 +82,8 @@ class CannotProve(Rule):
         if not undecided:
             return
         path = undecided[0]
-        at = path.outcome.stmt or setting.stmt
+        decided_at = unmodelled_at(path)
+        at = decided_at or path.outcome.stmt or setting.stmt
         more = f" (and {len(undecided) - 1} more requests)" if len(undecided) > 1 else ""
         yield self.finding(
             at,
@@ -84,4 +92,5 @@ class CannotProve(Rule):
             f"{more}: {path.outcome.reason}. Not proven held: nginx may serve it.",
             "Write the construct named so that it can be followed, or add at server level: "
             "if ($ssl_client_verify != SUCCESS) { return 403; }", server,
-            related=[evidence(setting, f"`ssl_verify_client {mode}`")], trace=finding_trace(path))
+            related=[evidence(setting, f"`ssl_verify_client {mode}`"),
+                     *unmodelled_evidence(path)], trace=finding_trace(path))
