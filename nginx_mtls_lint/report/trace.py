@@ -32,6 +32,7 @@ def as_dict(server: Server, paths: list[Path]) -> dict[str, Any]:
             "reaches_content": path.result.verdict,
             "outcome": path.outcome.kind, "status": path.outcome.status,
             "reason": path.outcome.reason or None,
+            "cannot_prove": path.outcome.limit,
             "location": path.outcome.location.label if path.outcome.location else None,
             "steps": _steps(path),
         } for path in paths],
@@ -54,11 +55,14 @@ def render_text(traced: list[tuple[Server, list[Path]]], out: TextIO) -> None:
         mode = server.verification.mode
         say(f"{server.label} ({server.file}:{server.line}), ssl_verify_client {mode}", 2)
         for path in paths:
-            verdict = {YES: "CONTENT", MAYBE: "UNKNOWN"}.get(path.result.verdict, "no content")
+            verdict = {YES: "CONTENT", MAYBE: "CANNOT PROVE" if path.outcome.limit else
+                       "UNKNOWN"}.get(path.result.verdict, "no content")
             out.write("\n")
             say(f"  {path.client.label}: {path.client.method} {path.uri} -> "
                 f"{path.outcome.describe()} [{verdict}]", 4)
             for step in _steps(path):
                 where = f"{step['file']}:{step['line']}" if step["file"] else ""
                 say(f"    {where:<40} {step['note']}", 45 if len(where) <= 40 else 8)
+            if path.outcome.limit:
+                say(f"    not decided: {path.outcome.reason}", 8)
         out.write("\n")
