@@ -217,21 +217,11 @@ def auth_request(sim: "Simulator", stmt: Stmt,
                 variables=dict(state.variables))
     result = sim.server_rewrite(sub)
     outcome = result.witness
-    at = f"`auth_request {stmt.args[0]}`"
-    if result.verdict == MAYBE:
-        why = f"{at}: its subrequest depends on {outcome.reason or 'the request'}"
-        construct = getattr(outcome.reason, "construct", "")
-        return UNKNOWN, 403, None, Unmodelled(why, construct) if outcome.limit else why
     page = next((s for s in reversed(outcome.trace)
                  if s.stmt is not None and s.stmt.name == "error_page"), None)
-    if outcome.kind == "content" and outcome.stmt is not None and \
-            outcome.stmt.name in UPSTREAM and page is None:
-        # The auth location's own upstream (an auth service): its answer is not in the
-        # configuration. (Sent there by an error_page, it is the site itself: 200.)
-        return UNKNOWN, 403, None, Unmodelled(
-            f"{at}: the auth service `{outcome.stmt.name} {' '.join(outcome.stmt.args)}` "
-            "answers, and its answer is not in the configuration", "auth service", stmt,
-            outcome.stmt)
+    unknown = _auth_unknown(stmt, result, page)
+    if unknown:
+        return UNKNOWN, 403, None, unknown
     status = outcome.status if outcome.kind != "content" else 200
     if page is not None and page.stmt is not None:
         status = ErrorPage.of(page.stmt).answers(page.status, status)
@@ -242,6 +232,26 @@ def auth_request(sim: "Simulator", stmt: Stmt,
     if refusal is not None:  # the subrequest's check that answered, shown on the path
         refusal = replace(refusal, label="the auth subrequest's " + refusal.label)
     return False, (status if status in (401, 403) else 500), refusal, ""
+
+
+def _auth_unknown(stmt: Stmt, result: Result, page: Step | None) -> str:
+    """Why the auth subrequest's answer is not known ("" when it is): it depends on
+    something itself, or the auth location's own upstream (an auth service) answers, which
+    is not in the configuration. (Sent there by an error_page, it is the site itself: 200.)"""
+    outcome = result.witness
+    at = f"`auth_request {stmt.args[0]}`"
+    if result.verdict == MAYBE:
+        why = f"{at}: its subrequest depends on {outcome.reason or 'the request'}"
+        construct = getattr(outcome.reason, "construct", "")
+        origin = getattr(outcome.reason, "origin", None)
+        return Unmodelled(why, construct, stmt, origin) if outcome.limit else why
+    if outcome.kind == "content" and outcome.stmt is not None and \
+            outcome.stmt.name in UPSTREAM and page is None:
+        return Unmodelled(
+            f"{at}: the auth service `{outcome.stmt.name} {' '.join(outcome.stmt.args)}` "
+            "answers, and its answer is not in the configuration", "auth service", stmt,
+            outcome.stmt)
+    return ""
 
 
 def deciding_rule(rules: list[Stmt], address: str) -> Stmt | None:
