@@ -4,7 +4,7 @@ from typing import Iterator
 
 from ..findings import Finding, Fix, Related
 from ..model import Listen, Server
-from . import Rule, RuleContext, evidence
+from . import Rule, RuleContext, evidence, finding_trace, unmodelled_at, unmodelled_evidence
 from .fixes import append_word, insert_after, make_fix
 
 HTTPS_REDIRECT = "return 301 https://$host$request_uri;"
@@ -28,7 +28,9 @@ class PlaintextBypass(Rule):
     Plain listeners that only `return 301 https://...`, `return 444` or another 4xx, or that
     reject an empty `$ssl_client_verify` at server level, expose nothing and are not reported;
     ACME challenge locations under `/.well-known/` are allowed, and so are plain listeners on
-    loopback addresses (only the host itself can connect). In a fragment linted alone the
+    loopback addresses (only the host itself can connect). When what plain HTTP gets rests
+    on something the analysis does not model (a file test, a module's code or variable), it
+    is a warning naming it: not proven refused. In a fragment linted alone the
     `ssl` flag may come from another file, so its plain listeners are a warning there.
 
     ## Example
@@ -76,7 +78,10 @@ class PlaintextBypass(Rule):
 
     def check_server(self, server: Server, ctx: RuleContext) -> Iterator[Finding]:
         plain = server.exposed_plain_listens
-        if not plain or not ctx.flow(server).open_paths(("plain",), tls=False):
+        if not plain:
+            return
+        if not ctx.flow(server).open_paths(("plain",), tls=False):
+            yield from self._undecided(server, plain, ctx)
             return  # plain HTTP gets redirects, refusals or fixed answers only
         fragment = server.config.fragment
         verification = server.verification
@@ -95,6 +100,27 @@ class PlaintextBypass(Rule):
                 fixes=self._tls_listens(ctx, server, plain))
         elif not server.tls_on:
             yield from self._plain_twin(server, ctx)
+
+    def _undecided(self, server: Server, plain: list[Listen],
+                   ctx: RuleContext) -> Iterator[Finding]:
+        """Plain HTTP to a protected server (or its twin) whose answer rests on what the
+        analysis does not model: not proven refused, a warning naming it."""
+        if not (server.verification.verifies or server.config.protected_twin(server)):
+            return
+        undecided = [p for p in ctx.flow(server).unsure_paths(("plain",), tls=False)
+                     if p.outcome.limit]
+        if not undecided:
+            return
+        path, listen = undecided[0], plain[0]
+        yield self.finding(
+            unmodelled_at(path) or listen.stmt,
+            f"`listen {' '.join(listen.stmt.args)}` serves plain HTTP for {server.title} "
+            "(client certificates are verified over TLS only): whether "
+            f"{path.client.label} requesting {path.uri} gets content was not decided: "
+            f"{path.outcome.reason}.", f"Serve nothing over plain HTTP: {HTTPS_REDIRECT}",
+            server, severity="warning",
+            related=[evidence(listen.stmt, "plain listener"), *unmodelled_evidence(path)],
+            trace=finding_trace(path))
 
     @staticmethod
     def _legacy_ssl(server: Server, plain: list[Listen]) -> str:
