@@ -83,7 +83,8 @@ PREFIX_CLASS = {"http_": "client-raw", "arg_": "client-raw", "cookie_": "client-
 MODELLED_VARIABLES = frozenset({
     "ssl_client_verify", "uri", "document_uri", "request_uri", "args", "query_string",
     "is_args", "request_method", "scheme", "https", "host", "http_host", "server_name",
-    "ssl_server_name", "remote_addr", "binary_remote_addr", "realip_remote_addr"})
+    "ssl_server_name", "remote_addr", "binary_remote_addr", "realip_remote_addr",
+    "server_port"})
 MODELLED_PREFIXES = ("ssl_client_", "http_", "cookie_", "arg_", "sent_http_")
 
 # Directives that can change a request's path or its answer: which server and location

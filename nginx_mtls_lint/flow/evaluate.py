@@ -265,7 +265,20 @@ class Evaluator:
             return state.remote_addr
         if name == "realip_remote_addr":
             return self.connection_address()
+        if name == "server_port":
+            return self._server_port()
         return self._by_class(name)
+
+    def _server_port(self) -> Value:
+        """$server_port: the port of the listener the client connected to (TLS ones for a
+        TLS request): the client picks it among several."""
+        server = self.server
+        sockets = server.tls_on if self.tls else \
+            [listen.socket for listen in server.listens if listen.socket not in server.tls_on]
+        ports = {socket.rsplit(":", 1)[-1] for socket in sockets if not socket.startswith("unix:")}
+        if len(ports) == 1:
+            return ports.pop()
+        return ATTACKER if ports and self.client.kind != "valid" else UNKNOWN
 
     def _sni(self) -> Value:
         """$ssl_server_name: the SNI the client sent. A client of this server picks any name
