@@ -27,6 +27,11 @@ CERTS = "<certs>"  # the generated certificates' folder, as the data file spells
 # Messages that carry what differs from run to run (generated certificates' dates and
 # folders): their identities cannot be compared with a recorded one.
 VARIES = re.compile(r"\d{4}-\d{2}-\d{2}|\bdays?\b|/tmp/|" + re.escape(CERTS))
+# Claims a rule makes since d248cf0 that it did not make then: a finding making one is another
+# finding (another claim, another severity), not the published one reworded. MTLS005 on a
+# server that serves nobody is a warning about the future since issue 19 (was: an error saying
+# the CA's holders reach the origin).
+NEW_CLAIMS = re.compile(r"today the server gives nobody content")
 
 
 def cases() -> list[tuple[Path, bool]]:
@@ -74,10 +79,14 @@ def test_identities_of_every_fixture_are_those_d248cf0_published(certs_dir: Path
             continue  # a fixture added since, or removed: nothing was published for it
         # findings of one rule on one line are told apart by their identities only
         new: dict[tuple, list[str]] = {}
-        for rule, file, line, key, _ in now[case]:
+        claims_since: set[tuple] = set()
+        for rule, file, line, key, message in now[case]:
             new.setdefault((rule, file, line), []).append(key)
+            if NEW_CLAIMS.search(message):
+                claims_since.add((rule, file, line))
         for rule, file, line, key, message in old:
-            if VARIES.search(message) or (rule, file, line) not in new:
+            if VARIES.search(message) or (rule, file, line) not in new or \
+                    (rule, file, line) in claims_since:
                 continue
             compared += 1
             if key not in new.get((rule, file, line), []):
